@@ -1,0 +1,67 @@
+"""Errors raised by the diagnostics engine.
+
+Problems found in a domain under test are never raised: they become findings. These
+exceptions are for transport failures and for input that cannot be read at all.
+
+    DiagError
+    ├── DnsError            a DNS transport failure (timeout, SERVFAIL, REFUSED, malformed answer,
+    │                       CNAME loop); carries the query that failed
+    └── ParseError          text that does not follow its grammar; carries the position
+        ├── SpfSyntaxError
+        ├── DkimSyntaxError
+        └── DmarcSyntaxError
+
+Every error takes keyword evidence and builds ``__str__`` from it.
+"""
+
+from __future__ import annotations
+
+
+class DiagError(Exception):
+    """Base class of every error the diagnostics engine raises."""
+
+
+class DnsError(DiagError):
+    """A DNS query could not be answered: never a statement about the record itself.
+
+    ``reason`` is one of ``timeout``, ``servfail``, ``refused``, ``malformed``, ``cname_loop``,
+    ``no_nameservers`` or ``error``.
+    """
+
+    def __init__(self, *, qname: str, rdtype: str, reason: str, detail: str = "") -> None:
+        self.qname = qname
+        self.rdtype = rdtype
+        self.reason = reason
+        self.detail = detail
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        tail = f": {self.detail}" if self.detail else ""
+        return f"DNS {self.reason} for {self.qname} {self.rdtype}{tail}"
+
+
+class ParseError(DiagError):
+    """Text that does not follow its grammar. ``position`` is a 0-based character offset."""
+
+    def __init__(self, message: str, *, text: str = "", position: int | None = None) -> None:
+        self.message = message
+        self.text = text
+        self.position = position
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.position is None:
+            return self.message
+        return f"{self.message} at position {self.position}\n{self.text}\n{' ' * self.position}^"
+
+
+class SpfSyntaxError(ParseError):
+    """An SPF record that does not follow RFC 7208 §12."""
+
+
+class DkimSyntaxError(ParseError):
+    """A DKIM-Signature or key record that does not follow RFC 6376 §3."""
+
+
+class DmarcSyntaxError(ParseError):
+    """A DMARC record that does not follow RFC 9989."""

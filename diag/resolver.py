@@ -1,0 +1,371 @@
+"""The DNS layer every check goes through: the Resolver protocol and its implementations.
+
+NXDOMAIN and NODATA are data (``Answer.rcode``); only transport failures raise ``DnsError``.
+Caches and query logs belong to a resolver instance; nothing here is module-level state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import dns.asyncresolver
+import dns.exception
+import dns.message
+import dns.name
+import dns.nameserver
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from diag.errors import DnsError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NEGATIVE_TTL = 60  # used when a negative answer carries no SOA (RFC 2308 §5)
+MAX_CACHE_TTL = 3600
+
+
+class Rcode(StrEnum):
+    """What a completed query found: records, no such name, or the name without that type."""
+
+    NOERROR = "NOERROR"
+    NXDOMAIN = "NXDOMAIN"
+    NODATA = "NODATA"
+
+
+@dataclass(frozen=True)
+class MX:
+    """One MX record. ``exchange`` is ``""`` for the null MX of RFC 7505."""
+
+    preference: int
+    exchange: str
+
+    def __str__(self) -> str:
+        return f"{self.preference} {self.exchange or '.'}"
+
+
+@dataclass(frozen=True)
+class TXT:
+    """One TXT (or type-99 SPF) record: its character-strings, kept apart (RFC 7208 §3.3)."""
+
+    strings: tuple[bytes, ...]
+
+    @property
+    def text(self) -> str:
+        """The strings concatenated without separators; non-UTF-8 bytes become U+FFFD."""
+        return b"".join(self.strings).decode("utf-8", "replace")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+Record = str | MX | TXT
+"""A/AAAA addresses, PTR/CNAME/NS targets and SOA text are ``str``; MX and TXT are values."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The outcome of one query. Names are lower-case and carry no trailing dot."""
+
+    name: str
+    rdtype: str
+    rcode: Rcode
+    records: tuple[Record, ...] = ()
+    ttl: int = 0
+    elapsed: float = 0.0
+    canonical_name: str = ""
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The TXT records' concatenated text."""
+        return tuple(r.text for r in self.records if isinstance(r, TXT))
+
+    @property
+    def txt_records(self) -> tuple[TXT, ...]:
+        return tuple(r for r in self.records if isinstance(r, TXT))
+
+    @property
+    def mx_records(self) -> tuple[MX, ...]:
+        return tuple(r for r in self.records if isinstance(r, MX))
+
+    @property
+    def strings(self) -> tuple[str, ...]:
+        """Address and name records (A, AAAA, PTR, CNAME, NS, SOA) as text."""
+        return tuple(r for r in self.records if isinstance(r, str))
+
+    @property
+    def exists(self) -> bool:
+        """True unless the name does not exist (NODATA means the name exists)."""
+        return self.rcode is not Rcode.NXDOMAIN
+
+
+@dataclass(frozen=True)
+class QueryLogEntry:
+    """One query as evidence: what was asked, what came back, how long it took."""
+
+    name: str
+    rdtype: str
+    outcome: str  # an Rcode value, or "error:<reason>"
+    elapsed: float
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "type": self.rdtype,
+            "outcome": self.outcome,
+            "elapsed_ms": round(self.elapsed * 1000, 2),
+            "cached": self.cached,
+        }
+
+
+class Resolver(Protocol):
+    """What every check needs from DNS."""
+
+    async def query(self, name: str, rdtype: str) -> Answer:
+        """Answer ``name``/``rdtype``; NXDOMAIN and NODATA are answers. Raises ``DnsError``."""
+        ...
+
+
+def normalize_name(name: str) -> str:
+    """Lower-case, no trailing dot; IDN U-labels become A-labels."""
+    name = name.strip().rstrip(".").lower()
+    if not name.isascii():
+        try:
+            name = dns.name.from_unicode(name).to_text(omit_final_dot=True).lower()
+        except (dns.exception.DNSException, UnicodeError, ValueError):
+            return name
+    return name
+
+
+def _parse_nameserver(spec: str, default_port: int) -> tuple[str, int]:
+    """``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address."""
+    spec = spec.strip()
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+        return host, port
+    if spec.count(":") == 1:
+        host, _, port_text = spec.partition(":")
+        return host, int(port_text)
+    return spec, default_port
+
+
+def _rdata_to_record(rdata: object, rdtype: str) -> Record:
+    if rdtype in ("TXT", "SPF"):
+        return TXT(tuple(rdata.strings))  # type: ignore[attr-defined]
+    if rdtype == "MX":
+        exchange = rdata.exchange.to_text(omit_final_dot=True).lower()  # type: ignore[attr-defined]
+        return MX(int(rdata.preference), "" if exchange in ("", ".") else exchange)  # type: ignore[attr-defined]
+    if rdtype in ("PTR", "CNAME", "NS"):
+        return str(rdata.target.to_text(omit_final_dot=True)).lower()  # type: ignore[attr-defined]
+    return str(rdata.to_text())  # type: ignore[attr-defined]
+
+
+def _negative_ttl(response: dns.message.Message | None) -> int:
+    if response is not None:
+        for rrset in response.authority:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                return int(min(rrset.ttl, rrset[0].minimum))
+    return DEFAULT_NEGATIVE_TTL
+
+
+class DnsPythonResolver:
+    """A resolver over ``dns.asyncresolver`` with a TTL cache and a query log per instance.
+
+    ``nameservers`` take ``HOST`` or ``HOST:PORT``; none means the system configuration.
+    Truncated UDP answers are retried over TCP. Concurrent identical queries share one lookup.
+    """
+
+    def __init__(
+        self,
+        nameservers: Sequence[str] | None = None,
+        timeout: float = 2.0,
+        *,
+        cache: bool = True,
+        port: int = 53,
+    ) -> None:
+        if nameservers:
+            self._resolver = dns.asyncresolver.Resolver(configure=False)
+            servers: list[str | dns.nameserver.Nameserver] = []
+            for spec in nameservers:
+                host, ns_port = _parse_nameserver(spec, port)
+                servers.append(dns.nameserver.Do53Nameserver(host, ns_port))
+            self._resolver.nameservers = servers
+        else:
+            self._resolver = dns.asyncresolver.Resolver()
+        self._resolver.timeout = timeout
+        self._resolver.lifetime = timeout
+        self._resolver.retry_servfail = False
+        self._resolver.use_edns(0, 0, 1232)
+        self.timeout = timeout
+        self._use_cache = cache
+        self._cache: dict[tuple[str, str], tuple[float, Answer]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[Answer]] = {}
+        self.log: list[QueryLogEntry] = []
+
+    async def query(self, name: str, rdtype: str) -> Answer:
+        qname = normalize_name(name)
+        rdtype = rdtype.upper()
+        key = (qname, rdtype)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            self.log.append(QueryLogEntry(qname, rdtype, cached[1].rcode.value, 0.0, cached=True))
+            return cached[1]
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            answer = await self._lookup(qname, rdtype)
+        except DnsError as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters get it through shield
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        future.set_result(answer)
+        if self._use_cache:
+            ttl = min(answer.ttl, MAX_CACHE_TTL)
+            if ttl > 0:
+                self._cache[key] = (time.monotonic() + ttl, answer)
+        return answer
+
+    async def _lookup(self, qname: str, rdtype: str) -> Answer:
+        started = time.perf_counter()
+        try:
+            result = await self._resolver.resolve(
+                qname + ".", rdtype, raise_on_no_answer=False, search=False
+            )
+        except dns.resolver.NXDOMAIN as exc:
+            elapsed = time.perf_counter() - started
+            responses = list(exc.kwargs.get("responses", {}).values())
+            ttl = _negative_ttl(responses[0] if responses else None)
+            self.log.append(QueryLogEntry(qname, rdtype, Rcode.NXDOMAIN.value, elapsed))
+            return Answer(qname, rdtype, Rcode.NXDOMAIN, (), ttl, elapsed)
+        except dns.exception.DNSException as exc:
+            elapsed = time.perf_counter() - started
+            error = _classify(exc, qname, rdtype)
+            self.log.append(QueryLogEntry(qname, rdtype, f"error:{error.reason}", elapsed))
+            log.debug("dns.error qname=%s rdtype=%s reason=%s", qname, rdtype, error.reason)
+            raise error from exc
+        elapsed = time.perf_counter() - started
+        canonical = result.canonical_name.to_text(omit_final_dot=True).lower()
+        if result.rrset is None:
+            ttl = _negative_ttl(result.response)
+            self.log.append(QueryLogEntry(qname, rdtype, Rcode.NODATA.value, elapsed))
+            return Answer(qname, rdtype, Rcode.NODATA, (), ttl, elapsed, canonical)
+        records = tuple(_rdata_to_record(rdata, rdtype) for rdata in result.rrset)
+        self.log.append(QueryLogEntry(qname, rdtype, Rcode.NOERROR.value, elapsed))
+        return Answer(qname, rdtype, Rcode.NOERROR, records, result.rrset.ttl, elapsed, canonical)
+
+
+def _classify(exc: dns.exception.DNSException, qname: str, rdtype: str) -> DnsError:
+    if isinstance(exc, dns.exception.Timeout):
+        return DnsError(qname=qname, rdtype=rdtype, reason="timeout", detail=str(exc))
+    if isinstance(exc, dns.resolver.NoNameservers):
+        reason = "no_nameservers"
+        for error in exc.kwargs.get("errors", []):
+            response = error[4] if len(error) > 4 else None
+            if isinstance(response, dns.message.Message):
+                code = response.rcode()
+                reason = {
+                    dns.rcode.SERVFAIL: "servfail",
+                    dns.rcode.REFUSED: "refused",
+                }.get(code, dns.rcode.to_text(code).lower())
+            elif isinstance(error[3], dns.exception.DNSException | ValueError | EOFError):
+                reason = "malformed"
+            elif isinstance(error[3], OSError):
+                reason = "unreachable"
+        return DnsError(qname=qname, rdtype=rdtype, reason=reason, detail=str(exc))
+    if isinstance(exc, dns.resolver.YXDOMAIN):
+        return DnsError(qname=qname, rdtype=rdtype, reason="malformed", detail=str(exc))
+    if isinstance(exc, dns.resolver.NoAnswer):
+        return DnsError(qname=qname, rdtype=rdtype, reason="cname_loop", detail=str(exc))
+    if isinstance(exc, dns.exception.FormError | dns.message.ShortHeader):
+        return DnsError(qname=qname, rdtype=rdtype, reason="malformed", detail=str(exc))
+    return DnsError(
+        qname=qname, rdtype=rdtype, reason="error", detail=f"{type(exc).__name__}: {exc}"
+    )
+
+
+ZoneData = Mapping[str, Mapping[str, Sequence[Record]]]
+"""Records by name and type: ``{"example.com": {"TXT": [TXT((b"v=spf1 -all",))]}}``."""
+
+
+class UnexpectedQuery(AssertionError):
+    """A strict MemoryResolver was asked something its zone does not mention."""
+
+
+@dataclass
+class MemoryResolver:
+    """An in-memory resolver for tests and offline analysis.
+
+    Names in ``zone`` exist; their ancestors exist as empty non-terminals (NODATA). In strict
+    mode a query for any other name raises ``UnexpectedQuery`` (an AssertionError, so the test
+    fails) unless the name is listed in ``nxdomain``; otherwise it is NXDOMAIN. ``errors`` maps
+    ``(name, rdtype)`` (rdtype ``"*"`` for any) to a DnsError reason such as ``"timeout"``.
+    Every query is logged in ``log``.
+    """
+
+    zone: ZoneData
+    strict: bool = True
+    nxdomain: Iterable[str] = ()
+    errors: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    ttl: int = 300
+    log: list[QueryLogEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._zone = {
+            normalize_name(n): {t.upper(): tuple(rs) for t, rs in types.items()}
+            for n, types in self.zone.items()
+        }
+        self._nx = {normalize_name(n) for n in self.nxdomain}
+        self._ents = {
+            ".".join(name.split(".")[i:])
+            for name in self._zone
+            for i in range(1, name.count(".") + 1)
+        }
+        self._errors = {(normalize_name(n), t.upper()): r for (n, t), r in self.errors.items()}
+
+    @property
+    def queries(self) -> list[tuple[str, str]]:
+        """The (name, type) pairs asked so far, in order."""
+        return [(e.name, e.rdtype) for e in self.log]
+
+    async def query(self, name: str, rdtype: str) -> Answer:
+        qname = normalize_name(name)
+        rdtype = rdtype.upper()
+        reason = self._errors.get((qname, rdtype)) or self._errors.get((qname, "*"))
+        if reason:
+            self.log.append(QueryLogEntry(qname, rdtype, f"error:{reason}", 0.0))
+            raise DnsError(qname=qname, rdtype=rdtype, reason=reason)
+        answer = self._answer(qname, rdtype)
+        self.log.append(QueryLogEntry(qname, rdtype, answer.rcode.value, 0.0))
+        return answer
+
+    def _answer(self, qname: str, rdtype: str, depth: int = 0) -> Answer:
+        types = self._zone.get(qname)
+        if types is None:
+            if qname in self._ents:
+                return Answer(qname, rdtype, Rcode.NODATA, (), self.ttl)
+            if self.strict and qname not in self._nx:
+                raise UnexpectedQuery(f"unexpected DNS query {qname} {rdtype}")
+            return Answer(qname, rdtype, Rcode.NXDOMAIN, (), self.ttl)
+        records = types.get(rdtype, ())
+        if not records and "CNAME" in types and rdtype != "CNAME":
+            if depth > 8:
+                raise DnsError(qname=qname, rdtype=rdtype, reason="cname_loop")
+            target = str(types["CNAME"][0])
+            followed = self._answer(normalize_name(target), rdtype, depth + 1)
+            return Answer(qname, rdtype, followed.rcode, followed.records, self.ttl, 0.0, target)
+        rcode = Rcode.NOERROR if records else Rcode.NODATA
+        return Answer(qname, rdtype, rcode, tuple(records), self.ttl, 0.0, qname)

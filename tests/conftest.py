@@ -1,0 +1,67 @@
+"""Shared fixtures: the loopback-only network guard and the paths to shared conformance data."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CONFORMANCE = REPO.parent / "shared" / "conformance"
+
+
+def _is_loopback(address: Any) -> bool:
+    if isinstance(address, str):  # AF_UNIX paths are local
+        return True
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class OutsideNetworkError(AssertionError):
+    """A test tried to connect somewhere other than loopback."""
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that connects, or sends a datagram, outside loopback."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_sendto = socket.socket.sendto
+
+    def guard(address: Any) -> None:
+        if not _is_loopback(address):
+            raise OutsideNetworkError(f"test tried to reach {address!r}; only loopback is allowed")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        guard(address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        guard(address)
+        return real_connect_ex(self, address)
+
+    def sendto(self: socket.socket, data: bytes, *args: Any) -> int:
+        guard(args[-1])
+        return real_sendto(self, data, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket.socket, "sendto", sendto)
+
+
+@pytest.fixture(scope="session")
+def conformance_dir() -> Path:
+    """The shared conformance suites; tests that need them skip when the folder is absent."""
+    if not CONFORMANCE.is_dir():
+        pytest.skip(f"conformance data not found at {CONFORMANCE}")
+    return CONFORMANCE
