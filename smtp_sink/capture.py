@@ -1,0 +1,112 @@
+"""A captured message: the value the sink stores, and the pure header summary taken from it.
+
+``raw`` is kept exactly as the client sent it (after SMTP dot-unstuffing, RFC 5321 §4.5.2).
+The header fields the sink adds as a receiver (Authentication-Results, spam verdict headers)
+are kept apart in ``added_headers``; ``delivered_bytes`` is what a mailbox user would see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from types import MappingProxyType
+from typing import Any
+
+from smtp_sink.verdicts import TlsFacts
+
+FOLDERS = ("inbox", "junk")
+MAX_SUMMARY_FIELD = 998  # RFC 5322 §2.1.1 line length limit
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """Where one recipient's copy was filed."""
+
+    address: str
+    folder: str = "inbox"
+
+
+@dataclass(frozen=True)
+class HeaderSummary:
+    """The header fields the sink indexes for search."""
+
+    message_id: str = ""
+    subject: str = ""
+    from_header: str = ""
+
+
+@dataclass(frozen=True)
+class CapturedMessage:
+    """One accepted message with everything the sink learned about it.
+
+    ``id`` is None until the store has saved it.
+    """
+
+    raw: bytes
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    mailboxes: tuple[Mailbox, ...]
+    peer_ip: str
+    peer_port: int | None
+    received_at: dt.datetime
+    helo: str = ""
+    proxied: bool = False
+    tls: TlsFacts | None = None
+    added_headers: bytes = b""
+    authentication_results: str = ""
+    verdict: Mapping[str, Any] = field(default_factory=dict)
+    summary: HeaderSummary = field(default_factory=HeaderSummary)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", MappingProxyType(dict(self.verdict)))
+
+    @property
+    def size(self) -> int:
+        """Size in octets of the message as received."""
+        return len(self.raw)
+
+    @property
+    def delivered_bytes(self) -> bytes:
+        """The message as filed: the receiver's added header fields, then the raw bytes."""
+        return self.added_headers + self.raw
+
+    def folder_for(self, address: str) -> str | None:
+        """The folder this message was filed in for ``address``, or None."""
+        wanted = address.lower()
+        return next((m.folder for m in self.mailboxes if m.address == wanted), None)
+
+
+def _decoded(value: str) -> str:
+    try:
+        text = str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError):
+        text = value
+    return " ".join(text.split())[:MAX_SUMMARY_FIELD]
+
+
+def summarize_headers(raw: bytes) -> HeaderSummary:
+    """Message-ID, Subject and From of ``raw``, decoded; empty strings where absent.
+
+    Pure and total: garbage in gives empty or best-effort fields, never an exception.
+    """
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    first: dict[str, str] = {}
+    for name, value in headers.raw_items():
+        first.setdefault(name.lower(), value)
+
+    def get(name: str) -> str:
+        value = first.get(name.lower())
+        if value is None:
+            return ""
+        # 8-bit header bytes arrive as surrogate escapes; read them as UTF-8 (RFC 6532 §3).
+        text = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+        return _decoded(text)
+
+    return HeaderSummary(
+        message_id=get("Message-ID"), subject=get("Subject"), from_header=get("From")
+    )

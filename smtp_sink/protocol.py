@@ -1,0 +1,200 @@
+"""The sink's SMTP protocol: aiosmtpd's ``SMTP`` with the receiver behaviour the sink needs.
+
+It adds enhanced status codes to every reply (RFC 2034 §4), keeps the PROXY-given client across
+STARTTLS, asks only trusted peers for a PROXY header and refuses one from anyone else, caps
+concurrent connections (421), limits a session's total time, and can drop a connection without
+a reply (fault injection). It holds no policy logic: that is ``SinkHandler``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from typing import Any, AnyStr
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from smtp_sink.policies import Policy
+
+log = logging.getLogger(__name__)
+
+_HAS_ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}( |$)")
+# RFC 3463 codes for the fixed replies aiosmtpd writes itself.
+_ENHANCED_DEFAULTS = {
+    "220": "2.0.0",
+    "221": "2.0.0",
+    "250": "2.0.0",
+    "421": "4.3.0",
+    "451": "4.3.0",
+    "452": "4.5.3",
+    "454": "4.7.0",
+    "500": "5.5.2",
+    "501": "5.5.4",
+    "502": "5.5.1",
+    "503": "5.5.1",
+    "504": "5.5.4",
+    "530": "5.7.0",
+    "550": "5.0.0",
+    "552": "5.3.4",
+    "553": "5.1.3",
+    "554": "5.0.0",
+    "555": "5.5.4",
+}
+TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
+SESSION_TOO_LONG = "421 4.4.2 Connection time limit exceeded"
+PROXY_REFUSED = "554 5.7.0 PROXY header not accepted from this peer"
+
+
+def with_enhanced_code(status: str) -> str:
+    """``"501 Syntax: X"`` -> ``"501 5.5.4 Syntax: X"``; replies with a code stay as they are."""
+    code, sep, rest = status.partition(" ")
+    if not sep or not code.isdigit() or _HAS_ENHANCED.match(rest):
+        return status
+    enhanced = _ENHANCED_DEFAULTS.get(code)
+    return f"{code} {enhanced} {rest}" if enhanced else status
+
+
+class SinkSession(Session):
+    """aiosmtpd's session plus the client as the sink judges it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.client_ip = ""
+        self.client_port: int | None = None
+        self.proxied = False
+        self.local_ip = ""
+
+
+class SinkEnvelope(Envelope):
+    """aiosmtpd's envelope plus the policy chosen for each accepted recipient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.policies: list[Policy] = []
+
+
+class ConnectionGate:
+    """Counts open connections for one server and refuses those over ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: set[SinkSMTP] = set()
+
+
+class SinkSMTP(SMTP):
+    """One SMTP connection of the sink."""
+
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        gate: ConnectionGate,
+        is_trusted: Callable[[str], bool],
+        connection_timeout: float,
+        **kwargs: Any,
+    ) -> None:
+        self._wanted_proxy_timeout = kwargs.pop("proxy_protocol_timeout", None)
+        super().__init__(handler, **kwargs)
+        self._gate = gate
+        self._is_trusted = is_trusted
+        self._connection_timeout = connection_timeout
+        self._deadline: asyncio.TimerHandle | None = None
+        self._refused = False
+        self._dropped = False
+        self._greeted = False
+        self._verbatim = False
+
+    def _create_session(self) -> Session:
+        return SinkSession(self.loop)
+
+    def _create_envelope(self) -> Envelope:
+        return SinkEnvelope()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._original_transport is not None:  # the TLS layer after STARTTLS
+            previous = self.session
+            super().connection_made(transport)
+            if isinstance(previous, SinkSession) and isinstance(self.session, SinkSession):
+                for name in ("client_ip", "client_port", "proxied", "local_ip"):
+                    setattr(self.session, name, getattr(previous, name))
+            return
+        if len(self._gate.open) >= self._gate.limit:
+            self._refused = True
+            log.info("sink.refused reason=too_many_connections open=%d", len(self._gate.open))
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(TOO_MANY_CONNECTIONS.encode() + b"\r\n")
+            transport.close()
+            return
+        self._gate.open.add(self)
+        peer = transport.get_extra_info("peername") or ("", None)
+        sock = transport.get_extra_info("sockname") or ("",)
+        trusted = self._is_trusted(str(peer[0]))
+        self._proxy_timeout = self._wanted_proxy_timeout if trusted else None
+        super().connection_made(transport)
+        session = self.session
+        assert isinstance(session, SinkSession)
+        session.client_ip, session.client_port = str(peer[0]), peer[1]
+        session.local_ip = str(sock[0])
+        self._deadline = self.loop.call_later(self._connection_timeout, self._session_expired)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        self._gate.open.discard(self)
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        if self._refused:
+            return False
+        return super().eof_received()
+
+    def _session_expired(self) -> None:
+        if isinstance(self.transport, asyncio.WriteTransport) and not self._dropped:
+            self.transport.write(SESSION_TOO_LONG.encode() + b"\r\n")
+            self.transport.close()
+
+    def drop(self) -> None:
+        """Close the connection at once, without another reply (fault injection)."""
+        self._dropped = True
+        if isinstance(self.transport, asyncio.Transport):
+            self.transport.abort()
+
+    def close(self) -> None:
+        """Close the connection (server shutdown)."""
+        if self.transport is not None:
+            self.transport.close()
+
+    async def push(self, status: AnyStr) -> None:
+        if self._dropped:
+            return
+        if isinstance(status, str) and not self._verbatim:
+            if self._greeted:
+                status = with_enhanced_code(status)
+            self._greeted = True
+        await super().push(status)
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self._verbatim = True
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._verbatim = False
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        self._verbatim = True
+        try:
+            await super().smtp_HELO(hostname)
+        finally:
+            self._verbatim = False
+
+    async def smtp_PROXY(self, arg: str) -> None:
+        """A PROXY header from a peer that is not trusted: refuse it and hang up."""
+        assert self.session is not None
+        log.warning("sink.proxy_refused peer=%s", self.session.peer)
+        await self.push(PROXY_REFUSED)
+        if self.transport is not None:
+            self.transport.close()
