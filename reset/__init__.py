@@ -1,1 +1,179 @@
-"""reset."""
+"""The reset-flow core: accounts, argon2id hashes, password policy, tokens, captcha, outbox.
+
+A library: plain arguments, no settings and no environment reads. The ``maildiag`` pages
+call these names; other packages import only what ``__all__`` lists.
+"""
+
+from reset.accounts import (
+    address_key,
+    authenticate,
+    create_user,
+    end_sessions,
+    find_user,
+    normalize_address,
+    session_user,
+    set_password,
+    start_session,
+)
+from reset.captcha import (
+    AltchaVerifier,
+    CaptchaOutcome,
+    CaptchaVerifier,
+    MemoryReplayStore,
+    ReplayStore,
+    decode_payload,
+    solve_challenge,
+)
+from reset.delivery import (
+    RetryPolicy,
+    SmtpRelay,
+    SmtpReply,
+    parse_reply,
+    record_attempt,
+    record_bounce,
+    record_local,
+    send_one,
+)
+from reset.errors import (
+    AccountError,
+    BounceAddressError,
+    InvalidAddressError,
+    PolicyViolationError,
+    ResetError,
+    TokenError,
+)
+from reset.flow import (
+    NO_ACCOUNT,
+    ResetOutcome,
+    change_password,
+    complete_reset,
+    prepare_reset_mail,
+    request_reset,
+    user_for_token,
+)
+from reset.mail import (
+    SENDER_IDENTITIES,
+    ComposedMail,
+    MailComposer,
+    make_environment,
+    parse_verp_address,
+    verp_address,
+)
+from reset.models import (
+    Base,
+    DeliveryLogEntry,
+    OutboxMessage,
+    ResetToken,
+    User,
+    UserSession,
+    metadata,
+)
+from reset.outbox import OutboxJob, claim_batch, enqueue
+from reset.passwords import PasswordHasher
+from reset.policy import (
+    CHECK_IDS,
+    RULE_IDS,
+    PasswordPolicy,
+    PolicyReport,
+    RuleResult,
+    load_common_passwords,
+    rule_text,
+)
+from reset.ratelimit import RateDecision, ResetRateLimiter
+from reset.secret import Secret, hash_secret
+from reset.siteverify import (
+    HCAPTCHA_URL,
+    RECAPTCHA_URL,
+    TURNSTILE_URL,
+    SiteverifyVerifier,
+    parse_siteverify,
+)
+from reset.tokens import (
+    DEFAULT_TOKEN_TTL,
+    IssuedToken,
+    consume_token,
+    invalidate_tokens,
+    issue_token,
+    peek_token,
+)
+from reset.worker import Worker
+
+__all__ = [
+    "CHECK_IDS",
+    "DEFAULT_TOKEN_TTL",
+    "HCAPTCHA_URL",
+    "NO_ACCOUNT",
+    "RECAPTCHA_URL",
+    "RULE_IDS",
+    "SENDER_IDENTITIES",
+    "TURNSTILE_URL",
+    "AccountError",
+    "AltchaVerifier",
+    "Base",
+    "BounceAddressError",
+    "CaptchaOutcome",
+    "CaptchaVerifier",
+    "ComposedMail",
+    "DeliveryLogEntry",
+    "InvalidAddressError",
+    "IssuedToken",
+    "MailComposer",
+    "MemoryReplayStore",
+    "OutboxJob",
+    "OutboxMessage",
+    "PasswordHasher",
+    "PasswordPolicy",
+    "PolicyReport",
+    "PolicyViolationError",
+    "RateDecision",
+    "ReplayStore",
+    "ResetError",
+    "ResetOutcome",
+    "ResetRateLimiter",
+    "ResetToken",
+    "RetryPolicy",
+    "RuleResult",
+    "Secret",
+    "SiteverifyVerifier",
+    "SmtpRelay",
+    "SmtpReply",
+    "TokenError",
+    "User",
+    "UserSession",
+    "Worker",
+    "address_key",
+    "authenticate",
+    "change_password",
+    "claim_batch",
+    "complete_reset",
+    "consume_token",
+    "create_user",
+    "decode_payload",
+    "end_sessions",
+    "enqueue",
+    "find_user",
+    "hash_secret",
+    "invalidate_tokens",
+    "issue_token",
+    "load_common_passwords",
+    "make_environment",
+    "metadata",
+    "normalize_address",
+    "parse_reply",
+    "parse_siteverify",
+    "parse_verp_address",
+    "peek_token",
+    "prepare_reset_mail",
+    "record_attempt",
+    "record_bounce",
+    "record_local",
+    "request_reset",
+    "rule_text",
+    "send_one",
+    "session_user",
+    "set_password",
+    "solve_challenge",
+    "start_session",
+    "user_for_token",
+    "verp_address",
+]

@@ -1,0 +1,167 @@
+"""Accounts and login sessions: address normalization, users, sessions, password changes.
+
+Owns the rows of ``users`` and ``sessions``. Functions take a SQLAlchemy ``Session`` and an
+explicit ``now``; they flush but never commit, so the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from reset.errors import AccountError, InvalidAddressError
+from reset.models import LANGUAGES, MAX_ADDRESS_LENGTH, ROLES, User, UserSession
+from reset.passwords import PasswordHasher
+from reset.secret import Secret, hash_secret
+
+log = logging.getLogger(__name__)
+
+MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
+MAX_DOMAIN = 255  # RFC 5321 §4.5.3.1.2
+DEFAULT_SESSION_TTL = dt.timedelta(hours=8)
+_FORBIDDEN = set(' \t\r\n<>()[]\\,;:"')
+
+
+def normalize_address(address: str) -> str:
+    """Return ``address`` with surrounding space removed and the domain lower-cased.
+
+    The local part is kept as given (RFC 5321 §2.4 lets it be case-sensitive); compare
+    addresses with ``address_key``. Raises InvalidAddressError with the offending position.
+    """
+    text = address.strip()
+    if not text:
+        raise InvalidAddressError(reason="empty")
+    if len(text) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddressError(reason="too_long", position=MAX_ADDRESS_LENGTH)
+    for i, char in enumerate(text):
+        if char in _FORBIDDEN or ord(char) < 32 or ord(char) == 127:
+            raise InvalidAddressError(reason="forbidden_character", position=i)
+    local, at, domain = text.rpartition("@")
+    if not at or not local:
+        raise InvalidAddressError(reason="missing_local_part", position=0)
+    if len(local) > MAX_LOCAL_PART:
+        raise InvalidAddressError(reason="local_part_too_long", position=MAX_LOCAL_PART)
+    if "@" in local:
+        raise InvalidAddressError(reason="forbidden_character", position=local.index("@"))
+    domain = domain.lower().rstrip(".")
+    labels = domain.split(".")
+    if not domain or len(domain) > MAX_DOMAIN or any(not label for label in labels):
+        raise InvalidAddressError(reason="bad_domain", position=len(local) + 1)
+    return f"{local}@{domain}"
+
+
+def address_key(address: str) -> str:
+    """The case-insensitive comparison key of an address (normalizes it first)."""
+    return normalize_address(address).casefold()
+
+
+def create_user(
+    session: Session,
+    address: str,
+    password: str,
+    *,
+    hasher: PasswordHasher,
+    now: dt.datetime,
+    role: str = "user",
+    language: str = "nb",
+) -> User:
+    """Create an account. Raises InvalidAddressError, or AccountError(reason="duplicate"|...)."""
+    if role not in ROLES:
+        raise AccountError(reason="bad_role", detail=role)
+    if language not in LANGUAGES:
+        raise AccountError(reason="bad_language", detail=language)
+    email = normalize_address(address)
+    user = User(
+        email=email,
+        email_key=email.casefold(),
+        password_hash=hasher.hash(password),
+        role=role,
+        language=language,
+        created=now,
+        password_changed_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError as exc:
+        raise AccountError(reason="duplicate", detail=email) from exc
+    log.info("account.created user_id=%s role=%s", user.id, role)
+    return user
+
+
+def find_user(session: Session, address: str) -> User | None:
+    """The account for ``address`` compared case-insensitively, or None (also for bad input)."""
+    try:
+        key = address_key(address)
+    except InvalidAddressError:
+        return None
+    return session.scalars(select(User).where(User.email_key == key)).one_or_none()
+
+
+def authenticate(
+    session: Session, address: str, password: str, *, hasher: PasswordHasher
+) -> User | None:
+    """The account when ``password`` matches, else None; equal argon2 work either way."""
+    user = find_user(session, address)
+    if user is None:
+        hasher.verify_dummy(password)
+        return None
+    if not hasher.verify(user.password_hash, password):
+        return None
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    return user
+
+
+def start_session(
+    session: Session, user: User, *, now: dt.datetime, ttl: dt.timedelta = DEFAULT_SESSION_TTL
+) -> Secret:
+    """Open a login session; returns its secret id (only its hash is stored)."""
+    secret = Secret.generate()
+    session.add(
+        UserSession(id_hash=secret.digest(), user_id=user.id, created=now, expires=now + ttl)
+    )
+    session.flush()
+    return secret
+
+
+def session_user(session: Session, session_id: str | Secret, *, now: dt.datetime) -> User | None:
+    """The user of a live (not ended, not expired) session, or None."""
+    raw = session_id.reveal() if isinstance(session_id, Secret) else session_id
+    row = session.get(UserSession, hash_secret(raw))
+    if row is None or row.ended is not None or row.expires <= now:
+        return None
+    return session.get(User, row.user_id)
+
+
+def end_sessions(
+    session: Session,
+    user_id: int,
+    *,
+    now: dt.datetime,
+    keep: str | Secret | None = None,
+) -> int:
+    """End every open session of ``user_id`` except ``keep``; returns how many ended."""
+    stmt = update(UserSession).where(UserSession.user_id == user_id, UserSession.ended.is_(None))
+    if keep is not None:
+        raw = keep.reveal() if isinstance(keep, Secret) else keep
+        stmt = stmt.where(UserSession.id_hash != hash_secret(raw))
+    result = session.execute(
+        stmt.values(ended=now), execution_options={"synchronize_session": False}
+    )
+    count: int = result.rowcount  # type: ignore[attr-defined]
+    log.info("account.sessions_ended user_id=%s count=%s", user_id, count)
+    return count
+
+
+def set_password(
+    session: Session, user: User, password: str, *, hasher: PasswordHasher, now: dt.datetime
+) -> None:
+    """Store a new hash and its change time. Callers check the policy first (``reset.flow``)."""
+    user.password_hash = hasher.hash(password)
+    user.password_changed_at = now
+    session.flush()

@@ -1,0 +1,261 @@
+"""Sending one outbox row over SMTP, the retry schedule, and the delivery log.
+
+Owns the SMTP conversation with the relay (aiosmtplib), the reading of its reply (code,
+RFC 3463 enhanced status, text, queue id) and the ``delivery_log`` rows. ``send_one`` never
+raises for what the relay or the network does: a refusal or a dead relay is a reply value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import re
+import ssl
+from typing import Protocol
+
+import aiosmtplib
+from sqlalchemy.orm import Session
+
+from reset.errors import ResetError
+from reset.models import DeliveryLogEntry, OutboxMessage
+from reset.secret import Secret
+
+log = logging.getLogger(__name__)
+
+# RFC 3463 §2: class "." subject "." detail; class 2, 4 or 5.
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+# Queue ids as common MTAs word them in the 250 reply to DATA (Postfix, Exim, Sendmail, MS).
+_QUEUE_ID = (
+    re.compile(r"queued as ([A-Za-z0-9][A-Za-z0-9._-]*)", re.IGNORECASE),
+    re.compile(r"\bid=([A-Za-z0-9][A-Za-z0-9._-]*)"),
+    re.compile(r"^([A-Za-z0-9]{6,}) Message accepted for delivery"),
+    re.compile(r"<[^>]+> \[InternalId=(\d+)"),
+)
+MAX_REPLY_TEXT = 2000  # bound what goes into the log
+
+
+@dataclasses.dataclass(frozen=True)
+class SmtpRelay:
+    """Where and how to hand mail over. ``password`` is a Secret so reprs stay clean."""
+
+    host: str
+    port: int = 25
+    starttls: bool = False
+    use_tls: bool = False
+    username: str | None = None
+    password: Secret | None = None
+    timeout: float = 30.0
+    local_hostname: str | None = None
+    tls_context: ssl.SSLContext | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclasses.dataclass(frozen=True)
+class SmtpReply:
+    """The relay's answer. ``code`` is None when no reply came (connection failed, timeout)."""
+
+    code: int | None
+    text: str
+    enhanced_status: str | None = None
+    queue_id: str | None = None
+    stage: str = "data"
+
+    @property
+    def accepted(self) -> bool:
+        return self.code is not None and 200 <= self.code < 300
+
+    @property
+    def permanent(self) -> bool:
+        return self.code is not None and self.code >= 500
+
+
+def parse_reply(code: int | None, text: str, *, stage: str = "data") -> SmtpReply:
+    """Read the enhanced status and queue id out of a reply's text; pure."""
+    text = text.strip()[:MAX_REPLY_TEXT]
+    first = text.splitlines()[0] if text else ""
+    match = _ENHANCED.match(first)
+    enhanced = ".".join(match.groups()) if match else None
+    queue_id = None
+    if code is not None and 200 <= code < 300:
+        rest = first[match.end() :].strip() if match else first
+        for pattern in _QUEUE_ID:
+            found = pattern.search(rest)
+            if found:
+                queue_id = found.group(1)
+                break
+    return SmtpReply(code=code, text=text, enhanced_status=enhanced, queue_id=queue_id, stage=stage)
+
+
+class Sendable(Protocol):
+    """What ``send_one`` needs of a row: an id, a recipient and (optionally) the stored message."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def raw(self) -> bytes | None: ...
+
+
+async def send_one(
+    row: Sendable, relay: SmtpRelay, *, mail_from: str, message: bytes | None = None
+) -> SmtpReply:
+    """Send ``message`` (default: ``row.raw``) to ``row.recipient`` through ``relay``.
+
+    Uses STARTTLS and AUTH when the relay is configured for them. Returns the reply to the
+    step that ended the conversation; never raises for SMTP or network failures.
+    """
+    data = message if message is not None else row.raw
+    if data is None:
+        raise ResetError(f"outbox row {row.id} has no message to send")
+    client = aiosmtplib.SMTP(
+        hostname=relay.host,
+        port=relay.port,
+        timeout=relay.timeout,
+        use_tls=relay.use_tls,
+        start_tls=relay.starttls,
+        local_hostname=relay.local_hostname,
+        tls_context=relay.tls_context,
+    )
+    stage = "connect"
+    try:
+        await client.connect()
+        if relay.username is not None and relay.password is not None:
+            stage = "auth"
+            await client.login(relay.username, relay.password.reveal())
+        stage = "mail"
+        await client.mail(mail_from)
+        stage = "rcpt"
+        await client.rcpt(row.recipient)
+        stage = "data"
+        response = await client.data(data)
+        reply = parse_reply(response.code, response.message, stage="data")
+    except aiosmtplib.SMTPResponseException as exc:
+        reply = parse_reply(exc.code, exc.message, stage=stage)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        reply = SmtpReply(
+            code=None, text=f"{type(exc).__name__}: {exc}"[:MAX_REPLY_TEXT], stage=stage
+        )
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+    log.info(
+        "delivery.attempt outbox_id=%s relay=%s stage=%s code=%s status=%s",
+        row.id,
+        relay.name,
+        reply.stage,
+        reply.code,
+        reply.enhanced_status,
+    )
+    return reply
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for 4xx replies and failed connections, up to ``give_up_after``."""
+
+    base_delay: dt.timedelta = dt.timedelta(minutes=1)
+    factor: float = 2.0
+    max_delay: dt.timedelta = dt.timedelta(hours=1)
+    give_up_after: dt.timedelta = dt.timedelta(days=1)
+
+    def delay(self, attempts: int) -> dt.timedelta:
+        """The wait after the ``attempts``-th failed attempt (1-based)."""
+        seconds = self.base_delay.total_seconds() * self.factor ** max(attempts - 1, 0)
+        return min(dt.timedelta(seconds=seconds), self.max_delay)
+
+
+def record_attempt(
+    session: Session,
+    outbox_id: int,
+    reply: SmtpReply,
+    *,
+    relay: str,
+    now: dt.datetime,
+    retry: RetryPolicy,
+) -> str:
+    """Log one attempt and move the row on: sent, deferred, bounced (5xx) or failed; returns it.
+
+    A 4xx or no reply is retried with backoff until ``retry.give_up_after`` from the row's
+    creation has passed; then the row is failed.
+    """
+    row = session.get(OutboxMessage, outbox_id, populate_existing=True)
+    if row is None:
+        raise ResetError(f"outbox row {outbox_id} does not exist")
+    row.attempts += 1
+    if reply.accepted:
+        row.status, row.sent_at, row.last_error = "sent", now, None
+    elif reply.permanent:
+        row.status, row.last_error = "bounced", reply.text
+    else:
+        retry_at = now + retry.delay(row.attempts)
+        expired = retry_at - row.created > retry.give_up_after
+        row.status = "failed" if expired else "deferred"
+        row.next_attempt_at = retry_at
+        row.last_error = reply.text
+    _log_entry(session, outbox_id, now, relay, row.status, reply)
+    session.flush()
+    return row.status
+
+
+def record_bounce(
+    session: Session,
+    outbox_id: int,
+    status: str,
+    diagnostic: str,
+    *,
+    now: dt.datetime,
+    reporter: str = "dsn",
+) -> None:
+    """Mark a row bounced after a DSN arrived (RFC 3464 Status and Diagnostic-Code).
+
+    Raises ResetError when the row does not exist.
+    """
+    row = session.get(OutboxMessage, outbox_id, populate_existing=True)
+    if row is None:
+        raise ResetError(f"outbox row {outbox_id} does not exist")
+    row.status = "bounced"
+    row.last_error = diagnostic[:MAX_REPLY_TEXT]
+    reply = parse_reply(None, f"{status} {diagnostic}", stage="dsn")
+    _log_entry(session, outbox_id, now, reporter, "bounced", reply)
+    session.flush()
+    log.info("delivery.bounced outbox_id=%s status=%s", outbox_id, reply.enhanced_status)
+
+
+def record_local(
+    session: Session, outbox_id: int, *, outcome: str, reason: str, now: dt.datetime
+) -> None:
+    """Log a decision taken without any relay (a discarded request); sets the row's status."""
+    row = session.get(OutboxMessage, outbox_id, populate_existing=True)
+    if row is None:
+        raise ResetError(f"outbox row {outbox_id} does not exist")
+    row.status = outcome
+    row.last_error = reason
+    _log_entry(
+        session, outbox_id, now, "local", outcome, SmtpReply(code=None, text=reason, stage="local")
+    )
+    session.flush()
+
+
+def _log_entry(
+    session: Session, outbox_id: int, now: dt.datetime, relay: str, outcome: str, reply: SmtpReply
+) -> None:
+    session.add(
+        DeliveryLogEntry(
+            outbox_id=outbox_id,
+            at=now,
+            relay=relay,
+            outcome=outcome,
+            code=reply.code,
+            enhanced_status=reply.enhanced_status,
+            text=reply.text,
+            queue_id=reply.queue_id,
+        )
+    )

@@ -1,0 +1,96 @@
+"""Rate limits for the forgot-password form: per client IP and per submitted address.
+
+A thin wrapper over the ``limits`` library (async API): in-process memory storage by default,
+Redis when a URL is given, so app replicas share counters. The per-address limit is keyed on
+the normalized, case-folded address (hashed, so the store holds no addresses), which limits an
+unknown address exactly like a known one: nothing here looks at accounts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from reset.accounts import address_key
+from reset.errors import InvalidAddressError
+
+DEFAULT_PER_IP = "30/minute"
+DEFAULT_PER_ADDRESS = "3 per 15 minutes"
+
+
+@dataclasses.dataclass(frozen=True)
+class RateDecision:
+    """``allowed`` or not; ``limited_by`` is ``ip``, ``address`` or None; ``retry_after`` in s."""
+
+    allowed: bool
+    limited_by: str | None = None
+    retry_after: float = 0.0
+
+
+def _address_id(address: str) -> str:
+    try:
+        key = address_key(address)
+    except InvalidAddressError:
+        key = address.strip().casefold()
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class ResetRateLimiter:
+    """Per-IP and per-address limits for reset requests.
+
+    ``per_ip`` and ``per_address`` use the ``limits`` notation ("30/minute",
+    "3 per 15 minutes"). ``redis_url`` (redis:// or rediss://) selects shared storage;
+    ``namespace`` separates deployments or tests that share one Redis.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_ip: str = DEFAULT_PER_IP,
+        per_address: str = DEFAULT_PER_ADDRESS,
+        redis_url: str | None = None,
+        namespace: str = "maildiag-reset",
+    ) -> None:
+        self.per_ip: RateLimitItem = parse(per_ip)
+        self.per_address: RateLimitItem = parse(per_address)
+        self.namespace = namespace
+        storage: Storage
+        if redis_url:
+            storage = RedisStorage(
+                "async+" + redis_url, implementation="redispy", key_prefix=namespace
+            )
+        else:
+            storage = MemoryStorage()
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    def __repr__(self) -> str:
+        return f"ResetRateLimiter(per_ip={self.per_ip}, per_address={self.per_address})"
+
+    async def hit(self, ip: str, address: str) -> RateDecision:
+        """Count one request from ``ip`` for ``address`` and say whether it may proceed.
+
+        Both counters are always consulted, in the same order, whatever the address is.
+        """
+        ip_ok = await self._limiter.hit(self.per_ip, self.namespace, "ip", ip)
+        addr_ok = await self._limiter.hit(
+            self.per_address, self.namespace, "addr", _address_id(address)
+        )
+        if ip_ok and addr_ok:
+            return RateDecision(True)
+        item, ids, by = (
+            (self.per_ip, ("ip", ip), "ip")
+            if not ip_ok
+            else (self.per_address, ("addr", _address_id(address)), "address")
+        )
+        stats = await self._limiter.get_window_stats(item, self.namespace, *ids)
+        return RateDecision(False, by, max(0.0, stats.reset_time - time.time()))
+
+    async def reset(self) -> None:
+        """Forget every counter (tests, and an operator's "clear limits")."""
+        await self._storage.reset()
