@@ -87,6 +87,7 @@ async def _top_level(
 ) -> _Outcome:
     if not is_valid_domain(domain):
         evaluation.step("record", domain, "invalid-domain")  # RFC 7208 §4.3
+        evaluation.step("result", "", "none")
         return _Outcome("none")
     name = normalize_name(domain)
     outcome = await _check(evaluation, name, want_exp=True)
@@ -105,8 +106,6 @@ def _none_problem(evaluation: Evaluation, outcome: _Outcome, domain: str) -> str
 def _result(
     evaluation: Evaluation, outcome: _Outcome, problem: str | None, evidence: Mapping[str, Any]
 ) -> SpfResult:
-    evaluation.path.clear()
-    evaluation.step("result", outcome.mechanism or "", outcome.result, problem=problem)
     evidence = evidence or {"domain": evaluation.ctx.domain}
     findings = (problem_finding(outcome.result, problem, evidence),) if problem else ()
     return SpfResult(
@@ -127,9 +126,11 @@ async def _check(evaluation: Evaluation, domain: str, *, want_exp: bool) -> _Out
     evaluation.path.append(domain)
     try:
         record = await evaluation.fetch_record(domain)
-        if record is None:
-            return _Outcome("none")
-        return await _evaluate_record(evaluation, record, domain, want_exp=want_exp)
+        outcome = _Outcome("none")
+        if record is not None:
+            outcome = await _evaluate_record(evaluation, record, domain, want_exp=want_exp)
+        evaluation.step("result", outcome.mechanism or "", outcome.result)
+        return outcome
     finally:
         evaluation.path.pop()
 
@@ -140,14 +141,14 @@ async def _evaluate_record(
     for mechanism in record.mechanisms:
         if await _matches(evaluation, mechanism, domain):
             result = QUALIFIER_RESULTS[mechanism.qualifier]
-            explanation = await _explain(evaluation, record, domain) if want_exp else None
-            return _Outcome(result, mechanism.text, explanation if result == "fail" else None)
+            wanted = want_exp and result == "fail"  # RFC 7208 §6.2: only for fail
+            explanation = await _explain(evaluation, record, domain) if wanted else None
+            return _Outcome(result, mechanism.text, explanation)
     if record.redirect is not None:
         return await _redirect(
             evaluation, record.redirect.text, record.redirect.value, domain, want_exp=want_exp
         )
-    evaluation.step("default", "", "neutral")  # RFC 7208 §4.7
-    return _Outcome("neutral")
+    return _Outcome("neutral")  # RFC 7208 §4.7: no match and no redirect
 
 
 async def _redirect(
