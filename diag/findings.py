@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 
@@ -27,8 +26,6 @@ OK = Severity.OK
 WARNING = Severity.WARNING
 ERROR = Severity.ERROR
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -37,7 +34,7 @@ class Finding:
     code: str
     severity: Severity
     summary: str
-    evidence: Mapping[str, Any] = field(default=_EMPTY)
+    evidence: Mapping[str, Any] = field(default_factory=dict)
     rfc: str = ""
     fix: str = ""
 
@@ -59,7 +56,7 @@ class CheckResult:
 
     name: str
     findings: tuple[Finding, ...] = ()
-    data: Mapping[str, Any] = field(default=_EMPTY)
+    data: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def worst(self) -> Severity:
