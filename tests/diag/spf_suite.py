@@ -61,8 +61,10 @@ class SuiteCase:
     def sender(self) -> str:
         return self.mailfrom or f"postmaster@{self.helo}"
 
-    def test_id(self, suite: str) -> str:
-        return f"{suite}[{self.spec}-{self.name}]"
+    @property
+    def test_id(self) -> str:
+        """The spec clause and the test name: ``4.3/1-longlabel``."""
+        return f"{self.spec}-{self.name}"
 
 
 def load_suite(path: Path) -> Iterator[SuiteCase]:

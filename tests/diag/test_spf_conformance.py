@@ -1,8 +1,8 @@
 """The openspf RFC 7208 and RFC 4408 suites through check_host(), in memory and over the wire.
 
-Test ids carry the spec clause: ``rfc7208[4.3/1-longlabel]``. A result list accepts any of
-its values; the first is preferred, and a non-preferred result is recorded as the test's
-``non_preferred`` property (visible in the JUnit XML report).
+Test ids carry the suite and spec clause: ``test_rfc7208[4.3/1-longlabel]``. A result list
+accepts any of its values; the first is preferred, and a non-preferred result is recorded as
+the test's ``non_preferred`` property (visible in the JUnit XML report).
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ RFC4408_SKIPS: dict[str, str] = {}
 def _cases(file_name: str, suite: str) -> Iterator[object]:
     path = CONFORMANCE / "spf" / file_name
     if not path.is_file():
-        yield pytest.param(None, id=f"{suite}[absent]", marks=pytest.mark.skip(f"{path} absent"))
+        yield pytest.param(None, id="absent", marks=pytest.mark.skip(f"{path} absent"))
         return
     for case in load_suite(path):
         reason = RFC4408_SKIPS.get(case.name) if suite == "rfc4408" else None
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        yield pytest.param(case, id=case.test_id(suite), marks=marks)
+        yield pytest.param(case, id=case.test_id, marks=marks)
 
 
 RFC7208 = list(_cases("rfc7208-tests.yml", "rfc7208"))
