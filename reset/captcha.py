@@ -119,7 +119,9 @@ class AltchaVerifier:
         self._hmac_key = hmac_key
         self.max_number = max_number
         self.challenge_ttl = challenge_ttl
-        self.replay_store: ReplayStore = replay_store or MemoryReplayStore()
+        self.replay_store: ReplayStore = (
+            replay_store if replay_store is not None else MemoryReplayStore()
+        )
         self.clock = clock
 
     def __repr__(self) -> str:

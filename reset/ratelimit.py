@@ -8,10 +8,13 @@ unknown address exactly like a known one: nothing here looks at accounts.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import time
 
+import redis.asyncio
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -60,9 +63,14 @@ class ResetRateLimiter:
         self.per_address: RateLimitItem = parse(per_address)
         self.namespace = namespace
         storage: Storage
+        self._pool: redis.asyncio.ConnectionPool | None = None
         if redis_url:
+            self._pool = redis.asyncio.ConnectionPool.from_url(redis_url)
             storage = RedisStorage(
-                "async+" + redis_url, implementation="redispy", key_prefix=namespace
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=namespace,
+                connection_pool=self._pool,  # type: ignore[arg-type]
             )
         else:
             storage = MemoryStorage()
@@ -91,6 +99,20 @@ class ResetRateLimiter:
         stats = await self._limiter.get_window_stats(item, self.namespace, *ids)
         return RateDecision(False, by, max(0.0, stats.reset_time - time.time()))
 
+    async def aclose(self) -> None:
+        """Stop background work and close connections (call at application shutdown)."""
+        if self._pool is not None:
+            await self._pool.disconnect()
+        await self._stop_expiry_task()
+
+    async def _stop_expiry_task(self) -> None:
+        timer = getattr(self._storage, "timer", None)  # MemoryStorage's expiry task
+        if isinstance(timer, asyncio.Task) and not timer.done():
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
     async def reset(self) -> None:
-        """Forget every counter (tests, and an operator's "clear limits")."""
+        """Forget every counter (an operator's "clear limits"; tests sharing one Redis)."""
+        await self._stop_expiry_task()  # it would race the clearing of the memory store
         await self._storage.reset()

@@ -1,0 +1,85 @@
+"""Rate limits per IP and per normalized address, in memory and (when configured) in Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+import reset
+
+REDIS_ENV = "MAILDIAG_TEST_REDIS_URL"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_limiter(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[type[reset.ResetRateLimiter]]:
+    created: list[reset.ResetRateLimiter] = []
+    url: str | None = None
+    if request.param == "redis":
+        url = os.environ.get(REDIS_ENV)
+        if not url:
+            pytest.skip(f"{REDIS_ENV} is not set; Redis tests skipped")
+    namespace = f"maildiag-test-{uuid.uuid4().hex[:10]}"
+
+    def factory(**kwargs: str) -> reset.ResetRateLimiter:
+        limiter = reset.ResetRateLimiter(redis_url=url, namespace=namespace, **kwargs)
+        created.append(limiter)
+        return limiter
+
+    yield factory  # type: ignore[misc]
+    for limiter in created:
+        if url:
+            await limiter.reset()
+        await limiter.aclose()
+
+
+async def test_per_address_default_is_three(make_limiter) -> None:  # type: ignore[no-untyped-def]
+    limiter = make_limiter()
+    results = [await limiter.hit(f"198.51.100.{i}", "Kari@Kunde-OK.example") for i in range(4)]
+    assert [r.allowed for r in results] == [True, True, True, False]
+    assert results[-1].limited_by == "address"
+    assert 0 < results[-1].retry_after <= 15 * 60
+
+
+async def test_case_and_spacing_do_not_dodge_the_address_limit(make_limiter) -> None:  # type: ignore[no-untyped-def]
+    limiter = make_limiter(per_address="2/hour")
+    variants = ["kari@kunde-ok.example", " KARI@KUNDE-OK.EXAMPLE ", "Kari@kunde-ok.example."]
+    assert [(await limiter.hit("198.51.100.1", a)).allowed for a in variants] == [True, True, False]
+
+
+async def test_unknown_addresses_are_limited_exactly_like_known(make_limiter) -> None:  # type: ignore[no-untyped-def]
+    limiter = make_limiter()
+    known = [(await limiter.hit("203.0.113.1", "kari@kunde-ok.example")) for _ in range(5)]
+    unknown = [(await limiter.hit("203.0.113.2", "nobody@kunde-ok.example")) for _ in range(5)]
+    assert [(r.allowed, r.limited_by) for r in known] == [
+        (r.allowed, r.limited_by) for r in unknown
+    ]
+    # even text that is not an address is counted
+    junk = [(await limiter.hit("203.0.113.3", "not an address")).allowed for _ in range(4)]
+    assert junk == [True, True, True, False]
+
+
+async def test_per_ip_limit(make_limiter) -> None:  # type: ignore[no-untyped-def]
+    limiter = make_limiter(per_ip="5/minute")
+    results = [await limiter.hit("192.0.2.9", f"user{i}@kunde-ok.example") for i in range(6)]
+    assert [r.allowed for r in results] == [True] * 5 + [False]
+    assert results[-1].limited_by == "ip"
+    assert (await limiter.hit("192.0.2.10", "user0b@kunde-ok.example")).allowed
+
+
+async def test_reset_forgets_counters(make_limiter) -> None:  # type: ignore[no-untyped-def]
+    limiter = make_limiter(per_address="1/hour")
+    assert (await limiter.hit("192.0.2.1", "kari@kunde-ok.example")).allowed
+    assert not (await limiter.hit("192.0.2.1", "kari@kunde-ok.example")).allowed
+    await limiter.reset()
+    assert (await limiter.hit("192.0.2.1", "kari@kunde-ok.example")).allowed
+
+
+def test_defaults_and_repr() -> None:
+    limiter = reset.ResetRateLimiter()
+    assert "30 per 1 minute" in repr(limiter)
+    assert "3 per 15 minute" in repr(limiter)
