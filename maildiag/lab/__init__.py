@@ -1,0 +1,10 @@
+"""The lab: maildiag's own authoritative DNS server on loopback and the lab zones it serves.
+
+Everything here is for the offline demo and the tests; the records are the lab's own, never
+the live ones.
+"""
+
+from maildiag.lab.dns import Fault, LabDnsServer, lab_dns_in_thread
+from maildiag.lab.zonetext import parse_zone_text
+
+__all__ = ["Fault", "LabDnsServer", "lab_dns_in_thread", "parse_zone_text"]

@@ -1,0 +1,285 @@
+"""The lab's authoritative DNS server: UDP and TCP on one loopback port, with fault injection.
+
+It serves only the ``ZoneData`` it is given (the lab zones or a test's zone), never the live
+DNS. Answers are built by ``dns_wire``; this module owns sockets, framing, faults and latency.
+Faults are per query name: ``timeout`` (no answer), ``servfail``, ``refused``, ``truncate``
+(TC over UDP, the answer over TCP) and ``garbage`` (a malformed reply, see ``dns_wire.garbage``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import struct
+import threading
+from collections.abc import Iterator, Mapping
+from enum import StrEnum
+from types import TracebackType
+from typing import Any
+
+import dns.flags
+import dns.message
+import dns.rcode
+
+from diag.resolver import ZoneData, normalize_name
+from maildiag.lab import dns_wire
+from maildiag.lab.zonetext import parse_zone_text
+
+log = logging.getLogger(__name__)
+
+TCP_MAX_MESSAGE = 65535  # RFC 1035 §4.2.2: two-octet length prefix
+BIND_ATTEMPTS = 20  # port 0: tries to find a port free for both UDP and TCP
+THREAD_START_TIMEOUT = 10.0
+
+
+class Fault(StrEnum):
+    """What the server does instead of answering a name normally."""
+
+    TIMEOUT = "timeout"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    TRUNCATE = "truncate"
+    GARBAGE = "garbage"
+
+
+class LabDnsServer:
+    """An authoritative DNS server for ``zone`` on ``host``:``port`` (UDP and TCP).
+
+    Port 0 picks one port free for both transports; ``port`` holds it once ``start`` returns.
+    Every response is delayed by ``latency`` seconds without blocking other queries.
+    ``query_count`` counts every message received, malformed ones included. All records are
+    served with ``ttl`` seconds, which is also the negative-caching TTL of the synthetic SOA.
+    ``set_zone`` and ``set_fault`` may be called from another thread (they swap whole values).
+    """
+
+    def __init__(
+        self,
+        zone: ZoneData,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Mapping[str, Fault | str] | None = None,
+        latency: float = 0.0,
+        ttl: int = 300,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.latency = latency
+        self.query_count = 0
+        self._ttl = ttl
+        self._zone = dns_wire.CompiledZone(zone, ttl)
+        self._faults: dict[str, Fault] = {}
+        for name, fault in (faults or {}).items():
+            self.set_fault(name, fault)
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` (``[V6]:PORT`` for IPv6), ready for ``DnsPythonResolver``."""
+        if ":" in self.host:
+            return f"[{self.host}]:{self.port}"
+        return f"{self.host}:{self.port}"
+
+    def set_zone(self, zone: ZoneData) -> None:
+        """Serve ``zone`` from now on. Raises ``ValueError`` for a record that fits no type."""
+        self._zone = dns_wire.CompiledZone(zone, self._ttl)
+
+    def set_fault(self, name: str, fault: Fault | str | None) -> None:
+        """Make ``name`` misbehave (``None`` heals it). Raises ``ValueError`` for unknown faults."""
+        faults = dict(self._faults)
+        if fault is None:
+            faults.pop(normalize_name(name), None)
+        else:
+            faults[normalize_name(name)] = Fault(fault)
+        self._faults = faults
+
+    async def start(self) -> None:
+        """Bind UDP and TCP on the same port. Raises ``OSError`` when no port can be bound."""
+        loop = asyncio.get_running_loop()
+        udp_sock, tcp_sock = _bind_pair(self.host, self.port)
+        self.port = udp_sock.getsockname()[1]
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpProtocol(self), sock=udp_sock
+        )
+        self._udp = transport
+        self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock)
+        log.info("labdns.started address=%s", self.address)
+
+    async def stop(self) -> None:
+        """Close both sockets and cancel pending answers and connections."""
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._tcp is not None:
+            self._tcp.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tcp is not None:
+            await self._tcp.wait_closed()
+            self._tcp = None
+        log.info("labdns.stopped address=%s", self.address)
+
+    async def __aenter__(self) -> LabDnsServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _respond(self, data: bytes, *, tcp: bool) -> bytes | None:
+        """The reply to one received message, or None for no reply; waits ``latency`` first."""
+        self.query_count += 1
+        reply = self._reply(data, tcp=tcp)
+        if reply is not None and self.latency > 0:
+            await asyncio.sleep(self.latency)
+        return reply
+
+    def _reply(self, data: bytes, *, tcp: bool) -> bytes | None:
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:  # untrusted input: any parse failure is answered, never raised
+            log.debug("labdns.malformed_query size=%d", len(data))
+            return dns_wire.formerr(data)
+        if query.flags & dns.flags.QR:
+            return None
+        fault = self._faults.get(dns_wire.question_name(query))
+        if fault is Fault.TIMEOUT:
+            return None
+        if fault is Fault.SERVFAIL:
+            return dns_wire.rcode_only(query, dns.rcode.SERVFAIL)
+        if fault is Fault.REFUSED:
+            return dns_wire.rcode_only(query, dns.rcode.REFUSED)
+        if fault is Fault.GARBAGE:
+            return dns_wire.garbage(query)
+        try:
+            response = dns_wire.answer(self._zone, query)
+            if tcp:
+                return dns_wire.to_wire_limited(response, TCP_MAX_MESSAGE)
+            if fault is Fault.TRUNCATE:
+                return dns_wire.truncated(response)
+            return dns_wire.to_wire_limited(response, dns_wire.udp_limit(query))
+        except Exception:  # a bug here must cost one answer, not the server
+            log.exception("labdns.answer_failed qname=%s", dns_wire.question_name(query))
+            return dns_wire.rcode_only(query, dns.rcode.SERVFAIL)
+
+    async def _answer_udp(self, data: bytes, addr: Any) -> None:
+        reply = await self._respond(data, tcp=False)
+        if reply is not None and self._udp is not None:
+            self._udp.sendto(reply, addr)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            while True:
+                length = struct.unpack("!H", await reader.readexactly(2))[0]
+                reply = await self._respond(await reader.readexactly(length), tcp=True)
+                if reply is not None:
+                    writer.write(struct.pack("!H", len(reply)) + reply)
+                    await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: LabDnsServer) -> None:
+        self._server = server
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._server._spawn(self._server._answer_udp(data, addr))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("labdns.udp_error error=%s", exc)
+
+
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket bound to the same port (one free for both when ``port`` is 0)."""
+    family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    for _ in range(BIND_ATTEMPTS if port == 0 else 1):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            udp.bind((host, port))
+            tcp = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                tcp.bind((host, udp.getsockname()[1]))
+                tcp.listen(64)
+            except OSError:
+                tcp.close()
+                raise
+        except OSError:
+            udp.close()
+            if port != 0:
+                raise
+            continue
+        udp.setblocking(False)
+        tcp.setblocking(False)
+        return udp, tcp
+    raise OSError(f"no port free for both UDP and TCP on {host}")
+
+
+@contextlib.contextmanager
+def lab_dns_in_thread(zone: ZoneData, **kwargs: Any) -> Iterator[LabDnsServer]:
+    """Run a ``LabDnsServer`` on its own event loop in a thread, for synchronous callers.
+
+    Yields the started server (its ``port`` is bound). Raises what ``start`` raises.
+    """
+    server = LabDnsServer(zone, **kwargs)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        holder["loop"] = asyncio.get_running_loop()
+        holder["stop"] = stop = asyncio.Event()
+        try:
+            await server.start()
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+            return
+        ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await server.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="lab-dns", daemon=True)
+    thread.start()
+    if not ready.wait(THREAD_START_TIMEOUT):
+        raise TimeoutError("the lab DNS server did not start")
+    if failure:
+        thread.join()
+        raise failure[0]
+    try:
+        yield server
+    finally:
+        holder["loop"].call_soon_threadsafe(holder["stop"].set)
+        thread.join()
+
+
+__all__ = ["Fault", "LabDnsServer", "lab_dns_in_thread", "parse_zone_text"]

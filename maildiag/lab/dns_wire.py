@@ -1,0 +1,285 @@
+"""The lab DNS server's answers: a compiled zone and the wire messages built from it.
+
+Pure: a query message in, a response message (or bytes) out; no sockets and no awaits.
+It never answers for the live DNS: it only knows the ``ZoneData`` it was given.
+
+Zone apex rule (where the synthetic SOA lives): the closest ancestor-or-self of the query name
+that has an explicit SOA record in the zone; otherwise the *shortest* suffix of the query name
+that is itself a name in the zone (``legacy.visma.example`` and ``visma.example`` both present
+means the apex is ``visma.example``); otherwise, for names outside every zone name, the last
+two labels of the query name (``in-addr.arpa``, ``nowhere.example``).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.MX
+import dns.rrset
+
+from diag.resolver import MX, TXT, Record, ZoneData
+
+CLASSIC_UDP_LIMIT = 512  # RFC 1035 §4.2.1: UDP messages are limited to 512 octets
+OUR_EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 recommendation for EDNS UDP payload
+MAX_TXT_STRING = 255  # RFC 1035 §3.3: a <character-string> holds at most 255 octets
+MAX_CNAME_CHAIN = 8  # how many CNAMEs the server follows before it stops (loop protection)
+HEADER = struct.Struct("!HHHHHH")  # RFC 1035 §4.1.1: id, flags, qd, an, ns, ar counts
+
+_IN = dns.rdataclass.IN
+_SOA = dns.rdatatype.SOA
+_CNAME = dns.rdatatype.CNAME
+
+
+def _name(text: str) -> dns.name.Name:
+    return dns.name.from_text(text.strip().rstrip(".") + ".").canonicalize()
+
+
+def split_txt(data: bytes) -> tuple[bytes, ...]:
+    """Split ``data`` into character-strings of at most 255 octets (RFC 7208 §3.3)."""
+    if not data:
+        return (b"",)
+    return tuple(data[i : i + MAX_TXT_STRING] for i in range(0, len(data), MAX_TXT_STRING))
+
+
+def record_to_rdata(rdtype: str, record: Record) -> dns.rdata.Rdata:
+    """Turn one zone record into dnspython rdata.
+
+    Raises ``ValueError`` when the record does not fit the type.
+    """
+    code = dns.rdatatype.from_text(rdtype)
+    if isinstance(record, TXT):
+        if code not in (dns.rdatatype.TXT, dns.rdatatype.SPF):
+            raise ValueError(f"a TXT value given for type {rdtype}")
+        return _txt(code, [piece for s in record.strings for piece in split_txt(s)])
+    if isinstance(record, MX):
+        if code != dns.rdatatype.MX:
+            raise ValueError(f"an MX value given for type {rdtype}")
+        exchange = _name(record.exchange) if record.exchange else dns.name.root
+        mx: dns.rdata.Rdata = dns.rdtypes.ANY.MX.MX(  # type: ignore[no-untyped-call]
+            _IN, code, record.preference, exchange
+        )
+        return mx
+    if code in (dns.rdatatype.TXT, dns.rdatatype.SPF):
+        return _txt(code, split_txt(record.encode()))
+    try:
+        return dns.rdata.from_text(_IN, code, record, origin=dns.name.root, relativize=False)
+    except dns.exception.DNSException as exc:
+        raise ValueError(f"bad {rdtype} record {record!r}: {exc}") from exc
+
+
+def _txt(code: dns.rdatatype.RdataType, strings: Sequence[bytes]) -> dns.rdata.Rdata:
+    cls: Any = dns.rdata.get_rdata_class(_IN, code)  # type: ignore[no-untyped-call]
+    rdata: dns.rdata.Rdata = cls(_IN, code, list(strings) or [b""])
+    return rdata
+
+
+class CompiledZone:
+    """``ZoneData`` turned into rdata once, with the names, empty non-terminals and apexes.
+
+    Raises ``ValueError`` from the constructor when a record does not fit its type.
+    """
+
+    def __init__(self, zone: ZoneData, ttl: int = 300) -> None:
+        self.ttl = ttl
+        self._nodes: dict[dns.name.Name, dict[int, list[dns.rdata.Rdata]]] = {}
+        for owner, types in zone.items():
+            node = self._nodes.setdefault(_name(owner), {})
+            for rdtype, records in types.items():
+                rdatas = node.setdefault(dns.rdatatype.from_text(rdtype.upper()), [])
+                rdatas.extend(record_to_rdata(rdtype.upper(), r) for r in records)
+        self._ents = {
+            owner.split(depth)[1] for owner in self._nodes for depth in range(2, len(owner.labels))
+        }
+
+    def exists(self, name: dns.name.Name) -> bool:
+        """True for names in the zone and their ancestors (empty non-terminals)."""
+        return name in self._nodes or name in self._ents
+
+    def apex(self, name: dns.name.Name) -> dns.name.Name:
+        """The apex whose SOA goes into negative answers for ``name`` (see the module rule)."""
+        suffixes = list(_suffixes(name))
+        for suffix in suffixes:
+            if _SOA in self._nodes.get(suffix, {}):
+                return suffix
+        for suffix in reversed(suffixes):
+            if suffix in self._nodes:
+                return suffix
+        return suffixes[-2] if len(suffixes) >= 2 else name
+
+    def soa(self, name: dns.name.Name) -> dns.rrset.RRset:
+        """The SOA RRset of ``name``'s apex: the zone's own, or a synthetic one."""
+        apex = self.apex(name)
+        rdatas = self._nodes.get(apex, {}).get(_SOA)
+        if not rdatas:
+            text = f"ns.{apex} hostmaster.{apex} 1 3600 600 86400 {self.ttl}"
+            rdatas = [dns.rdata.from_text(_IN, _SOA, text)]
+        return dns.rrset.from_rdata_list(apex, self.ttl, rdatas)
+
+    def fill(self, response: dns.message.Message, qname: dns.name.Name, rdtype: int) -> None:
+        """Put the authoritative answer for ``qname``/``rdtype`` into ``response``.
+
+        CNAMEs are followed inside the zone up to ``MAX_CNAME_CHAIN`` links; a chain that comes
+        back to a name already seen stops there (the client sees the loop).
+        """
+        response.flags |= dns.flags.AA
+        name, seen = qname, set[dns.name.Name]()
+        while True:
+            node = self._nodes.get(name)
+            if node is None:
+                if not self.exists(name):
+                    response.set_rcode(dns.rcode.NXDOMAIN)
+                response.authority.append(self.soa(name))
+                return
+            found = self._rrsets(name, node, rdtype)
+            if found:
+                response.answer.extend(found)
+                return
+            if _CNAME not in node or rdtype == _CNAME:
+                response.authority.append(self.soa(name))
+                return
+            response.answer.append(dns.rrset.from_rdata_list(name, self.ttl, node[_CNAME]))
+            seen.add(name)
+            target = node[_CNAME][0].target  # type: ignore[attr-defined]
+            if target in seen or len(seen) > MAX_CNAME_CHAIN:
+                return
+            name = target
+
+    def _rrsets(
+        self, name: dns.name.Name, node: dict[int, list[dns.rdata.Rdata]], rdtype: int
+    ) -> list[dns.rrset.RRset]:
+        if rdtype == dns.rdatatype.ANY:
+            return [dns.rrset.from_rdata_list(name, self.ttl, rs) for rs in node.values() if rs]
+        rdatas = node.get(rdtype)
+        if rdatas:
+            return [dns.rrset.from_rdata_list(name, self.ttl, rdatas)]
+        if rdtype == _SOA and self.apex(name) == name:
+            return [self.soa(name)]
+        return []
+
+
+def _suffixes(name: dns.name.Name) -> Iterator[dns.name.Name]:
+    """``a.b.c.`` -> ``a.b.c.``, ``b.c.``, ``c.`` (never the root)."""
+    for depth in range(len(name.labels), 1, -1):
+        yield name.split(depth)[1]
+
+
+def make_response(query: dns.message.Message) -> dns.message.Message:
+    """An empty response to ``query`` that echoes its question and EDNS."""
+    response = dns.message.make_response(query, our_payload=OUR_EDNS_PAYLOAD)
+    response.flags &= ~dns.flags.RA
+    return response
+
+
+def udp_limit(query: dns.message.Message) -> int:
+    """The largest UDP response the client accepts (RFC 6891 §6.2.5)."""
+    if query.edns >= 0:
+        return max(CLASSIC_UDP_LIMIT, query.payload)
+    return CLASSIC_UDP_LIMIT
+
+
+def to_wire_limited(response: dns.message.Message, limit: int) -> bytes:
+    """``response`` as wire bytes; if it exceeds ``limit``, an empty copy with TC set."""
+    try:
+        return response.to_wire(max_size=limit)
+    except dns.exception.TooBig:
+        return truncated(response)
+
+
+def truncated(response: dns.message.Message) -> bytes:
+    """The response with its sections emptied and TC set (RFC 2181 §9)."""
+    response.answer.clear()
+    response.authority.clear()
+    response.additional.clear()
+    response.flags |= dns.flags.TC
+    return response.to_wire()
+
+
+def formerr(data: bytes) -> bytes | None:
+    """A FORMERR header answering an unparseable query, or None when there is nothing to answer.
+
+    Only a query (QR clear) with a complete header gets an answer (RFC 1035 §4.1.1).
+    """
+    if len(data) < HEADER.size:
+        return None
+    query_id, flags = struct.unpack("!HH", data[:4])
+    if flags & dns.flags.QR:
+        return None
+    opcode_bits = flags & 0x7800
+    return HEADER.pack(query_id, dns.flags.QR | opcode_bits | dns.rcode.FORMERR, 0, 0, 0, 0)
+
+
+def garbage(query: dns.message.Message) -> bytes:
+    """A reply that matches ``query``'s id and question but whose answer cannot be parsed.
+
+    The TC bit is set, so a stub resolver that drops unparseable UDP datagrams still retries
+    over TCP; there the same malformed message comes back and the client fails to parse it.
+    After the question comes a compression pointer past the end and random bytes.
+    """
+    wire = bytes(query.to_wire())
+    question_end = HEADER.size + _question_length(query)
+    flags = dns.flags.QR | dns.flags.AA | dns.flags.TC
+    header = HEADER.pack(query.id, flags, 1, 3, 0, 0)
+    return header + wire[HEADER.size : question_end] + b"\xff\xff" + os.urandom(24)
+
+
+def _question_length(query: dns.message.Message) -> int:
+    if not query.question:
+        return 0
+    return len(query.question[0].name.to_wire() or b"") + 4
+
+
+def rcode_only(query: dns.message.Message, rcode: dns.rcode.Rcode) -> bytes:
+    """A response carrying only ``rcode`` (SERVFAIL, REFUSED, NOTIMP, FORMERR)."""
+    response = make_response(query)
+    response.set_rcode(rcode)
+    return response.to_wire()
+
+
+def answer(zone: CompiledZone, query: dns.message.Message) -> dns.message.Message:
+    """The authoritative response to a parsed ``query``."""
+    response = make_response(query)
+    if query.opcode() != dns.opcode.QUERY:
+        response.set_rcode(dns.rcode.NOTIMP)
+    elif len(query.question) != 1:
+        response.set_rcode(dns.rcode.FORMERR)
+    elif query.question[0].rdclass != _IN:
+        response.set_rcode(dns.rcode.REFUSED)
+    else:
+        question = query.question[0]
+        zone.fill(response, question.name.canonicalize(), question.rdtype)
+    return response
+
+
+def question_name(query: dns.message.Message) -> str:
+    """The query's name, lower-case without the trailing dot ("" when there is no question)."""
+    if not query.question:
+        return ""
+    return query.question[0].name.to_text(omit_final_dot=True).lower()
+
+
+__all__ = (
+    "CompiledZone",
+    "answer",
+    "formerr",
+    "garbage",
+    "make_response",
+    "question_name",
+    "rcode_only",
+    "record_to_rdata",
+    "split_txt",
+    "to_wire_limited",
+    "truncated",
+    "udp_limit",
+)

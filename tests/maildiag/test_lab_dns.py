@@ -1,0 +1,445 @@
+"""The lab DNS server on its own, driven by dns.asyncquery over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from diag.errors import ParseError
+from diag.resolver import MX, TXT
+from maildiag import lab
+from maildiag.lab import Fault, LabDnsServer, lab_dns_in_thread, parse_zone_text
+
+ZONE_TEXT = """
+; a small zone for the server tests
+$ORIGIN lab.example
+@                 A     192.0.2.1
+@                 AAAA  2001:db8::1
+@                 MX    10 mx
+@                 TXT   "v=spf1 ip4:192.0.2.1" " -all"   ; two strings, kept apart
+@                 SPF   "v=spf1 -all"
+mx                A     127.0.0.1
+www               CNAME lab.example.
+chain             CNAME www
+loop1             CNAME loop2
+loop2             CNAME loop1
+out               CNAME elsewhere.test.
+deep.a.b          A     192.0.2.9
+1.2.0.192.in-addr.arpa. PTR lab.example.
+nullmx.example.   MX    0 .
+"""
+
+BIG = {"big.lab.example": {"TXT": [TXT((f"{i:03d}-".encode() + b"x" * 60,)) for i in range(20)]}}
+
+
+@pytest.fixture
+def zone() -> dict[str, dict[str, list[object]]]:
+    data = {
+        k: {t: list(v) for t, v in types.items()} for k, types in parse_zone_text(ZONE_TEXT).items()
+    }
+    data.update({k: {t: list(v) for t, v in types.items()} for k, types in BIG.items()})
+    return data  # type: ignore[return-value]
+
+
+@pytest.fixture
+async def server(zone: dict[str, dict[str, list[object]]]) -> AsyncIterator[LabDnsServer]:
+    async with LabDnsServer(zone) as srv:  # type: ignore[arg-type]
+        yield srv
+
+
+async def udp(server: LabDnsServer, name: str, rdtype: str, **kw: object) -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype, **kw)  # type: ignore[arg-type]
+    return await dns.asyncquery.udp(query, server.host, port=server.port, timeout=2)
+
+
+async def tcp(server: LabDnsServer, name: str, rdtype: str) -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype)
+    return await dns.asyncquery.tcp(query, server.host, port=server.port, timeout=2)
+
+
+def rdata_texts(response: dns.message.Message) -> list[str]:
+    return sorted(rd.to_text() for rrset in response.answer for rd in rrset)
+
+
+# --- parse_zone_text -------------------------------------------------------------------------
+
+
+def test_parse_zone_text_types_and_origin() -> None:
+    zone = parse_zone_text(ZONE_TEXT)
+    assert zone["lab.example"]["TXT"] == [TXT((b"v=spf1 ip4:192.0.2.1", b" -all"))]
+    assert zone["lab.example"]["MX"] == [MX(10, "mx.lab.example")]
+    assert zone["lab.example"]["AAAA"] == ["2001:db8::1"]
+    assert zone["www.lab.example"]["CNAME"] == ["lab.example"]
+    assert zone["deep.a.b.lab.example"]["A"] == ["192.0.2.9"]
+    assert zone["1.2.0.192.in-addr.arpa"]["PTR"] == ["lab.example"]
+    assert zone["nullmx.example"]["MX"] == [MX(0, "")]
+
+
+def test_parse_zone_text_escapes_class_and_case() -> None:
+    zone = parse_zone_text('Name.Example. IN txt "a\\"b" "c\\\\d" "\\065\\;" ; tail\n')
+    assert zone == {"name.example": {"TXT": [TXT((b'a"b', b"c\\d", b"A;"))]}}
+
+
+def test_parse_zone_text_several_records_accumulate() -> None:
+    zone = parse_zone_text("a.example MX 10 mx1.example\na.example MX 20 mx2.example\n")
+    assert zone["a.example"]["MX"] == [MX(10, "mx1.example"), MX(20, "mx2.example")]
+
+
+def test_parse_zone_text_passes_other_types_through() -> None:
+    zone = parse_zone_text("a.example SOA ns.a.example. h.a.example. 7 1 1 1 60\n")
+    assert zone["a.example"]["SOA"] == ["ns.a.example. h.a.example. 7 1 1 1 60"]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "fragment"),
+    [
+        ("a.example", 9, "record type"),
+        ("a.example BOGUS 1", 10, "unknown record type"),
+        ("a.example A", 11, "needs a value"),
+        ("a.example A 300.1.1.1", 12, "not an IP address"),
+        ("a.example A 2001:db8::1", 12, "IPv4"),
+        ("a.example AAAA 192.0.2.1", 15, "IPv6"),
+        ('a.example TXT "open', 14, "unterminated"),
+        ("a.example MX mx.example", 13, "preference"),
+        ("a.example MX 70000 mx.example", 13, "preference"),
+        ('a.example A "192.0.2.1"', 13, "quoted"),
+        ("a.example CNAME b.example c.example", 26, "one name"),
+        ('a.example TXT "\\999"', 15, "escape"),
+        ("@ A 192.0.2.1", 0, "$ORIGIN"),
+        ("a.example SOA nonsense", 14, "bad SOA"),
+    ],
+)
+def test_parse_zone_text_errors_point_at_the_column(text: str, column: int, fragment: str) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_zone_text("; first line\n" + text)
+    assert info.value.position == column
+    assert "line 2" in info.value.message
+    assert fragment in info.value.message
+
+
+def test_lab_package_exports() -> None:
+    assert set(lab.__all__) >= {"Fault", "LabDnsServer", "lab_dns_in_thread", "parse_zone_text"}
+    for name in lab.__all__:
+        assert hasattr(lab, name)
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+async def test_port_zero_binds_udp_and_tcp_on_one_port(server: LabDnsServer) -> None:
+    assert server.port != 0
+    assert server.address == f"127.0.0.1:{server.port}"
+    assert (await udp(server, "lab.example", "A")).answer
+    assert (await tcp(server, "lab.example", "A")).answer
+
+
+async def test_records_of_each_type_are_authoritative(server: LabDnsServer) -> None:
+    expected = {
+        ("lab.example", "A"): ["192.0.2.1"],
+        ("lab.example", "AAAA"): ["2001:db8::1"],
+        ("lab.example", "MX"): ["10 mx.lab.example."],
+        ("lab.example", "SPF"): ['"v=spf1 -all"'],
+        ("1.2.0.192.in-addr.arpa", "PTR"): ["lab.example."],
+        ("www.lab.example", "CNAME"): ["lab.example."],
+        ("nullmx.example", "MX"): ["0 ."],
+    }
+    for (name, rdtype), texts in expected.items():
+        response = await udp(server, name, rdtype)
+        assert response.rcode() == dns.rcode.NOERROR
+        assert response.flags & dns.flags.AA
+        assert rdata_texts(response) == texts, (name, rdtype)
+
+
+async def test_txt_strings_stay_separate(server: LabDnsServer) -> None:
+    response = await udp(server, "lab.example", "TXT")
+    (rdata,) = response.answer[0]
+    assert rdata.strings == (b"v=spf1 ip4:192.0.2.1", b" -all")
+
+
+async def test_long_txt_string_is_split_into_255_octet_strings() -> None:
+    zone = {"k.example": {"TXT": [TXT((b"p=" + b"A" * 600,))]}}
+    async with LabDnsServer(zone) as srv:
+        response = await tcp(srv, "k.example", "TXT")
+    (rdata,) = response.answer[0]
+    assert [len(s) for s in rdata.strings] == [255, 255, 92]
+    assert b"".join(rdata.strings) == b"p=" + b"A" * 600
+
+
+async def test_nxdomain_has_aa_and_the_apex_soa(server: LabDnsServer) -> None:
+    response = await udp(server, "missing.lab.example", "A")
+    assert response.rcode() == dns.rcode.NXDOMAIN
+    assert response.flags & dns.flags.AA
+    assert not response.answer
+    (soa,) = response.authority
+    assert soa.rdtype == dns.rdatatype.SOA
+    assert soa.name.to_text() == "lab.example."
+    assert soa[0].minimum == 300
+
+
+async def test_nodata_has_aa_and_soa(server: LabDnsServer) -> None:
+    response = await udp(server, "mx.lab.example", "TXT")
+    assert response.rcode() == dns.rcode.NOERROR
+    assert response.flags & dns.flags.AA
+    assert not response.answer
+    assert response.authority[0].rdtype == dns.rdatatype.SOA
+
+
+async def test_empty_non_terminal_is_nodata(server: LabDnsServer) -> None:
+    response = await udp(server, "a.b.lab.example", "A")
+    assert response.rcode() == dns.rcode.NOERROR
+    assert not response.answer
+    assert response.authority[0].name.to_text() == "lab.example."
+
+
+async def test_unknown_rdtype_is_nodata(server: LabDnsServer) -> None:
+    response = await udp(server, "lab.example", "TYPE65280")
+    assert response.rcode() == dns.rcode.NOERROR
+    assert not response.answer
+    assert response.authority
+
+
+async def test_synthetic_soa_at_the_apex(server: LabDnsServer) -> None:
+    response = await udp(server, "lab.example", "SOA")
+    assert rdata_texts(response) == ["ns.lab.example. hostmaster.lab.example. 1 3600 600 86400 300"]
+
+
+async def test_explicit_soa_is_used_for_negative_answers() -> None:
+    zone = parse_zone_text(
+        "z.example SOA ns.z.example. h.z.example. 9 1 1 1 42\nw.z.example A 192.0.2.2"
+    )
+    async with LabDnsServer(zone) as srv:
+        response = await udp(srv, "nope.w.z.example", "A")
+    assert response.authority[0].name.to_text() == "z.example."
+    assert response.authority[0][0].serial == 9
+
+
+async def test_cname_is_followed_within_the_zone(server: LabDnsServer) -> None:
+    response = await udp(server, "chain.lab.example", "A")
+    assert response.rcode() == dns.rcode.NOERROR
+    assert response.resolve_chaining().answer[0].to_text() == "192.0.2.1"
+    assert len(response.answer) == 3
+
+
+async def test_cname_out_of_zone_stops_at_the_cname(server: LabDnsServer) -> None:
+    response = await udp(server, "out.lab.example", "A")
+    assert response.rcode() == dns.rcode.NXDOMAIN  # the target's rcode (RFC 6604 §2)
+    assert [r.rdtype for r in response.answer] == [dns.rdatatype.CNAME]
+
+
+async def test_cname_loop_does_not_hang_the_server(server: LabDnsServer) -> None:
+    response = await udp(server, "loop1.lab.example", "A")
+    assert [r.name.to_text() for r in response.answer] == [
+        "loop1.lab.example.",
+        "loop2.lab.example.",
+    ]
+    with pytest.raises(dns.message.ChainTooLong):
+        response.resolve_chaining()
+
+
+# --- truncation and TCP ----------------------------------------------------------------------
+
+
+async def test_big_answer_is_truncated_over_udp_and_whole_over_tcp(server: LabDnsServer) -> None:
+    response = await udp(server, "big.lab.example", "TXT")
+    assert response.flags & dns.flags.TC
+    assert not response.answer
+    whole = await tcp(server, "big.lab.example", "TXT")
+    assert not whole.flags & dns.flags.TC
+    assert len(whole.answer[0]) == 20
+
+
+async def test_edns_payload_size_raises_the_udp_limit(server: LabDnsServer) -> None:
+    response = await udp(server, "big.lab.example", "TXT", use_edns=0, payload=4096)
+    assert not response.flags & dns.flags.TC
+    assert len(response.answer[0]) == 20
+    small = await udp(server, "big.lab.example", "TXT", use_edns=0, payload=512)
+    assert small.flags & dns.flags.TC
+
+
+async def test_several_queries_on_one_tcp_connection(server: LabDnsServer) -> None:
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        names = ["lab.example", "mx.lab.example", "missing.lab.example"]
+        for i, name in enumerate(names):
+            query = dns.message.make_query(name, "A", id=100 + i)
+            wire = query.to_wire()
+            writer.write(struct.pack("!H", len(wire)) + wire)
+        await writer.drain()
+        rcodes = []
+        for i in range(len(names)):
+            (length,) = struct.unpack("!H", await reader.readexactly(2))
+            response = dns.message.from_wire(await reader.readexactly(length))
+            assert response.id == 100 + i
+            rcodes.append(response.rcode())
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert rcodes == [dns.rcode.NOERROR, dns.rcode.NOERROR, dns.rcode.NXDOMAIN]
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+
+async def test_fault_timeout_sends_nothing(server: LabDnsServer) -> None:
+    server.set_fault("lab.example", Fault.TIMEOUT)
+    with pytest.raises(dns.exception.Timeout):
+        await dns.asyncquery.udp(
+            dns.message.make_query("lab.example", "A"), server.host, port=server.port, timeout=0.2
+        )
+    server.set_fault("lab.example", None)
+    assert (await udp(server, "lab.example", "A")).answer
+
+
+@pytest.mark.parametrize(
+    ("fault", "rcode"), [("servfail", dns.rcode.SERVFAIL), ("refused", dns.rcode.REFUSED)]
+)
+async def test_fault_rcodes(server: LabDnsServer, fault: str, rcode: dns.rcode.Rcode) -> None:
+    server.set_fault("LAB.example.", fault)
+    response = await udp(server, "lab.example", "A")
+    assert response.rcode() == rcode
+    assert not response.answer
+    assert (await udp(server, "mx.lab.example", "A")).answer  # other names unaffected
+
+
+async def test_fault_truncate_always_sets_tc_over_udp(server: LabDnsServer) -> None:
+    server.set_fault("mx.lab.example", Fault.TRUNCATE)
+    response = await udp(server, "mx.lab.example", "A")
+    assert response.flags & dns.flags.TC
+    assert not response.answer
+    assert rdata_texts(await tcp(server, "mx.lab.example", "A")) == ["127.0.0.1"]
+
+
+async def test_fault_garbage_cannot_be_parsed_over_either_transport(server: LabDnsServer) -> None:
+    server.set_fault("lab.example", "garbage")
+    query = dns.message.make_query("lab.example", "A")
+    with pytest.raises(dns.message.Truncated):
+        await dns.asyncquery.udp(
+            query, server.host, port=server.port, timeout=2, raise_on_truncation=True
+        )
+    with pytest.raises(dns.exception.FormError):
+        await dns.asyncquery.tcp(query, server.host, port=server.port, timeout=2)
+    assert (await udp(server, "mx.lab.example", "A")).answer
+
+
+def test_unknown_fault_is_rejected() -> None:
+    with pytest.raises(ValueError, match="explode"):
+        LabDnsServer({}, faults={"a.example": "explode"})
+
+
+def test_bad_zone_record_is_rejected() -> None:
+    with pytest.raises(ValueError, match="TXT value"):
+        LabDnsServer({"a.example": {"A": [TXT((b"x",))]}})
+
+
+# --- robustness ------------------------------------------------------------------------------
+
+
+async def test_malformed_queries_get_formerr_or_nothing_and_the_server_lives(
+    server: LabDnsServer,
+) -> None:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    try:
+        sock.connect((server.host, server.port))
+        header = struct.pack("!HHHHHH", 0xBEEF, 0x0100, 1, 0, 0, 0)
+        await loop.sock_sendall(sock, header + b"\x05abc")  # question runs off the end
+        reply = await asyncio.wait_for(loop.sock_recv(sock, 512), 2)
+        assert reply[:2] == b"\xbe\xef"
+        assert reply[3] & 0x0F == dns.rcode.FORMERR
+        for junk in (b"", b"\x01", b"\xff" * 7):
+            await loop.sock_sendall(sock, junk)
+    finally:
+        sock.close()
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(b"\x00\x05hello" + b"\x00\x10" + header + b"\xc0\xff\x00\x01")
+    await writer.drain()
+    (length,) = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 2))
+    reply = await reader.readexactly(length)
+    assert reply[:2] == b"\xbe\xef"  # the 5-byte message had no header to answer
+    assert reply[3] & 0x0F == dns.rcode.FORMERR
+    writer.close()
+    await writer.wait_closed()
+    assert (await udp(server, "lab.example", "A")).answer
+    assert server.query_count >= 6
+
+
+async def test_latency_delays_without_blocking_other_queries(
+    zone: dict[str, dict[str, list[object]]],
+) -> None:
+    async with LabDnsServer(zone, latency=0.3) as srv:  # type: ignore[arg-type]
+        started = time.perf_counter()
+        responses = await asyncio.gather(*(udp(srv, "lab.example", "A") for _ in range(5)))
+        elapsed = time.perf_counter() - started
+    assert all(r.answer for r in responses)
+    assert 0.3 <= elapsed < 1.2
+
+
+async def test_set_zone_replaces_the_records(server: LabDnsServer) -> None:
+    server.set_zone({"lab.example": {"A": ["192.0.2.77"]}})
+    assert rdata_texts(await udp(server, "lab.example", "A")) == ["192.0.2.77"]
+    assert (await udp(server, "mx.lab.example", "A")).rcode() == dns.rcode.NXDOMAIN
+
+
+async def test_stop_closes_open_tcp_connections(zone: dict[str, dict[str, list[object]]]) -> None:
+    srv = LabDnsServer(zone)  # type: ignore[arg-type]
+    await srv.start()
+    reader, writer = await asyncio.open_connection(srv.host, srv.port)
+    await asyncio.wait_for(srv.stop(), 2)
+    assert await asyncio.wait_for(reader.read(), 2) == b""
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_ipv6_loopback() -> None:
+    try:
+        srv = LabDnsServer({"v6.example": {"A": ["192.0.2.6"]}}, host="::1")
+        await srv.start()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    try:
+        assert srv.address == f"[::1]:{srv.port}"
+        response = await dns.asyncquery.udp(
+            dns.message.make_query("v6.example", "A"), "::1", port=srv.port, timeout=2
+        )
+        assert rdata_texts(response) == ["192.0.2.6"]
+    finally:
+        await srv.stop()
+
+
+def test_in_thread_serves_synchronous_callers(zone: dict[str, dict[str, list[object]]]) -> None:
+    with lab_dns_in_thread(zone, latency=0.0) as srv:  # type: ignore[arg-type]
+        response = dns.query.udp(
+            dns.message.make_query("lab.example", "MX"), srv.host, port=srv.port, timeout=2
+        )
+        assert rdata_texts(response) == ["10 mx.lab.example."]
+        srv.set_fault("lab.example", Fault.SERVFAIL)
+        response = dns.query.tcp(
+            dns.message.make_query("lab.example", "MX"), srv.host, port=srv.port, timeout=2
+        )
+        assert response.rcode() == dns.rcode.SERVFAIL
+    with pytest.raises(ConnectionRefusedError):
+        dns.query.tcp(
+            dns.message.make_query("lab.example", "MX"), srv.host, port=srv.port, timeout=2
+        )
+
+
+def test_in_thread_reports_a_busy_port() -> None:
+    with (
+        lab_dns_in_thread({}) as first,
+        pytest.raises(OSError, match="in use"),
+        lab_dns_in_thread({}, port=first.port),
+    ):
+        pass
