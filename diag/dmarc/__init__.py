@@ -1,0 +1,71 @@
+"""DMARC: record parsing, policy discovery (RFC 9989 tree walk, RFC 7489 PSL view), alignment,
+the verdict on a message, report destinations and the sender-domain check.
+
+Public names are re-exported here; other packages import only these.
+"""
+
+from __future__ import annotations
+
+from .alignment import AlignmentMode, dkim_aligned, identifiers_aligned, spf_aligned
+from .check import check_domain
+from .discovery import (
+    MAX_TREE_WALK_QUERIES,
+    Discovery,
+    DnsFailure,
+    InvalidDomainError,
+    Rfc7489View,
+    TreeWalk,
+    WalkCache,
+    WalkStep,
+    discover,
+    normalize_domain,
+    psl_organizational_domain,
+    tree_walk,
+    walk_targets,
+)
+from .evaluate import DmarcOutcome, DmarcResult, DmarcVersion, evaluate
+from .parse import (
+    POLICIES,
+    DmarcRecord,
+    NotDmarcRecord,
+    Policy,
+    ReportUri,
+    parse_dmarc,
+    parse_report_uri,
+    parse_report_uris,
+)
+from .reports import check_report_uris
+
+__all__ = [
+    "MAX_TREE_WALK_QUERIES",
+    "POLICIES",
+    "AlignmentMode",
+    "Discovery",
+    "DmarcOutcome",
+    "DmarcRecord",
+    "DmarcResult",
+    "DmarcVersion",
+    "DnsFailure",
+    "InvalidDomainError",
+    "NotDmarcRecord",
+    "Policy",
+    "ReportUri",
+    "Rfc7489View",
+    "TreeWalk",
+    "WalkCache",
+    "WalkStep",
+    "check_domain",
+    "check_report_uris",
+    "discover",
+    "dkim_aligned",
+    "evaluate",
+    "identifiers_aligned",
+    "normalize_domain",
+    "parse_dmarc",
+    "parse_report_uri",
+    "parse_report_uris",
+    "psl_organizational_domain",
+    "spf_aligned",
+    "tree_walk",
+    "walk_targets",
+]

@@ -1,0 +1,98 @@
+"""The sender-domain view of DMARC: is a policy published, is it usable and strong enough.
+
+Runs discovery, the record's own warnings and the report-destination checks; returns a
+``CheckResult`` named ``dmarc`` whose ``data`` holds the discovery facts. Never raises for
+problems in the domain under test.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+from publicsuffixlist import PublicSuffixList
+
+from diag.findings import ERROR, INFO, OK, WARNING, CheckResult, Finding, Severity
+from diag.resolver import Resolver
+
+from .discovery import InvalidDomainError, discover, normalize_domain
+from .parse import DmarcRecord, Policy
+from .reports import check_report_uris
+
+CHECK_NAME = "dmarc"
+
+
+def _finding(code: str, severity: Severity, rfc: str, **evidence: Any) -> Finding:
+    return Finding(
+        code=code,
+        severity=severity,
+        summary=code.removeprefix("dmarc.").replace("_", " "),
+        evidence=MappingProxyType(evidence),
+        rfc=rfc,
+    )
+
+
+async def check_domain(
+    domain: str, resolver: Resolver, *, psl: PublicSuffixList | None = None
+) -> CheckResult:
+    """Check the DMARC policy that covers mail with ``domain`` as its Author Domain.
+
+    Codes: ``dmarc.no_record`` (error), ``dmarc.policy_invalid`` (error), ``dmarc.policy_none``
+    (warning), ``dmarc.policy_ok``, ``dmarc.testing``, ``dmarc.inherited``, ``dmarc.no_rua``,
+    the record's parse warnings (``dmarc.removed_tag`` …), the report-URI findings, and
+    discovery's ``dmarc.multiple_records``, ``dmarc.org_domain_disagrees``, ``dmarc.temperror``.
+    """
+    try:
+        domain = normalize_domain(domain)
+    except InvalidDomainError as exc:
+        finding = _finding("dmarc.invalid_domain", ERROR, "RFC 9989 §5.3.1", error=str(exc))
+        return CheckResult(CHECK_NAME, (finding,), MappingProxyType({"domain": domain}))
+    discovery = await discover(domain, resolver, psl=psl)
+    data: dict[str, Any] = discovery.to_dict()
+    findings = list(discovery.findings)
+    record, policy_domain = discovery.record, discovery.policy_domain
+    if discovery.failure is None and (record is None or policy_domain is None):
+        findings.append(
+            _finding(
+                "dmarc.no_record",
+                ERROR,
+                "RFC 9989 §4.10.1",
+                domain=domain,
+                queries=list(discovery.queries),
+            )
+        )
+    if discovery.failure is not None or record is None or policy_domain is None:
+        return CheckResult(CHECK_NAME, tuple(findings), MappingProxyType(data))
+    findings += record.warnings
+    if policy_domain != domain:
+        findings.append(
+            _finding("dmarc.inherited", INFO, "RFC 9989 §4.10.1", policy_domain=policy_domain)
+        )
+    findings += _policy_findings(
+        domain, discovery.organizational_domain, policy_domain, record, data
+    )
+    if not record.rua:
+        findings.append(_finding("dmarc.no_rua", WARNING, "RFC 9989 §4.7 rua"))
+    findings += await check_report_uris(policy_domain, record, resolver)
+    return CheckResult(CHECK_NAME, tuple(findings), MappingProxyType(data))
+
+
+def _policy_findings(
+    domain: str, org: str, policy_domain: str, record: DmarcRecord, data: dict[str, Any]
+) -> list[Finding]:
+    """Policy strength for the (existing) domain itself, as §4.10.1 picks p or sp."""
+    if not record.applies:
+        data["policy"] = None
+        return [_finding("dmarc.policy_invalid", ERROR, "RFC 9989 §4.10.1", record=record.text)]
+    policy: Policy = record.effective_sp
+    if policy_domain == domain or domain == org:
+        policy = record.effective_p
+    data["policy"] = policy
+    findings: list[Finding] = []
+    if policy == "none":
+        findings.append(_finding("dmarc.policy_none", WARNING, "RFC 9989 §3.2.12", policy=policy))
+    else:
+        findings.append(_finding("dmarc.policy_ok", OK, "RFC 9989 §3.2.9", policy=policy))
+        if record.t:
+            findings.append(_finding("dmarc.testing", WARNING, "RFC 9989 §4.7 t", policy=policy))
+    return findings
