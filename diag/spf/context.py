@@ -69,23 +69,25 @@ class Evaluation:
 
     async def query(self, name: str, rdtype: str) -> Answer:
         """One lookup, traced; a transport failure aborts with temperror (RFC 7208 §4.4)."""
+        answer = await self._ask(name, rdtype)
+        if isinstance(answer, DnsError):
+            query = f"{name} {rdtype}"
+            raise self.abort("temperror", "spf.dns_temperror", query=query, reason=answer.reason)
+        return answer
+
+    async def query_soft(self, name: str, rdtype: str) -> Answer | None:
+        """A traced lookup whose transport failure is only skipped (RFC 7208 §5.5, §6.2)."""
+        answer = await self._ask(name, rdtype)
+        return None if isinstance(answer, DnsError) else answer
+
+    async def _ask(self, name: str, rdtype: str) -> Answer | DnsError:
         try:
             answer = await self.resolver.query(name, rdtype)
         except DnsError as exc:
             self.step("lookup", f"{name} {rdtype}", f"error:{exc.reason}")
-            raise self.abort(
-                "temperror", "spf.dns_temperror", query=f"{name} {rdtype}", reason=exc.reason
-            ) from None
+            return exc
         self.step("lookup", f"{name} {rdtype}", answer.rcode.value, records=_shown(answer))
         return answer
-
-    async def query_soft(self, name: str, rdtype: str) -> Answer | None:
-        """A lookup whose transport failure only skips the name (RFC 7208 §5.5)."""
-        try:
-            return await self.query(name, rdtype)
-        except Abort:
-            self.steps.pop()  # the error step: this failure does not end the evaluation
-            return None
 
     def count_lookup(self, term: str) -> None:
         self.lookups += 1
@@ -139,14 +141,8 @@ class Evaluation:
         """The target-name of a mechanism or modifier (RFC 7208 §4.8, §7.3 truncation)."""
         if spec is None:
             return domain
-        return fit_domain(await self.expand(spec, domain))
-
-    async def expand(self, spec: str, domain: str, *, explanation: bool = False) -> str:
-        ctx = replace(self.ctx, domain=domain)
-        if uses_macro(spec, "p"):
-            ctx = replace(ctx, validated_ptr=await self.pick_validated_name(domain))
         try:
-            return expand_macros(spec, ctx, explanation=explanation)
+            return fit_domain(await self.expand(spec, domain))
         except SpfSyntaxError as exc:
             raise self.abort(
                 "permerror",
@@ -156,6 +152,13 @@ class Evaluation:
                 position=exc.position,
                 message=exc.message,
             ) from None
+
+    async def expand(self, spec: str, domain: str, *, explanation: bool = False) -> str:
+        """Macro-expand ``spec`` with ``domain`` as %{d}. Raises SpfSyntaxError."""
+        ctx = replace(self.ctx, domain=domain)
+        if uses_macro(spec, "p"):
+            ctx = replace(ctx, validated_ptr=await self.pick_validated_name(domain))
+        return expand_macros(spec, ctx, explanation=explanation)
 
     # -- PTR validation (RFC 7208 §5.5) ----------------------------------------------------
 

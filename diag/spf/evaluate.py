@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from diag.errors import SpfSyntaxError
 from diag.resolver import Resolver, normalize_name
 from diag.spf.context import Abort, Evaluation, IpAddress, answer_addresses, matches_cidr
 from diag.spf.macros import UNKNOWN, MacroContext
-from diag.spf.names import is_queryable_name, is_valid_domain
+from diag.spf.names import fit_domain, is_queryable_name, is_valid_domain
 from diag.spf.parse import Mechanism, SpfRecord
 from diag.spf.result import QUALIFIER_RESULTS, SpfResult, problem_finding
 
@@ -278,13 +279,13 @@ async def _explain(evaluation: Evaluation, record: SpfRecord, domain: str) -> st
     if record.exp is None:
         return None
     try:
-        target = await evaluation.target(record.exp.value, domain)
-        answer = await evaluation.query(target, "TXT") if is_queryable_name(target) else None
-    except Abort:
-        evaluation.steps.pop()  # the error step: exp failures do not end the evaluation
-        answer = None
+        target = fit_domain(await evaluation.expand(record.exp.value, domain))
+    except SpfSyntaxError:
+        target = ""
+    usable = is_queryable_name(target)
+    answer = await evaluation.query_soft(target, "TXT") if usable else None
     texts = answer.texts if answer is not None else ()
-    if len(texts) != 1:
+    if len(texts) != 1:  # §6.2: exactly one TXT record
         evaluation.step("exp", record.exp.text, "unavailable", records=len(texts))
         return None
     return await _expand_explanation(evaluation, texts[0], domain)
@@ -293,8 +294,7 @@ async def _explain(evaluation: Evaluation, record: SpfRecord, domain: str) -> st
 async def _expand_explanation(evaluation: Evaluation, text: str, domain: str) -> str | None:
     try:
         expanded = await evaluation.expand(text, domain, explanation=True)
-    except Abort:
-        evaluation.steps.pop()  # the error step: an invalid explanation is only ignored
+    except SpfSyntaxError:
         expanded = None
     if expanded is None or not expanded.isascii():
         evaluation.step("exp", text, "invalid")

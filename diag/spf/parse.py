@@ -246,17 +246,13 @@ def _ip_network(args: _Args, address: str, version: int, prefix: int | None) -> 
     return ipaddress.ip_network(f"{parsed}/{length}", strict=False)
 
 
-def _args_ptr(args: _Args) -> _Parsed:
-    return _args_optional_domain(args)
-
-
 _ARG_PARSERS = {
     "all": _args_none,
     "include": _args_required_domain,
     "exists": _args_required_domain,
     "a": _args_dual_cidr,
     "mx": _args_dual_cidr,
-    "ptr": _args_ptr,
+    "ptr": _args_optional_domain,
     "ip4": _args_ip(4),
     "ip6": _args_ip(6),
 }

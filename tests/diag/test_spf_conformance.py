@@ -7,7 +7,7 @@ the test's ``non_preferred`` property (visible in the JUnit XML report).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from diag.spf import SpfResult, check_host
 from tests.conftest import CONFORMANCE
 from tests.diag.spf_suite import Scenario, SuiteCase, load_suite
 
+RecordProperty = Callable[[str, object], None]  # pytest's record_property fixture
 DEFAULT_EXPLANATION = "DEFAULT"  # README §1: the suites expect this default explanation
 WIRE_TIMEOUT = 0.3  # seconds; keeps the TIMEOUT cases fast over loopback
 
@@ -62,7 +63,7 @@ async def _run(case: SuiteCase, resolver: Resolver) -> SpfResult:
     )
 
 
-def _assert_conforms(case: SuiteCase, outcome: SpfResult, record: pytest.RecordProperty) -> None:
+def _assert_conforms(case: SuiteCase, outcome: SpfResult, record: RecordProperty) -> None:
     assert outcome.result in case.results, (outcome.result, case.results, outcome.problem)
     if outcome.result != case.results[0]:
         record("non_preferred", f"{outcome.result} (preferred {case.results[0]})")
@@ -75,14 +76,14 @@ def _assert_conforms(case: SuiteCase, outcome: SpfResult, record: pytest.RecordP
 
 @pytest.mark.parametrize("case", RFC7208)
 async def test_rfc7208(
-    case: SuiteCase, conformance_dir: Path, record_property: pytest.RecordProperty
+    case: SuiteCase, conformance_dir: Path, record_property: RecordProperty
 ) -> None:
     _assert_conforms(case, await _run(case, case.scenario.resolver()), record_property)
 
 
 @pytest.mark.parametrize("case", RFC4408)
 async def test_rfc4408(
-    case: SuiteCase, conformance_dir: Path, record_property: pytest.RecordProperty
+    case: SuiteCase, conformance_dir: Path, record_property: RecordProperty
 ) -> None:
     _assert_conforms(case, await _run(case, case.scenario.resolver()), record_property)
 
@@ -130,7 +131,7 @@ async def test_rfc7208_over_lab_dns(
     case: SuiteCase,
     conformance_dir: Path,
     wire_lab: WireLab,
-    record_property: pytest.RecordProperty,
+    record_property: RecordProperty,
 ) -> None:
     resolver = wire_lab.serve(case.scenario)
     _assert_conforms(case, await _run(case, resolver), record_property)
