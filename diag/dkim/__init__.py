@@ -6,6 +6,7 @@ cryptography on keys fetched beforehand. Results and findings carry stable reaso
 
 from diag.dkim.arc import ArcResult, ArcSetResult, verify_arc
 from diag.dkim.fetch import KeyLookup, fetch_key, fetch_keys
+from diag.dkim.keys import check_selector
 from diag.dkim.parse import (
     DkimKey,
     DkimSignature,
@@ -28,6 +29,7 @@ __all__ = [
     "KeyLookup",
     "KeyPair",
     "Tag",
+    "check_selector",
     "fetch_key",
     "fetch_keys",
     "generate_keypair",
