@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import fnmatch
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -19,9 +20,12 @@ from flufl.bounce import all_failures
 
 from smtp_sink.errors import BounceParseError
 
+log = logging.getLogger(__name__)
+
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 _MESSAGE_ID = re.compile(r"^Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _DIAGNOSTIC = re.compile(r"^.*\b[45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}\b.*$", re.MULTILINE)
+_READ_ERRORS = (LookupError, ValueError, TypeError, AttributeError, UnicodeError)
 MAX_TEXT = 998  # RFC 5322 §2.1.1
 
 
@@ -151,13 +155,18 @@ def _search_id(text: str) -> str:
 def parse_bounce(raw: bytes, *, verp_token: str = "") -> BounceReport | None:
     """A ``BounceReport`` for ``raw``, or None when it does not look like a bounce.
 
-    Raises ``BounceParseError`` only when ``raw`` is not a mail message at all (empty input).
+    Total on any non-empty input: a damaged report falls back to the heuristic reading, and
+    what neither can read gives None. Raises ``BounceParseError`` only for empty input.
     """
     if not raw.strip():
         raise BounceParseError("empty message")
     message = email.message_from_bytes(raw, policy=compat32)
-    try:
-        report = _from_delivery_status(message, verp_token)
-        return report or _heuristic(message, verp_token)
-    except (LookupError, ValueError, TypeError, AttributeError) as error:
-        raise BounceParseError("unreadable bounce", detail=repr(error)) from error
+    for reader in (_from_delivery_status, _heuristic):
+        try:
+            report = reader(message, verp_token)
+        except _READ_ERRORS as error:
+            log.info("sink.bounce_unreadable reader=%s error=%r", reader.__name__, error)
+            continue
+        if report is not None:
+            return report
+    return None

@@ -95,15 +95,9 @@ def smtp_deliverer(host: str, port: int, *, timeout: float = 30.0) -> Deliver:
     """A ``deliver`` coroutine that sends a DSN over SMTP to ``host:port`` (no TLS, no AUTH)."""
 
     async def deliver(dsn: bytes, mail_from: str = "", rcpt: str = "") -> None:
-        await aiosmtplib.send(
-            dsn,
-            sender=mail_from,
-            recipients=[rcpt],
-            hostname=host,
-            port=port,
-            timeout=timeout,
-            start_tls=False,
-            use_tls=False,
-        )
+        # aiosmtplib.send refuses the null sender, so drive the client directly.
+        client = aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout, start_tls=False)
+        async with client:
+            await client.sendmail(mail_from, [rcpt], dsn)
 
     return deliver

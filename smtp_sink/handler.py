@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -39,7 +40,17 @@ MS_SPAM_HEADERS = (
     b"H:{helo};PTR:;CAT:SPM;SFTY:;SFS:;DIR:INB;\r\n"
 )
 
+BAD_ADDRESS = "553 5.1.3 Malformed address"  # RFC 3463 §3.2
+_DOMAIN = re.compile(r"\[[^\]\s]+\]|[^\s@\[\]<>()\\,;:\"]+")
+_LOCAL = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s@<>()\[\]\\,;:"]+')
+
 Save = Callable[[CapturedMessage], Awaitable[int]]
+
+
+def is_mailbox(address: str) -> bool:
+    """True for ``local@domain`` as RFC 5321 §4.1.2 allows it (UTF-8 allowed, RFC 6531)."""
+    local, at, domain = address.rpartition("@")
+    return bool(at and _LOCAL.fullmatch(local) and _DOMAIN.fullmatch(domain))
 
 
 def _sender(envelope: SinkEnvelope) -> str:
@@ -125,6 +136,8 @@ class SinkHandler:
         address: str,
         options: list[str],
     ) -> str | None:
+        if address != "<>" and not is_mailbox(address):
+            return BAD_ADDRESS
         domain = self.config.local_domains.get(session.local_ip)
         if domain is not None:
             policy = self.policies.for_domain(domain)
@@ -143,6 +156,8 @@ class SinkHandler:
         address: str,
         options: list[str],
     ) -> str | None:
+        if not is_mailbox(address):
+            return BAD_ADDRESS
         if len(envelope.rcpt_tos) >= self.config.max_recipients:
             return TOO_MANY_RECIPIENTS
         sender = _sender(envelope)

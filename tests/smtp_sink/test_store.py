@@ -1,0 +1,199 @@
+"""The durable store: save/get byte for byte, search, delete, retention; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from smtp_sink import (
+    CapturedMessage,
+    Mailbox,
+    MessageNotFound,
+    SinkStore,
+    TlsFacts,
+    build_metadata,
+    create_store_engine,
+    metadata,
+    summarize_headers,
+)
+from tests.smtp_sink.helpers import message
+
+T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def captured(
+    subject: str,
+    *,
+    to: tuple[str, ...] = ("kari@kunde-ok.example",),
+    sender: str = "do.not.reply@platform.visma.example",
+    at: dt.datetime = T0,
+    folder: str = "inbox",
+    raw: bytes | None = None,
+) -> CapturedMessage:
+    raw = raw if raw is not None else message(subject)
+    return CapturedMessage(
+        raw=raw,
+        mail_from=sender,
+        rcpt_tos=to,
+        mailboxes=tuple(Mailbox(a.lower(), folder) for a in to),
+        peer_ip="192.0.2.1",
+        peer_port=40000,
+        received_at=at,
+        helo="client.example",
+        tls=TlsFacts("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256),
+        added_headers=b"Authentication-Results: sink.test; none\r\n",
+        authentication_results="sink.test; none",
+        verdict={"dmarc_result": "pass", "nested": {"list": [1, 2]}},
+        summary=summarize_headers(raw),
+    )
+
+
+def _postgres_store() -> Iterator[SinkStore]:
+    url = os.environ.get("MAILDIAG_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("MAILDIAG_TEST_POSTGRES_URL is not set")
+    engine = create_store_engine(url)
+    sink_store = SinkStore(engine, prefix=f"t{uuid.uuid4().hex[:12]}_")
+    sink_store.create_schema()
+    try:
+        yield sink_store
+    finally:
+        sink_store.drop_schema()
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkStore]:
+    if request.param == "postgresql":
+        yield from _postgres_store()
+        return
+    engine = create_store_engine(tmp_path / "store.db")
+    sink_store = SinkStore(engine)
+    sink_store.create_schema()
+    yield sink_store
+    engine.dispose()
+
+
+def test_save_and_get_byte_for_byte(any_store: SinkStore) -> None:
+    raw = b"Subject: bin\r\n\r\n" + bytes(range(256)) + b"\r\n"
+    original = captured("x", raw=raw)
+    new_id = any_store.save(original)
+    got = any_store.get(new_id)
+    assert got.id == new_id
+    assert got.raw == raw
+    assert got.delivered_bytes == original.added_headers + raw
+    assert got.tls == original.tls
+    assert got.verdict == {"dmarc_result": "pass", "nested": {"list": [1, 2]}}
+    assert got.received_at == T0
+    assert got.mailboxes == original.mailboxes
+    assert (got.peer_ip, got.peer_port, got.helo) == ("192.0.2.1", 40000, "client.example")
+    assert got.size == len(raw)
+
+
+def test_get_missing_raises(any_store: SinkStore) -> None:
+    with pytest.raises(MessageNotFound) as info:
+        any_store.get(12345)
+    assert info.value.message_id == 12345
+
+
+def test_list_filters_newest_first(any_store: SinkStore) -> None:
+    a = any_store.save(captured("Reset your password", at=T0))
+    b = any_store.save(captured("Weekly news", at=T0 + dt.timedelta(minutes=1), folder="junk"))
+    c = any_store.save(
+        captured(
+            "Reset again",
+            to=("ola@kunde-spam.example",),
+            sender="x@legacy.example",
+            at=T0 + dt.timedelta(minutes=2),
+            raw=message("Reset again").replace(b"sender@platform.visma", b"x@legacy"),
+        )
+    )
+    assert [m.id for m in any_store.list()] == [c, b, a]
+    assert [m.id for m in any_store.list(to="KARI@kunde-ok.example")] == [b, a]
+    assert [m.id for m in any_store.list(subject="reset")] == [c, a]
+    assert [m.id for m in any_store.list(sender="x@legacy.example")] == [c]
+    assert [m.id for m in any_store.list(sender="platform.visma")] == [b, a]  # From header
+    assert [m.id for m in any_store.list(sender="SENDER@platform.visma.example")] == [b, a]
+    assert [m.id for m in any_store.list(folder="junk")] == [b]
+    assert [m.id for m in any_store.list(to="kari@kunde-ok.example", folder="inbox")] == [a]
+    assert [m.id for m in any_store.list(since=T0 + dt.timedelta(minutes=1))] == [c, b]
+    assert [m.id for m in any_store.list(until=T0 + dt.timedelta(minutes=1))] == [a]
+    assert [m.id for m in any_store.list(limit=1, offset=1)] == [b]
+    assert any_store.list(subject="100%") == []
+
+
+def test_delete_by_ids_mailbox_and_all(any_store: SinkStore) -> None:
+    a = any_store.save(captured("a"))
+    b = any_store.save(captured("b", to=("kari@kunde-ok.example", "ola@kunde-ok.example")))
+    c = any_store.save(captured("c", to=("ola@kunde-ok.example",)))
+    assert any_store.delete() == 0
+    assert any_store.delete([a]) == 1
+    # b is still in ola's mailbox, so only its kari copy goes
+    assert any_store.delete(mailbox="kari@kunde-ok.example") == 0
+    assert [m.id for m in any_store.list(to="kari@kunde-ok.example")] == []
+    assert any_store.get(b).mailboxes == (Mailbox("ola@kunde-ok.example"),)
+    assert any_store.delete(mailbox="ola@kunde-ok.example") == 2
+    any_store.save(captured("d"))
+    assert any_store.delete(all_messages=True) == 1
+    assert any_store.count() == 0
+    assert c
+
+
+def test_retention_by_count_and_age(any_store: SinkStore) -> None:
+    ids = [any_store.save(captured(f"m{i}", at=T0 + dt.timedelta(days=i))) for i in range(6)]
+    now = T0 + dt.timedelta(days=6)
+    removed = any_store.apply_retention(max_age=dt.timedelta(days=4, hours=12), now=now)
+    assert removed == 2  # days 0 and 1 are older than 4.5 days
+    assert any_store.apply_retention(max_count=3) == 1
+    assert [m.id for m in any_store.list()] == ids[:2:-1]
+    assert any_store.apply_retention() == 0
+
+
+def test_sqlite_engine_is_durable(tmp_path: Path) -> None:
+    engine = create_store_engine(tmp_path / "d.db")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    engine.dispose()
+
+
+def test_metadata_for_migrations() -> None:
+    assert set(metadata.tables) == {"sink_messages", "sink_mailboxes"}
+    other = build_metadata("x_")
+    assert set(other.tables) == {"x_messages", "x_mailboxes"}
+    columns = set(metadata.tables["sink_messages"].c.keys())
+    for needed in (
+        "raw",
+        "mail_from",
+        "rcpt_tos",
+        "peer_ip",
+        "peer_port",
+        "helo",
+        "tls_version",
+        "tls_cipher",
+        "received_at",
+        "size",
+        "verdict",
+        "authentication_results",
+        "message_id",
+        "subject",
+        "from_header",
+    ):
+        assert needed in columns
+    assert isinstance(metadata.tables["sink_messages"].c.raw.type, sa.LargeBinary)
+
+
+def test_summarize_headers_is_total() -> None:
+    assert summarize_headers(b"").subject == ""
+    garbage = bytes(range(256)) * 4
+    summarize_headers(garbage)  # no exception
+    encoded = b"Subject: =?utf-8?q?Tilbakestill_passord?=\r\nFrom: \xc3\x85se <a@b>\r\n\r\n"
+    summary = summarize_headers(encoded)
+    assert summary.subject == "Tilbakestill passord"
+    assert summary.from_header == "Åse <a@b>"
