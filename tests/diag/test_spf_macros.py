@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diag.errors import SpfSyntaxError
 from diag.spf import MacroContext, expand_macros
@@ -120,3 +122,19 @@ def test_invalid_macros(spec: str, position: int) -> None:
     with pytest.raises(SpfSyntaxError) as caught:
         expand_macros(spec, CTX, explanation=True)
     assert caught.value.position == position
+
+
+@given(st.text(alphabet=st.sampled_from(list("%{}slodiphcrtvSLO0129r.-+,/_= x")), max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_expansion_succeeds_or_raises_a_syntax_error(spec: str) -> None:
+    try:
+        expanded = expand_macros(spec, CTX, explanation=True)
+    except SpfSyntaxError as exc:
+        error: SpfSyntaxError | None = exc
+    else:
+        error = None
+        if "%" not in spec:
+            assert expanded == spec  # literals pass through unchanged
+    if error is not None:
+        assert error.position is not None
+        assert 0 <= error.position < len(spec)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import diag.spf
 from diag.errors import SpfSyntaxError
-from diag.spf import Mechanism, Modifier, is_spf_record, parse_spf
+from diag.spf import Mechanism, Modifier, SpfRecord, is_spf_record, parse_spf
 
 
 def test_public_surface_is_exported() -> None:
@@ -175,3 +177,25 @@ def test_error_message_shows_a_caret() -> None:
 def test_malformed_input_raises_only_syntax_errors(text: str) -> None:
     with pytest.raises(SpfSyntaxError):
         parse_spf(text)
+
+
+_SPF_ALPHABET = st.sampled_from(list("v=spf1 aAmMxXiIpP46:./%{}-+~?_lsdroct0123456789,ñ\r\n"))
+
+
+@given(st.text(alphabet=_SPF_ALPHABET, max_size=60).map(lambda tail: "v=spf1 " + tail))
+@settings(max_examples=300, deadline=None)
+def test_any_text_parses_or_raises_a_positioned_syntax_error(text: str) -> None:
+    outcome = _parse_or_error(text)
+    if isinstance(outcome, SpfSyntaxError):
+        assert outcome.position is not None
+        assert 0 <= outcome.position <= len(text)
+        return
+    for term in outcome.terms:
+        assert text[term.position : term.position + len(term.text)] == term.text
+
+
+def _parse_or_error(text: str) -> SpfRecord | SpfSyntaxError:
+    try:
+        return parse_spf(text)
+    except SpfSyntaxError as exc:
+        return exc
