@@ -57,7 +57,7 @@ def prefetched_dnsfunc(lookups: Mapping[str, KeyLookup]) -> DnsFunc:
 
     def dnsfunc(name: bytes | str, timeout: float = 5.0) -> bytes | None:
         del timeout  # nothing is looked up here
-        text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+        text = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
         lookup = lookups.get(normalize_name(text))
         record = lookup.record if lookup is not None else None
         return record.encode("utf-8") if record is not None else None

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diag.dkim import ArcResult, verify_arc
 from diag.resolver import TXT, MemoryResolver
@@ -157,3 +159,14 @@ async def test_garbage_never_raises(message: bytes) -> None:
     result = await verify_arc(message, zone({}))
     assert result.cv in ("pass", "fail", "none")
     assert result.cv != "pass"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+async def test_mutated_chains_never_raise(conformance_dir: Path, data: st.DataObject) -> None:
+    records, message = stalwart(conformance_dir / "arc" / "stalwart-mail-auth" / "arc-001.txt")
+    start = data.draw(st.integers(0, 6000))
+    end = data.draw(st.integers(start, start + 8))
+    mutated = message[:start] + data.draw(st.binary(max_size=8)) + message[end:]
+    result = await verify_arc(mutated, zone(records))
+    assert result.cv in ("pass", "fail", "none")

@@ -307,3 +307,24 @@ async def test_verify_never_raises(message: bytes) -> None:
     for result in results:
         assert result.result in RESULTS
         assert result.result != "pass"
+
+
+@pytest.fixture(scope="module")
+def signed_pair(rsa_pair: KeyPair, ed_pair: KeyPair) -> tuple[bytes, MemoryResolver]:
+    both = signed(ed_pair, signed(rsa_pair))
+    return both, zone({KEY_NAME: rsa_pair.public_txt})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+async def test_mutated_signed_messages_never_raise(
+    signed_pair: tuple[bytes, MemoryResolver], data: st.DataObject
+) -> None:
+    message, resolver = signed_pair
+    start = data.draw(st.integers(0, len(message)))
+    end = data.draw(st.integers(start, min(len(message), start + 8)))
+    replacement = data.draw(st.binary(max_size=8))
+    mutated = message[:start] + replacement + message[end:]
+    results = await verify_message(mutated, resolver)
+    assert all(result.result in RESULTS for result in results)
+    assert all(result.reason in REASON_RESULTS for result in results)
