@@ -30,7 +30,7 @@ from publicsuffixlist import PublicSuffixList
 
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding
-from diag.resolver import Rcode, Resolver
+from diag.resolver import Rcode, Resolver, normalize_name
 
 from .alignment import dkim_aligned, spf_aligned
 from .discovery import (
@@ -141,7 +141,11 @@ async def evaluate(
     ``rng`` draws the RFC 7489 ``pct`` sample. DNS failures become ``temperror``; this never
     raises for problems in the message or the DNS.
     """
-    domains = list(dict.fromkeys(d.strip() for d in from_header_domains if d.strip()))
+    unique: dict[str, str] = {}
+    for raw in from_header_domains:
+        if raw.strip():
+            unique.setdefault(normalize_name(raw), raw.strip())
+    domains = list(unique.values())
     if not domains:
         finding = _finding("dmarc.no_from_domain", ERROR, "RFC 9989 §5.3.1")
         return DmarcResult("permerror", version=version, findings=(finding,))

@@ -794,3 +794,73 @@ def test_authheaders_from_fields(conformance_dir: Path) -> None:
     assert from_domains(folder / "test.message_multi") == ["example.org", "example.com"]
     assert from_domains(folder / "test_nop.message") == ["nop.eXample.org"]
     assert from_domains(folder / "test.nofrom.message") == []
+
+
+async def test_several_from_domains_without_a_failure(psl: PublicSuffixList) -> None:
+    """A passing domain outranks one without a policy; a temperror outranks both."""
+    records = {"_dmarc.example.com": "v=DMARC1; p=reject"}
+    resolver = MemoryResolver(make_zone(records), strict=False)
+    result = await evaluate(
+        from_header_domains=["example.org", "example.com", "EXAMPLE.com"],
+        spf_result="pass",
+        spf_domain="example.com",
+        dkim_results=[],
+        resolver=resolver,
+        psl=psl,
+    )
+    assert (result.result, result.from_domain) == ("pass", "example.com")
+    assert [d.result for d in result.domains] == ["none", "pass"]
+    failing = MemoryResolver(
+        make_zone(records), strict=False, errors={("_dmarc.example.org", "TXT"): "timeout"}
+    )
+    result = await evaluate(
+        from_header_domains=["example.com", "example.org"],
+        spf_result="pass",
+        spf_domain="example.com",
+        dkim_results=[],
+        resolver=failing,
+        psl=psl,
+    )
+    assert (result.result, result.from_domain) == ("temperror", "example.org")
+
+
+@pytest.mark.parametrize(
+    ("dkim", "result"),
+    [
+        pytest.param([], "temperror", id="fail-becomes-temperror"),
+        pytest.param([("pass", "example.biz")], "pass", id="pass-stays"),
+    ],
+)
+async def test_existence_lookup_failure(
+    dkim: list[tuple[str, str]], result: str, psl: PublicSuffixList
+) -> None:
+    records = {"_dmarc.example.biz": "v=DMARC1; p=none; sp=quarantine; np=reject"}
+    resolver = MemoryResolver(
+        make_zone(records), strict=False, errors={("sub.example.biz", "AAAA"): "servfail"}
+    )
+    outcome = await evaluate(
+        from_header_domains=["sub.example.biz"],
+        spf_result="none",
+        spf_domain="",
+        dkim_results=dkim,
+        resolver=resolver,
+        psl=psl,
+    )
+    assert outcome.result == result
+    assert outcome.policy == "quarantine"
+    assert outcome.disposition == "none"
+    temperrors = [dict(f.evidence) for f in outcome.findings if f.code == "dmarc.temperror"]
+    assert temperrors == [{"qname": "sub.example.biz", "rdtype": "AAAA", "reason": "servfail"}]
+
+
+async def test_unusable_identifiers_never_align(psl: PublicSuffixList) -> None:
+    resolver = MemoryResolver(make_zone(REJECT), strict=False)
+    result = await evaluate(
+        from_header_domains=["example.com"],
+        spf_result="pass",
+        spf_domain="bad..example.com",
+        dkim_results=[("pass", "")],
+        resolver=resolver,
+        psl=psl,
+    )
+    assert (result.result, result.spf_aligned, result.dkim_aligned) == ("fail", False, False)

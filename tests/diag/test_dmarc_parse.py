@@ -312,3 +312,9 @@ def test_arbitrary_tag_lists_parse(tags: list[tuple[str, str]], sep: str) -> Non
         assert 0 <= position <= len(text)
     assert record.p in (None, "none", "quarantine", "reject")
     record.to_dict()
+
+
+def test_uri_lists_are_bounded() -> None:
+    value = ",".join(f"mailto:r{n}@example.com" for n in range(100))
+    record = parse_dmarc(f"v=DMARC1; p=none; rua={value}")
+    assert 0 < len(record.rua) < 100
