@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import dkim
@@ -33,7 +34,7 @@ from diag.resolver import Resolver, normalize_name
 log = logging.getLogger(__name__)
 
 SUPPORTED_ALGORITHMS = ("rsa-sha256", "ed25519-sha256")  # RFC 8301 §3.1, RFC 8463 §3
-KEY_TYPES = {"rsa-sha256": "rsa", "ed25519-sha256": "ed25519"}
+KEY_TYPES: Mapping[str, str] = MappingProxyType({"rsa-sha256": "rsa", "ed25519-sha256": "ed25519"})
 CANONICALIZATIONS = ("simple", "relaxed")  # RFC 6376 §3.4
 MIN_RSA_BITS = 1024  # RFC 8301 §3.2: verifiers MUST NOT accept RSA keys shorter than 1024 bits
 FUTURE_SKEW = 36000  # seconds of clock skew tolerated for t= (RFC 6376 §3.5 t=; dkimpy's 10 h)
@@ -48,29 +49,31 @@ PASS, FAIL, NEUTRAL, POLICY, TEMPERROR, PERMERROR = (
 )  # RFC 8601 §2.7.1
 
 # The stable reason codes and the RFC 8601 result each one gives.
-REASON_RESULTS: Mapping[str, str] = {
-    "": PASS,
-    "body_hash_mismatch": FAIL,  # RFC 6376 §6.1.3 step 4
-    "signature_mismatch": FAIL,  # RFC 6376 §6.1.3 step 5
-    "key_revoked": FAIL,  # RFC 6376 §3.6.1 p= empty
-    "expired": FAIL,  # RFC 6376 §3.5 x=
-    "future_timestamp": NEUTRAL,  # RFC 6376 §3.5 t= (may be clock skew)
-    "no_key": PERMERROR,  # RFC 6376 §6.1.2 step 3
-    "key_syntax": PERMERROR,  # RFC 6376 §6.1.2 step 5
-    "key_too_short": PERMERROR,  # RFC 8301 §3.2
-    "key_algorithm_mismatch": PERMERROR,  # RFC 6376 §6.1.2 step 8
-    "key_hash_restricted": PERMERROR,  # RFC 6376 §6.1.2 step 6
-    "key_service_mismatch": PERMERROR,  # RFC 6376 §3.6.1 s=
-    "identity_mismatch": PERMERROR,  # RFC 6376 §3.6.1 t=s
-    "unsupported_algorithm": PERMERROR,  # RFC 8301 §3.1 (rsa-sha1), RFC 6376 §6.1.1
-    "unsupported_canonicalization": PERMERROR,  # RFC 6376 §6.1.1
-    "unsupported_query_method": PERMERROR,  # RFC 6376 §6.1.1
-    "signature_syntax": PERMERROR,  # RFC 6376 §6.1.1
-    "missing_from_in_h": PERMERROR,  # RFC 6376 §6.1.1: From must be signed
-    "message_syntax": PERMERROR,  # the message itself cannot be read
-    "dns_temperror": TEMPERROR,  # RFC 6376 §6.1.2 step 2
-    "verifier_error": NEUTRAL,  # the verifier failed on input it should handle
-}
+REASON_RESULTS: Mapping[str, str] = MappingProxyType(
+    {
+        "": PASS,
+        "body_hash_mismatch": FAIL,  # RFC 6376 §6.1.3
+        "signature_mismatch": FAIL,  # RFC 6376 §6.1.3
+        "key_revoked": FAIL,  # RFC 6376 §3.6.1 p= empty
+        "expired": FAIL,  # RFC 6376 §3.5 x=
+        "future_timestamp": NEUTRAL,  # RFC 6376 §3.5 t= (may be clock skew)
+        "no_key": PERMERROR,  # RFC 6376 §6.1.2
+        "key_syntax": PERMERROR,  # RFC 6376 §6.1.2
+        "key_too_short": PERMERROR,  # RFC 8301 §3.2
+        "key_algorithm_mismatch": PERMERROR,  # RFC 6376 §6.1.2
+        "key_hash_restricted": PERMERROR,  # RFC 6376 §6.1.2
+        "key_service_mismatch": PERMERROR,  # RFC 6376 §3.6.1 s=
+        "identity_mismatch": PERMERROR,  # RFC 6376 §3.6.1 t=s
+        "unsupported_algorithm": PERMERROR,  # RFC 8301 §3.1 (rsa-sha1), RFC 6376 §6.1.1
+        "unsupported_canonicalization": PERMERROR,  # RFC 6376 §6.1.1
+        "unsupported_query_method": PERMERROR,  # RFC 6376 §6.1.1
+        "signature_syntax": PERMERROR,  # RFC 6376 §6.1.1
+        "missing_from_in_h": PERMERROR,  # RFC 6376 §6.1.1: From must be signed
+        "message_syntax": PERMERROR,  # the message itself cannot be read
+        "dns_temperror": TEMPERROR,  # RFC 6376 §6.1.2
+        "verifier_error": NEUTRAL,  # the verifier failed on input it should handle
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -249,10 +252,11 @@ def _finish(
     dnsfunc: DnsFunc,
     messages: list[str],
 ) -> DkimResult:
-    if plan.verdict is not None or plan.signature is None:
-        assert plan.verdict is not None
+    if plan.verdict is not None:
         return plan.verdict
     sig = plan.signature
+    if sig is None:  # _precheck always sets one of the two
+        return _result("verifier_error", None, "signature was not parsed")
     reason, detail, key = _key_problem(sig, lookups.get(normalize_name(sig.key_name)))
     if reason:
         return _result(reason, sig, detail, key=key)

@@ -61,7 +61,7 @@ async def test_validation_suite(
         assert result.cv == expected, result
     else:
         # An empty cv in the suite means "a seal reported cv=fail, the chain has ended" (all
-        # three such tests). RFC 8617 §5.2 step 2 makes that chain's status "fail"; we report
+        # three such tests). RFC 8617 §5.2 makes that chain's status "fail"; we report
         # it as fail with the distinguishing reason rather than as none.
         assert (result.cv, result.reason) == ("fail", "arc.chain_failed"), result
     if result.cv == "pass":
