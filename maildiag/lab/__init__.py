@@ -5,6 +5,25 @@ the live ones.
 """
 
 from maildiag.lab.dns import Fault, LabDnsServer, lab_dns_in_thread
+from maildiag.lab.zones import (
+    BROKEN_SENDER,
+    DEMO_DOMAINS,
+    HEALTHY_DOMAIN,
+    HEALTHY_SENDERS,
+    LAB_EGRESS,
+    build_lab_zone,
+)
 from maildiag.lab.zonetext import parse_zone_text
 
-__all__ = ["Fault", "LabDnsServer", "lab_dns_in_thread", "parse_zone_text"]
+__all__ = [
+    "BROKEN_SENDER",
+    "DEMO_DOMAINS",
+    "HEALTHY_DOMAIN",
+    "HEALTHY_SENDERS",
+    "LAB_EGRESS",
+    "Fault",
+    "LabDnsServer",
+    "build_lab_zone",
+    "lab_dns_in_thread",
+    "parse_zone_text",
+]
