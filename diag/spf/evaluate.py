@@ -55,7 +55,7 @@ async def check_host(
         outcome = await _top_level(evaluation, domain, default_explanation)
     except Abort as abort:
         return _result(evaluation, _Outcome(abort.result), abort.problem, abort.evidence)
-    return _result(evaluation, outcome, _none_problem(evaluation, outcome, domain), {})
+    return _result(evaluation, outcome, _none_problem(outcome, domain), {})
 
 
 def _client_address(ip: str) -> IpAddress:
@@ -98,7 +98,7 @@ async def _top_level(
     return outcome
 
 
-def _none_problem(evaluation: Evaluation, outcome: _Outcome, domain: str) -> str | None:
+def _none_problem(outcome: _Outcome, domain: str) -> str | None:
     if outcome.result != "none":
         return None
     return "spf.no_record" if is_valid_domain(domain) else "spf.invalid_domain"
