@@ -1,0 +1,298 @@
+"""The sender-domain report: every check of one identity (or one bare domain) run concurrently
+through one Resolver under one deadline.
+
+What did not finish by the deadline, or could not be asked, is reported as not checked with a
+``sender.not_checked`` finding, never as a failure of the domain. Nothing here raises for a
+problem in the domain under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from diag.errors import DnsError
+from diag.findings import ERROR, INFO, WARNING, Finding, has_errors, worst_severity
+from diag.resolver import Resolver, normalize_name
+from diag.senders.checks import (
+    Part,
+    alignment_part,
+    bounce_mx_part,
+    dkim_discovery_part,
+    dkim_selector_part,
+    dmarc_part,
+    dnsbl_part,
+    finding,
+    reverse_part,
+    sample_part,
+    spf_ip_part,
+    spf_lint_part,
+)
+from diag.senders.spec import COMMON_SELECTORS, SenderSpec
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("spf", "dkim", "dmarc", "alignment", "reverse", "dnsbl", "bounce_mx", "sample")
+DEFAULT_DEADLINE = 15.0  # seconds for a whole report
+STATUSES = ("ok", "warning", "problem", "not_checked")
+
+Job = tuple[str, str, Coroutine[Any, Any, Part]]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One area of the report (SPF, DKIM, ...): its checks' data by label and their findings."""
+
+    key: str
+    checks: Mapping[str, Mapping[str, Any]]
+    findings: tuple[Finding, ...]
+    not_checked: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """``problem`` (an error), ``warning``, ``not_checked`` (nothing finished) or ``ok``."""
+        if has_errors(self.findings):
+            return "problem"
+        if not self.checks and self.not_checked:
+            return "not_checked"
+        if self.not_checked or worst_severity(self.findings) is WARNING:
+            return "warning"
+        return "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "checks": {label: dict(data) for label, data in self.checks.items()},
+            "not_checked": list(self.not_checked),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class SenderReport:
+    """The report on one sender identity (``kind="identity"``) or one bare domain (``"domain"``)."""
+
+    subject: str
+    kind: str
+    domain: str
+    identity: Mapping[str, Any]
+    sections: tuple[Section, ...]
+    elapsed: float = 0.0
+    extra_findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every finding once, section by section."""
+        return _dedupe([*self.extra_findings, *(f for s in self.sections for f in s.findings)])
+
+    @property
+    def has_errors(self) -> bool:
+        return has_errors(self.findings)
+
+    def section(self, key: str) -> Section | None:
+        return next((s for s in self.sections if s.key == key), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "subject": self.subject,
+            "kind": self.kind,
+            "domain": self.domain,
+            "identity": dict(self.identity),
+            "status": "problem" if self.has_errors else "ok",
+            "elapsed_ms": round(self.elapsed * 1000, 1),
+        }
+        data.update({s.key: s.to_dict() for s in self.sections})
+        data["findings"] = [f.to_dict() for f in self.findings]
+        return data
+
+
+async def check_sender(
+    spec: SenderSpec,
+    resolver: Resolver,
+    *,
+    dnsbl_zones: Sequence[str] = (),
+    deadline: float = DEFAULT_DEADLINE,
+    now: float | None = None,
+) -> SenderReport:
+    """The full report on one configured identity. ``now`` dates the sample mail (epoch seconds)."""
+    started = time.perf_counter()
+    clock = time.time() if now is None else now
+    jobs, extra = _identity_jobs(spec, resolver, dnsbl_zones, clock)
+    parts, missing = await run_jobs(jobs, deadline)
+    identity = {
+        "address": spec.address,
+        "from_domain": spec.domain,
+        "envelope_domain": spec.envelope,
+        "dkim_domain": spec.signing_domain,
+        "selectors": list(spec.selectors),
+        "algorithm": spec.algorithm,
+        "egress_ips": list(spec.egress_ips),
+        "helo": spec.helo,
+    }
+    sections = _sections(parts, missing, deadline)
+    elapsed = time.perf_counter() - started
+    return SenderReport(
+        spec.address, "identity", spec.domain, identity, sections, elapsed, tuple(extra)
+    )
+
+
+async def check_sender_domain(
+    domain: str,
+    resolver: Resolver,
+    *,
+    deadline: float = DEFAULT_DEADLINE,
+    selectors: Sequence[str] = COMMON_SELECTORS,
+) -> SenderReport:
+    """What the DNS alone says about ``domain`` as a sender: SPF lint, DMARC, bounce MX, DKIM
+    under common selectors. SPF evaluation and reverse DNS need egress IPs, so they are absent.
+    """
+    started = time.perf_counter()
+    domain = normalize_name(domain)
+    jobs: list[Job] = [
+        ("spf", "lint", spf_lint_part(domain, resolver)),
+        ("dkim", "common", dkim_discovery_part(domain, selectors, resolver)),
+        ("dmarc", "record", dmarc_part(domain, resolver)),
+        ("bounce_mx", "mx", bounce_mx_part(domain, resolver)),
+    ]
+    parts, missing = await run_jobs(jobs, deadline)
+    sections = _sections(parts, missing, deadline)
+    identity = {"domain": domain, "selectors_tried": list(selectors)}
+    return SenderReport(domain, "domain", domain, identity, sections, time.perf_counter() - started)
+
+
+def _identity_jobs(
+    spec: SenderSpec, resolver: Resolver, zones: Sequence[str], now: float
+) -> tuple[list[Job], list[Finding]]:
+    jobs: list[Job] = [("spf", "lint", spf_lint_part(spec.envelope, resolver))]
+    extra: list[Finding] = []
+    jobs += [("spf", f"ip:{ip}", spf_ip_part(spec, ip, resolver)) for ip in spec.egress_ips]
+    if spec.selectors:
+        jobs += [
+            ("dkim", f"selector:{s}", dkim_selector_part(spec, s, resolver)) for s in spec.selectors
+        ]
+    else:
+        extra.append(
+            finding(
+                "sender.dkim_no_selector",
+                WARNING,
+                "no DKIM selector is configured",
+                address=spec.address,
+            )
+        )
+        jobs.append(
+            ("dkim", "common", dkim_discovery_part(spec.signing_domain, COMMON_SELECTORS, resolver))
+        )
+    jobs.append(("dmarc", "record", dmarc_part(spec.domain, resolver)))
+    jobs.append(("alignment", "alignment", alignment_part(spec, resolver)))
+    helo = spec.helo or None
+    jobs += [("reverse", ip, reverse_part(ip, helo, resolver)) for ip in spec.egress_ips]
+    if zones:
+        jobs += [("dnsbl", ip, dnsbl_part(ip, zones, resolver)) for ip in spec.egress_ips]
+    jobs.append(("bounce_mx", "mx", bounce_mx_part(spec.envelope, resolver)))
+    if spec.key_error:
+        extra.append(
+            finding(
+                "sender.key_unreadable",
+                ERROR,
+                "the DKIM private key cannot be read",
+                address=spec.address,
+                error=spec.key_error,
+            )
+        )
+    elif spec.private_key is not None:
+        jobs += [
+            ("sample", f"selector:{s}", sample_part(spec, s, resolver, now=now))
+            for s in spec.selectors
+        ]
+    else:
+        extra.append(
+            finding(
+                "sender.no_private_key",
+                INFO,
+                "no DKIM key configured: no sample signed",
+                address=spec.address,
+            )
+        )
+    if not spec.egress_ips:
+        extra.append(
+            finding(
+                "sender.no_egress_ips",
+                INFO,
+                "no egress IPs: SPF evaluation and reverse DNS skipped",
+                address=spec.address,
+            )
+        )
+    return jobs, extra
+
+
+async def run_jobs(
+    jobs: Iterable[Job], deadline: float
+) -> tuple[list[Part], list[tuple[str, str, str]]]:
+    """Run every job concurrently under one deadline: the parts that finished, and what did not
+    (section, label, reason) — ``deadline``, a DNS error reason, or an unexpected error type.
+    """
+    tasks = [(section, label, asyncio.ensure_future(coro)) for section, label, coro in jobs]
+    try:
+        async with asyncio.timeout(deadline):
+            await asyncio.gather(*(task for _, _, task in tasks), return_exceptions=True)
+    except TimeoutError:
+        pending = [task for _, _, task in tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    parts: list[Part] = []
+    missing: list[tuple[str, str, str]] = []
+    for section, label, task in tasks:
+        if task.cancelled():
+            missing.append((section, label, "deadline"))
+        elif isinstance(exc := task.exception(), DnsError):
+            missing.append((section, label, exc.reason))
+        elif exc is not None:
+            log.warning("sender.check_error section=%s label=%s error=%r", section, label, exc)
+            missing.append((section, label, f"error:{type(exc).__name__}"))
+        else:
+            parts.append(task.result())
+    return parts, missing
+
+
+def _sections(
+    parts: list[Part], missing: list[tuple[str, str, str]], deadline: float
+) -> tuple[Section, ...]:
+    sections = []
+    for key in SECTIONS:
+        mine = [p for p in parts if p.section == key]
+        lost = [(label, reason) for section, label, reason in missing if section == key]
+        if not mine and not lost:
+            continue
+        findings = [f for p in mine for f in p.findings]
+        findings += [
+            finding(
+                "sender.not_checked",
+                WARNING,
+                "this check did not finish",
+                section=key,
+                check=label,
+                reason=reason,
+                deadline=deadline,
+            )
+            for label, reason in lost
+        ]
+        checks = MappingProxyType({p.label: p.data for p in mine})
+        sections.append(Section(key, checks, _dedupe(findings), tuple(label for label, _ in lost)))
+    return tuple(sections)
+
+
+def _dedupe(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for item in findings:
+        key = (item.code, repr(sorted(item.to_dict()["evidence"].items(), key=lambda kv: kv[0])))
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    return tuple(kept)
