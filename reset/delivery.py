@@ -33,6 +33,8 @@ _QUEUE_ID = (
     re.compile(r"<[^>]+> \[InternalId=(\d+)"),
 )
 MAX_REPLY_TEXT = 2000  # bound what goes into the log
+# Stages whose failure is our configuration, not the recipient: retried, never "bounced".
+_OUR_SIDE = ("connect", "auth")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,8 +185,8 @@ def record_attempt(
 ) -> str:
     """Log one attempt and move the row on: sent, deferred, bounced (5xx) or failed; returns it.
 
-    A 4xx or no reply is retried with backoff until ``retry.give_up_after`` from the row's
-    creation has passed; then the row is failed.
+    A 4xx, no reply, or a refused AUTH (our configuration) is retried with backoff until
+    ``retry.give_up_after`` from the row's creation has passed; then the row is failed.
     """
     row = session.get(OutboxMessage, outbox_id, populate_existing=True)
     if row is None:
@@ -192,7 +194,7 @@ def record_attempt(
     row.attempts += 1
     if reply.accepted:
         row.status, row.sent_at, row.last_error = "sent", now, None
-    elif reply.permanent:
+    elif reply.permanent and reply.stage not in _OUR_SIDE:
         row.status, row.last_error = "bounced", reply.text
     else:
         retry_at = now + retry.delay(row.attempts)

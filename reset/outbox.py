@@ -108,15 +108,22 @@ def claim_batch(
                 execution_options={"synchronize_session": False},
             )
     else:
-        for row_id in session.scalars(ids_query).all():
-            result = session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, *_due(now))  # type: ignore[arg-type]
-                .values(status="sending", next_attempt_at=now + lease),
-                execution_options={"synchronize_session": False},
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(row_id)
+        tried: set[int] = set()
+        while len(claimed) < n:
+            query = ids_query.where(OutboxMessage.id.not_in(tried)) if tried else ids_query
+            candidates = session.scalars(query.limit(n - len(claimed))).all()
+            if not candidates:
+                break
+            for row_id in candidates:
+                tried.add(row_id)
+                result = session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row_id, *_due(now))  # type: ignore[arg-type]
+                    .values(status="sending", next_attempt_at=now + lease),
+                    execution_options={"synchronize_session": False},
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(row_id)
     if not claimed:
         return []
     rows = session.scalars(
