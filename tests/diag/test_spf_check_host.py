@@ -367,3 +367,56 @@ async def test_to_dict_has_the_report_keys() -> None:
 async def test_bad_client_ip_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
         await check_host("not-an-ip", "example.com", "u@example.com", resolver=MemoryResolver({}))
+
+
+LONG_LOCAL = "x" * 64
+
+
+async def test_include_of_an_impossible_name_is_a_permerror_without_a_query() -> None:
+    zone: Zone = {"example.com": spf("v=spf1 include:%{l}.example.com -all")}
+    result, resolver = await run(zone, sender=f"{LONG_LOCAL}@example.com")
+    assert (result.result, result.problem) == ("permerror", "spf.include_none")
+    assert resolver.queries == [("example.com", "TXT")]
+
+
+@pytest.mark.parametrize("term", ["a:%{l}.example.com", "mx:%{l}.example.com", "exists:%{l}.x.com"])
+async def test_impossible_target_names_are_void_non_matches(term: str) -> None:
+    zone: Zone = {"example.com": spf(f"v=spf1 {term} -all")}
+    result, resolver = await run(zone, sender=f"{LONG_LOCAL}@example.com")
+    assert (result.result, result.void_lookups) == ("fail", 1)
+    assert resolver.queries == [("example.com", "TXT")]
+    assert ("lookup", "invalid-name") in [(s.kind, s.outcome) for s in result.trace]
+
+
+async def test_expanded_names_are_truncated_from_the_left_to_253() -> None:
+    local = ".".join(["abcdefghij"] * 30)  # 329 characters
+    truncated = ".".join(["abcdefghij"] * 22 + ["example", "com"])  # whole labels dropped
+    assert len(truncated) == 253
+    zone: Zone = {
+        "example.com": spf("v=spf1 exists:%{l}.example.com -all"),
+        truncated: {"A": ["127.0.0.2"]},
+    }
+    result, resolver = await run(zone, sender=f"{local}@example.com")
+    assert result.result == "pass"
+    assert resolver.queries[-1] == (truncated, "A")
+
+
+async def test_p_macro_prefers_the_domain_itself_then_any_validated_name() -> None:
+    zone: Zone = {
+        "example.com": {**spf("v=spf1 exists:%{p}.ok.example.net -all"), "A": [IP]},
+        "10.2.0.192.in-addr.arpa": {"PTR": ["other.example.org", "example.com"]},
+        "other.example.org": {"A": [IP]},
+        "example.com.ok.example.net": {"A": ["127.0.0.2"]},
+    }
+    result, _ = await run(zone)
+    assert result.result == "pass"
+    zone["10.2.0.192.in-addr.arpa"] = {"PTR": ["other.example.org"]}
+    zone["other.example.org.ok.example.net"] = {"A": ["127.0.0.2"]}
+    result, _ = await run(zone)
+    assert result.result == "pass"
+
+
+async def test_unparseable_addresses_are_skipped() -> None:
+    zone: Zone = {"example.com": {**spf("v=spf1 a -all"), "A": ["not-an-address", IP]}}
+    result, _ = await run(zone)
+    assert (result.result, result.mechanism) == ("pass", "a")
