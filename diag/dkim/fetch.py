@@ -11,7 +11,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from diag.errors import DnsError
+from diag.dkim.parse import parse_key_record
+from diag.errors import DkimSyntaxError, DnsError
 from diag.resolver import Rcode, Resolver, normalize_name
 
 DnsFunc = Callable[..., bytes | None]
@@ -53,16 +54,37 @@ async def fetch_keys(resolver: Resolver, names: Iterable[str]) -> dict[str, KeyL
 
 
 def prefetched_dnsfunc(lookups: Mapping[str, KeyLookup]) -> DnsFunc:
-    """A dkimpy ``dnsfunc`` answering only from ``lookups``; any other name has no record."""
+    """A dkimpy ``dnsfunc`` answering only from ``lookups``; any other name has no record.
+
+    A record that parses is served in a canonical form rebuilt from the parse, so dkimpy's
+    stricter reading (``k=RSA`` is refused as unknown, for instance) does not decide the result.
+    """
+    served = {
+        name: _canonical(lookup.record)
+        for name, lookup in lookups.items()
+        if lookup.record is not None
+    }
 
     def dnsfunc(name: bytes | str, timeout: float = 5.0) -> bytes | None:
         del timeout  # nothing is looked up here
         text = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
-        lookup = lookups.get(normalize_name(text))
-        record = lookup.record if lookup is not None else None
+        record = served.get(normalize_name(text))
         return record.encode("utf-8") if record is not None else None
 
     return dnsfunc
+
+
+def _canonical(record: str) -> str:
+    try:
+        key = parse_key_record(record)
+    except DkimSyntaxError:
+        return record  # dkimpy gets the text as published and judges it itself
+    if key.revoked or key.key_type not in ("rsa", "ed25519"):
+        return record
+    tags = ["v=DKIM1", f"k={key.key_type}"]
+    if key.service_types != ("*",):
+        tags.append("s=" + ":".join(key.service_types))
+    return "; ".join([*tags, f"p={key.public_key}"])
 
 
 class _ListHandler(logging.Handler):

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diag.dkim import REASON_RESULTS, KeyPair, generate_keypair, sign_message, verify_message
+from diag.dkim.verify import _classify_exception
 from diag.resolver import TXT, MemoryResolver
 
 MSG = (
@@ -328,3 +329,55 @@ async def test_mutated_signed_messages_never_raise(
     results = await verify_message(mutated, resolver)
     assert all(result.result in RESULTS for result in results)
     assert all(result.reason in REASON_RESULTS for result in results)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        pytest.param(
+            b"a=rsa-sha256", b"a=rsa-sha512", "unsupported_algorithm", id="rfc6376[6.1.1-a]"
+        ),
+        pytest.param(
+            b"c=relaxed/relaxed",
+            b"c=relaxed/fancy",
+            "unsupported_canonicalization",
+            id="rfc6376[6.1.1-c]",
+        ),
+        pytest.param(
+            b"q=dns/txt", b"q=https/well-known", "unsupported_query_method", id="rfc6376[6.1.1-q]"
+        ),
+    ],
+)
+async def test_unsupported_signature_parameters(
+    rsa_pair: KeyPair, old: bytes, new: bytes, reason: str
+) -> None:
+    message = signed(rsa_pair)
+    assert old in message
+    resolver = zone({KEY_NAME: rsa_pair.public_txt})
+    (result,) = await verify_message(message.replace(old, new, 1), resolver)
+    assert (result.result, result.reason) == ("permerror", reason)
+    assert resolver.queries == []
+
+
+async def test_key_record_read_case_insensitively(rsa_pair: KeyPair) -> None:
+    """RFC 5234 §2.3: ABNF strings are case-insensitive, so k=RSA is k=rsa (dkimpy refuses it)."""
+    record = rsa_pair.public_txt.replace("k=rsa", "k=RSA")
+    (result,) = await verify_message(signed(rsa_pair), zone({KEY_NAME: record}))
+    assert (result.result, result.reason) == ("pass", "")
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (dkim.ValidationError("body hash mismatch (got x, expected y)"), "body_hash_mismatch"),
+        (dkim.ValidationError("unknown signature algorithm: rsa-md5"), "unsupported_algorithm"),
+        (dkim.ValidationError("i= domain is not a subdomain of d="), "signature_syntax"),
+        (dkim.KeyFormatError("public key too small: 512"), "key_too_short"),
+        (dkim.KeyFormatError("could not parse RSA public key"), "key_syntax"),
+        (dkim.MessageFormatError("invalid c= value: foo"), "signature_syntax"),
+        (dkim.MessageFormatError("Unexpected characters in RFC822 header"), "message_syntax"),
+        (dkim.DKIMException("other"), "verifier_error"),
+    ],
+)
+def test_dkimpy_exceptions_keep_their_reason(exc: Exception, reason: str) -> None:
+    assert _classify_exception(exc) == reason
