@@ -66,7 +66,13 @@ async def check_domain(
     findings += record.warnings
     if policy_domain != domain:
         findings.append(
-            _finding("dmarc.inherited", INFO, "RFC 9989 §4.10.1", policy_domain=policy_domain)
+            _finding(
+                "dmarc.inherited",
+                INFO,
+                "RFC 9989 §4.10.1",
+                policy_domain=policy_domain,
+                public_suffix_domain=discovery.psd_domain is not None,
+            )
         )
     findings += _policy_findings(
         domain, discovery.organizational_domain, policy_domain, record, data

@@ -172,7 +172,11 @@ async def tree_walk(domain: str, resolver: Resolver, *, cache: WalkCache | None 
 
     Several DMARC records at one name are all discarded and the walk goes on (§4.10 step 6).
     A DNS failure ends the walk; the walk then carries it in ``failure``.
+
+    Raises:
+        InvalidDomainError: ``domain`` is not a domain name.
     """
+    domain = normalize_domain(domain)
     cache = cache or WalkCache(resolver)
     steps: list[WalkStep] = []
     for target in walk_targets(domain):

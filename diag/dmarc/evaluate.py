@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -50,6 +50,7 @@ _STRICTNESS: Mapping[str, int] = MappingProxyType({"none": 0, "quarantine": 1, "
 _ONE_STEP_DOWN: Mapping[Policy, Policy] = MappingProxyType(
     {"reject": "quarantine", "quarantine": "none", "none": "none"}
 )  # RFC 9989 §4.7 "t"; RFC 7489 §6.6.4
+_DECIDING = frozenset({"pass", "temperror"})
 _EXISTENCE_TYPES = ("A", "AAAA", "MX")  # RFC 9989 Appendix A.4; RFC 5321 "resolvable"
 
 
@@ -220,10 +221,10 @@ async def _judge(
     base: DmarcResult, domain: str, record: DmarcRecord, inputs: _Inputs
 ) -> DmarcResult:
     """Alignment, pass/fail/temperror, the applicable policy and the disposition."""
-    spf_ok, dkim_ok, failures = await _alignment(domain, base.organizational_domain, record, inputs)
-    dkim_temp = any(result == "temperror" for result, _ in inputs.dkim_results)
+    aligned = await _alignment(domain, base.organizational_domain, record, inputs)
+    spf_ok, dkim_ok, failures = aligned.spf, aligned.dkim, aligned.failures
     outcome: DmarcOutcome = "pass" if spf_ok or dkim_ok else "fail"
-    if outcome == "fail" and (failures or inputs.spf_result == "temperror" or dkim_temp):
+    if outcome == "fail" and (failures or aligned.undecided):
         outcome = "temperror"  # RFC 7489 §6.6.2; RFC 9989 §5.3.6
     policy, exists_failure = await _applicable_policy(domain, base, record, inputs)
     if exists_failure is not None:
@@ -261,11 +262,24 @@ def _sampled(record: DmarcRecord, inputs: _Inputs) -> bool:
     return rng.randrange(100) < record.pct
 
 
+@dataclass
+class _Alignment:
+    """Aligned passes, and whether an aligned identifier ended in temperror (R-25)."""
+
+    spf: bool = False
+    dkim: bool = False
+    undecided: bool = False
+    failures: list[DnsFailure] = field(default_factory=list)
+
+
 async def _alignment(
     domain: str, author_org: str | None, record: DmarcRecord, inputs: _Inputs
-) -> tuple[bool, bool, list[DnsFailure]]:
-    """Whether SPF and any DKIM signature give an aligned pass (RFC 9989 §4.10.2, §5.3.4)."""
-    failures: list[DnsFailure] = []
+) -> _Alignment:
+    """Whether SPF and any DKIM signature give an aligned pass (RFC 9989 §4.10.2, §5.3.4).
+
+    A temperror counts only for an identifier that aligns: had it passed, it would decide.
+    """
+    state = _Alignment()
     orgs: dict[str, str | None] = {domain: author_org}
 
     async def aligned(identifier: str, mode: Literal["r", "s"], spf: bool) -> bool:
@@ -274,19 +288,21 @@ async def _alignment(
         except InvalidDomainError:
             return False
         if mode == "r" and identifier not in orgs:
-            orgs[identifier] = await _org_domain(identifier, inputs, failures)
+            orgs[identifier] = await _org_domain(identifier, inputs, state.failures)
         check = spf_aligned if spf else dkim_aligned
         return check(domain, identifier, mode=mode, org_domains=orgs)
 
-    spf_ok = False
-    if inputs.spf_result == "pass" and inputs.spf_domain:
-        spf_ok = await aligned(inputs.spf_domain, record.aspf, spf=True)
-    dkim_ok = False
+    spf_counts = inputs.spf_result in _DECIDING and bool(inputs.spf_domain)
+    if spf_counts and await aligned(inputs.spf_domain, record.aspf, spf=True):
+        state.spf = inputs.spf_result == "pass"
+        state.undecided = inputs.spf_result == "temperror"
     for result, signing_domain in inputs.dkim_results:
-        if result == "pass" and await aligned(signing_domain, record.adkim, spf=False):
-            dkim_ok = True
+        if result in _DECIDING and await aligned(signing_domain, record.adkim, spf=False):
+            state.dkim = state.dkim or result == "pass"
+            state.undecided = state.undecided or result == "temperror"
+        if state.dkim:
             break
-    return spf_ok, dkim_ok, failures
+    return state
 
 
 async def _org_domain(identifier: str, inputs: _Inputs, failures: list[DnsFailure]) -> str | None:

@@ -35,7 +35,7 @@ _URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@$&'()*+;=%]+")  # RFC 3986 §2
 _SIZE = re.compile(r"!([0-9]+)([kmgtKMGT]?)$")  # RFC 9989 §4.8 obs-dmarc-report-size
 _LOCAL = re.compile(r"[A-Za-z0-9!#$&'*+/=?^_`{|}~.%-]+")  # RFC 5322 dot-atom text, %-escaped
 _HOST = re.compile(
-    r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_-]+"
+    r"(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_-]{1,63}"
 )
 
 

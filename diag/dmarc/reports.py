@@ -16,7 +16,7 @@ from diag.errors import DnsError
 from diag.findings import INFO, OK, WARNING, Finding, Severity
 from diag.resolver import Resolver
 
-from .discovery import DnsFailure, WalkCache, tree_walk
+from .discovery import DnsFailure, InvalidDomainError, WalkCache, tree_walk
 from .parse import DmarcRecord, ReportUri
 
 _RFC_URI = "RFC 9989 §4.7 rua/ruf; §4.8"
@@ -115,7 +115,10 @@ class _Checker:
     async def _org(self, name: str) -> str | DnsFailure:
         org = self.orgs.get(name)
         if org is None:
-            walk = await tree_walk(name, self.resolver, cache=self.cache)
+            try:
+                walk = await tree_walk(name, self.resolver, cache=self.cache)
+            except InvalidDomainError:
+                return name  # only its own Org Domain; parse_report_uri vets hosts already
             org = walk.failure or walk.organizational_domain
             self.orgs[name] = org
         return org

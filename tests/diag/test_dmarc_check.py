@@ -175,7 +175,9 @@ async def test_subdomain_inherits_sp(psl: PublicSuffixList) -> None:
         psl,
     )
     codes = by_code(result.findings)
-    assert codes["dmarc.inherited"] == [{"policy_domain": "example.com"}]
+    assert codes["dmarc.inherited"] == [
+        {"policy_domain": "example.com", "public_suffix_domain": False}
+    ]
     assert codes["dmarc.policy_none"] == [{"policy": "none"}]
 
 
@@ -256,3 +258,24 @@ def test_public_surface_is_exported() -> None:
         if not name.startswith("_") and not isinstance(value, ModuleType) and name != "annotations"
     }
     assert public == set(diag.dmarc.__all__)
+
+
+async def test_policy_from_a_public_suffix_domain(psl: PublicSuffixList) -> None:
+    """D-11 from the sender side: example.gov has no record; the .gov PSD record's p applies."""
+    result = await run_check(
+        {"_dmarc.gov": "v=DMARC1; p=reject; sp=none; psd=y; rua=mailto:r@dmarc.gov"},
+        "example.gov",
+        psl,
+    )
+    codes = by_code(result.findings)
+    assert codes["dmarc.inherited"] == [{"policy_domain": "gov", "public_suffix_domain": True}]
+    assert codes["dmarc.policy_ok"] == [{"policy": "reject"}]
+    assert result.data["psd_domain"] == "gov"
+    assert result.data["organizational_domain"] == "example.gov"
+
+
+async def test_report_host_that_is_not_a_domain() -> None:
+    text = "v=DMARC1; p=none; rua=mailto:r@example.net-"
+    resolver = MemoryResolver(make_zone({"_dmarc.example.com": text}), strict=False)
+    findings = await check_report_uris("example.com", parse_dmarc(text), resolver)
+    assert [f.code for f in findings] == ["dmarc.rua_unauthorized"]

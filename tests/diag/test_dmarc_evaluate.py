@@ -864,3 +864,27 @@ async def test_unusable_identifiers_never_align(psl: PublicSuffixList) -> None:
         psl=psl,
     )
     assert (result.result, result.spf_aligned, result.dkim_aligned) == ("fail", False, False)
+
+
+@pytest.mark.parametrize(
+    ("spf", "dkim"),
+    [
+        pytest.param(("temperror", "other.example.net"), [], id="rfc7489[R-25/spf-unaligned]"),
+        pytest.param(
+            ("fail", ""), [("temperror", "other.example.net")], id="rfc7489[R-25/dkim-unaligned]"
+        ),
+    ],
+)
+async def test_temperror_of_an_unaligned_identifier_cannot_change_fail(
+    spf: tuple[str, str], dkim: list[tuple[str, str]], psl: PublicSuffixList
+) -> None:
+    resolver = MemoryResolver(make_zone(REJECT), strict=False)
+    result = await evaluate(
+        from_header_domains=["example.com"],
+        spf_result=spf[0],
+        spf_domain=spf[1],
+        dkim_results=dkim,
+        resolver=resolver,
+        psl=psl,
+    )
+    assert (result.result, result.disposition) == ("fail", "reject")

@@ -236,6 +236,7 @@ def test_report_uris_and_size_limit_r27() -> None:
         ("mailto:a@exa mple.com", "invalid_characters"),
         ("mailto:a@-bad.example", "invalid_domain"),
         ("mailto:a..b@example.com", "invalid_address"),
+        ("mailto:a@example." + "c" * 64, "invalid_domain"),
         ("", "empty"),
     ],
 )
