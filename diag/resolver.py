@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_NEGATIVE_TTL = 60  # used when a negative answer carries no SOA (RFC 2308 §5)
 MAX_CACHE_TTL = 3600
+MAX_CNAME_CHAIN = 8  # MemoryResolver: CNAMEs followed before it reports a loop (RFC 1034 §3.6.2)
 
 
 class Rcode(StrEnum):
@@ -180,7 +181,9 @@ class DnsPythonResolver:
     """A resolver over ``dns.asyncresolver`` with a TTL cache and a query log per instance.
 
     ``nameservers`` take ``HOST`` or ``HOST:PORT``; none means the system configuration.
-    Truncated UDP answers are retried over TCP. Concurrent identical queries share one lookup.
+    Truncated UDP answers are retried over TCP. Concurrent identical queries share one lookup
+    (the waiters' log entries are marked ``cached``). ``clock`` (seconds, monotonic) decides
+    when cache entries expire; tests may pass their own.
     """
 
     def __init__(
@@ -190,6 +193,7 @@ class DnsPythonResolver:
         *,
         cache: bool = True,
         port: int = 53,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if nameservers:
             self._resolver = dns.asyncresolver.Resolver(configure=False)
@@ -206,37 +210,47 @@ class DnsPythonResolver:
         self._resolver.use_edns(0, 0, 1232)
         self.timeout = timeout
         self._use_cache = cache
+        self._clock = clock
         self._cache: dict[tuple[str, str], tuple[float, Answer]] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Future[Answer]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Task[Answer]] = {}
         self.log: list[QueryLogEntry] = []
 
     async def query(self, name: str, rdtype: str) -> Answer:
+        """Answer from the cache, from a lookup already in flight, or from the nameservers.
+
+        Raises ``DnsError`` for transport failures (never for NXDOMAIN or NODATA).
+        """
         qname = normalize_name(name)
         rdtype = rdtype.upper()
         key = (qname, rdtype)
-        now = time.monotonic()
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self._clock():
             self.log.append(QueryLogEntry(qname, rdtype, cached[1].rcode.value, 0.0, cached=True))
             return cached[1]
         pending = self._inflight.get(key)
         if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            answer = await self._lookup(qname, rdtype)
-        except DnsError as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters get it through shield
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        future.set_result(answer)
+            started = time.perf_counter()
+            try:
+                answer = await asyncio.shield(pending)
+            except DnsError as exc:
+                elapsed = time.perf_counter() - started
+                self.log.append(QueryLogEntry(qname, rdtype, f"error:{exc.reason}", elapsed, True))
+                raise
+            elapsed = time.perf_counter() - started
+            self.log.append(QueryLogEntry(qname, rdtype, answer.rcode.value, elapsed, cached=True))
+            return answer
+        task = asyncio.get_running_loop().create_task(self._lookup_and_cache(qname, rdtype))
+        self._inflight[key] = task
+        task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        # shield: a cancelled caller must not cancel the lookup others are waiting for
+        return await asyncio.shield(task)
+
+    async def _lookup_and_cache(self, qname: str, rdtype: str) -> Answer:
+        answer = await self._lookup(qname, rdtype)
         if self._use_cache:
             ttl = min(answer.ttl, MAX_CACHE_TTL)
             if ttl > 0:
-                self._cache[key] = (time.monotonic() + ttl, answer)
+                self._cache[(qname, rdtype)] = (self._clock() + ttl, answer)
         return answer
 
     async def _lookup(self, qname: str, rdtype: str) -> Answer:
@@ -274,27 +288,33 @@ def _classify(exc: dns.exception.DNSException, qname: str, rdtype: str) -> DnsEr
     if isinstance(exc, dns.resolver.NoNameservers):
         reason = "no_nameservers"
         for error in exc.kwargs.get("errors", []):
-            response = error[4] if len(error) > 4 else None
-            if isinstance(response, dns.message.Message):
-                code = response.rcode()
-                reason = {
-                    dns.rcode.SERVFAIL: "servfail",
-                    dns.rcode.REFUSED: "refused",
-                }.get(code, dns.rcode.to_text(code).lower())
-            elif isinstance(error[3], dns.exception.DNSException | ValueError | EOFError):
-                reason = "malformed"
-            elif isinstance(error[3], OSError):
-                reason = "unreachable"
+            reason = _server_error_reason(error)
         return DnsError(qname=qname, rdtype=rdtype, reason=reason, detail=str(exc))
-    if isinstance(exc, dns.resolver.YXDOMAIN):
-        return DnsError(qname=qname, rdtype=rdtype, reason="malformed", detail=str(exc))
-    if isinstance(exc, dns.resolver.NoAnswer):
+    if isinstance(exc, dns.message.ChainTooLong):
         return DnsError(qname=qname, rdtype=rdtype, reason="cname_loop", detail=str(exc))
-    if isinstance(exc, dns.exception.FormError | dns.message.ShortHeader):
+    if isinstance(exc, dns.resolver.YXDOMAIN | dns.exception.FormError | dns.message.ShortHeader):
         return DnsError(qname=qname, rdtype=rdtype, reason="malformed", detail=str(exc))
     return DnsError(
         qname=qname, rdtype=rdtype, reason="error", detail=f"{type(exc).__name__}: {exc}"
     )
+
+
+def _server_error_reason(error: Sequence[object]) -> str:
+    """The reason one nameserver failed, from dnspython's ``(server, tcp, port, exc, response)``."""
+    failure = error[3] if len(error) > 3 else None
+    response = error[4] if len(error) > 4 else None
+    if isinstance(failure, dns.message.ChainTooLong):
+        return "cname_loop"
+    if isinstance(response, dns.message.Message) and response.rcode() != dns.rcode.NOERROR:
+        code = response.rcode()
+        return {dns.rcode.SERVFAIL: "servfail", dns.rcode.REFUSED: "refused"}.get(
+            code, dns.rcode.to_text(code).lower()
+        )
+    if isinstance(failure, dns.exception.DNSException | ValueError | EOFError):
+        return "malformed"
+    if isinstance(failure, OSError):
+        return "unreachable"
+    return "error"
 
 
 ZoneData = Mapping[str, Mapping[str, Sequence[Record]]]
@@ -348,7 +368,13 @@ class MemoryResolver:
         if reason:
             self.log.append(QueryLogEntry(qname, rdtype, f"error:{reason}", 0.0))
             raise DnsError(qname=qname, rdtype=rdtype, reason=reason)
-        answer = self._answer(qname, rdtype)
+        try:
+            answer = self._answer(qname, rdtype)
+        except DnsError as exc:
+            self.log.append(QueryLogEntry(qname, rdtype, f"error:{exc.reason}", 0.0))
+            raise DnsError(
+                qname=qname, rdtype=rdtype, reason=exc.reason, detail=exc.detail
+            ) from None
         self.log.append(QueryLogEntry(qname, rdtype, answer.rcode.value, 0.0))
         return answer
 
@@ -362,10 +388,12 @@ class MemoryResolver:
             return Answer(qname, rdtype, Rcode.NXDOMAIN, (), self.ttl)
         records = types.get(rdtype, ())
         if not records and "CNAME" in types and rdtype != "CNAME":
-            if depth > 8:
-                raise DnsError(qname=qname, rdtype=rdtype, reason="cname_loop")
-            target = str(types["CNAME"][0])
-            followed = self._answer(normalize_name(target), rdtype, depth + 1)
-            return Answer(qname, rdtype, followed.rcode, followed.records, self.ttl, 0.0, target)
+            if depth >= MAX_CNAME_CHAIN:
+                detail = f"more than {MAX_CNAME_CHAIN} CNAMEs, at {qname}"
+                raise DnsError(qname=qname, rdtype=rdtype, reason="cname_loop", detail=detail)
+            target = normalize_name(str(types["CNAME"][0]))
+            followed = self._answer(target, rdtype, depth + 1)
+            canonical = followed.canonical_name or target
+            return Answer(qname, rdtype, followed.rcode, followed.records, self.ttl, 0.0, canonical)
         rcode = Rcode.NOERROR if records else Rcode.NODATA
         return Answer(qname, rdtype, rcode, tuple(records), self.ttl, 0.0, qname)

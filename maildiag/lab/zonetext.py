@@ -14,6 +14,10 @@ from __future__ import annotations
 import ipaddress
 import re
 
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 
 from diag.errors import ParseError
@@ -118,7 +122,16 @@ def _value(line: _Line, rdtype: str, values: list[tuple[str, int, bool]], origin
         if len(values) != 1:
             raise line.error(f"{rdtype} takes one name", values[-1][1])
         return _absolute(first, origin)
-    return " ".join(v for v, _, _ in values)
+    text = " ".join(v for v, _, _ in values)
+    if not origin:
+        return text
+    try:  # make the names inside the value absolute under $ORIGIN
+        rdata = dns.rdata.from_text(
+            dns.rdataclass.IN, rdtype, text, origin=dns.name.from_text(origin), relativize=False
+        )
+    except (dns.exception.DNSException, ValueError) as exc:
+        raise line.error(f"bad {rdtype} record {text!r}: {exc}", column) from None
+    return rdata.to_text()
 
 
 def _address(line: _Line, rdtype: str, values: list[tuple[str, int, bool]]) -> str:

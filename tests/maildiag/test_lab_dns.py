@@ -102,6 +102,12 @@ def test_parse_zone_text_passes_other_types_through() -> None:
     assert zone["a.example"]["SOA"] == ["ns.a.example. h.a.example. 7 1 1 1 60"]
 
 
+def test_parse_zone_text_makes_names_inside_values_absolute() -> None:
+    zone = parse_zone_text("$ORIGIN z.example\n@ SOA ns h 1 2 3 4 5\n@ SRV 0 5 25 mx\n")
+    assert zone["z.example"]["SOA"] == ["ns.z.example. h.z.example. 1 2 3 4 5"]
+    assert zone["z.example"]["SRV"] == ["0 5 25 mx.z.example."]
+
+
 @pytest.mark.parametrize(
     ("text", "column", "fragment"),
     [
