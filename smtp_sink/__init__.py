@@ -7,7 +7,14 @@ late bounces, faults) from a ``PolicyBook``; bounces sent to bounce addresses ar
 """
 
 from smtp_sink.bounces import BounceReport, OnBounce, bounce_token, parse_bounce
-from smtp_sink.capture import FOLDERS, CapturedMessage, HeaderSummary, Mailbox, summarize_headers
+from smtp_sink.capture import (
+    FOLDERS,
+    CapturedMessage,
+    HeaderSummary,
+    Mailbox,
+    clean_text,
+    summarize_headers,
+)
 from smtp_sink.config import DmarcDecision, SinkConfig
 from smtp_sink.dsn import Deliver, build_dsn, smtp_deliverer
 from smtp_sink.errors import BounceParseError, ConfigError, MessageNotFound, SinkError, StoreError
@@ -71,6 +78,7 @@ __all__ = [
     "bounce_token",
     "build_dsn",
     "build_metadata",
+    "clean_text",
     "create_store_engine",
     "ensure_certificate",
     "generate_self_signed",

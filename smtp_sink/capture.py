@@ -81,12 +81,18 @@ class CapturedMessage:
         return next((m.folder for m in self.mailboxes if m.address == wanted), None)
 
 
+def clean_text(value: str) -> str:
+    """Text safe for any SQL text column: invalid UTF-8 (surrogate escapes) and NUL replaced."""
+    text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text.replace("\x00", "\ufffd")
+
+
 def _decoded(value: str) -> str:
     try:
         text = str(make_header(decode_header(value)))
     except (ValueError, LookupError, UnicodeError):
         text = value
-    return " ".join(text.split())[:MAX_SUMMARY_FIELD]
+    return clean_text(" ".join(text.split())[:MAX_SUMMARY_FIELD])
 
 
 def summarize_headers(raw: bytes) -> HeaderSummary:

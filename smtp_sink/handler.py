@@ -18,7 +18,7 @@ from typing import Any
 from aiosmtpd.proxy_protocol import ProxyData
 
 from smtp_sink.bounces import OnBounce, bounce_token, parse_bounce
-from smtp_sink.capture import CapturedMessage, Mailbox, summarize_headers
+from smtp_sink.capture import CapturedMessage, Mailbox, clean_text, summarize_headers
 from smtp_sink.config import SinkConfig
 from smtp_sink.dsn import Deliver, build_dsn
 from smtp_sink.errors import SinkError
@@ -43,6 +43,8 @@ MS_SPAM_HEADERS = (
 BAD_ADDRESS = "553 5.1.3 Malformed address"  # RFC 3463 §3.2
 _DOMAIN = re.compile(r"\[[^\]\s]+\]|[^\s@\[\]<>()\\,;:\"]+")
 _LOCAL = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s@<>()\[\]\\,;:"]+')
+
+_UNSAFE_IN_FIELD = re.compile(rb"[\x00-\x20;\x7f]")
 
 Save = Callable[[CapturedMessage], Awaitable[int]]
 
@@ -207,9 +209,9 @@ class SinkHandler:
         raw = envelope.original_content or b""
         facts = EnvelopeFacts(
             client_ip=session.client_ip,
-            helo=session.host_name or "",
-            mail_from=sender,
-            rcpt_tos=tuple(envelope.rcpt_tos),
+            helo=clean_text(session.host_name or ""),
+            mail_from=clean_text(sender),
+            rcpt_tos=tuple(clean_text(a) for a in envelope.rcpt_tos),
             tls=_tls_facts(session),
         )
         verdict = await self._verdict(raw, facts)
@@ -260,24 +262,27 @@ class SinkHandler:
                 facts.mail_from
             )
             spam = spam or junk
-            boxes.append(Mailbox(address.lower(), "junk" if junk or quarantine else "inbox"))
-        added = f"Authentication-Results: {verdict.authentication_results}\r\n".encode()
+            folder = "junk" if junk or quarantine else "inbox"
+            boxes.append(Mailbox(clean_text(address.lower()), folder))
+        results = clean_text(verdict.authentication_results)
+        added = f"Authentication-Results: {results}\r\n".encode()
         if spam:
-            ip, helo = facts.client_ip.encode(), facts.helo.encode("utf-8", "replace")
-            added += MS_SPAM_HEADERS.replace(b"{ip}", ip).replace(b"{helo}", helo)
+            helo = _UNSAFE_IN_FIELD.sub(b"_", clean_text(facts.helo).encode())
+            added += MS_SPAM_HEADERS.replace(b"{ip}", facts.client_ip.encode())
+            added = added.replace(b"{helo}", helo)
         return CapturedMessage(
             raw=raw,
-            mail_from=facts.mail_from,
-            rcpt_tos=facts.rcpt_tos,
+            mail_from=clean_text(facts.mail_from),
+            rcpt_tos=tuple(clean_text(a) for a in facts.rcpt_tos),
             mailboxes=tuple(boxes),
             peer_ip=facts.client_ip,
             peer_port=session.client_port,
             received_at=dt.datetime.now(dt.UTC),
-            helo=facts.helo,
+            helo=clean_text(facts.helo),
             proxied=session.proxied,
             tls=facts.tls,
             added_headers=added,
-            authentication_results=verdict.authentication_results,
+            authentication_results=results,
             verdict=verdict.as_json(),
             summary=summarize_headers(raw),
         )

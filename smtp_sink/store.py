@@ -112,7 +112,7 @@ class SinkStore:
                 ]
                 if rows:
                     conn.execute(t.mailboxes.insert(), rows)
-        except sa.exc.SQLAlchemyError as error:
+        except (sa.exc.SQLAlchemyError, UnicodeError, ValueError) as error:
             raise StoreError(str(error), operation="save") from error
         return new_id
 

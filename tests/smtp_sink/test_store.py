@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import uuid
@@ -197,3 +198,27 @@ def test_summarize_headers_is_total() -> None:
     summary = summarize_headers(encoded)
     assert summary.subject == "Tilbakestill passord"
     assert summary.from_header == "Åse <a@b>"
+
+
+async def test_sink_on_each_database_stores_nasty_text(any_store: SinkStore, judge) -> None:
+    """Invalid UTF-8 in HELO and MAIL FROM and a NUL in a header are stored, not refused."""
+    from smtp_sink import SinkConfig, SinkServer
+
+    raw = b"From: a@x.example\r\nSubject: nul \x00 here\r\n\r\n\x00\xff body\r\n"
+    async with SinkServer(any_store, judge=judge, config=SinkConfig(hostname="s.test")) as sink:
+        reader, writer = await asyncio.open_connection("127.0.0.1", sink.port)
+        await reader.readline()
+        writer.write(
+            b"EHLO bad\xff\xfehelo\r\nMAIL FROM:<b\xffd@x.example> SMTPUTF8\r\n"
+            b"RCPT TO:<K\xc3\xa5ri@kunde-ok.example>\r\nDATA\r\n" + raw + b".\r\nQUIT\r\n"
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert b"250 2.0.0 OK queued" in answer
+    (stored,) = any_store.list()
+    assert stored.raw == raw
+    assert "\ufffd" in stored.helo
+    assert "\ufffd" in stored.mail_from
+    assert stored.summary.subject == "nul \ufffd here"
+    assert any_store.list(to="kåri@kunde-ok.example")[0].id == stored.id
