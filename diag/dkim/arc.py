@@ -81,7 +81,9 @@ class ArcResult:
 
 _INSTANCE = re.compile(rb"(?:^|[\s;])i\s*=\s*(\d+)")
 _FIELD = re.compile(
-    rb"^(arc-[a-z-]+)[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", re.IGNORECASE | re.MULTILINE
+    rb"^(arc-seal|arc-message-signature|arc-authentication-results)[ \t]*:"
+    rb"([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)",
+    re.IGNORECASE | re.MULTILINE,
 )
 
 
@@ -132,6 +134,8 @@ async def verify_arc(message: bytes, resolver: Resolver) -> ArcResult:
         return ArcResult(CV_FAIL, instances, "arc.verifier_error", detail)
     sets = tuple(_set_result(item) for item in raw_sets)
     status = {dkim.CV_Pass: CV_PASS, dkim.CV_None: CV_NONE}.get(cv, CV_FAIL)
+    if status == CV_NONE:  # ARC fields are present, but dkimpy found no usable instance
+        return ArcResult(CV_FAIL, instances, "arc.structure", f"ARC fields without i=: {text}")
     detail = str(text)
     if messages and status != CV_PASS:
         detail = f"{detail}; {messages[-1]}"

@@ -170,3 +170,11 @@ async def test_mutated_chains_never_raise(conformance_dir: Path, data: st.DataOb
     mutated = message[:start] + data.draw(st.binary(max_size=8)) + message[end:]
     result = await verify_arc(mutated, zone(records))
     assert result.cv in ("pass", "fail", "none")
+
+
+async def test_arc_fields_without_instance_are_a_broken_chain() -> None:
+    message = b"ARC-Seal: cv=none; d=example.org; s=x\r\nFrom: a@example.org\r\n\r\nbody\r\n"
+    result = await verify_arc(message, zone({}))
+    assert (result.cv, result.reason) == ("fail", "arc.structure")  # RFC 8617 §5.2
+    other = await verify_arc(b"Arc-Foo: i=1\r\n\r\n", zone({}))
+    assert other.cv == "none"
