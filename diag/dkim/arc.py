@@ -145,8 +145,6 @@ async def verify_arc(message: bytes, resolver: Resolver) -> ArcResult:
 def _reason(status: str, text: str, lookups: dict[str, KeyLookup]) -> str:
     if status == CV_PASS:
         return ""
-    if status == CV_NONE:
-        return "arc.none"
     if any(lookup.error is not None for lookup in lookups.values()):
         return "arc.dns_temperror"
     for prefix, reason in _REASON_PREFIXES:
