@@ -23,7 +23,9 @@ DEFAULT_PCT = 100  # RFC 7489 §6.3 "pct"
 DEFAULT_RI = 86400  # RFC 7489 §6.3 "ri"
 DEFAULT_RF = ("afrf",)  # RFC 7489 §6.3 "rf"
 DEFAULT_FO = ("0",)  # RFC 9989 §4.7 "fo"
-SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}  # RFC 7489 §6.2
+SIZE_UNITS: Mapping[str, int] = MappingProxyType(
+    {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+)  # RFC 7489 §6.2
 _MAX_URIS_REPORTED = 32
 
 _WSP = " \t"
