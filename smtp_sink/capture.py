@@ -75,6 +75,25 @@ class CapturedMessage:
         """The message as filed: the receiver's added header fields, then the raw bytes."""
         return self.added_headers + self.raw
 
+    def as_json(self) -> dict[str, Any]:
+        """Everything but the message bytes, as plain JSON types (for an API)."""
+        tls = self.tls
+        return {
+            "id": self.id,
+            "received_at": self.received_at.isoformat(),
+            "envelope": {"mail_from": self.mail_from, "rcpt_tos": list(self.rcpt_tos)},
+            "peer": {"ip": self.peer_ip, "port": self.peer_port, "proxied": self.proxied},
+            "helo": self.helo,
+            "tls": None if tls is None else {"version": tls.version, "cipher": tls.cipher},
+            "size": self.size,
+            "mailboxes": [{"address": m.address, "folder": m.folder} for m in self.mailboxes],
+            "authentication_results": self.authentication_results,
+            "verdict": dict(self.verdict),
+            "message_id": self.summary.message_id,
+            "subject": self.summary.subject,
+            "from": self.summary.from_header,
+        }
+
     def folder_for(self, address: str) -> str | None:
         """The folder this message was filed in for ``address``, or None."""
         wanted = address.lower()

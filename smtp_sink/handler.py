@@ -32,6 +32,7 @@ from smtp_sink.verdicts import null_judge as _null_judge
 log = logging.getLogger(__name__)
 
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"  # RFC 5321 §4.5.3.1.10, RFC 3463 §3.6
+INTERNAL_ERROR = "451 4.3.0 Temporary server error, try again later"
 NOT_STORED = "451 4.3.0 Message could not be stored, try again later"
 DMARC_REJECT = "550 5.7.1 Message rejected: DMARC policy of the From domain is reject"
 MS_SPAM_HEADERS = (
@@ -97,6 +98,11 @@ class SinkHandler:
         self.greylist = greylist or Greylist()
         self._sleep = sleep
         self.tasks: set[asyncio.Task[None]] = set()
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Any unexpected error becomes a temporary failure, so the client keeps the message."""
+        log.error("sink.session_error error=%r", error, exc_info=error)
+        return INTERNAL_ERROR
 
     async def handle_PROXY(
         self, server: SinkSMTP, session: SinkSession, envelope: SinkEnvelope, data: ProxyData

@@ -261,3 +261,115 @@ def test_with_enhanced_code() -> None:
     assert with_enhanced_code("550 5.7.1 blocked") == "550 5.7.1 blocked"
     assert with_enhanced_code("250-PIPELINING") == "250-PIPELINING"
     assert with_enhanced_code("354 End data") == "354 End data"
+
+
+async def test_stop_closes_open_connections_and_is_idempotent(run_sink) -> None:
+    async with run_sink() as sink:
+        reader, writer = await asyncio.open_connection("127.0.0.1", sink.port)
+        await reader.readline()
+        await sink.stop()
+        assert await asyncio.wait_for(reader.read(), 3) == b""
+        writer.close()
+        await sink.stop()
+
+
+async def test_slow_store_does_not_block_other_sessions(tmp_path, judge) -> None:
+    from smtp_sink import create_store_engine
+
+    class SlowStore(SinkStore):
+        def save(self, message):  # runs in the store thread
+            import time
+
+            time.sleep(0.5)
+            return super().save(message)
+
+    slow = SlowStore(create_store_engine(tmp_path / "slow.db"))
+    slow.create_schema()
+    async with SinkServer(slow, judge=judge) as sink:
+        pending = asyncio.create_task(
+            aiosmtplib.send(
+                message("slow"),
+                sender="a@x.example",
+                recipients=["k@kunde-ok.example"],
+                hostname="127.0.0.1",
+                port=sink.port,
+                start_tls=False,
+            )
+        )
+        await asyncio.sleep(0.1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        reader, writer = await asyncio.open_connection("127.0.0.1", sink.port)
+        assert (await reader.readline()).startswith(b"220")
+        writer.write(b"NOOP\r\n")
+        assert (await reader.readline()).startswith(b"250")
+        assert loop.time() - started < 0.3
+        assert not pending.done()  # no 250 before the commit
+        writer.close()
+        await pending
+    assert slow.count() == 1
+    slow.engine.dispose()
+
+
+async def test_store_failure_is_a_temporary_error(tmp_path, judge) -> None:
+    from smtp_sink import StoreError, create_store_engine
+
+    class BrokenStore(SinkStore):
+        def save(self, message):
+            raise StoreError("disk full", operation="save")
+
+    broken = BrokenStore(create_store_engine(tmp_path / "b.db"))
+    async with SinkServer(broken, judge=judge) as sink:
+        with pytest.raises(aiosmtplib.SMTPDataError) as info:
+            await aiosmtplib.send(
+                message(),
+                sender="a@x.example",
+                recipients=["k@kunde-ok.example"],
+                hostname="127.0.0.1",
+                port=sink.port,
+                start_tls=False,
+            )
+    assert (info.value.code, info.value.message[:5]) == (451, "4.3.0")
+    broken.engine.dispose()
+
+
+async def test_unexpected_error_is_a_temporary_error(run_sink, store) -> None:
+    class Boom(Exception):
+        pass
+
+    def broken_capture(*args, **kwargs):
+        raise Boom("internal detail")
+
+    async with run_sink() as sink:
+        sink.handler._capture = broken_capture
+        with pytest.raises(aiosmtplib.SMTPDataError) as info:
+            await aiosmtplib.send(
+                message(),
+                sender="a@x.example",
+                recipients=["k@kunde-ok.example"],
+                hostname="127.0.0.1",
+                port=sink.port,
+                start_tls=False,
+            )
+    assert (info.value.code, info.value.message[:5]) == (451, "4.3.0")
+    assert "internal detail" not in info.value.message
+    assert store.count() == 0
+
+
+async def test_captured_message_as_json(run_sink, store) -> None:
+    async with run_sink() as sink:
+        await aiosmtplib.send(
+            message("json"),
+            sender="a@x.example",
+            recipients=["K@kunde-ok.example"],
+            hostname="127.0.0.1",
+            port=sink.port,
+            start_tls=False,
+        )
+    data = store.list()[0].as_json()
+    assert data["envelope"] == {"mail_from": "a@x.example", "rcpt_tos": ["K@kunde-ok.example"]}
+    assert data["peer"]["ip"] == "127.0.0.1"
+    assert data["mailboxes"] == [{"address": "k@kunde-ok.example", "folder": "inbox"}]
+    assert data["subject"] == "json"
+    assert data["verdict"]["dmarc_result"] == "pass"
+    assert "raw" not in data
