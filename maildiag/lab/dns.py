@@ -156,9 +156,16 @@ class LabDnsServer:
             query = dns.message.from_wire(data)
         except Exception:  # untrusted input: any parse failure is answered, never raised
             log.debug("labdns.malformed_query size=%d", len(data))
-            return dns_wire.formerr(data)
+            return dns_wire.header_only(data, dns.rcode.FORMERR)
         if query.flags & dns.flags.QR:
             return None
+        try:
+            return self._reply_to(query, tcp=tcp)
+        except Exception:  # a bug here must cost one answer, not the server
+            log.exception("labdns.answer_failed qname=%s", dns_wire.question_name(query))
+            return dns_wire.header_only(data, dns.rcode.SERVFAIL)
+
+    def _reply_to(self, query: dns.message.Message, *, tcp: bool) -> bytes | None:
         fault = self._faults.get(dns_wire.question_name(query))
         if fault is Fault.TIMEOUT:
             return None
@@ -168,16 +175,12 @@ class LabDnsServer:
             return dns_wire.rcode_only(query, dns.rcode.REFUSED)
         if fault is Fault.GARBAGE:
             return dns_wire.garbage(query)
-        try:
-            response = dns_wire.answer(self._zone, query)
-            if tcp:
-                return dns_wire.to_wire_limited(response, TCP_MAX_MESSAGE)
-            if fault is Fault.TRUNCATE:
-                return dns_wire.truncated(response)
-            return dns_wire.to_wire_limited(response, dns_wire.udp_limit(query))
-        except Exception:  # a bug here must cost one answer, not the server
-            log.exception("labdns.answer_failed qname=%s", dns_wire.question_name(query))
-            return dns_wire.rcode_only(query, dns.rcode.SERVFAIL)
+        response = dns_wire.answer(self._zone, query)
+        if tcp:
+            return dns_wire.to_wire_limited(response, TCP_MAX_MESSAGE)
+        if fault is Fault.TRUNCATE:
+            return dns_wire.truncated(response)
+        return dns_wire.to_wire_limited(response, dns_wire.udp_limit(query))
 
     async def _answer_udp(self, data: bytes, addr: Any) -> None:
         reply = await self._respond(data, tcp=False)

@@ -42,8 +42,20 @@ _SOA = dns.rdatatype.SOA
 _CNAME = dns.rdatatype.CNAME
 
 
-def _name(text: str) -> dns.name.Name:
-    return dns.name.from_text(text.strip().rstrip(".") + ".").canonicalize()
+def to_name(text: str) -> dns.name.Name:
+    """``text`` as an absolute, lower-case name. Raises ``ValueError`` for an invalid name."""
+    try:
+        return dns.name.from_text(text.strip().rstrip(".") + ".").canonicalize()
+    except (dns.exception.DNSException, UnicodeError) as exc:
+        raise ValueError(f"bad name {text!r}: {exc}") from exc
+
+
+def to_rdtype(text: str) -> dns.rdatatype.RdataType:
+    """A record type by name (``TXT``, ``type65280``). Raises ``ValueError`` for unknown ones."""
+    try:
+        return dns.rdatatype.from_text(text.upper())
+    except (dns.exception.DNSException, ValueError) as exc:
+        raise ValueError(f"unknown record type {text!r}") from exc
 
 
 def split_txt(data: bytes) -> tuple[bytes, ...]:
@@ -58,7 +70,7 @@ def record_to_rdata(rdtype: str, record: Record) -> dns.rdata.Rdata:
 
     Raises ``ValueError`` when the record does not fit the type.
     """
-    code = dns.rdatatype.from_text(rdtype)
+    code = to_rdtype(rdtype)
     if isinstance(record, TXT):
         if code not in (dns.rdatatype.TXT, dns.rdatatype.SPF):
             raise ValueError(f"a TXT value given for type {rdtype}")
@@ -66,7 +78,7 @@ def record_to_rdata(rdtype: str, record: Record) -> dns.rdata.Rdata:
     if isinstance(record, MX):
         if code != dns.rdatatype.MX:
             raise ValueError(f"an MX value given for type {rdtype}")
-        exchange = _name(record.exchange) if record.exchange else dns.name.root
+        exchange = to_name(record.exchange) if record.exchange else dns.name.root
         mx: dns.rdata.Rdata = dns.rdtypes.ANY.MX.MX(  # type: ignore[no-untyped-call]
             _IN, code, record.preference, exchange
         )
@@ -75,7 +87,7 @@ def record_to_rdata(rdtype: str, record: Record) -> dns.rdata.Rdata:
         return _txt(code, split_txt(record.encode()))
     try:
         return dns.rdata.from_text(_IN, code, record, origin=dns.name.root, relativize=False)
-    except dns.exception.DNSException as exc:
+    except (dns.exception.DNSException, UnicodeError) as exc:
         raise ValueError(f"bad {rdtype} record {record!r}: {exc}") from exc
 
 
@@ -95,9 +107,9 @@ class CompiledZone:
         self.ttl = ttl
         self._nodes: dict[dns.name.Name, dict[int, list[dns.rdata.Rdata]]] = {}
         for owner, types in zone.items():
-            node = self._nodes.setdefault(_name(owner), {})
+            node = self._nodes.setdefault(to_name(owner), {})
             for rdtype, records in types.items():
-                rdatas = node.setdefault(dns.rdatatype.from_text(rdtype.upper()), [])
+                rdatas = node.setdefault(to_rdtype(rdtype), [])
                 rdatas.extend(record_to_rdata(rdtype.upper(), r) for r in records)
         self._ents = {
             owner.split(depth)[1] for owner in self._nodes for depth in range(2, len(owner.labels))
@@ -206,10 +218,11 @@ def truncated(response: dns.message.Message) -> bytes:
     return response.to_wire()
 
 
-def formerr(data: bytes) -> bytes | None:
-    """A FORMERR header answering an unparseable query, or None when there is nothing to answer.
+def header_only(data: bytes, rcode: dns.rcode.Rcode) -> bytes | None:
+    """A bare header answering the raw query ``data`` with ``rcode`` (FORMERR, SERVFAIL).
 
-    Only a query (QR clear) with a complete header gets an answer (RFC 1035 §4.1.1).
+    None when there is nothing to answer: no complete header, or not a query (QR set)
+    (RFC 1035 §4.1.1).
     """
     if len(data) < HEADER.size:
         return None
@@ -217,7 +230,7 @@ def formerr(data: bytes) -> bytes | None:
     if flags & dns.flags.QR:
         return None
     opcode_bits = flags & 0x7800
-    return HEADER.pack(query_id, dns.flags.QR | opcode_bits | dns.rcode.FORMERR, 0, 0, 0, 0)
+    return HEADER.pack(query_id, dns.flags.QR | opcode_bits | rcode, 0, 0, 0, 0)
 
 
 def garbage(query: dns.message.Message) -> bytes:
@@ -272,13 +285,15 @@ def question_name(query: dns.message.Message) -> str:
 __all__ = (
     "CompiledZone",
     "answer",
-    "formerr",
     "garbage",
+    "header_only",
     "make_response",
     "question_name",
     "rcode_only",
     "record_to_rdata",
     "split_txt",
+    "to_name",
+    "to_rdtype",
     "to_wire_limited",
     "truncated",
     "udp_limit",

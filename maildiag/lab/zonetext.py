@@ -22,7 +22,7 @@ import dns.rdatatype
 
 from diag.errors import ParseError
 from diag.resolver import MX, TXT, Record, ZoneData
-from maildiag.lab.dns_wire import record_to_rdata
+from maildiag.lab.dns_wire import record_to_rdata, to_name
 
 _TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^\s";]+)|(;.*)|(".*))')
 _ESCAPE = re.compile(rb"\\(\d{3}|.)", re.DOTALL)
@@ -69,6 +69,10 @@ def parse_zone_text(text: str) -> ZoneData:
             if len(line.tokens) != 2:
                 raise line.error("$ORIGIN takes one name", column)
             origin = _absolute(line.tokens[1][0], "")
+            try:
+                to_name(origin)
+            except ValueError as exc:
+                raise line.error(str(exc), line.tokens[1][1]) from None
             continue
         owner, rdtype, record = _record(line, origin)
         zone.setdefault(owner, {}).setdefault(rdtype, []).append(record)
@@ -80,6 +84,10 @@ def _record(line: _Line, origin: str) -> tuple[str, str, Record]:
     if tokens[0][0] == "@" and not origin:
         raise line.error("@ needs a $ORIGIN line before it", tokens[0][1])
     owner = _absolute(tokens[0][0], origin)
+    try:
+        to_name(owner)
+    except ValueError as exc:
+        raise line.error(str(exc), tokens[0][1]) from None
     rest = tokens[1:]
     if rest and rest[0][0].upper() == "IN" and not rest[0][2]:
         rest = rest[1:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import struct
 import time
@@ -16,6 +17,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diag.errors import ParseError
 from diag.resolver import MX, TXT
@@ -449,3 +452,80 @@ def test_in_thread_reports_a_busy_port() -> None:
         lab_dns_in_thread({}, port=first.port),
     ):
         pass
+
+
+# --- untrusted input -------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_parse_zone_text_raises_only_parse_error(text: str) -> None:
+    try:
+        zone = parse_zone_text(text)
+    except ParseError:
+        return
+    LabDnsServer(zone)  # whatever parses also compiles
+
+
+def _mutations(seed: int, count: int) -> list[bytes]:
+    """Valid queries with bytes flipped, cut short or extended, plus plain random datagrams."""
+    rng = random.Random(seed)
+    base = [
+        dns.message.make_query(name, rdtype, use_edns=rng.choice([None, 0])).to_wire()
+        for name, rdtype in [("lab.example", "A"), ("big.lab.example", "TXT"), ("x.test", "MX")]
+    ]
+    out = []
+    for _ in range(count):
+        wire = bytearray(rng.choice(base))
+        for _ in range(rng.randint(1, 4)):
+            wire[rng.randrange(len(wire))] = rng.randrange(256)
+        shape = rng.randrange(4)
+        if shape == 1:
+            wire = wire[: rng.randrange(len(wire))]
+        elif shape == 2:
+            wire += rng.randbytes(rng.randrange(40))
+        elif shape == 3:
+            wire = bytearray(rng.randbytes(rng.randrange(80)))
+        out.append(bytes(wire))
+    return out
+
+
+async def test_mutated_queries_never_break_the_server(
+    server: LabDnsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.connect((server.host, server.port))
+    try:
+        for datagram in _mutations(seed=2026, count=400):
+            await loop.sock_sendall(sock, datagram)
+    finally:
+        sock.close()
+    _, writer = await asyncio.open_connection(server.host, server.port)
+    for message in _mutations(seed=7, count=100):
+        writer.write(struct.pack("!H", len(message)) + message)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    for _ in range(50):  # let the server drain what it received
+        if server.query_count >= 480:
+            break
+        await asyncio.sleep(0.02)
+    assert (await udp(server, "lab.example", "A")).answer
+    assert (await tcp(server, "lab.example", "A")).answer
+    assert "labdns.answer_failed" not in caplog.text
+
+
+async def test_a_failing_answer_costs_one_servfail_not_the_server(
+    server: LabDnsServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("maildiag.lab.dns_wire.answer", broken)
+    assert (await udp(server, "lab.example", "A")).rcode() == dns.rcode.SERVFAIL
+    assert (await tcp(server, "lab.example", "A")).rcode() == dns.rcode.SERVFAIL
+    assert "labdns.answer_failed qname=lab.example" in caplog.text
+    monkeypatch.undo()
+    assert (await udp(server, "lab.example", "A")).answer
