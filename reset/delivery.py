@@ -33,8 +33,11 @@ _QUEUE_ID = (
     re.compile(r"<[^>]+> \[InternalId=(\d+)"),
 )
 MAX_REPLY_TEXT = 2000  # bound what goes into the log
-# Stages whose failure is our configuration, not the recipient: retried, never "bounced".
-_OUR_SIDE = ("connect", "auth")
+# Failures of our own configuration, not of the recipient: retried, never "bounced".
+_OUR_SIDE_STAGES = ("connect", "auth")
+# 530 "must issue STARTTLS first" (RFC 3207 §4), "authentication required" (RFC 4954 §6);
+# 535 credentials invalid and 538 encryption required for the mechanism (RFC 4954 §6).
+_OUR_SIDE_CODES = (530, 535, 538)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +188,7 @@ def record_attempt(
 ) -> str:
     """Log one attempt and move the row on: sent, deferred, bounced (5xx) or failed; returns it.
 
-    A 4xx, no reply, or a refused AUTH (our configuration) is retried with backoff until
+    A 4xx, no reply, or a refusal of our TLS/AUTH configuration is retried with backoff until
     ``retry.give_up_after`` from the row's creation has passed; then the row is failed.
     """
     row = session.get(OutboxMessage, outbox_id, populate_existing=True)
@@ -194,7 +197,7 @@ def record_attempt(
     row.attempts += 1
     if reply.accepted:
         row.status, row.sent_at, row.last_error = "sent", now, None
-    elif reply.permanent and reply.stage not in _OUR_SIDE:
+    elif reply.permanent and not _our_side(reply):
         row.status, row.last_error = "bounced", reply.text
     else:
         retry_at = now + retry.delay(row.attempts)
@@ -205,6 +208,10 @@ def record_attempt(
     _log_entry(session, outbox_id, now, relay, row.status, reply)
     session.flush()
     return row.status
+
+
+def _our_side(reply: SmtpReply) -> bool:
+    return reply.stage in _OUR_SIDE_STAGES or reply.code in _OUR_SIDE_CODES
 
 
 def record_bounce(

@@ -32,7 +32,10 @@ def utc_now() -> dt.datetime:
 
 
 class Worker:
-    """Sends due outbox rows. ``session_factory`` is e.g. a ``sessionmaker`` bound to the engine."""
+    """Sends due outbox rows. ``session_factory`` is e.g. a ``sessionmaker`` bound to the engine.
+
+    ``clock`` is injectable so tests can step through backoff without sleeping.
+    """
 
     def __init__(
         self,
@@ -61,14 +64,23 @@ class Worker:
         """Claim one batch and process it; returns how many rows were handled."""
         jobs = await asyncio.to_thread(self._claim)
         for job in jobs:
-            await self._handle(job)
+            try:
+                await self._handle(job)
+            except Exception:
+                # A bug or a database failure for one row must not stop the others; the
+                # row stays "sending" and is claimed again when its lease ends.
+                log.exception("worker.job_failed outbox_id=%s", job.id)
         return len(jobs)
 
     async def run_forever(self, stop_event: asyncio.Event) -> None:
         """Process batches until ``stop_event`` is set; sleeps ``poll_interval`` when idle."""
         log.info("worker.started relay=%s", self.relay.name)
         while not stop_event.is_set():
-            handled = await self.run_once()
+            try:
+                handled = await self.run_once()
+            except Exception:  # the database is unreachable: wait and try again
+                log.exception("worker.batch_failed")
+                handled = 0
             if handled:
                 continue
             with contextlib.suppress(TimeoutError):

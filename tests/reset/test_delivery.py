@@ -6,11 +6,15 @@ import asyncio
 import dataclasses
 import datetime as dt
 import email
+import ipaddress
+import logging
 import re
+import ssl
 import threading
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.policy import default
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +37,8 @@ class Relay:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.credentials: tuple[str, str] | None = None
+        self.tls_context: ssl.SSLContext | None = None
+        self.tls_sessions: list[bool] = []
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Envelope, address: str, options: Any
@@ -45,6 +51,7 @@ class Relay:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
         reply = self.data_replies.pop(0) if self.data_replies else OK
+        self.tls_sessions.append(session.ssl is not None)
         if reply.startswith("250"):
             content = envelope.original_content or b""
             self.accepted.append((str(envelope.mail_from), list(envelope.rcpt_tos), content))
@@ -70,6 +77,8 @@ class Relay:
                 authenticator=self.authenticate if auth else None,
                 auth_require_tls=False,
                 auth_required=False,
+                tls_context=self.tls_context,
+                require_starttls=self.tls_context is not None,
             )
 
         self.server = await loop.create_server(factory, "127.0.0.1", self.port, reuse_address=True)
@@ -489,3 +498,118 @@ def test_claims_are_disjoint_and_leases_expire(engine: Engine, now: dt.datetime)
 def test_unknown_kind_is_refused(db: Session, now: dt.datetime) -> None:
     with pytest.raises(ValueError, match="kind"):
         reset.enqueue(db, kind="spam", recipient="a@b.example", now=now)
+
+
+def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a fresh self-signed certificate for 127.0.0.1, and a client
+    context that trusts only that certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay.test")])
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "relay.crt", tmp_path / "relay.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(cafile=str(cert_file))
+    return server, client
+
+
+async def test_starttls_when_configured(
+    sqlite: Engine,
+    composer: reset.MailComposer,
+    clock: Clock,
+    hasher: reset.PasswordHasher,
+    tmp_path: Path,
+) -> None:
+    factory = sessionmaker(sqlite, expire_on_commit=False)
+    server_ctx, client_ctx = self_signed(tmp_path)
+    relay = Relay()
+    relay.tls_context = server_ctx
+    await relay.start()
+    try:
+        add_users(factory, hasher, clock.now, "kari", "ola")
+        request(factory, clock.now, "kari@kunde-ok.example")
+        plain = reset.SmtpRelay(host="127.0.0.1", port=relay.port, timeout=5)
+        await make_worker(factory, relay, composer, clock, smtp=plain).run_once()
+        (row,) = rows(factory)
+        (entry,) = log_entries(factory, row.id)
+        assert (row.status, entry.code) == ("deferred", 530)  # our configuration: retried
+        tls = dataclasses.replace(plain, starttls=True, tls_context=client_ctx)
+        clock.advance(minutes=2)
+        await make_worker(factory, relay, composer, clock, smtp=tls).run_once()
+        assert rows(factory)[0].status == "sent"
+        assert relay.tls_sessions == [True]
+    finally:
+        await relay.stop()
+
+
+async def test_no_token_in_our_logs_while_sending(
+    sqlite: Engine,
+    relay: Relay,
+    composer: reset.MailComposer,
+    clock: Clock,
+    hasher: reset.PasswordHasher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    factory = sessionmaker(sqlite, expire_on_commit=False)
+    add_users(factory, hasher, clock.now, "kari")
+    request(factory, clock.now, "kari@kunde-ok.example")
+    await make_worker(factory, relay, composer, clock).run_once()
+    token = token_in(relay.accepted[0][2])
+    ours = [r for r in caplog.records if r.name.startswith("reset")]
+    assert any(r.name == "reset.worker" for r in ours)
+    assert all(token not in r.getMessage() for r in ours)
+
+
+async def test_a_broken_row_does_not_stop_the_batch(
+    sqlite: Engine,
+    relay: Relay,
+    composer: reset.MailComposer,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    factory = sessionmaker(sqlite, expire_on_commit=False)
+    with factory() as session, session.begin():
+        bad = reset.enqueue(
+            session, kind="password_changed", recipient="a@b.example", now=clock.now
+        )
+        bad.payload = '{"changed_at": "not a date"}'
+        reset.enqueue(
+            session,
+            kind="message",
+            recipient="c@d.example",
+            now=clock.now,
+            raw=b"Subject: x\r\n\r\nhi\r\n",
+        )
+    assert await make_worker(factory, relay, composer, clock).run_once() == 2
+    assert [r.status for r in rows(factory)] == ["sending", "sent"]
+    assert "worker.job_failed" in caplog.text
+    assert relay.accepted[0][0] == f"bounce+{rows(factory)[1].id}@bounce.visma.example"
