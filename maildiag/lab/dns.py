@@ -53,6 +53,7 @@ class LabDnsServer:
     ``query_count`` counts every message received, malformed ones included. All records are
     served with ``ttl`` seconds, which is also the negative-caching TTL of the synthetic SOA.
     ``set_zone`` and ``set_fault`` may be called from another thread (they swap whole values).
+    Negative answers carry the SOA of the name's apex: see ``dns_wire`` for the apex rule.
     """
 
     def __init__(

@@ -450,3 +450,19 @@ def test_answer_views() -> None:
     assert answer.texts == ("ab",)
     assert str(MX(0, "")) == "0 ."
     assert TXT((b"\xff",)).text == "\ufffd"
+
+
+async def test_nameserver_forms(server: LabDnsServer) -> None:
+    by_port = DnsPythonResolver([server.host], port=server.port, timeout=1.0)
+    assert (await by_port.query("res.example", "A")).strings == ("192.0.2.1",)
+    try:
+        v6 = LabDnsServer(FULL, host="::1")
+        await v6.start()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    try:
+        for spec in (v6.address, "::1"):
+            resolver = DnsPythonResolver([spec], port=v6.port, timeout=1.0)
+            assert (await resolver.query("res.example", "AAAA")).strings == ("2001:db8::1",)
+    finally:
+        await v6.stop()
