@@ -106,6 +106,7 @@ class SenderReport:
             "status": "problem" if self.has_errors else "ok",
             "elapsed_ms": round(self.elapsed * 1000, 1),
         }
+        data["general"] = [f.to_dict() for f in self.extra_findings]
         data.update({s.key: s.to_dict() for s in self.sections})
         data["findings"] = [f.to_dict() for f in self.findings]
         return data

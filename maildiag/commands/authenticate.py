@@ -1,0 +1,63 @@
+"""``maildiag authenticate FILE --ip IP``: judge a message as a receiver would (SPF, DKIM,
+DMARC, ARC) and print the verdict with its Authentication-Results value.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from diag.authenticate import authenticate
+from maildiag.commands.common import (
+    UsageError,
+    make_resolver,
+    parse_address,
+    parse_domain,
+    parse_ip,
+    read_input,
+)
+from maildiag.settings import Settings
+from reports.authenticate import build_authenticate_view, render_authenticate
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("authenticate", help="a receiver's verdict on a message")
+    parser.add_argument("file", help="the message (RFC 5322), or - for stdin")
+    parser.add_argument("--ip", required=True, help="the connecting client's IP address")
+    parser.add_argument("--helo", help="the HELO/EHLO name")
+    parser.add_argument(
+        "--mail-from", help="the MAIL FROM address; empty or <> for a null reverse-path"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+
+
+def _helo(text: str | None) -> str | None:
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped.startswith("[") and stripped.endswith("]"):  # address literal, RFC 5321 §4.1.3
+        return f"[{parse_ip(stripped[1:-1].removeprefix('IPv6:'))}]"
+    return parse_domain(stripped)
+
+
+def _mail_from(text: str | None) -> str | None:
+    if text is None or text.strip() in ("", "<>"):
+        return None
+    return parse_address(text.strip().removeprefix("<").removesuffix(">"))
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    ip = parse_ip(args.ip)
+    helo = _helo(args.helo)
+    mail_from = _mail_from(args.mail_from)
+    message = read_input(args.file, settings.max_input_bytes)
+    if not message.strip():
+        raise UsageError(f"{args.file} is empty")
+    resolver = make_resolver(settings)
+    verdict = await authenticate(message, ip=ip, helo=helo, mail_from=mail_from, resolver=resolver)
+    view = build_authenticate_view(verdict.to_dict(), ip=ip, helo=helo, mail_from=mail_from)
+    print(
+        render_authenticate(view, fmt="json" if args.json else "text", lang=settings.lang), end=""
+    )
+    return 0
