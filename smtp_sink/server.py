@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from types import TracebackType
@@ -36,6 +36,8 @@ class SinkServer:
     """A receiving SMTP server that judges, files and stores every message; it never relays.
 
     Use ``async with SinkServer(store) as sink:`` or ``await start()`` / ``await stop()``.
+    ``host`` may list several local addresses (one per demo domain, with
+    ``SinkConfig.local_domains``); give a fixed port then, since port 0 binds each anew.
     ``policies`` is the live ``PolicyBook``: change it at run time.
     Raises ``ConfigError`` from ``start`` for unusable TLS or PROXY settings, ``OSError`` when
     the address cannot be bound.
@@ -45,7 +47,7 @@ class SinkServer:
         self,
         store: SinkStore,
         *,
-        host: str = "127.0.0.1",
+        host: str | Sequence[str] = "127.0.0.1",
         port: int = 0,
         config: SinkConfig | None = None,
         policies: PolicyBook | None = None,
@@ -80,6 +82,13 @@ class SinkServer:
         if self._server is None or not self._server.sockets:
             raise RuntimeError("the sink is not started")
         return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def ports(self) -> list[tuple[str, int]]:
+        """Every bound (address, port), when listening on several addresses."""
+        if self._server is None:
+            raise RuntimeError("the sink is not started")
+        return [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in self._server.sockets]
 
     @property
     def open_connections(self) -> int:

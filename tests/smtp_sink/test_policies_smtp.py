@@ -146,14 +146,14 @@ async def test_tempfail_probability_uses_injected_rng(run_sink, store: SinkStore
 @pytest.mark.parametrize("stage", [Stage.RCPT, Stage.DATA])
 async def test_delay_before_reply(run_sink, store: SinkStore, stage: Stage) -> None:
     book = PolicyBook()
-    book.set_domain("slow.example", Policy(delay=0.3, delay_stage=stage))
+    book.set_domain("slow.example", Policy(delay=0.6, delay_stage=stage))
     async with run_sink(policies=book) as sink:
         started = time.monotonic()
         await send(sink.port, ["a@slow.example"])
-        assert time.monotonic() - started >= 0.3
+        assert time.monotonic() - started >= 0.6
         started = time.monotonic()
         await send(sink.port, ["a@fast.example"])
-        assert time.monotonic() - started < 0.3
+        assert time.monotonic() - started < 0.6
     assert store.count() == 2
 
 
@@ -204,3 +204,24 @@ async def test_policies_change_at_run_time(run_sink, store: SinkStore) -> None:
         sink.policies.remove_address("kari@kunde.example")
         await send(sink.port, ["kari@kunde.example"])
     assert store.count() == 2
+
+
+async def test_one_sink_on_two_addresses_answers_per_domain(run_sink, store: SinkStore) -> None:
+    """The lab's shape: each demo domain's MX on its own loopback address of one sink."""
+    book = PolicyBook()
+    book.set_domain("kunde-blokkerer.example", parse_policy({"preset": "sender_blocked"}))
+    async with run_sink(
+        host=["127.0.0.1", "127.0.0.2"],
+        policies=book,
+        local_domains={"127.0.0.2": "kunde-blokkerer.example"},
+    ) as sink:
+        ports = dict(sink.ports)
+        async with aiosmtplib.SMTP(
+            hostname="127.0.0.2", port=ports["127.0.0.2"], start_tls=False
+        ) as blocked:
+            await blocked.ehlo()
+            with pytest.raises(aiosmtplib.SMTPSenderRefused) as info:
+                await blocked.mail(SENDER)
+            assert info.value.code == 550
+        await send(ports["127.0.0.1"], ["kari@kunde-ok.example"])
+    assert store.count() == 1

@@ -280,7 +280,7 @@ async def test_slow_store_does_not_block_other_sessions(tmp_path, judge) -> None
         def save(self, message):  # runs in the store thread
             import time
 
-            time.sleep(0.5)
+            time.sleep(1.0)
             return super().save(message)
 
     slow = SlowStore(create_store_engine(tmp_path / "slow.db"))
@@ -303,7 +303,7 @@ async def test_slow_store_does_not_block_other_sessions(tmp_path, judge) -> None
         assert (await reader.readline()).startswith(b"220")
         writer.write(b"NOOP\r\n")
         assert (await reader.readline()).startswith(b"250")
-        assert loop.time() - started < 0.3
+        assert loop.time() - started < 0.5
         assert not pending.done()  # no 250 before the commit
         writer.close()
         await pending
@@ -373,3 +373,51 @@ async def test_captured_message_as_json(run_sink, store) -> None:
     assert data["subject"] == "json"
     assert data["verdict"]["dmarc_result"] == "pass"
     assert "raw" not in data
+
+
+async def send_with(kind: str, port: int, sender: str, rcpts: list[str], raw: bytes) -> dict:
+    """Send one message with smtplib or aiosmtplib (SMTPUTF8 when the envelope needs it)."""
+    utf8 = not (sender + "".join(rcpts)).isascii()
+    options = ["SMTPUTF8", "BODY=8BITMIME"] if utf8 else ["BODY=8BITMIME"]
+    if kind == "smtplib":
+
+        def run() -> dict:
+            with smtplib.SMTP("127.0.0.1", port) as client:
+                return client.sendmail(sender, rcpts, raw, mail_options=options)
+
+        return await asyncio.to_thread(run)
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False) as client:
+        errors, _ = await client.sendmail(sender, rcpts, raw, mail_options=options)
+    return errors
+
+
+@pytest.mark.parametrize("kind", ["smtplib", "aiosmtplib"])
+async def test_both_clients_utf8_8bit_dots_and_recipients(run_sink, store, kind: str) -> None:
+    raw = (
+        "From: Øystein <øystein@blåbær.example>\r\nSubject: Særtegn og punktum\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        ".første linje med punktum\r\n..to punktum\r\nÆØÅ æøå\r\n"
+    ).encode()
+    rcpts = ["kåre@kunde-ok.example", "ola@kunde-ok.example", "per@annen.example"]
+    async with run_sink() as sink:
+        assert await send_with(kind, sink.port, "øystein@blåbær.example", rcpts, raw) == {}
+    (stored,) = store.list()
+    assert stored.raw == raw
+    assert stored.rcpt_tos == tuple(rcpts)
+    assert stored.mail_from == "øystein@blåbær.example"
+
+
+async def test_smtplib_declared_size_over_limit_552(run_sink, store) -> None:
+    async with run_sink(max_message_size=1000) as sink:
+
+        def run() -> tuple[int, bytes]:
+            with smtplib.SMTP("127.0.0.1", sink.port) as client:
+                try:
+                    client.sendmail("a@x.example", ["k@kunde-ok.example"], message("b", "x" * 2000))
+                except smtplib.SMTPSenderRefused as error:
+                    return error.smtp_code, error.smtp_error
+            return 0, b""
+
+        code, text = await asyncio.to_thread(run)
+    assert (code, text[:5]) == (552, b"5.3.4")
+    assert store.count() == 0
