@@ -104,11 +104,17 @@ class LabDnsServer:
         loop = asyncio.get_running_loop()
         udp_sock, tcp_sock = _bind_pair(self.host, self.port)
         self.port = udp_sock.getsockname()[1]
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), sock=udp_sock
-        )
-        self._udp = transport
-        self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock)
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), sock=udp_sock
+            )
+            self._udp = transport
+            self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock)
+        except BaseException:
+            await self.stop()
+            udp_sock.close()
+            tcp_sock.close()
+            raise
         log.info("labdns.started address=%s", self.address)
 
     async def stop(self) -> None:
