@@ -103,6 +103,7 @@ class AltchaVerifier:
 
     ``hmac_key`` signs challenges (keep it secret and stable across replicas); ``max_number``
     sets the work (the widget tries up to that many hashes); ``challenge_ttl`` the expiry.
+    Raises ValueError for an empty key.
     """
 
     def __init__(

@@ -17,7 +17,7 @@ from typing import Protocol
 import aiosmtplib
 from sqlalchemy.orm import Session
 
-from reset.errors import ResetError
+from reset.errors import OutboxError
 from reset.models import DeliveryLogEntry, OutboxMessage
 from reset.secret import Secret
 
@@ -113,10 +113,11 @@ async def send_one(
 
     Uses STARTTLS and AUTH when the relay is configured for them. Returns the reply to the
     step that ended the conversation; never raises for SMTP or network failures.
+    Raises OutboxError(reason="no_message") when there is nothing to send.
     """
     data = message if message is not None else row.raw
     if data is None:
-        raise ResetError(f"outbox row {row.id} has no message to send")
+        raise OutboxError(outbox_id=row.id, reason="no_message")
     client = aiosmtplib.SMTP(
         hostname=relay.host,
         port=relay.port,
@@ -190,10 +191,11 @@ def record_attempt(
 
     A 4xx, no reply, or a refusal of our TLS/AUTH configuration is retried with backoff until
     ``retry.give_up_after`` from the row's creation has passed; then the row is failed.
+    Raises OutboxError(reason="missing") for an unknown row.
     """
     row = session.get(OutboxMessage, outbox_id, populate_existing=True)
     if row is None:
-        raise ResetError(f"outbox row {outbox_id} does not exist")
+        raise OutboxError(outbox_id=outbox_id, reason="missing")
     row.attempts += 1
     if reply.accepted:
         row.status, row.sent_at, row.last_error = "sent", now, None
@@ -225,11 +227,11 @@ def record_bounce(
 ) -> None:
     """Mark a row bounced after a DSN arrived (RFC 3464 Status and Diagnostic-Code).
 
-    Raises ResetError when the row does not exist.
+    Raises OutboxError(reason="missing") when the row does not exist.
     """
     row = session.get(OutboxMessage, outbox_id, populate_existing=True)
     if row is None:
-        raise ResetError(f"outbox row {outbox_id} does not exist")
+        raise OutboxError(outbox_id=outbox_id, reason="missing")
     row.status = "bounced"
     row.last_error = diagnostic[:MAX_REPLY_TEXT]
     reply = parse_reply(None, f"{status} {diagnostic}", stage="dsn")
@@ -241,10 +243,13 @@ def record_bounce(
 def record_local(
     session: Session, outbox_id: int, *, outcome: str, reason: str, now: dt.datetime
 ) -> None:
-    """Log a decision taken without any relay (a discarded request); sets the row's status."""
+    """Log a decision taken without any relay (a discarded request); sets the row's status.
+
+    Raises OutboxError(reason="missing") for an unknown row.
+    """
     row = session.get(OutboxMessage, outbox_id, populate_existing=True)
     if row is None:
-        raise ResetError(f"outbox row {outbox_id} does not exist")
+        raise OutboxError(outbox_id=outbox_id, reason="missing")
     row.status = outcome
     row.last_error = reason
     _log_entry(

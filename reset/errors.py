@@ -9,6 +9,7 @@ all and for states the caller must not continue from.
     ├── TokenError            a reset token that is unknown, expired or already used
     ├── PolicyViolationError  a new password that fails the policy; carries the report
     ├── AccountError          an account operation that cannot be done (duplicate, bad role)
+    ├── OutboxError           an outbox row that is missing or cannot be sent as it is
     └── BounceAddressError    a Return-Path that is not one of our VERP bounce addresses
 
 Every error takes keyword evidence and builds ``__str__`` from it. No error ever carries a
@@ -73,6 +74,18 @@ class AccountError(ResetError):
     def __str__(self) -> str:
         tail = f": {self.detail}" if self.detail else ""
         return f"account error {self.reason}{tail}"
+
+
+class OutboxError(ResetError):
+    """An outbox row that cannot be worked on. ``reason`` is ``missing`` or ``no_message``."""
+
+    def __init__(self, *, outbox_id: int, reason: str) -> None:
+        self.outbox_id = outbox_id
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"outbox row {self.outbox_id}: {self.reason}"
 
 
 class BounceAddressError(ResetError):

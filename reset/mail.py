@@ -86,6 +86,7 @@ class MailComposer:
 
     ``public_base_url`` is the configured external URL (``https://host[/prefix]``);
     ``sender`` one of the sender identities; ``bounce_domain`` the VERP domain.
+    Raises ValueError for a base URL that is not ``http(s)://host[/path]``.
     """
 
     def __init__(

@@ -63,7 +63,10 @@ def enqueue(
     payload: Mapping[str, str] | None = None,
     raw: bytes | None = None,
 ) -> OutboxMessage:
-    """Add a ``queued`` row due at ``now``. ``raw`` must not contain a secret (see reset.flow)."""
+    """Add a ``queued`` row due at ``now``. ``raw`` must not contain a secret (see reset.flow).
+
+    Raises ValueError for a kind outside OUTBOX_KINDS.
+    """
     if kind not in OUTBOX_KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
     row = OutboxMessage(

@@ -346,8 +346,9 @@ async def test_record_bounce_after_delivery(
     assert (row.status, row.last_error) == ("bounced", "smtp; 552 5.2.2 Mailbox full")
     entry = log_entries(session_factory, row.id)[-1]
     assert (entry.relay, entry.outcome, entry.enhanced_status) == ("dsn", "bounced", "5.2.2")
-    with session_factory() as session, pytest.raises(reset.ResetError):
+    with session_factory() as session, pytest.raises(reset.OutboxError) as info:
         reset.record_bounce(session, 99999, "5.0.0", "x", now=clock.now)
+    assert (info.value.outbox_id, info.value.reason) == (99999, "missing")
 
 
 async def test_password_changed_notice_is_sent_and_kept(
