@@ -81,6 +81,7 @@ from reset.policy import (
     rule_text,
 )
 from reset.ratelimit import RateDecision, ResetRateLimiter
+from reset.replay import RedisReplayStore
 from reset.secret import Secret, hash_secret
 from reset.siteverify import (
     HCAPTCHA_URL,
@@ -128,6 +129,7 @@ __all__ = [
     "PolicyReport",
     "PolicyViolationError",
     "RateDecision",
+    "RedisReplayStore",
     "ReplayStore",
     "ResetError",
     "ResetOutcome",

@@ -123,7 +123,7 @@ def test_public_surface_is_exactly_all() -> None:
     public = {name for name in vars(reset) if not name.startswith("_")}
     modules = {
         "accounts", "captcha", "delivery", "errors", "flow", "mail", "models", "outbox",
-        "passwords", "policy", "ratelimit", "secret", "siteverify", "tokens", "worker",
+        "passwords", "policy", "ratelimit", "replay", "secret", "siteverify", "tokens", "worker",
     }  # fmt: skip
     assert public - modules == set(reset.__all__)
     for name in reset.__all__:

@@ -3,11 +3,14 @@ against a real local HTTP server."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
+import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
@@ -69,6 +72,25 @@ async def test_replay_store_forgets_expired_entries(clock: Clock) -> None:
     clock.now += dt.timedelta(minutes=1)
     assert (await verifier.verify(reset.solve_challenge(verifier.create_challenge()), None)).ok
     assert len(store) == 1
+
+
+async def test_redis_replay_store_is_shared_between_verifiers(clock: Clock) -> None:
+    url = os.environ.get("MAILDIAG_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("MAILDIAG_TEST_REDIS_URL is not set; Redis tests skipped")
+    store = reset.RedisReplayStore(url=url, prefix=f"maildiag-test-{uuid.uuid4().hex}:")
+    try:
+        first = reset.AltchaVerifier(hmac_key=KEY, max_number=500, clock=clock, replay_store=store)
+        second = reset.AltchaVerifier(hmac_key=KEY, max_number=500, clock=clock, replay_store=store)
+        payload = reset.solve_challenge(first.create_challenge())
+        assert (await first.verify(payload, None)).ok
+        assert await second.verify(payload, None) == reset.CaptchaOutcome(False, "replayed")
+        expires_at = clock.now + dt.timedelta(milliseconds=50)
+        assert await store.claim("short", expires_at=expires_at, now=clock.now)
+        await asyncio.sleep(0.15)
+        assert await store.claim("short", expires_at=expires_at, now=clock.now)
+    finally:
+        await store.aclose()
 
 
 def tamper(payload: str, **changes: Any) -> str:
