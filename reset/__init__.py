@@ -97,6 +97,7 @@ from reset.tokens import (
     invalidate_tokens,
     issue_token,
     peek_token,
+    token_state,
 )
 from reset.worker import Worker
 
@@ -178,6 +179,7 @@ __all__ = [
     "set_password",
     "solve_challenge",
     "start_session",
+    "token_state",
     "user_for_token",
     "verp_address",
 ]

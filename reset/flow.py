@@ -32,6 +32,7 @@ from reset.tokens import (
     invalidate_tokens,
     issue_token,
     peek_token,
+    token_state,
 )
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,7 @@ def complete_reset(
     """
     user = user_for_token(session, token, now=now)
     if user is None:
-        consume_token(session, token, now=now)  # raises with the precise reason
-        raise TokenError(reason="unknown")  # pragma: no cover - consume_token raised
+        raise TokenError(reason=token_state(session, token, now=now))
     report = policy.check(password, confirmation, context=_context(user))
     if not report.ok:
         raise PolicyViolationError(report=report)

@@ -98,19 +98,32 @@ def consume_token(session: Session, token: str | Secret, *, now: dt.datetime) ->
         .values(used_at=now),
         execution_options={"synchronize_session": False},
     )
-    row = session.execute(
-        select(ResetToken.user_id, ResetToken.used_at, ResetToken.expires_at).where(
-            ResetToken.token_hash == digest
-        )
-    ).one_or_none()
-    if result.rowcount == 1 and row is not None:  # type: ignore[attr-defined]
-        log.info("token.consumed user_id=%s", row.user_id)
-        return int(row.user_id)
-    if row is None:
-        reason = "unknown"
-    elif row.expires_at <= now and row.used_at is None:
-        reason = "expired"
-    else:
-        reason = "used"
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        user_id = session.scalars(
+            select(ResetToken.user_id).where(ResetToken.token_hash == digest)
+        ).one()
+        log.info("token.consumed user_id=%s", user_id)
+        return user_id
+    reason = token_state(session, token, now=now)
     log.info("token.refused reason=%s", reason)
     raise TokenError(reason=reason)
+
+
+def token_state(session: Session, token: str | Secret, *, now: dt.datetime) -> str:
+    """``usable``, ``unknown``, ``expired`` or ``used``: why a token does or does not work.
+
+    An invalidated token (a newer one was issued, or the password changed) counts as used.
+    """
+    digest = _digest(token)
+    row = (
+        None
+        if digest is None
+        else session.execute(
+            select(ResetToken.used_at, ResetToken.expires_at).where(ResetToken.token_hash == digest)
+        ).one_or_none()
+    )
+    if row is None:
+        return "unknown"
+    if row.used_at is not None:
+        return "used"
+    return "expired" if row.expires_at <= now else "usable"

@@ -66,10 +66,10 @@ class Worker:
         for job in jobs:
             try:
                 await self._handle(job)
-            except Exception:
-                # A bug or a database failure for one row must not stop the others; the
-                # row stays "sending" and is claimed again when its lease ends.
+            except Exception as exc:
+                # A bug or a database failure for one row must not stop the others.
                 log.exception("worker.job_failed outbox_id=%s", job.id)
+                await self._record_internal_error(job, exc)
         return len(jobs)
 
     async def run_forever(self, stop_event: asyncio.Event) -> None:
@@ -131,6 +131,18 @@ class Worker:
             return record_attempt(
                 session, job.id, reply, relay=self.relay.name, now=self.clock(), retry=self.retry
             )
+
+    async def _record_internal_error(self, job: OutboxJob, exc: Exception) -> None:
+        """Count the failure as an attempt, so a broken row backs off and finally fails.
+
+        If even that cannot be written (the database is down), the row stays ``sending``
+        and is claimed again when its lease ends.
+        """
+        reply = SmtpReply(code=None, text=f"internal error: {type(exc).__name__}", stage="local")
+        try:
+            await asyncio.to_thread(self._record, job, reply)
+        except Exception:
+            log.exception("worker.record_failed outbox_id=%s", job.id)
 
     async def _handle(self, job: OutboxJob) -> None:
         mail = await asyncio.to_thread(self._compose, job)

@@ -611,6 +611,12 @@ async def test_a_broken_row_does_not_stop_the_batch(
             raw=b"Subject: x\r\n\r\nhi\r\n",
         )
     assert await make_worker(factory, relay, composer, clock).run_once() == 2
-    assert [r.status for r in rows(factory)] == ["sending", "sent"]
+    broken, fine = rows(factory)
+    assert (broken.status, broken.attempts, broken.last_error) == (
+        "deferred",
+        1,
+        "internal error: ValueError",
+    )
+    assert fine.status == "sent"
     assert "worker.job_failed" in caplog.text
     assert relay.accepted[0][0] == f"bounce+{rows(factory)[1].id}@bounce.visma.example"

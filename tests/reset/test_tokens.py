@@ -73,6 +73,16 @@ def test_a_new_token_invalidates_older_ones(
     assert reset.peek_token(db, new.secret, now=now) == user.id
 
 
+def test_token_state(db: Session, user: reset.User, now: dt.datetime) -> None:
+    issued = reset.issue_token(db, user.id, now=now)
+    assert reset.token_state(db, issued.secret, now=now) == "usable"
+    assert reset.token_state(db, issued.secret, now=now + dt.timedelta(hours=1)) == "expired"
+    assert reset.token_state(db, "nope", now=now) == "unknown"
+    assert reset.token_state(db, "", now=now) == "unknown"
+    reset.consume_token(db, issued.secret, now=now)
+    assert reset.token_state(db, issued.secret, now=now) == "used"
+
+
 def test_invalidate_all(db: Session, user: reset.User, now: dt.datetime) -> None:
     issued = reset.issue_token(db, user.id, now=now)
     assert reset.invalidate_tokens(db, user.id, now=now) == 1
