@@ -1,0 +1,94 @@
+"""The ``maildiag`` command line: global options, then one command.
+
+Exit status: 0 when the command ran; 1 when a diagnosis found an error-severity problem;
+2 for bad usage or unreadable input, always with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from maildiag.commands import COMMANDS, UsageError
+from maildiag.settings import SettingsError, load_settings
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage as one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"maildiag: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="maildiag",
+        description="Why reset mails don't arrive, and how to prove it.",
+    )
+    parser.add_argument(
+        "--nameserver",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="send every DNS lookup to this server (repeatable)",
+    )
+    parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="DNS timeout")
+    parser.add_argument("--lang", choices=("nb", "en"), help="language of human output")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug events")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    for command in COMMANDS:
+        command.add_parser(commands)
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 600: {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s %(message)s",
+    )
+    try:
+        settings = load_settings(
+            args.config,
+            nameservers=args.nameserver,
+            dns_timeout=args.timeout,
+            lang=args.lang,
+        )
+        return int(
+            asyncio.run(args.run(args, settings)) if _is_async(args) else args.run(args, settings)
+        )
+    except (UsageError, SettingsError) as exc:
+        print(f"maildiag: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _is_async(args: argparse.Namespace) -> bool:
+    return asyncio.iscoroutinefunction(args.run)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""``maildiag serve [--lab]``: the web app; with ``--lab`` also the lab DNS server (and sink)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from maildiag.settings import Settings
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("serve", help="run the web app (with --lab: the offline demo)")
+    parser.add_argument("--lab", action="store_true", help="run the offline lab demo")
+    parser.add_argument("--host", help="HTTP listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    parser.add_argument("--smtp-port", type=int, help="sink SMTP port in the lab (default 2525)")
+    parser.add_argument("--dns-port", type=int, help="lab DNS port (default 5300)")
+    parser.add_argument("--data", type=Path, help="data directory (default ./data)")
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    from maildiag.runtime import serve
+
+    overrides = {
+        "lab": args.lab or settings.lab,
+        "http_host": args.host,
+        "http_port": args.port,
+        "smtp_port": args.smtp_port,
+        "dns_port": args.dns_port,
+        "data_dir": args.data,
+    }
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    return await serve(settings)

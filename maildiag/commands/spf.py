@@ -1,0 +1,36 @@
+"""``maildiag spf DOMAIN --ip IP``: evaluate SPF as a receiver would, and explain it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from diag.spf import check_host
+from diag.spf.lint import lint_spf
+from maildiag.commands.common import make_resolver, parse_address, parse_domain, parse_ip
+from maildiag.settings import Settings
+from reports import build_spf_view, render_spf
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("spf", help="evaluate SPF for a domain and client IP")
+    parser.add_argument("domain", help="the domain whose SPF record is evaluated")
+    parser.add_argument("--ip", required=True, help="the connecting client's IP address")
+    parser.add_argument("--sender", help="the MAIL FROM address (default postmaster@DOMAIN)")
+    parser.add_argument("--helo", help="the HELO/EHLO name")
+    parser.add_argument("--lint", action="store_true", help="add the include tree and findings")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    domain = parse_domain(args.domain)
+    ip = parse_ip(args.ip)
+    sender = parse_address(args.sender) if args.sender else f"postmaster@{domain}"
+    helo = parse_domain(args.helo) if args.helo else None
+    resolver = make_resolver(settings)
+    result = await check_host(ip, domain, sender, helo=helo, resolver=resolver)
+    lint = (await lint_spf(domain, resolver)).to_dict() if args.lint else None
+    view = build_spf_view(result.to_dict(), ip=ip, sender=sender, lint=lint)
+    print(render_spf(view, fmt="json" if args.json else "text", lang=settings.lang), end="")
+    return 0

@@ -1,0 +1,43 @@
+"""The database: one engine for the app, and its schema managed by Alembic migrations.
+
+The sink's and the reset flow's tables live on their own MetaData objects; the migrations in
+``maildiag/migrations`` cover both. SQLite (WAL) by default, PostgreSQL at scale.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+import reset
+import smtp_sink
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+TARGET_METADATA = (reset.metadata, smtp_sink.metadata)
+
+
+def create_engine(url: str) -> sa.Engine:
+    """The app's engine for ``url`` (SQLite files get WAL and synchronous=FULL)."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return smtp_sink.create_store_engine(url)
+
+
+def alembic_config(engine: sa.Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision``. Raises alembic/SQLAlchemy errors on failure."""
+    log.info(
+        "db.migrate url=%s revision=%s", engine.url.render_as_string(hide_password=True), revision
+    )
+    command.upgrade(alembic_config(engine), revision)

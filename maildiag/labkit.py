@@ -1,0 +1,116 @@
+"""The lab's own data: its marker, DKIM keys, sender identities and DNS zone.
+
+The lab's records are its own, never the live ones. Keys are generated once into the data
+dir and reused, so a restarted lab keeps verifying mail it captured before.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from diag.resolver import ZoneData
+from maildiag.lab.zones import LAB_EGRESS, build_lab_zone
+from maildiag.settings import SenderIdentity, Settings
+
+log = logging.getLogger(__name__)
+
+MARKER = "LAB-DATA"
+LAB_SELECTOR = "lab2026"
+LAB_PASSWORD = "Demo#2026lab"  # noqa: S105 - documented demo password, refused outside the lab
+HEALTHY = ("platform.visma.com", "connect.visma.com")
+BROKEN = "legacy.visma.example"
+RSA_BITS = 2048
+
+
+class LabDataError(RuntimeError):
+    """The data dir holds lab data but the app is not in lab mode (or the reverse)."""
+
+
+@dataclass(frozen=True)
+class LabKey:
+    domain: str
+    selector: str
+    private_path: Path
+    public_txt: str
+
+
+def is_lab_data(data_dir: Path) -> bool:
+    return (data_dir / MARKER).is_file()
+
+
+def refuse_lab_data(data_dir: Path) -> None:
+    """Raises LabDataError when ``data_dir`` holds lab data (outside ``--lab``)."""
+    if is_lab_data(data_dir):
+        raise LabDataError(
+            f"{data_dir} holds the lab's demo data (well-known passwords); "
+            "run with --lab or point --data at another directory"
+        )
+
+
+def prepare_lab(data_dir: Path) -> tuple[list[LabKey], ZoneData]:
+    """Create (or reuse) the lab's data dir, keys and zone."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / MARKER).write_text("This directory holds maildiag lab data.\n", encoding="utf-8")
+    keys = [_ensure_key(data_dir, domain) for domain in (*HEALTHY, BROKEN)]
+    published = {k.domain: (k.selector, k.public_txt) for k in keys}
+    # The broken identity publishes a key that is not the one it signs with.
+    wrong = _ensure_key(data_dir, "legacy-published.visma.example")
+    published[BROKEN] = (LAB_SELECTOR, wrong.public_txt)
+    return keys, build_lab_zone(published)
+
+
+def lab_senders(keys: list[LabKey]) -> list[SenderIdentity]:
+    """The lab's sender identities: the two real ones, then the broken legacy one."""
+    return [
+        SenderIdentity(
+            address=f"do.not.reply@{key.domain}",
+            dkim_selectors=[key.selector],
+            dkim_key_path=key.private_path,
+            egress_ips=[LAB_EGRESS[key.domain]],
+            helo=f"mail-out.{key.domain}",
+        )
+        for key in keys
+    ]
+
+
+def _ensure_key(data_dir: Path, domain: str) -> LabKey:
+    keys_dir = data_dir / "keys"
+    keys_dir.mkdir(exist_ok=True)
+    path = keys_dir / f"{domain}.{LAB_SELECTOR}.pem"
+    if not path.is_file():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+        path.write_bytes(pem)
+        path.chmod(0o600)
+        log.info("lab.key_generated domain=%s", domain)
+    private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    der = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    public_txt = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode("ascii")
+    return LabKey(domain, LAB_SELECTOR, path, public_txt)
+
+
+def lab_settings(settings: Settings, keys: list[LabKey]) -> Settings:
+    """``settings`` as the lab runs them: its DNS, its identities, loopback allowed."""
+    return settings.model_copy(
+        update={
+            "lab": True,
+            "nameservers": [f"127.0.0.1:{settings.dns_port}"],
+            "senders": lab_senders(keys),
+            "allow_private_targets": True,
+            "public_base_url": settings.public_base_url
+            if settings.public_base_url != "http://127.0.0.1:8000"
+            else f"http://127.0.0.1:{settings.http_port}",
+        }
+    )

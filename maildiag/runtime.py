@@ -1,0 +1,102 @@
+"""Running the service: the web app under uvicorn and, in the lab, the DNS server beside it.
+
+Port 0 works for every listener; the startup line names the ports actually bound, so tests
+and scripts can read them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+
+import uvicorn
+
+from maildiag.labkit import lab_settings, prepare_lab, refuse_lab_data
+from maildiag.settings import Settings
+from maildiag.web import create_app
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings) -> int:
+    """Serve until interrupted. Raises SettingsError / LabDataError for unusable setups."""
+    if not settings.lab:
+        settings.require_production_secrets()
+        refuse_lab_data(settings.data_dir)
+        async with _http(settings) as (server, port):
+            print(f"maildiag: http://{settings.http_host}:{port}", flush=True)
+            await server
+        return 0
+    http_socket = bind_http(settings.http_host, settings.http_port)
+    settings = settings.model_copy(update={"http_port": http_socket.getsockname()[1]})
+    async with _lab_services(settings) as settings:
+        async with _http(settings, http_socket) as (server, port):
+            print(
+                f"maildiag lab: http://{settings.http_host}:{port}  "
+                f"DNS 127.0.0.1:{settings.dns_port}  data {settings.data_dir}",
+                flush=True,
+            )
+            await server
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _lab_services(settings: Settings) -> AsyncIterator[Settings]:
+    """The lab's DNS server; yields the settings that point at it."""
+    from maildiag.lab.dns import LabDnsServer
+
+    keys, zone = await asyncio.to_thread(prepare_lab, settings.data_dir)
+    dns_server = LabDnsServer(zone, host="127.0.0.1", port=settings.dns_port)
+    await dns_server.start()
+    try:
+        yield lab_settings(settings.model_copy(update={"dns_port": dns_server.port}), keys)
+    finally:
+        await dns_server.stop()
+
+
+@contextlib.asynccontextmanager
+async def _http(
+    settings: Settings, sock: socket.socket | None = None
+) -> AsyncIterator[tuple[asyncio.Task[None], int]]:
+    """uvicorn serving the app; yields the serving task and the bound port once listening."""
+    sock = sock or bind_http(settings.http_host, settings.http_port)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            await task
+            raise OSError(f"the HTTP server did not start on port {settings.http_port}")
+        await asyncio.sleep(0.05)
+    port = sock.getsockname()[1]
+    try:
+        yield task, port
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0 picks a free one). Raises OSError when it can't bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,168 @@
+"""The one Settings object: read from a TOML file and MAILDIAG_* variables, passed down.
+
+Libraries never read settings; this module is where configuration enters the program.
+Outside the lab, placeholder secrets are refused.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that is refused outside the lab
+CONFIG_ENV = "MAILDIAG_CONFIG"
+DEFAULT_CONFIG = Path("maildiag.toml")
+
+
+class SettingsError(ValueError):
+    """Configuration that cannot be used; the message names the setting."""
+
+
+class SenderIdentity(BaseModel):
+    """One identity reset mails are sent as."""
+
+    address: str
+    envelope_domain: str = ""
+    dkim_domain: str = ""
+    dkim_selectors: list[str] = Field(default_factory=list)
+    dkim_key_path: Path | None = None
+    dkim_algorithm: Literal["rsa-sha256", "ed25519-sha256"] = "rsa-sha256"
+    egress_ips: list[str] = Field(default_factory=list)
+    helo: str = ""
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2].lower()
+
+    @property
+    def envelope(self) -> str:
+        return (self.envelope_domain or self.domain).lower()
+
+    @property
+    def signing_domain(self) -> str:
+        return (self.dkim_domain or self.domain).lower()
+
+
+def default_senders() -> list[SenderIdentity]:
+    return [
+        SenderIdentity(address="do.not.reply@platform.visma.com"),
+        SenderIdentity(address="do.not.reply@connect.visma.com"),
+    ]
+
+
+class Relay(BaseModel):
+    """The SMTP relay the outbox sends through."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    timeout: float = 30.0
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told. Environment variables use the MAILDIAG_ prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAILDIAG_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    lab: bool = False
+    data_dir: Path = Path("data")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    dns_port: int = 5300
+    nameservers: list[str] = Field(default_factory=list)
+    dns_timeout: float = 2.0
+    lang: Literal["nb", "en"] = "nb"
+    database_url: str = ""
+    redis_url: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    senders: list[SenderIdentity] = Field(default_factory=default_senders)
+    reset_sender: str = "do.not.reply@platform.visma.com"
+    relay: Relay = Field(default_factory=Relay)
+    allow_private_targets: bool = False
+    dnsbl_zones: list[str] = Field(default_factory=list)
+    reset_token_minutes: int = 30
+    rate_limit_per_ip: str = "30/minute"
+    rate_limit_per_address: str = "3/15 minutes"
+    max_input_bytes: int = 1_000_000
+    # The SMTP sink (``maildiag sink``, and inside ``serve --lab``).
+    sink_max_message_size: int = Field(default=10 * 1024 * 1024, ge=1024)
+    sink_retention_days: float = Field(default=14.0, ge=0)  # 0 keeps messages forever
+    sink_retention_count: int = Field(default=100_000, ge=0)  # 0: no cap on the count
+    sink_policy_file: Path | None = None  # TOML/YAML policies; in the lab, on top of the demo's
+    sink_bounce_addresses: list[str] = Field(default_factory=list)  # empty: bounce+*@<sender>
+    sink_judge: bool = True  # judge mail as a receiver (SPF, DKIM, DMARC, ARC)
+    sink_bounce_delay: float = Field(default=60.0, ge=0)  # kunde-sprett's late bounce, seconds
+    sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)
+    sink_proxy_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL: the configured one, or a SQLite file in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'maildiag.sqlite3'}"
+
+    def sender(self, address: str) -> SenderIdentity | None:
+        wanted = address.strip().lower()
+        return next((s for s in self.senders if s.address.lower() == wanted), None)
+
+    def require_production_secrets(self) -> None:
+        """Raises SettingsError when a placeholder secret is used outside the lab."""
+        if not self.lab and self.secret_key.get_secret_value() in ("", PLACEHOLDER_SECRET):
+            raise SettingsError(
+                "secret_key is the placeholder; set MAILDIAG_SECRET_KEY (only the lab may run without)"
+            )
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the TOML file (``config``, $MAILDIAG_CONFIG or ./maildiag.toml), the
+    environment, then ``overrides`` (command-line options), later ones winning.
+
+    Raises SettingsError for an unreadable file or invalid values.
+    """
+    path = config or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    data: dict[str, Any] = {}
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read config file {path}: {exc}") from exc
+    try:
+        env_values = Settings().model_dump(exclude_unset=True) if _has_env() else {}
+        merged = {**data, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
+        return Settings(**merged)
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        raise SettingsError("invalid settings: " + " ".join(first[:3])) from exc
+
+
+def _has_env() -> bool:
+    return any(key.startswith("MAILDIAG_") for key in os.environ)

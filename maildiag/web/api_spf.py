@@ -1,0 +1,28 @@
+"""``GET /api/v1/spf``: the SPF evaluation as JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from maildiag.web.spf_service import SpfQueryError, run_spf
+
+router = APIRouter(tags=["spf"])
+
+
+@router.get("/spf", summary="Evaluate SPF for a domain and client IP (RFC 7208 check_host)")
+async def spf(
+    request: Request,
+    domain: Annotated[str, Query(max_length=253)],
+    ip: Annotated[str, Query(max_length=64)],
+    sender: Annotated[str, Query(max_length=320)] = "",
+    helo: Annotated[str, Query(max_length=253)] = "",
+    lint: bool = False,
+) -> dict[str, Any]:
+    state = request.app.state.maildiag
+    try:
+        view = await run_spf(state.new_resolver(), domain, ip, sender, helo, lint=lint)
+    except SpfQueryError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    return view.to_dict()

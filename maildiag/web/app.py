@@ -1,0 +1,123 @@
+"""``create_app``: the FastAPI application with its pages, JSON API, errors and metrics.
+
+The app holds no state of its own beyond what ``AppState`` carries; everything that lasts
+lives in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from diag.resolver import DnsPythonResolver, Resolver
+from maildiag.settings import Settings
+from maildiag.web import api_spf, pages
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+@dataclass
+class AppState:
+    """What request handlers need: settings, the resolver factory, metrics."""
+
+    settings: Settings
+    registry: CollectorRegistry
+    requests: Counter
+    resolver: Resolver | None = None
+
+    def new_resolver(self) -> Resolver:
+        """A resolver for one request (its cache and log belong to that request)."""
+        if self.resolver is not None:
+            return self.resolver
+        return DnsPythonResolver(
+            self.settings.nameservers or None, timeout=self.settings.dns_timeout
+        )
+
+
+def create_app(settings: Settings, *, resolver: Resolver | None = None) -> FastAPI:
+    """The application for ``settings``; ``resolver`` overrides DNS (tests, the lab)."""
+    app = FastAPI(
+        title="maildiag",
+        summary="Why reset mails don't arrive, and how to prove it.",
+        version="0.1.0",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    registry = CollectorRegistry()
+    requests = Counter(
+        "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
+    )
+    app.state.maildiag = AppState(settings, registry, requests, resolver)
+    app.add_middleware(_SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(pages.router)
+    app.include_router(api_spf.router, prefix="/api/v1")
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok\n")
+
+    return app
+
+
+class _SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'",
+        )
+        state: AppState = request.app.state.maildiag
+        state.requests.labels(request.method, str(response.status_code)).inc()
+        return response
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+        "accept", ""
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    reasons = [_reason(error) for error in exc.errors()]
+    if _wants_json(request):
+        return JSONResponse({"error": "invalid_input", "reasons": reasons}, status_code=422)
+    return pages.error_page(request, 422, "; ".join(reasons))
+
+
+def _reason(error: Any) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+    return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if _wants_json(request):
+        return JSONResponse(
+            {"error": "http_error", "reason": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+    return pages.error_page(request, exc.status_code, str(exc.detail))

@@ -1,0 +1,29 @@
+"""Input validation and evaluation shared by the SPF page and ``GET /api/v1/spf``."""
+
+from __future__ import annotations
+
+from diag.resolver import Resolver
+from diag.spf import check_host
+from diag.spf.lint import lint_spf
+from maildiag.commands.common import UsageError, parse_address, parse_domain, parse_ip
+from reports import SpfView, build_spf_view
+
+
+class SpfQueryError(ValueError):
+    """A field of the SPF query is invalid; the message says which and why."""
+
+
+async def run_spf(
+    resolver: Resolver, domain: str, ip: str, sender: str, helo: str, *, lint: bool
+) -> SpfView:
+    """Evaluate and (optionally) lint. Raises SpfQueryError for invalid input."""
+    try:
+        domain = parse_domain(domain)
+        ip = parse_ip(ip)
+        sender = parse_address(sender) if sender else f"postmaster@{domain}"
+        helo_name = parse_domain(helo) if helo else None
+    except UsageError as exc:
+        raise SpfQueryError(str(exc)) from exc
+    result = await check_host(ip, domain, sender, helo=helo_name, resolver=resolver)
+    lint_data = (await lint_spf(domain, resolver)).to_dict() if lint else None
+    return build_spf_view(result.to_dict(), ip=ip, sender=sender, lint=lint_data)

@@ -1,0 +1,45 @@
+"""The one jinja2 Environment every report renders through, and the nb/en catalog lookup.
+
+Autoescape is on for HTML and XML templates, and undefined names fail loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from reports.catalog import translate
+
+LANGUAGES = ("nb", "en")
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The shared Environment (built once; it holds no request state)."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg", "html.j2", "svg.j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["ms"] = lambda seconds: f"{float(seconds) * 1000:.0f} ms"
+    return env
+
+
+def render(template: str, context: Mapping[str, Any], *, lang: str) -> str:
+    """Render ``template`` with ``context`` in ``lang`` (``nb`` or ``en``).
+
+    Raises ValueError for an unknown language.
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}")
+
+    def t(key: str, **values: Any) -> str:
+        return translate(key, lang, **values)
+
+    return environment().get_template(template).render(**context, t=t, lang=lang)

@@ -1,0 +1,157 @@
+"""The command line: global options, exit codes, one-line reasons, and the spf command
+against the lab DNS server over the wire."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from diag.resolver import TXT
+from maildiag.cli import main
+from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
+
+ZONE = {
+    "example.test": {
+        "TXT": [TXT((b"v=spf1 include:_spf.example.test -all",))],
+        "A": ["192.0.2.10"],
+    },
+    "_spf.example.test": {"TXT": [TXT((b"v=spf1 ip4:198.51.100.0/24 ~all",))]},
+    "exp.example.test": {
+        "TXT": [TXT((b"v=spf1 -all exp=why.exp.example.test",))],
+    },
+    "why.exp.example.test": {"TXT": [TXT((b"%{i} is not one of our servers",))]},
+}
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[LabDnsServer]:
+    with lab_dns_in_thread(ZONE) as server:
+        yield server
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse exits for usage errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        ((), "required"),
+        (("spf", "example.test"), "--ip"),
+        (("spf", "example.test", "--ip", "300.1.1.1"), "not an IP address"),
+        (("spf", "exa mple..test", "--ip", "192.0.2.1"), "not a domain name"),
+        (
+            ("spf", "example.test", "--ip", "192.0.2.1", "--sender", "nobody"),
+            "not an e-mail address",
+        ),
+        (("--timeout", "-1", "spf", "example.test", "--ip", "192.0.2.1"), "--timeout"),
+        (("--lang", "de", "spf", "example.test", "--ip", "192.0.2.1"), "--lang"),
+        (("frobnicate",), "invalid choice"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], reason: str
+) -> None:
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert reason in err
+
+
+def test_spf_pass_over_the_wire(capsys: pytest.CaptureFixture[str], lab: LabDnsServer) -> None:
+    code, out, _ = _run(
+        capsys,
+        "--nameserver",
+        lab.address,
+        "--lang",
+        "en",
+        "spf",
+        "example.test",
+        "--ip",
+        "198.51.100.7",
+    )
+    assert code == 0
+    assert "Result: PASS" in out
+    assert "ip4:198.51.100.0/24" in out
+
+
+def test_spf_json_keys(capsys: pytest.CaptureFixture[str], lab: LabDnsServer) -> None:
+    code, out, _ = _run(
+        capsys,
+        "--nameserver",
+        lab.address,
+        "spf",
+        "exp.example.test",
+        "--ip",
+        "192.0.2.99",
+        "--json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["result"] == "fail"
+    assert data["explanation"] == "192.0.2.99 is not one of our servers"
+    assert isinstance(data["lookups"], int) and isinstance(data["void_lookups"], int)
+    assert data["trace"], "the trace explains the result"
+
+
+def test_spf_lint_adds_the_tree(capsys: pytest.CaptureFixture[str], lab: LabDnsServer) -> None:
+    code, out, _ = _run(
+        capsys,
+        "--nameserver",
+        lab.address,
+        "spf",
+        "example.test",
+        "--ip",
+        "192.0.2.1",
+        "--lint",
+        "--json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert "lint" in data
+    assert data["result"] == "fail"  # the include's ~all is no match; the top -all decides
+
+
+def test_timeout_is_temperror_not_none(
+    capsys: pytest.CaptureFixture[str], lab: LabDnsServer
+) -> None:
+    lab.set_fault("example.test", "timeout")
+    try:
+        code, out, _ = _run(
+            capsys,
+            "--nameserver",
+            lab.address,
+            "--timeout",
+            "0.3",
+            "spf",
+            "example.test",
+            "--ip",
+            "198.51.100.7",
+            "--json",
+        )
+    finally:
+        lab.set_fault("example.test", None)
+    assert code == 0
+    assert json.loads(out)["result"] == "temperror"
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "maildiag", "spf", "example.test", "--ip", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "maildiag: error: not an IP address: 'nope'"

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from maildiag.settings import PLACEHOLDER_SECRET, SettingsError, load_settings
+
+
+def test_defaults_are_the_two_real_sender_identities(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAILDIAG_CONFIG", raising=False)
+    settings = load_settings()
+    assert [s.address for s in settings.senders] == [
+        "do.not.reply@platform.visma.com",
+        "do.not.reply@connect.visma.com",
+    ]
+    assert (settings.http_port, settings.smtp_port, settings.dns_port) == (8000, 2525, 5300)
+    assert settings.lang == "nb"
+
+
+def test_file_then_environment_then_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "maildiag.toml"
+    config.write_text('http_port = 8100\nsmtp_port = 2600\nlang = "en"\n', encoding="utf-8")
+    monkeypatch.setenv("MAILDIAG_SMTP_PORT", "2700")
+    settings = load_settings(config, lang="nb")
+    assert settings.http_port == 8100  # file
+    assert settings.smtp_port == 2700  # environment beats the file
+    assert settings.lang == "nb"  # the command line beats both
+
+
+def test_unreadable_config_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("http_port = = 1", encoding="utf-8")
+    with pytest.raises(SettingsError, match="bad.toml"):
+        load_settings(bad)
+
+
+def test_invalid_value_is_a_settings_error(tmp_path: Path) -> None:
+    config = tmp_path / "m.toml"
+    config.write_text('lang = "de"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match="lang"):
+        load_settings(config)
+
+
+def test_placeholder_secret_refused_outside_the_lab() -> None:
+    settings = load_settings()
+    assert settings.secret_key.get_secret_value() == PLACEHOLDER_SECRET
+    with pytest.raises(SettingsError, match="secret_key"):
+        settings.require_production_secrets()
+    settings.model_copy(update={"lab": True}).require_production_secrets()
+
+
+def test_secret_is_not_in_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", "s3cret-value-xyz")
+    settings = load_settings()
+    assert "s3cret-value-xyz" not in repr(settings)
+    settings.require_production_secrets()
