@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -69,11 +70,13 @@ MAILBOX_FULL = Reply(552, "5.2.2", "Mailbox full")  # RFC 3463 §3.3
 GREYLISTED = Reply(451, "4.7.1", "Greylisted, please try again later")
 TEMPORARY_FAILURE = Reply(451, "4.3.0", "Temporary failure, please try again later")
 
-PRESETS: Mapping[str, tuple[Reply, Stage]] = {
-    "sender_blocked": (SENDER_BLOCKED, Stage.MAIL),
-    "user_unknown": (USER_UNKNOWN, Stage.RCPT),
-    "mailbox_full": (MAILBOX_FULL, Stage.RCPT),
-}
+PRESETS: Mapping[str, tuple[Reply, Stage]] = MappingProxyType(
+    {
+        "sender_blocked": (SENDER_BLOCKED, Stage.MAIL),
+        "user_unknown": (USER_UNKNOWN, Stage.RCPT),
+        "mailbox_full": (MAILBOX_FULL, Stage.RCPT),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ class Policy:
         return data
 
 
-_FIELDS = set(Policy.__dataclass_fields__)
+_FIELDS = frozenset(Policy.__dataclass_fields__)
 
 
 def _strings(value: Any, key: str) -> tuple[str, ...]:

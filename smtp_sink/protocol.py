@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -22,26 +23,28 @@ log = logging.getLogger(__name__)
 
 _HAS_ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}( |$)")
 # RFC 3463 codes for the fixed replies aiosmtpd writes itself.
-_ENHANCED_DEFAULTS = {
-    "220": "2.0.0",
-    "221": "2.0.0",
-    "250": "2.0.0",
-    "421": "4.3.0",
-    "451": "4.3.0",
-    "452": "4.5.3",
-    "454": "4.7.0",
-    "500": "5.5.2",
-    "501": "5.5.4",
-    "502": "5.5.1",
-    "503": "5.5.1",
-    "504": "5.5.4",
-    "530": "5.7.0",
-    "550": "5.0.0",
-    "552": "5.3.4",
-    "553": "5.1.3",
-    "554": "5.0.0",
-    "555": "5.5.4",
-}
+_ENHANCED_DEFAULTS = MappingProxyType(
+    {
+        "220": "2.0.0",
+        "221": "2.0.0",
+        "250": "2.0.0",
+        "421": "4.3.0",
+        "451": "4.3.0",
+        "452": "4.5.3",
+        "454": "4.7.0",
+        "500": "5.5.2",
+        "501": "5.5.4",
+        "502": "5.5.1",
+        "503": "5.5.1",
+        "504": "5.5.4",
+        "530": "5.7.0",
+        "550": "5.0.0",
+        "552": "5.3.4",
+        "553": "5.1.3",
+        "554": "5.0.0",
+        "555": "5.5.4",
+    }
+)
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 SESSION_TOO_LONG = "421 4.4.2 Connection time limit exceeded"
 PROXY_REFUSED = "554 5.7.0 PROXY header not accepted from this peer"
