@@ -1,0 +1,14 @@
+"""The CLI's commands. Each module has ``add_parser(subparsers)`` setting ``run`` on its parser;
+``run(args, settings)`` returns the exit status (sync or async).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from maildiag.commands import authenticate, sender, serve, spf
+from maildiag.commands.common import UsageError
+
+COMMANDS: tuple[ModuleType, ...] = (spf, serve, authenticate, sender)
+
+__all__ = ["COMMANDS", "UsageError"]
