@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
 MAX_DOMAIN = 255  # RFC 5321 §4.5.3.1.2
 DEFAULT_SESSION_TTL = dt.timedelta(hours=8)
-_FORBIDDEN = set(' \t\r\n<>()[]\\,;:"')
+_FORBIDDEN = frozenset(' \t\r\n<>()[]\\,;:"')
 
 
 def normalize_address(address: str) -> str:

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import urllib.parse
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol, cast
 
 from altcha import v1 as altcha_v1
@@ -24,7 +25,9 @@ MAX_PAYLOAD_LENGTH = 4096  # input size limit for the posted form field
 DEFAULT_MAX_NUMBER = 100_000
 DEFAULT_CHALLENGE_TTL = dt.timedelta(minutes=10)
 ALGORITHM: altcha_v1.AlgoType = "SHA-256"
-_REQUIRED = {"algorithm": str, "challenge": str, "number": int, "salt": str, "signature": str}
+_REQUIRED: Mapping[str, type] = MappingProxyType(
+    {"algorithm": str, "challenge": str, "number": int, "salt": str, "signature": str}
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+from types import MappingProxyType
 from urllib.parse import quote, urlsplit
 
 import jinja2
@@ -29,10 +30,16 @@ SENDER_IDENTITIES = ("do.not.reply@platform.visma.com", "do.not.reply@connect.vi
 RESET_PATH = "/reset-password"
 LOGIN_PATH = "/login"
 REDACTED = "REDACTED"
-SUBJECTS = {
-    "reset": {"nb": "Tilbakestill passordet ditt", "en": "Reset your password"},
-    "password_changed": {"nb": "Passordet ditt er endret", "en": "Your password has been changed"},
-}
+SUBJECTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "reset": MappingProxyType(
+            {"nb": "Tilbakestill passordet ditt", "en": "Reset your password"}
+        ),
+        "password_changed": MappingProxyType(
+            {"nb": "Passordet ditt er endret", "en": "Your password has been changed"}
+        ),
+    }
+)
 # VERP: the outbox id travels in the envelope sender's local part (RFC 5321 §4.1.2 Local-part).
 _VERP = re.compile(r"^bounce\+(?P<id>[0-9]{1,18})@(?P<domain>[A-Za-z0-9.-]+)$")
 

@@ -126,6 +126,22 @@ class PasswordPolicy:
     min_special: int = 1
     common: frozenset[str] = dataclasses.field(default_factory=load_common_passwords, repr=False)
 
+    def describe(self, lang: str) -> tuple[dict[str, str | int], ...]:
+        """The live rules as data for the page (``id``, ``n``, ``text``), before any typing.
+
+        The page's script ticks them with the same counts ``rules`` uses: ``length`` counts
+        characters; ``upper``/``lower``/``digit`` Unicode letters and digits; ``special``
+        anything that is neither a letter, a digit nor white space.
+        """
+        thresholds = dict(zip(RULE_IDS, self._thresholds(), strict=True))
+        return tuple(
+            {"id": rid, "n": thresholds[rid], "text": rule_text(rid, lang, thresholds[rid])}
+            for rid in RULE_IDS
+        )
+
+    def _thresholds(self) -> tuple[int, ...]:
+        return (self.min_length, self.min_upper, self.min_lower, self.min_digit, self.min_special)
+
     def rules(self, password: str) -> tuple[RuleResult, ...]:
         """The five live rules for ``password``, in RULE_IDS order."""
         counts = {

@@ -32,6 +32,19 @@ def test_seed_wording_in_norwegian(policy: reset.PasswordPolicy) -> None:
     assert [ok for _id, _text, ok in report.texts("nb")] == [False] * 5
 
 
+def test_describe_gives_the_page_its_rules(policy: reset.PasswordPolicy) -> None:
+    described = policy.describe("nb")
+    assert [d["text"] for d in described] == SEED_NB
+    assert [(d["id"], d["n"]) for d in described] == [
+        ("length", 8),
+        ("upper", 1),
+        ("lower", 1),
+        ("digit", 1),
+        ("special", 1),
+    ]
+    assert policy.describe("en")[0]["text"] == "At least 8 characters"
+
+
 def test_english_texts_exist_for_every_rule_and_check() -> None:
     for rule_id in (*reset.RULE_IDS, *reset.CHECK_IDS):
         assert reset.rule_text(rule_id, "en", 2)
