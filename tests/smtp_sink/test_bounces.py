@@ -241,3 +241,59 @@ async def test_no_bounce_for_null_sender_and_no_deliver(run_sink, store: SinkSto
     assert len(delivered) == 1
     parsed: Message = email.message_from_bytes(delivered[0], policy=compat32)
     assert parsed["To"] == "x@y.example"
+
+
+async def test_failing_callbacks_never_cost_the_message(run_sink, store: SinkStore, caplog) -> None:
+    calls: list[str] = []
+
+    async def on_bounce(report: BounceReport) -> None:
+        calls.append("on_bounce")
+        raise RuntimeError("delivery log is down")
+
+    async def deliver(dsn: bytes, mail_from: str = "", rcpt: str = "") -> None:
+        calls.append("deliver")
+        raise OSError("relay unreachable")
+
+    book = PolicyBook(default=Policy(action=Action.ACCEPT_THEN_BOUNCE, bounce_delay=0.0))
+    async with run_sink(
+        policies=book,
+        deliver=deliver,
+        on_bounce=on_bounce,
+        bounce_addresses=("bounce+*@platform.visma.com",),
+    ) as sink:
+        await send_null(sink.port, QMAIL_BOUNCE, "bounce+q77@platform.visma.com")
+        await aiosmtplib.send(
+            ORIGINAL,
+            sender="x@y.example",
+            recipients=["a@b.example"],
+            hostname="127.0.0.1",
+            port=sink.port,
+            start_tls=False,
+        )
+        for _ in range(50):
+            if "deliver" in calls:
+                break
+            await asyncio.sleep(0.02)
+    assert calls == ["on_bounce", "deliver"]
+    assert store.count() == 2
+    assert "sink.bounce_intake_failed" in caplog.text
+    assert "sink.bounce_failed" in caplog.text
+
+
+async def test_pending_bounce_without_deliver_is_dropped(run_sink, store, caplog) -> None:
+    book = PolicyBook(default=Policy(action=Action.ACCEPT_THEN_BOUNCE, bounce_delay=0.0))
+    async with run_sink(policies=book) as sink:
+        await aiosmtplib.send(
+            ORIGINAL,
+            sender="x@y.example",
+            recipients=["a@b.example"],
+            hostname="127.0.0.1",
+            port=sink.port,
+            start_tls=False,
+        )
+        for _ in range(50):
+            if "sink.bounce_dropped" in caplog.text:
+                break
+            await asyncio.sleep(0.02)
+    assert "sink.bounce_dropped" in caplog.text
+    assert store.count() == 1
