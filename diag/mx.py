@@ -132,9 +132,7 @@ async def lookup_mx(domain: str, resolver: Resolver, *, allow_private: bool = Fa
     hosts = await asyncio.gather(
         *(_host(name, pref, resolver, allow_private) for pref, name in unique)
     )
-    findings: list[Finding] = []
-    for _host, host_findings in hosts:
-        findings.extend(host_findings)
+    findings = [f for _, host_findings in hosts for f in host_findings]
     resolved = tuple(h for h, _ in hosts)
     provider = fingerprint_provider([h.name for h in resolved])
     if not any(h.usable and h.addresses for h in resolved) and not any(
