@@ -26,6 +26,7 @@ from reset.captcha import (
 )
 from reset.delivery import (
     RetryPolicy,
+    Sendable,
     SmtpRelay,
     SmtpReply,
     parse_reply,
@@ -56,6 +57,7 @@ from reset.mail import (
     SENDER_IDENTITIES,
     ComposedMail,
     MailComposer,
+    Signer,
     make_environment,
     parse_verp_address,
     verp_address,
@@ -139,6 +141,8 @@ __all__ = [
     "RetryPolicy",
     "RuleResult",
     "Secret",
+    "Sendable",
+    "Signer",
     "SiteverifyVerifier",
     "SmtpRelay",
     "SmtpReply",

@@ -34,7 +34,9 @@ def utc_now() -> dt.datetime:
 class Worker:
     """Sends due outbox rows. ``session_factory`` is e.g. a ``sessionmaker`` bound to the engine.
 
-    ``clock`` is injectable so tests can step through backoff without sleeping.
+    ``clock`` is injectable so tests can step through backoff without sleeping. Sessions are
+    used from worker threads: an in-memory SQLite engine needs ``poolclass=StaticPool`` and
+    ``connect_args={"check_same_thread": False}`` (file databases work as they are).
     """
 
     def __init__(

@@ -171,7 +171,7 @@ def token_in(raw: bytes) -> str:
     assert isinstance(message, EmailMessage)
     body = message.get_body(("plain",))
     assert body is not None
-    found = re.search(r"token=([A-Za-z0-9_-]+)", body.get_content())  # type: ignore[attr-defined]
+    found = re.search(r"token=([A-Za-z0-9_-]+)", body.get_content())
     assert found is not None
     return found.group(1)
 

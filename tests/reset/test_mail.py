@@ -36,7 +36,7 @@ def bodies(message: EmailMessage) -> tuple[str, str]:
     html = message.get_body(("html",))
     assert text is not None
     assert html is not None
-    return text.get_content(), html.get_content()  # type: ignore[attr-defined]
+    return text.get_content(), html.get_content()
 
 
 def reset_mail(c: reset.MailComposer, lang: str = "nb", to: str = "kari@kunde-ok.example"):  # type: ignore[no-untyped-def]
