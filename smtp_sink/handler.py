@@ -149,7 +149,8 @@ class SinkHandler:
         domain = self.config.local_domains.get(session.local_ip)
         if domain is not None:
             policy = self.policies.for_domain(domain)
-            status = await self._stage(server, policy, Stage.MAIL, address)
+            sender = "" if address == "<>" else address
+            status = await self._stage(server, policy, Stage.MAIL, sender)
             if status is not None:
                 return status
         envelope.mail_from = address
@@ -208,7 +209,7 @@ class SinkHandler:
         self, server: SinkSMTP, session: SinkSession, envelope: SinkEnvelope
     ) -> str:
         sender = _sender(envelope)
-        for policy in envelope.policies:
+        for policy in dict.fromkeys(envelope.policies):  # once per distinct policy
             status = await self._stage(server, policy, Stage.DATA, sender)
             if status is not None:
                 return status

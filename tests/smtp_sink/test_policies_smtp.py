@@ -225,3 +225,13 @@ async def test_one_sink_on_two_addresses_answers_per_domain(run_sink, store: Sin
             assert info.value.code == 550
         await send(ports["127.0.0.1"], ["kari@kunde-ok.example"])
     assert store.count() == 1
+
+
+async def test_data_stage_delay_once_per_message(run_sink, store: SinkStore) -> None:
+    book = PolicyBook()
+    book.set_domain("slow.example", Policy(delay=0.6, delay_stage=Stage.DATA))
+    async with run_sink(policies=book) as sink:
+        started = time.monotonic()
+        await send(sink.port, ["a@slow.example", "b@slow.example", "c@slow.example"])
+        elapsed = time.monotonic() - started
+    assert 0.6 <= elapsed < 1.2
