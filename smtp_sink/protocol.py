@@ -28,6 +28,7 @@ _ENHANCED_DEFAULTS = MappingProxyType(
         "220": "2.0.0",
         "221": "2.0.0",
         "250": "2.0.0",
+        "252": "2.0.0",
         "421": "4.3.0",
         "451": "4.3.0",
         "452": "4.5.3",
@@ -47,6 +48,7 @@ _ENHANCED_DEFAULTS = MappingProxyType(
 )
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 SESSION_TOO_LONG = "421 4.4.2 Connection time limit exceeded"
+AUTH_UNAVAILABLE = "502 5.5.1 AUTH not available"
 PROXY_REFUSED = "554 5.7.0 PROXY header not accepted from this peer"
 
 
@@ -193,6 +195,10 @@ class SinkSMTP(SMTP):
             await super().smtp_HELO(hostname)
         finally:
             self._verbatim = False
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        """The sink takes mail for anyone and never relays, so it offers no AUTH."""
+        await self.push(AUTH_UNAVAILABLE)
 
     async def smtp_PROXY(self, arg: str) -> None:
         """A PROXY header from a peer that is not trusted: refuse it and hang up."""

@@ -119,6 +119,10 @@ async def test_bad_commands_500_501(run_sink) -> None:
         assert code == 503
         code, _ = await c.execute_command(b"MAIL", b"FROM:<not an address>")
         assert code in (501, 553)
+        code, text = await c.execute_command(b"AUTH", b"PLAIN AGFAAGI=")
+        assert (code, text) == (502, "5.5.1 AUTH not available")
+        code, text = await c.execute_command(b"VRFY", b"kari@kunde-ok.example")
+        assert (code, text[:5]) == (252, "2.0.0")
         code, _ = await c.noop()
         assert code == 250
 
