@@ -137,3 +137,43 @@ async def test_sigkill_loses_no_acknowledged_message(tmp_path: Path) -> None:
         assert copies, f"seed={seed}: message {i} acknowledged but lost"
         assert all(c == sent[i] for c in copies), f"seed={seed}: message {i} changed"
     assert len(stored) <= MESSAGES + CLIENTS
+
+
+async def test_runner_applies_a_policy_file_and_stops_on_sigterm(tmp_path: Path) -> None:
+    policies = tmp_path / "policies.toml"
+    policies.write_text('[addresses."kari@kunde-ukjent.example"]\npreset = "user_unknown"\n')
+    db = tmp_path / "runner.db"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "smtp_sink._runner",
+        "--port",
+        "0",
+        "--db",
+        str(db),
+        "--policies",
+        str(policies),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        port = int((await asyncio.wait_for(process.stdout.readline(), 20)).split()[1])
+        errors, _ = await aiosmtplib.send(
+            make_message(1, random.Random(1)),
+            sender="a@x.example",
+            recipients=["kari@kunde-ukjent.example", "ola@kunde-ukjent.example"],
+            hostname="127.0.0.1",
+            port=port,
+            start_tls=False,
+        )
+        assert errors["kari@kunde-ukjent.example"][0] == 550
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 20) == 0
+    engine = create_store_engine(db)
+    try:
+        assert SinkStore(engine).list()[0].rcpt_tos == ("ola@kunde-ukjent.example",)
+    finally:
+        engine.dispose()
