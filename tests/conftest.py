@@ -31,6 +31,12 @@ class OutsideNetworkError(AssertionError):
     """A test tried to connect somewhere other than loopback."""
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps an event loop running on the
+    main thread while a browser is open, which asyncio tests cannot share."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
+
+
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any test that connects, or sends a datagram, outside loopback."""

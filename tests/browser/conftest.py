@@ -84,8 +84,11 @@ def lab_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabProcess
         process.stdout.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one module: Playwright's sync API holds an event loop on this thread
+    while it runs, so it must be closed before any asyncio test runs (browser modules run
+    last, see tests/conftest.py)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}; scripts/setup installs Debian's chromium")
     from playwright.sync_api import sync_playwright
