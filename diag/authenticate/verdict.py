@@ -17,6 +17,7 @@ from typing import Any
 import authres
 import authres.arc
 import authres.dmarc
+from publicsuffixlist import PublicSuffixList
 
 from diag.authenticate.headers import (
     EIGHT_BIT,
@@ -136,11 +137,13 @@ async def authenticate(
     resolver: Resolver,
     authserv_id: str = "maildiag",
     now: float | None = None,
+    psl: PublicSuffixList | None = None,
 ) -> Verdict:
     """Judge ``message`` as received from ``ip`` with ``helo`` and ``mail_from``.
 
-    Raises ValueError only when ``ip`` is not an IP address; everything about the message
-    and the DNS becomes part of the verdict.
+    ``psl`` is the Public Suffix List DMARC uses (building one costs ~0.15 s of CPU; pass a
+    shared one when judging many messages). Raises ValueError only when ``ip`` is not an IP
+    address; everything about the message and the DNS becomes part of the verdict.
     """
     block = parse_header_block(message)
     author = from_domains(block)
@@ -157,6 +160,7 @@ async def authenticate(
         spf_domain=spf.domain,
         dkim_results=[(d.result, d.domain) for d in dkim],
         resolver=resolver,
+        psl=psl,
     )
     header = _authentication_results(authserv_id, ip, spf, dkim, dmarc, arc)
     findings = _findings(block.problems, author, spf, dkim, dmarc, arc)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from publicsuffixlist import PublicSuffixList
+
 from diag.dkim import DkimSignError, check_selector, sign_message, verify_message
 from diag.dmarc import (
     AlignmentMode,
@@ -124,13 +126,15 @@ async def dkim_discovery_part(domain: str, selectors: Sequence[str], resolver: R
     return Part("dkim", "common", data, tuple(found))
 
 
-async def dmarc_part(domain: str, resolver: Resolver) -> Part:
+async def dmarc_part(domain: str, resolver: Resolver, psl: PublicSuffixList | None = None) -> Part:
     """The From domain's DMARC record and policy."""
-    checked = await check_domain(domain, resolver)
+    checked = await check_domain(domain, resolver, psl=psl)
     return Part("dmarc", "record", checked.data, checked.findings)
 
 
-async def alignment_part(spec: SenderSpec, resolver: Resolver) -> Part:
+async def alignment_part(
+    spec: SenderSpec, resolver: Resolver, psl: PublicSuffixList | None = None
+) -> Part:
     """Whether the envelope (SPF) and d= (DKIM) domains align with the From domain (DMARC)."""
     author, envelope, signing = spec.domain, spec.envelope, spec.signing_domain
     data: dict[str, Any] = {
@@ -145,7 +149,7 @@ async def alignment_part(spec: SenderSpec, resolver: Resolver) -> Part:
         others = sorted({envelope, signing} - {author})
         try:
             discovery, walks = await asyncio.gather(
-                discover(author, resolver),
+                discover(author, resolver, psl=psl),
                 asyncio.gather(*(tree_walk(d, resolver) for d in others)),
             )
         except DnsError as exc:

@@ -8,6 +8,8 @@ import argparse
 import asyncio
 from typing import Any
 
+from publicsuffixlist import PublicSuffixList
+
 from diag.senders import SECTIONS, SenderReport, SenderSpec, check_sender, check_sender_domain
 from maildiag.commands.common import make_resolver, parse_domain
 from maildiag.settings import SenderIdentity, Settings
@@ -58,10 +60,11 @@ async def sender_reports(
     every configured identity when none are named; all run concurrently."""
     deadline = max(MIN_DEADLINE, settings.dns_timeout * 5)
     zones = settings.dnsbl_zones
+    psl = PublicSuffixList()  # built once for every report (it costs ~0.15 s of CPU)
     if not domains:
         identities = list(settings.senders)
         jobs = [
-            check_sender(sender_spec(i), resolver, dnsbl_zones=zones, deadline=deadline)
+            check_sender(sender_spec(i), resolver, dnsbl_zones=zones, deadline=deadline, psl=psl)
             for i in identities
         ]
         return list(await asyncio.gather(*jobs))
@@ -69,11 +72,11 @@ async def sender_reports(
     for domain in domains:
         known = [i for i in settings.senders if i.domain == domain]
         coros += [
-            check_sender(sender_spec(i), resolver, dnsbl_zones=zones, deadline=deadline)
+            check_sender(sender_spec(i), resolver, dnsbl_zones=zones, deadline=deadline, psl=psl)
             for i in known
         ]
         if not known:
-            coros.append(check_sender_domain(domain, resolver, deadline=deadline))
+            coros.append(check_sender_domain(domain, resolver, deadline=deadline, psl=psl))
     return list(await asyncio.gather(*coros))
 
 
