@@ -21,6 +21,7 @@ from maildiag.settings import SenderIdentity, Settings
 log = logging.getLogger(__name__)
 
 MARKER = "LAB-DATA"
+LAB_CONFIG = "lab.toml"  # the running lab's settings, for CLI commands run beside it
 LAB_SELECTOR = "lab2026"
 LAB_PASSWORD = "Demo#2026lab"  # noqa: S105 - documented demo password, refused outside the lab
 HEALTHY = ("platform.visma.com", "connect.visma.com")
@@ -82,7 +83,7 @@ def lab_senders(keys: list[LabKey]) -> list[SenderIdentity]:
 def _ensure_key(data_dir: Path, domain: str) -> LabKey:
     keys_dir = data_dir / "keys"
     keys_dir.mkdir(exist_ok=True)
-    path = keys_dir / f"{domain}.{LAB_SELECTOR}.pem"
+    path = (keys_dir / f"{domain}.{LAB_SELECTOR}.pem").resolve()
     if not path.is_file():
         key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
         pem = key.private_bytes(
@@ -102,8 +103,11 @@ def _ensure_key(data_dir: Path, domain: str) -> LabKey:
 
 
 def lab_settings(settings: Settings, keys: list[LabKey]) -> Settings:
-    """``settings`` as the lab runs them: its DNS, its identities, loopback allowed."""
-    return settings.model_copy(
+    """``settings`` as the lab runs them: its DNS, its identities, loopback allowed.
+
+    Also writes them to ``DATA/lab.toml`` (see ``write_lab_config``).
+    """
+    lab = settings.model_copy(
         update={
             "lab": True,
             "nameservers": [f"127.0.0.1:{settings.dns_port}"],
@@ -114,3 +118,41 @@ def lab_settings(settings: Settings, keys: list[LabKey]) -> Settings:
             else f"http://127.0.0.1:{settings.http_port}",
         }
     )
+    write_lab_config(lab)
+    return lab
+
+
+def write_lab_config(settings: Settings) -> Path:
+    """Write the lab's settings to ``DATA/lab.toml``, so that CLI commands run beside the lab
+    (same data dir) check the lab's identities through the lab's DNS server."""
+    lines = [
+        "# Written by `maildiag serve --lab`: the running lab's settings.",
+        f"nameservers = [{_toml(settings.nameservers[0])}]",
+        "allow_private_targets = true",
+        f"smtp_host = {_toml(settings.smtp_host)}",
+        f"smtp_port = {settings.smtp_port}",
+        f"public_base_url = {_toml(settings.public_base_url)}",
+    ]
+    for sender in settings.senders:
+        lines += [
+            "",
+            "[[senders]]",
+            f"address = {_toml(sender.address)}",
+            f"dkim_selectors = [{', '.join(_toml(s) for s in sender.dkim_selectors)}]",
+            *(
+                [f"dkim_key_path = {_toml(str(sender.dkim_key_path))}"]
+                if sender.dkim_key_path
+                else []
+            ),
+            f"egress_ips = [{', '.join(_toml(ip) for ip in sender.egress_ips)}]",
+            f"helo = {_toml(sender.helo)}",
+        ]
+    path = settings.data_dir / LAB_CONFIG
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _toml(value: str) -> str:
+    """A TOML basic string."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

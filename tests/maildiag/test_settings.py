@@ -31,7 +31,7 @@ def test_file_then_environment_then_overrides(
 def test_unreadable_config_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("http_port = = 1", encoding="utf-8")
-    with pytest.raises(SettingsError, match="bad.toml"):
+    with pytest.raises(SettingsError, match=r"bad\.toml"):
         load_settings(bad)
 
 
@@ -55,3 +55,29 @@ def test_secret_is_not_in_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert "s3cret-value-xyz" not in repr(settings)
     settings.require_production_secrets()
+
+
+def test_commands_beside_a_running_lab_use_its_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maildiag.labkit import lab_settings, prepare_lab
+
+    data = tmp_path / "data"
+    keys, _zone = prepare_lab(data)
+    lab_settings(load_settings(data_dir=data).model_copy(update={"dns_port": 5399}), keys)
+    monkeypatch.chdir(tmp_path)
+    beside = load_settings()
+    assert beside.nameservers == ["127.0.0.1:5399"]
+    assert [s.address for s in beside.senders][-1] == "do.not.reply@legacy.visma.example"
+    key_path = beside.senders[0].dkim_key_path
+    assert key_path is not None
+    assert key_path.is_file()
+    # The command line still wins.
+    assert load_settings(nameservers=["127.0.0.1:53"]).nameservers == ["127.0.0.1:53"]
+
+
+def test_no_lab_marker_no_lab_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "lab.toml").write_text('nameservers = ["127.0.0.1:1"]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().nameservers == []
