@@ -96,6 +96,19 @@ class Settings(BaseSettings):
     rate_limit_per_ip: str = "30/minute"
     rate_limit_per_address: str = "3/15 minutes"
     max_input_bytes: int = 1_000_000
+    captcha_kind: Literal["altcha", "recaptcha", "hcaptcha", "turnstile"] = "altcha"
+    captcha_site_key: str = ""
+    captcha_secret: SecretStr = SecretStr("")
+    captcha_siteverify_url: str = ""  # empty: the provider's public siteverify URL
+    # ALTCHA work: None means 100000 (2000 in the lab, so the demo solves at once).
+    altcha_max_number: int | None = Field(default=None, ge=10, le=10_000_000)
+    password_min_length: int = Field(default=8, ge=1, le=128)
+    password_min_upper: int = Field(default=1, ge=0, le=32)
+    password_min_lower: int = Field(default=1, ge=0, le=32)
+    password_min_digit: int = Field(default=1, ge=0, le=32)
+    password_min_special: int = Field(default=1, ge=0, le=32)
+    password_refuse_common: bool = True
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     # The SMTP sink (``maildiag sink``, and inside ``serve --lab``).
     sink_max_message_size: int = Field(default=10 * 1024 * 1024, ge=1024)
     sink_retention_days: float = Field(default=14.0, ge=0)  # 0 keeps messages forever
@@ -136,7 +149,8 @@ class Settings(BaseSettings):
         """Raises SettingsError when a placeholder secret is used outside the lab."""
         if not self.lab and self.secret_key.get_secret_value() in ("", PLACEHOLDER_SECRET):
             raise SettingsError(
-                "secret_key is the placeholder; set MAILDIAG_SECRET_KEY (only the lab may run without)"
+                "secret_key is the placeholder; set MAILDIAG_SECRET_KEY "
+                "(only the lab may run without one)"
             )
 
 
@@ -157,11 +171,29 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             raise SettingsError(f"cannot read config file {path}: {exc}") from exc
     try:
         env_values = Settings().model_dump(exclude_unset=True) if _has_env() else {}
-        merged = {**data, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
-        return Settings(**merged)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        data_dir = Path({**data, **env_values, **given}.get("data_dir", "data"))
+        lab = _running_lab(data_dir) if path is None else {}
+        return Settings(**{**data, **lab, **env_values, **given})
     except ValueError as exc:
         first = str(exc).splitlines()
         raise SettingsError("invalid settings: " + " ".join(first[:3])) from exc
+
+
+def _running_lab(data_dir: Path) -> dict[str, Any]:
+    """The settings a running lab wrote into ``data_dir`` (``lab.toml`` beside its marker).
+
+    This lets ``maildiag sender`` and the other commands, run beside ``maildiag serve --lab``,
+    check the lab's own identities through the lab's DNS server without further options.
+    An explicit ``--config`` file, the environment and command-line options still win.
+    """
+    config = data_dir / "lab.toml"
+    if not (data_dir / "LAB-DATA").is_file() or not config.is_file():
+        return {}
+    try:
+        return tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read the lab's settings {config}: {exc}") from exc
 
 
 def _has_env() -> bool:
