@@ -205,3 +205,21 @@ async def test_dns_failure_is_temperror_not_fail(keypair: KeyPair) -> None:
     assert data["spf"]["result"] == "temperror"
     assert data["dkim"][0]["result"] == "temperror"
     assert data["dmarc"]["result"] != "fail"
+
+
+async def test_header_byte_limit(keypair: KeyPair) -> None:
+    huge = b"X-Huge: " + b"a" * 300_000 + b"\r\n"
+    message = _signed(keypair).replace(b"\r\n\r\n", b"\r\n" + huge + b"\r\n", 1)
+    data = await _verdict(message, _resolver(keypair))
+    assert "auth.header_limit" in _codes(data)
+    assert data["dkim"] == []
+    assert data["dmarc"]["from_domain"] == DOMAIN
+
+
+def test_public_surface() -> None:
+    import diag.authenticate
+
+    assert len(set(diag.authenticate.__all__)) == len(diag.authenticate.__all__)
+    assert not any(name.startswith("_") for name in diag.authenticate.__all__)
+    for name in diag.authenticate.__all__:
+        assert getattr(diag.authenticate, name) is not None

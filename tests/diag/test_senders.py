@@ -235,3 +235,12 @@ async def test_bare_domain_without_any_common_selector(keys: tuple[KeyPair, KeyP
     report = await check_sender_domain(DOMAIN, resolver)
     assert "sender.dkim_no_common_selector" in _codes(report)
     assert not report.has_errors
+
+
+def test_public_surface() -> None:
+    import diag.senders
+
+    assert len(set(diag.senders.__all__)) == len(diag.senders.__all__)
+    assert not any(name.startswith("_") for name in diag.senders.__all__)
+    for name in diag.senders.__all__:
+        assert getattr(diag.senders, name) is not None
