@@ -1,0 +1,185 @@
+"""The sink's pages: ``/sink`` (mailboxes and their messages), one message, its sanitized
+HTML in a sandboxed iframe, its raw bytes, delete (CSRF-checked by ``maildiag.web.csrf``), and
+live updates (``/sink/events``, server-sent events).
+
+All message text reaches templates as plain strings (autoescaped). The HTML part is only ever
+served from its own endpoint with a CSP that forbids scripts and any network access.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from maildiag.web import i18n
+from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.pages import page
+from maildiag.web.sink_api import MAX_ID, describe, load_message, sink_of
+from maildiag.web.sink_view import explain_verdict, message_parts, sanitize_html
+from maildiag.web.sse import event_stream
+from smtp_sink import SinkStore
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+MAX_MAILBOXES = 500
+HTML_PART_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+)
+MessageId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+
+
+def _mailboxes(store: SinkStore) -> list[dict[str, Any]]:
+    """Every mailbox address with its inbox and junk counts."""
+    b = store.tables.mailboxes
+    stmt = (
+        sa.select(b.c.address, b.c.folder, sa.func.count())
+        .group_by(b.c.address, b.c.folder)
+        .order_by(b.c.address)
+    )
+    boxes: dict[str, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for address, folder, count in conn.execute(stmt):
+            box = boxes.setdefault(address, {"address": address, "inbox": 0, "junk": 0})
+            box[folder] = int(count)
+    return list(boxes.values())[:MAX_MAILBOXES]
+
+
+def _day(value: str, name: str, *, end: bool = False) -> dt.datetime | None:
+    """``YYYY-MM-DD`` (or a full ISO time) as UTC; the next midnight for an ``until`` day."""
+    if not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+            return start + dt.timedelta(days=1) if end else start
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(422, f"{name}: not a date (YYYY-MM-DD): {text[:40]!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@router.get("/sink", response_class=HTMLResponse)
+async def sink_list(
+    request: Request,
+    to: Annotated[str, Query(max_length=320)] = "",
+    sender: Annotated[str, Query(max_length=320)] = "",
+    subject: Annotated[str, Query(max_length=998)] = "",
+    since: Annotated[str, Query(max_length=40)] = "",
+    until: Annotated[str, Query(max_length=40)] = "",
+    folder: Annotated[str, Query(pattern="^(|inbox|junk)$")] = "",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    store = sink_of(request).store
+    start, stop = _day(since, "since"), _day(until, "until", end=True)
+    messages = await asyncio.to_thread(
+        store.list,
+        to=to.strip() or None,
+        sender=sender.strip() or None,
+        subject=subject.strip() or None,
+        since=start,
+        until=stop,
+        folder=folder or None,
+        limit=PAGE_SIZE + 1,
+        offset=(page_number - 1) * PAGE_SIZE,
+    )
+    boxes = await asyncio.to_thread(_mailboxes, store)
+    rows = [
+        {
+            "message": m,
+            "folder": m.folder_for(to) if to else None,
+            "dmarc": m.verdict.get("dmarc_result", "none"),
+        }
+        for m in messages[:PAGE_SIZE]
+    ]
+    form = {
+        "to": to,
+        "sender": sender,
+        "subject": subject,
+        "since": since,
+        "until": until,
+        "folder": folder,
+    }
+    return page(
+        request,
+        "sink_list.html",
+        form=form,
+        rows=rows,
+        mailboxes=boxes,
+        page_number=page_number,
+        more=len(messages) > PAGE_SIZE,
+        info=sink_of(request).info(),
+    )
+
+
+@router.get("/sink/events")
+async def sink_events(request: Request) -> Response:
+    """``text/event-stream``: ``stored`` and ``deleted`` events as they happen."""
+    return event_stream(request, sink_of(request).events)
+
+
+@router.get("/sink/messages/{message_id}", response_class=HTMLResponse)
+async def sink_message(request: Request, message_id: MessageId) -> Response:
+    message = await load_message(sink_of(request).store, message_id)
+    parts = message_parts(message.raw)
+    return form_page(
+        request,
+        "sink_message.html",
+        message=message,
+        details=describe(message),
+        lines=explain_verdict(message.verdict),
+        parts=parts,
+    )
+
+
+@router.get("/sink/messages/{message_id}/html")
+async def sink_message_html(request: Request, message_id: MessageId) -> Response:
+    """The sanitized HTML part, for the sandboxed iframe only: no scripts, no network."""
+    message = await load_message(sink_of(request).store, message_id)
+    html = message_parts(message.raw).html
+    if html is None:
+        raise HTTPException(404, "this message has no HTML part")
+    body = sanitize_html(html)
+    return HTMLResponse(
+        f'<!doctype html><meta charset="utf-8">{body}',
+        headers={
+            "Content-Security-Policy": HTML_PART_CSP,
+            "X-Frame-Options": "SAMEORIGIN",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/sink/messages/{message_id}/raw")
+async def sink_message_raw(request: Request, message_id: MessageId) -> Response:
+    """The message as filed, as a text/plain download."""
+    message = await load_message(sink_of(request).store, message_id)
+    return Response(
+        message.delivered_bytes,
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="message-{message_id}.txt"'},
+    )
+
+
+@router.post("/sink/messages/{message_id}/delete", dependencies=[Depends(csrf_protect)])
+async def sink_message_delete(request: Request, message_id: MessageId) -> Response:
+    """Delete after the confirmation box was ticked (the form's CSRF token checked first)."""
+    if field(await read_form(request), "confirm") != "yes":
+        lang = i18n.lang_of(request, request.app.state.maildiag.settings.lang)
+        raise HTTPException(422, i18n.text("sink.delete.unconfirmed", lang))
+    store = sink_of(request).store
+    removed = await asyncio.to_thread(store.delete, [message_id])
+    if not removed:
+        raise HTTPException(404, f"no stored message with id {message_id}")
+    return RedirectResponse("/sink?deleted=1", status_code=303)
+
+
+__all__ = ["HTML_PART_CSP", "router"]

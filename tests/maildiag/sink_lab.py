@@ -1,0 +1,113 @@
+"""Shared pieces for the sink service tests: the lab composition in process, message builders,
+and a client that presents the PROXY protocol from a sender identity's egress IP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from diag.dkim import sign_message
+from diag.resolver import DnsPythonResolver
+from maildiag.db import create_engine
+from maildiag.lab.dns import LabDnsServer
+from maildiag.lab.zones import LAB_EGRESS
+from maildiag.labkit import LabKey, lab_settings
+from maildiag.settings import Settings
+from maildiag.sinkservice import SinkHandle, run_sink
+from smtp_sink import BounceReport
+
+
+@dataclass
+class Lab:
+    sink: SinkHandle
+    settings: Settings
+    keys: list[LabKey]
+    bounces: list[BounceReport] = field(default_factory=list)
+
+
+def make_message(
+    sender: str, to: str, subject: str = "Tilbakestill passordet", html: str | None = None
+) -> bytes:
+    """A small CRLF message (multipart/alternative when ``html`` is given)."""
+    domain = sender.rpartition("@")[2]
+    head = [
+        f"From: Visma <{sender}>",
+        f"To: {to}",
+        f"Subject: {subject}",
+        f"Date: {format_datetime(dt.datetime.now(dt.UTC))}",
+        f"Message-ID: {make_msgid(domain=domain)}",
+        "MIME-Version: 1.0",
+    ]
+    text = "Hei Kari,\r\n\r\nFølg lenken for å sette nytt passord.\r\n"
+    if html is None:
+        head += ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
+        return ("\r\n".join(head) + "\r\n\r\n" + text).encode()
+    head.append('Content-Type: multipart/alternative; boundary="b1"')
+    body = (
+        "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{text}\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b1--\r\n"
+    )
+    return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
+
+
+def signed(key: LabKey, message: bytes) -> bytes:
+    """``message`` DKIM-signed with the lab key of ``key.domain``."""
+    return sign_message(
+        message, domain=key.domain, selector=key.selector, private_key=key.private_path.read_bytes()
+    )
+
+
+def proxy_v1(client_ip: str, client_port: int = 40000) -> bytes:
+    """A PROXY protocol v1 header (haproxy PROXY protocol spec §2.1)."""
+    return f"PROXY TCP4 {client_ip} 127.0.0.1 {client_port} 25\r\n".encode()
+
+
+def proxied_socket(port: int, domain: str) -> socket.socket:
+    """A connection to the sink's PROXY listener that presents ``domain``'s lab egress IP."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(proxy_v1(LAB_EGRESS[domain]))
+    sock.setblocking(False)
+    return sock
+
+
+@asynccontextmanager
+async def lab_sink(
+    lab_dir: Path, keys: list[LabKey], zone: Any, db_dir: Path, **overrides: Any
+) -> AsyncIterator[Lab]:
+    """The lab composition: the lab DNS server on port 0 and the sink judging through it."""
+    async with LabDnsServer(zone, port=0) as dns:
+        base = Settings(
+            lab=True,
+            data_dir=lab_dir,
+            dns_port=dns.port,
+            smtp_port=0,
+            database_url=f"sqlite:///{db_dir / 'sink.sqlite3'}",
+            **overrides,
+        )
+        settings = lab_settings(base, keys)
+        engine = create_engine(settings.database)
+        bounces: list[BounceReport] = []
+
+        async def on_bounce(report: BounceReport) -> None:
+            bounces.append(report)
+
+        def resolver() -> DnsPythonResolver:
+            return DnsPythonResolver([dns.address], timeout=2.0)
+
+        try:
+            async with run_sink(
+                settings, engine, on_bounce=on_bounce, resolver_factory=resolver
+            ) as sink:
+                yield Lab(sink, settings, keys, bounces)
+        finally:
+            engine.dispose()
+
+
+def key_for(keys: list[LabKey], domain: str) -> LabKey:
+    return next(k for k in keys if k.domain == domain)

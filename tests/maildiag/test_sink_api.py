@@ -1,0 +1,253 @@
+"""The sink's JSON API and pages in process (httpx.ASGITransport) over a real sink on port 0 in
+the same loop, fed by a real SMTP client; SSE over a real uvicorn on port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import httpx
+import pytest
+import uvicorn
+
+from maildiag.labkit import LabKey, prepare_lab
+from maildiag.runtime import bind_http
+from maildiag.web import create_app
+from maildiag.web.sink_pages import HTML_PART_CSP
+from tests.maildiag.sink_lab import Lab, lab_sink, make_message
+
+OUTSIDER = "tester@lab-tests.example"
+KARI = "kari@kunde-ok.example"
+
+
+@pytest.fixture(scope="module")
+def lab_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[LabKey], Any]:
+    data = tmp_path_factory.mktemp("lab")
+    keys, zone = prepare_lab(data)
+    return data, keys, zone
+
+
+@pytest.fixture
+async def lab(lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path) -> AsyncIterator[Lab]:
+    data, keys, zone = lab_data
+    async with lab_sink(data, keys, zone, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(lab: Lab) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(lab.settings, sink=lab.sink)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+async def send(lab: Lab, to: str = KARI, subject: str = "hei", **kwargs: Any) -> None:
+    message = make_message(OUTSIDER, to, subject, **kwargs)
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=lab.sink.port, start_tls=False) as smtp:
+        await smtp.sendmail(OUTSIDER, [to], message)
+
+
+async def test_list_newest_first_with_filters(lab: Lab, client: httpx.AsyncClient) -> None:
+    await send(lab, subject="first")
+    await send(lab, subject="second")
+    await send(lab, to="kari@kunde-spam.example", subject="spam")
+    listed = (await client.get("/api/v1/sink/messages", params={"to": KARI})).json()
+    assert [m["subject"] for m in listed["messages"]] == ["second", "first"]
+    junk = await client.get("/api/v1/sink/messages", params={"folder": "junk"})
+    assert [m["subject"] for m in junk.json()["messages"]] == ["spam"]
+    found = await client.get("/api/v1/sink/messages", params={"subject": "FIR", "sender": OUTSIDER})
+    assert [m["subject"] for m in found.json()["messages"]] == ["first"]
+    later = await client.get("/api/v1/sink/messages", params={"since": "2999-01-01T00:00:00Z"})
+    assert later.json()["messages"] == []
+    paged = await client.get("/api/v1/sink/messages", params={"limit": 1, "offset": 1})
+    assert [m["subject"] for m in paged.json()["messages"]] == ["second"]
+
+
+@pytest.mark.parametrize(
+    ("params", "where"),
+    [
+        ({"since": "yesterday"}, "since"),
+        ({"until": "2026-13-40"}, "until"),
+        ({"folder": "trash"}, "folder"),
+        ({"limit": "0"}, "limit"),
+    ],
+)
+async def test_bad_query_is_422_with_the_reason(
+    client: httpx.AsyncClient, params: dict[str, str], where: str
+) -> None:
+    response = await client.get("/api/v1/sink/messages", params=params)
+    assert response.status_code == 422
+    assert any(r.startswith(where) for r in response.json()["reasons"])
+
+
+async def test_one_message_with_envelope_peer_verdict_and_raw(
+    lab: Lab, client: httpx.AsyncClient
+) -> None:
+    await send(lab)
+    [summary] = (await client.get("/api/v1/sink/messages")).json()["messages"]
+    detail = (await client.get(f"/api/v1/sink/messages/{summary['id']}")).json()
+    assert detail["envelope"] == {"mail_from": OUTSIDER, "rcpt_tos": [KARI]}
+    assert detail["peer"]["ip"] == "127.0.0.1"
+    assert detail["mailboxes"] == [{"address": KARI, "folder": "inbox"}]
+    assert detail["verdict"]["data"]["spf"]["result"] == "none"
+    assert {"name": "Subject", "value": "hei"} in detail["headers"]
+    assert detail["sizes"]["delivered"] > detail["sizes"]["raw"] > 0
+    raw = await client.get(f"/api/v1/sink/messages/{summary['id']}/raw")
+    assert raw.headers["content-type"] == "message/rfc822"
+    assert raw.content.startswith(b"Authentication-Results: sink.maildiag.localhost;")
+    assert b"Subject: hei\r\n" in raw.content
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/v1/sink/messages/999", 404),
+        ("/api/v1/sink/messages/abc", 422),
+        ("/api/v1/sink/messages/0", 422),
+        ("/api/v1/sink/messages/99999999999999999999999", 422),
+        ("/api/v1/sink/messages/999/raw", 404),
+        ("/sink/messages/999", 404),
+        ("/sink/messages/x", 422),
+    ],
+)
+async def test_bad_ids(client: httpx.AsyncClient, path: str, status: int) -> None:
+    assert (await client.get(path)).status_code == status
+
+
+async def test_delete_by_id_by_mailbox_and_all(lab: Lab, client: httpx.AsyncClient) -> None:
+    for to in (KARI, KARI, "ola@kunde-ok.example", "per@kunde-ok.example"):
+        await send(lab, to=to)
+    ids = [m["id"] for m in (await client.get("/api/v1/sink/messages")).json()["messages"]]
+    one = await client.delete("/api/v1/sink/messages", params={"id": ids[0]})
+    assert one.json() == {"deleted": 1}
+    box = await client.delete("/api/v1/sink/messages", params={"to": KARI})
+    assert box.json() == {"deleted": 2}
+    both = await client.delete("/api/v1/sink/messages", params={"to": KARI, "id": ids[1]})
+    assert both.status_code == 422
+    not_an_id = await client.delete("/api/v1/sink/messages", params={"id": "abc"})
+    assert not_an_id.status_code == 422
+    rest = await client.delete("/api/v1/sink/messages")
+    assert rest.json() == {"deleted": 1}
+
+
+async def test_policies_read_and_replace(lab: Lab, client: httpx.AsyncClient) -> None:
+    policies = (await client.get("/api/v1/sink/policies")).json()
+    assert policies["domains"]["kunde-greylist.example"]["action"] == "greylist"
+    put = await client.put(
+        "/api/v1/sink/policies/domains/kunde-ok.example", json={"preset": "user_unknown"}
+    )
+    assert put.json()["reply"] == "550 5.1.1 User unknown"
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+        await send(lab)
+    bad = await client.put("/api/v1/sink/policies", json={"domains": {"x.example": {"delay": -1}}})
+    assert bad.status_code == 422
+    assert "domains.x.example.delay" in bad.json()["reason"]
+    replaced = await client.put("/api/v1/sink/policies", json={"default": {"action": "accept"}})
+    assert replaced.json()["domains"] == {}
+    assert lab.sink.policies.domains == {}
+    await send(lab)
+    removed = await client.delete("/api/v1/sink/policies/domains/kunde-ok.example")
+    assert removed.json() == {"removed": False}
+    not_json = await client.put("/api/v1/sink/policies", content=b"{nope")
+    assert not_json.status_code == 422
+
+
+async def test_list_page_escapes_a_script_subject(lab: Lab, client: httpx.AsyncClient) -> None:
+    await send(lab, subject="<script>alert(1)</script>")
+    page = await client.get("/sink", params={"to": KARI})
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert 'src="/static/sink.js"' in page.text
+    english = await client.get("/sink", params={"lang": "en"})
+    assert "Captured mail" in english.text
+    bad_day = await client.get("/sink", params={"since": "31.12.2026"})
+    assert bad_day.status_code == 422
+
+
+async def test_message_page_shows_the_verdict_and_a_sandboxed_iframe(
+    lab: Lab, client: httpx.AsyncClient
+) -> None:
+    html = '<p onclick="x()">Hei <b>Kari</b><script>steal()</script><img src="https://t.example/p.gif"></p>'
+    await send(lab, subject="<b>html</b>", html=html)
+    [summary] = (await client.get("/api/v1/sink/messages")).json()["messages"]
+    page = await client.get(f"/sink/messages/{summary['id']}", params={"lang": "en"})
+    assert "The domain publishes no DMARC record" not in page.text  # wording is keyed, not fixed
+    assert "DMARC=none" in page.text
+    assert "&lt;b&gt;html&lt;/b&gt;" in page.text
+    iframe = re.search(r"<iframe[^>]*>", page.text)
+    assert iframe is not None
+    assert re.search(r'\ssandbox(\s|>|=""\s)', iframe.group(0))
+    assert "allow-scripts" not in iframe.group(0)
+    assert "allow-same-origin" not in iframe.group(0)
+    part = await client.get(f"/sink/messages/{summary['id']}/html")
+    assert part.headers["content-security-policy"] == HTML_PART_CSP
+    assert "default-src 'none'" in HTML_PART_CSP
+    assert "<b>Kari</b>" in part.text
+    assert "script" not in part.text
+    assert "onclick" not in part.text
+    raw = await client.get(f"/sink/messages/{summary['id']}/raw")
+    assert raw.headers["content-type"].startswith("text/plain")
+    assert "attachment" in raw.headers["content-disposition"]
+
+
+async def test_delete_page_needs_the_csrf_token_and_confirmation(
+    lab: Lab, client: httpx.AsyncClient
+) -> None:
+    await send(lab)
+    [summary] = (await client.get("/api/v1/sink/messages")).json()["messages"]
+    url = f"/sink/messages/{summary['id']}"
+    page = await client.get(url)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    forged = await client.post(f"{url}/delete", data={"confirm": "yes", "csrf_token": "x.y"})
+    assert forged.status_code == 403
+    unconfirmed = await client.post(f"{url}/delete", data={"csrf_token": token.group(1)})
+    assert unconfirmed.status_code == 422
+    done = await client.post(f"{url}/delete", data={"confirm": "yes", "csrf_token": token.group(1)})
+    assert done.status_code == 303
+    assert (await client.get(url)).status_code == 404
+
+
+async def test_events_stream_announces_a_stored_message(lab: Lab) -> None:
+    sock = bind_http("127.0.0.1", 0)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(lab.settings, sink=lab.sink), log_level="warning")
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=10) as http,
+            http.stream("GET", "/sink/events") as stream,
+        ):
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            assert (await anext(lines)).startswith("retry:")
+            await send(lab, subject="live")
+            while not (line := await anext(lines)).startswith("event:"):
+                pass
+            data = await anext(lines)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+    assert line == "event: stored"
+    assert json.loads(data.removeprefix("data: "))["mailboxes"] == [
+        {"address": KARI, "folder": "inbox"}
+    ]
+
+
+async def test_without_a_sink_the_api_says_so(lab: Lab) -> None:
+    app = create_app(lab.settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get("/api/v1/sink/messages")
+    assert response.status_code == 503
+    assert "sink" in response.json()["reason"]

@@ -1,0 +1,226 @@
+"""The sink as the lab runs it: the real sink on port 0, judging with ``diag.authenticate``
+through the lab's DNS server on port 0, each demo domain's behaviour seen by a real client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import pytest
+
+from maildiag.lab.policies import lab_policies
+from maildiag.labkit import LabKey, prepare_lab
+from maildiag.settings import Settings
+from maildiag.sinkservice import bounce_patterns, sink_policies
+from smtp_sink import Action, CapturedMessage
+from tests.maildiag.sink_lab import Lab, key_for, lab_sink, make_message, proxied_socket, signed
+
+PLATFORM = "do.not.reply@platform.visma.com"
+CONNECT = "do.not.reply@connect.visma.com"
+LEGACY = "do.not.reply@legacy.visma.example"
+OUTSIDER = "tester@lab-tests.example"  # no records in the lab: SPF none, DMARC none
+
+
+@pytest.fixture(scope="module")
+def lab_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[LabKey], Any]:
+    data = tmp_path_factory.mktemp("lab")
+    keys, zone = prepare_lab(data)
+    return data, keys, zone
+
+
+@pytest.fixture
+async def lab(lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path) -> AsyncIterator[Lab]:
+    data, keys, zone = lab_data
+    async with lab_sink(data, keys, zone, tmp_path, sink_bounce_delay=0.2) as running:
+        yield running
+
+
+async def _send(port: int, sender: str, rcpts: list[str], message: bytes) -> Any:
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False) as client:
+        return await client.sendmail(sender, rcpts, message)
+
+
+async def _stored(lab: Lab, to: str) -> list[CapturedMessage]:
+    return await asyncio.to_thread(lab.sink.store.list, to=to)
+
+
+async def test_kunde_ok_accepts_into_the_inbox(lab: Lab) -> None:
+    to = "kari@kunde-ok.example"
+    await _send(lab.sink.port, OUTSIDER, [to], make_message(OUTSIDER, to))
+    [message] = await _stored(lab, to)
+    assert message.folder_for(to) == "inbox"
+    assert message.verdict["data"]["dmarc"]["result"] == "none"
+
+
+async def test_kunde_nomx_implicit_mx_accepts(lab: Lab) -> None:
+    to = "kari@kunde-nomx.example"
+    await _send(lab.sink.port, OUTSIDER, [to], make_message(OUTSIDER, to))
+    assert [m.folder_for(to) for m in await _stored(lab, to)] == ["inbox"]
+
+
+async def test_kunde_blokkerer_refuses_both_senders_with_5_7_1(lab: Lab) -> None:
+    to = "kari@kunde-blokkerer.example"
+    for sender in (PLATFORM, CONNECT, "bounce+12@platform.visma.com"):
+        async with aiosmtplib.SMTP(
+            hostname="127.0.0.1", port=lab.sink.port, start_tls=False
+        ) as client:
+            await client.mail(sender)
+            with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+                await client.rcpt(to)
+        assert refused.value.code == 550
+        assert refused.value.message.startswith("5.7.1")
+    assert await _stored(lab, to) == []
+
+
+async def test_kunde_greylist_defers_once_then_accepts(lab: Lab) -> None:
+    to = "kari@kunde-greylist.example"
+    message = make_message(OUTSIDER, to)
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as deferred:
+        await _send(lab.sink.port, OUTSIDER, [to], message)
+    [refusal] = deferred.value.recipients
+    assert (refusal.code, refusal.message[:5]) == (451, "4.7.1")
+    await _send(lab.sink.port, OUTSIDER, [to], message)
+    assert len(await _stored(lab, to)) == 1
+
+
+async def test_kunde_ukjent_has_no_kari(lab: Lab) -> None:
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=lab.sink.port, start_tls=False) as client:
+        await client.mail(PLATFORM)
+        with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+            await client.rcpt("kari@kunde-ukjent.example")
+        other = await client.rcpt("ola@kunde-ukjent.example")
+    assert (refused.value.code, refused.value.message[:5]) == (550, "5.1.1")
+    assert other[0] == 250
+
+
+async def test_kunde_spam_junks_with_microsoft_headers_unless_allowlisted(lab: Lab) -> None:
+    to = "kari@kunde-spam.example"
+    await _send(lab.sink.port, OUTSIDER, [to], make_message(OUTSIDER, to, "first"))
+    [junked] = await _stored(lab, to)
+    assert junked.folder_for(to) == "junk"
+    assert b"X-MS-Exchange-Organization-SCL: 5" in junked.added_headers
+    assert b"SFV:SPM" in junked.added_headers
+    policy = lab.sink.policies.for_recipient(to)
+    lab.sink.policies.set_domain(
+        "kunde-spam.example",
+        type(policy)(action=Action.JUNK_UNLESS_ALLOWLISTED, allowlist=(OUTSIDER,)),
+    )
+    await _send(lab.sink.port, OUTSIDER, [to], make_message(OUTSIDER, to, "second"))
+    newest = (await _stored(lab, to))[0]
+    assert (newest.summary.subject, newest.folder_for(to)) == ("second", "inbox")
+    assert b"SFV:SPM" not in newest.added_headers
+
+
+async def test_kunde_sprett_bounces_late_into_the_sink_and_reports_it(lab: Lab) -> None:
+    to = "kari@kunde-sprett.example"
+    verp = "bounce+42@platform.visma.com"
+    key = key_for(lab.keys, "platform.visma.com")
+    message = signed(key, make_message(PLATFORM, to))
+    await _send(lab.sink.port, verp, [to], message)
+    assert [m.folder_for(to) for m in await _stored(lab, to)] == ["inbox"]
+    for _ in range(100):
+        if lab.bounces:
+            break
+        await asyncio.sleep(0.05)
+    [report] = lab.bounces
+    assert (report.verp_token, report.status, report.action) == ("42", "5.2.2", "failed")
+    assert report.failed_recipients == (to,)
+    [dsn] = await _stored(lab, verp)
+    assert dsn.mail_from == ""
+    assert b"multipart/report" in dsn.raw
+    assert b'report-type="delivery-status"' in dsn.raw
+
+
+async def test_lab_signed_mail_via_proxy_passes_everything(lab: Lab) -> None:
+    to = "kari@kunde-ok.example"
+    key = key_for(lab.keys, "platform.visma.com")
+    message = signed(key, make_message(PLATFORM, to))
+    sock = proxied_socket(lab.sink.proxy_port, "platform.visma.com")
+    async with aiosmtplib.SMTP(
+        sock=sock, start_tls=False, local_hostname="mail-out.platform.visma.com"
+    ) as client:
+        await client.sendmail("bounce+1@platform.visma.com", [to], message)
+    [stored] = await _stored(lab, to)
+    assert stored.proxied
+    assert stored.peer_ip == "198.51.100.10"
+    results = stored.authentication_results
+    assert "spf=pass" in results
+    assert "dkim=pass" in results
+    assert "dmarc=pass" in results
+    assert stored.folder_for(to) == "inbox"
+    assert stored.delivered_bytes.startswith(b"Authentication-Results: ")
+
+
+async def test_legacy_identity_is_junked_by_dmarc_quarantine(lab: Lab) -> None:
+    to = "kari@kunde-ok.example"
+    key = key_for(lab.keys, "legacy.visma.example")
+    message = signed(key, make_message(LEGACY, to))
+    sock = proxied_socket(lab.sink.proxy_port, "legacy.visma.example")
+    async with aiosmtplib.SMTP(sock=sock, start_tls=False) as client:
+        await client.sendmail(LEGACY, [to], message)
+    [stored] = await _stored(lab, to)
+    data = stored.verdict["data"]
+    assert data["dkim"][0]["result"] == "fail"
+    assert (data["dmarc"]["result"], data["dmarc"]["policy"]) == ("fail", "quarantine")
+    assert stored.folder_for(to) == "junk"
+
+
+async def test_dmarc_reject_refuses_unsigned_mail_from_a_healthy_sender(lab: Lab) -> None:
+    to = "kari@kunde-ok.example"
+    with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+        await _send(lab.sink.port, PLATFORM, [to], make_message(PLATFORM, to))
+    assert refused.value.code == 550
+    assert "DMARC" in refused.value.message
+    assert await _stored(lab, to) == []
+
+
+async def test_store_and_delete_are_announced(lab: Lab) -> None:
+    to = "kari@kunde-ok.example"
+    with lab.sink.events.subscribe() as queue:
+        await _send(lab.sink.port, OUTSIDER, [to], make_message(OUTSIDER, to))
+        stored = await asyncio.wait_for(queue.get(), 5)
+        await asyncio.to_thread(lab.sink.store.delete, [stored.data["id"]])
+        deleted = await asyncio.wait_for(queue.get(), 5)
+    assert stored.name == "stored"
+    assert stored.data["mailboxes"] == [{"address": to, "folder": "inbox"}]
+    assert (deleted.name, deleted.data) == ("deleted", {"count": 1})
+
+
+def test_policy_file_entries_go_on_top_of_the_lab_policies(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policies.toml"
+    policy_file.write_text(
+        '[domains."kunde-ok.example"]\npreset = "user_unknown"\n'
+        '[addresses."ola@extra.example"]\naction = "greylist"\n',
+        encoding="utf-8",
+    )
+    book = sink_policies(Settings(lab=True, sink_policy_file=policy_file, sink_bounce_delay=5))
+    assert book.for_recipient("kari@kunde-ok.example").reply.enhanced == "5.1.1"
+    assert book.for_recipient("ola@extra.example").action is Action.GREYLIST
+    assert book.for_domain("kunde-sprett.example").bounce_delay == 5
+    plain = sink_policies(Settings(lab=False, sink_policy_file=policy_file))
+    assert "kunde-sprett.example" not in plain.domains
+
+
+def test_lab_policies_cover_the_design_table() -> None:
+    book = lab_policies(bounce_delay=60)
+    assert book.for_domain("kunde-blokkerer.example").reply.code == 550
+    assert book.for_domain("kunde-greylist.example").action is Action.GREYLIST
+    assert book.for_recipient("kari@kunde-ukjent.example").reply.enhanced == "5.1.1"
+    assert book.for_domain("kunde-spam.example").action is Action.JUNK_UNLESS_ALLOWLISTED
+    sprett = book.for_domain("kunde-sprett.example")
+    assert (sprett.action, sprett.bounce_delay, sprett.bounce_reply.enhanced) == (
+        Action.ACCEPT_THEN_BOUNCE,
+        60,
+        "5.2.2",
+    )
+
+
+def test_bounce_addresses_default_to_every_sender_domain() -> None:
+    assert bounce_patterns(Settings()) == (
+        "bounce+*@connect.visma.com",
+        "bounce+*@platform.visma.com",
+    )
+    assert bounce_patterns(Settings(sink_bounce_addresses=["b+*@x.example"])) == ("b+*@x.example",)
