@@ -2,18 +2,26 @@
 Markdown, HTML and JSON, in Norwegian (nb) and English (en).
 """
 
+from reports.authenticate import AuthenticateView, build_authenticate_view, render_authenticate
 from reports.catalog import known_keys, translate
 from reports.environment import LANGUAGES, environment, render
+from reports.sender import SenderView, build_sender_view, render_sender
 from reports.spf import FORMATS, SpfView, build_spf_view, render_spf
 
 __all__ = [
     "FORMATS",
     "LANGUAGES",
+    "AuthenticateView",
+    "SenderView",
     "SpfView",
+    "build_authenticate_view",
+    "build_sender_view",
     "build_spf_view",
     "environment",
     "known_keys",
     "render",
+    "render_authenticate",
+    "render_sender",
     "render_spf",
     "translate",
 ]

@@ -171,7 +171,11 @@ def _public_from_private(private_key: bytes) -> tuple[str, bytes]:
     """``("rsa", SPKI DER)`` or ``("ed25519", raw 32 bytes)``. Raises ``ValueError``."""
     if b"-----BEGIN" in private_key:
         try:
-            loaded = serialization.load_pem_private_key(private_key, password=None)
+            # Only the public half is derived (and compared with the published key), so the
+            # slow RSA consistency check (~50 ms per key) is not needed here.
+            loaded = serialization.load_pem_private_key(
+                private_key, password=None, unsafe_skip_rsa_key_validation=True
+            )
         except (TypeError, UnsupportedAlgorithm) as exc:
             raise ValueError(str(exc)) from exc
         if isinstance(loaded, rsa.RSAPrivateKey):

@@ -29,8 +29,7 @@ from diag.findings import ERROR, INFO, OK, WARNING, Finding, Severity
 from diag.resolver import Rcode, Resolver
 from diag.reverse import check_reverse, forward_lookup
 from diag.senders.spec import SenderSpec, sample_reset_mail
-from diag.spf import check_host
-from diag.spf.lint import lint_spf
+from diag.spf import check_host, lint_spf
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from maildiag.commands.common import (
     read_input,
 )
 from maildiag.settings import Settings
-from reports.authenticate import build_authenticate_view, render_authenticate
+from reports import build_authenticate_view, render_authenticate
 
 
 def add_parser(commands: Any) -> None:

@@ -13,7 +13,7 @@ from publicsuffixlist import PublicSuffixList
 from diag.senders import SECTIONS, SenderReport, SenderSpec, check_sender, check_sender_domain
 from maildiag.commands.common import make_resolver, parse_domain
 from maildiag.settings import SenderIdentity, Settings
-from reports.sender import build_sender_view, render_sender
+from reports import build_sender_view, render_sender
 
 MAX_KEY_BYTES = 64 * 1024  # a PEM private key is a few KiB
 MIN_DEADLINE = 10.0  # seconds per report; a report never waits longer than max(this, 5 timeouts)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from diag.spf import check_host
-from diag.spf.lint import lint_spf
+from diag.spf import check_host, lint_spf
 from maildiag.commands.common import make_resolver, parse_address, parse_domain, parse_ip
 from maildiag.settings import Settings
 from reports import build_spf_view, render_spf

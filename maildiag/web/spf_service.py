@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from diag.resolver import Resolver
-from diag.spf import check_host
-from diag.spf.lint import lint_spf
+from diag.spf import check_host, lint_spf
 from maildiag.commands.common import UsageError, parse_address, parse_domain, parse_ip
 from reports import SpfView, build_spf_view
 
