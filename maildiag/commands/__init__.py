@@ -6,9 +6,29 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from maildiag.commands import authenticate, sender, serve, spf
+from maildiag.commands import (
+    authenticate,
+    headers,
+    migrate,
+    recipient,
+    sender,
+    serve,
+    sink,
+    spf,
+    worker,
+)
 from maildiag.commands.common import UsageError
 
-COMMANDS: tuple[ModuleType, ...] = (spf, serve, authenticate, sender)
+COMMANDS: tuple[ModuleType, ...] = (
+    spf,
+    serve,
+    authenticate,
+    sender,
+    sink,
+    worker,
+    migrate,
+    recipient,
+    headers,
+)
 
 __all__ = ["COMMANDS", "UsageError"]

@@ -1,0 +1,37 @@
+"""``maildiag headers FILE|-``: read pasted headers or a whole message and show the path it
+took, the receivers' authentication results and spam verdicts, and where it landed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from diag.headers import analyze_headers
+from maildiag.commands.common import UsageError, make_resolver, read_input
+from maildiag.settings import Settings
+from reports.headers import build_headers_view, render_headers
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "headers", help="analyze pasted headers or a message: hops, authentication, spam verdicts"
+    )
+    parser.add_argument("file", help="the headers or the whole message (.eml), or - for stdin")
+    parser.add_argument(
+        "--offline", action="store_true", help="do not look up DKIM keys to verify signatures"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    data = read_input(args.file, settings.max_input_bytes)
+    if not data.strip():
+        raise UsageError(f"{args.file} is empty")
+    resolver = None if args.offline else make_resolver(settings)
+    report = await analyze_headers(data, resolver=resolver)
+    view = build_headers_view(report.to_dict(), source=args.file)
+    fmt = "json" if args.json else "text"
+    print(render_headers(view, fmt=fmt, lang=settings.lang), end="")
+    return 0

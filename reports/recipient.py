@@ -1,0 +1,106 @@
+"""The recipient report: one view-model over the MX report and the optional SMTP probe
+(``MxReport.to_dict()``, ``ProbeReport.to_dict()``), rendered as text, Markdown or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reports.catalog_recipient import detail_text, finding_text, translate_recipient
+from reports.environment import LANGUAGES, environment
+
+RECIPIENT_FORMATS = ("text", "markdown", "json")
+SEVERITY_MARKS = {"ok": "✔", "error": "✘", "warning": "!", "info": "·"}
+
+
+@dataclass(frozen=True)
+class RecipientView:
+    """The recipient (an address or a bare domain), its MX report and the probe, if run."""
+
+    subject: str
+    domain: str
+    address: str | None
+    mx: Mapping[str, Any]
+    probe: Mapping[str, Any] | None
+
+    @property
+    def findings(self) -> list[Mapping[str, Any]]:
+        probe = list(self.probe.get("findings", ())) if self.probe else []
+        return [*self.mx.get("findings", ()), *probe]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.get("severity") == "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "domain": self.domain,
+            "mx": dict(self.mx),
+            "probe": dict(self.probe) if self.probe is not None else None,
+            "findings": self.findings,
+        }
+
+
+def build_recipient_view(
+    mx: Mapping[str, Any], probe: Mapping[str, Any] | None = None, *, address: str | None = None
+) -> RecipientView:
+    """A view from ``MxReport.to_dict()`` and, when the probe ran, ``ProbeReport.to_dict()``."""
+    domain = str(mx.get("domain", ""))
+    return RecipientView(address or domain, domain, address, mx, probe)
+
+
+def render_recipient_template(template: str, context: Mapping[str, Any], *, lang: str) -> str:
+    """Render through the shared Environment with this area's catalog in scope.
+
+    Raises ValueError for an unknown language.
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}")
+
+    def t(key: str, **values: Any) -> str:
+        return translate_recipient(key, lang, **values)
+
+    def text(finding: Mapping[str, Any]) -> str:
+        return finding_text(finding, lang)
+
+    def detail(code: str) -> str:
+        return detail_text(code, lang)
+
+    return (
+        environment()
+        .get_template(template)
+        .render(
+            **context,
+            t=t,
+            finding_text=text,
+            detail_text=detail,
+            severity_mark=SEVERITY_MARKS,
+            lang=lang,
+        )
+    )
+
+
+def render_recipient(view: RecipientView, *, fmt: str = "text", lang: str = "nb") -> str:
+    """Render ``view`` as text, markdown or json.
+
+    Raises ValueError for another format or language.
+    """
+    if fmt == "json":
+        return json.dumps(view.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    template = {"text": "recipient.txt.j2", "markdown": "recipient.md.j2"}.get(fmt)
+    if template is None:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(RECIPIENT_FORMATS)}")
+    return render_recipient_template(template, {"v": view}, lang=lang)
+
+
+__all__ = [
+    "RECIPIENT_FORMATS",
+    "RecipientView",
+    "build_recipient_view",
+    "render_recipient",
+    "render_recipient_template",
+]
