@@ -234,22 +234,42 @@ async def _implicit(domain: str, resolver: Resolver, allow_private: bool) -> MxR
     return MxReport(domain, (host,), implicit=True, findings=tuple(findings))
 
 
-async def _addresses(name: str, resolver: Resolver) -> tuple[Answer, Answer]:
-    a, aaaa = await asyncio.gather(resolver.query(name, "A"), resolver.query(name, "AAAA"))
-    return a, aaaa
+async def _addresses(name: str, resolver: Resolver) -> tuple[list[Answer], list[DnsError]]:
+    """A and AAAA concurrently; the answers that came back and the lookups that failed."""
+    results = await asyncio.gather(
+        resolver.query(name, "A"), resolver.query(name, "AAAA"), return_exceptions=True
+    )
+    answers = [r for r in results if isinstance(r, Answer)]
+    errors = [r for r in results if isinstance(r, DnsError)]
+    unexpected = [
+        r for r in results if isinstance(r, BaseException) and not isinstance(r, DnsError)
+    ]
+    if unexpected:
+        raise unexpected[0]
+    return answers, errors
 
 
 async def _host(
     name: str, preference: int, resolver: Resolver, allow_private: bool, *, implicit: bool = False
 ) -> tuple[MxHost, list[Finding]]:
-    try:
-        a, aaaa = await _addresses(name, resolver)
-    except DnsError as exc:
-        host = MxHost(name, preference, implicit=implicit, usable=False, error=exc.reason)
-        return host, [_temperror(name, exc)]
-    addresses = tuple(dict.fromkeys((*a.strings, *aaaa.strings)))
-    cname = next((c for c in (a.canonical_name, aaaa.canonical_name) if c and c != name), "")
+    answers, errors = await _addresses(name, resolver)
+    addresses = tuple(dict.fromkeys(s for answer in answers for s in answer.strings))
+    if errors and not addresses:
+        host = MxHost(name, preference, implicit=implicit, usable=False, error=errors[0].reason)
+        return host, [_temperror(name, errors[0])]
     findings: list[Finding] = []
+    if errors:
+        exc = errors[0]
+        findings.append(
+            Finding(
+                "mx.host_lookup_partial",
+                WARNING,
+                f"the lookup {exc.qname} {exc.rdtype} failed ({exc.reason}); other addresses used",
+                {"host": name, "qname": exc.qname, "rdtype": exc.rdtype, "error": exc.reason},
+            )
+        )
+    rcode = answers[0].rcode.value if answers else ""
+    cname = next((a.canonical_name for a in answers if a.canonical_name not in ("", name)), "")
     if cname and not implicit:
         findings.append(
             Finding(
@@ -267,7 +287,7 @@ async def _host(
                 "mx.host_unresolvable",
                 ERROR if not implicit else WARNING,
                 f"MX host {name} has no address record",
-                {"host": name, "rcode": a.rcode.value},
+                {"host": name, "rcode": rcode},
                 rfc="RFC 5321 §5.1",
             )
         )

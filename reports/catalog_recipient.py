@@ -102,6 +102,10 @@ CATALOG: dict[str, tuple[str, str]] = {
         "MX-tjeneren {host} er et alias (CNAME) for {target}",
         "MX host {host} is an alias (CNAME) of {target}",
     ),
+    "finding.mx.host_lookup_partial": (
+        "Oppslaget {qname} {rdtype} feilet ({error}); de andre adressene brukes",
+        "The lookup {qname} {rdtype} failed ({error}); the other addresses are used",
+    ),
     "finding.mx.provider": ("E-posten håndteres av {provider}", "Mail is handled by {provider}"),
     "finding.mx.dns_temperror": (
         "DNS-oppslaget {qname} {rdtype} feilet ({error}); prøv igjen senere",

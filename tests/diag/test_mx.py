@@ -166,3 +166,15 @@ async def test_provider_in_report() -> None:
     report = await lookup_mx("m.example.com", MemoryResolver(zone))
     assert report.provider == "microsoft365"
     assert codes(report) == ["mx.ok", "mx.provider"]
+
+
+async def test_one_address_family_failing_still_leaves_the_host_usable() -> None:
+    zone = {
+        "h.example.com": {"MX": [MX(10, "mx.h.example.com")]},
+        "mx.h.example.com": {"A": ["8.8.8.8"]},
+    }
+    resolver = MemoryResolver(zone, errors={("mx.h.example.com", "AAAA"): "servfail"})
+    report = await lookup_mx("h.example.com", resolver)
+    assert codes(report) == ["mx.ok", "mx.host_lookup_partial"]
+    assert report.findings[1].evidence["rdtype"] == "AAAA"
+    assert report.can_receive

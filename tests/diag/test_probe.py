@@ -450,3 +450,16 @@ def test_parse_reply_line() -> None:
     assert parse_reply_line("2500 x") is None
     assert parse_reply_line("650 x") is None
     assert interpret("ehlo", Reply(250, ("mx",))) is None
+
+
+async def test_dns_failure_for_the_probe_target() -> None:
+    resolver = MemoryResolver({}, errors={("mx.down.example", "*"): "timeout"})
+    report = await run(25, host="mx.down.example", resolver=resolver)
+    assert codes(report) == ["probe.dns_temperror"]
+    assert not report.connected
+
+
+async def test_unresolvable_probe_target() -> None:
+    resolver = MemoryResolver({}, nxdomain=["mx.gone.example"])
+    report = await run(25, host="mx.gone.example", resolver=resolver)
+    assert codes(report) == ["probe.host_unresolvable"]
