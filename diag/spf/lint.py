@@ -241,12 +241,19 @@ class _Findings:
         self.items: list[Finding] = []
         self._seen: set[tuple[str, str]] = set()
 
-    def add(self, code: str, evidence: dict[str, Any], *, key: str = "") -> None:
+    def add(
+        self,
+        code: str,
+        evidence: dict[str, Any],
+        *,
+        key: str = "",
+        severity: Severity | None = None,
+    ) -> None:
         if (code, key) in self._seen:
             return
         self._seen.add((code, key))
-        severity, summary, rfc, fix = _CATALOG[code]
-        self.items.append(Finding(code, severity, summary, evidence, rfc, fix))
+        default, summary, rfc, fix = _CATALOG[code]
+        self.items.append(Finding(code, severity or default, summary, evidence, rfc, fix))
 
 
 def _node_findings(out: _Findings, tree: SpfNode, steps: list[_Reached]) -> None:
@@ -344,9 +351,12 @@ def _limit_findings(out: _Findings, steps: list[_Reached], lookups: int, void_lo
         family, path = _third_void(steps)
         domain, term = path[-1]
         evidence = {"void_lookups": void_lookups, "limit": MAX_VOID_LOOKUPS, "family": family}
+        # Past the limit only for IPv6 clients (a/mx hosts without AAAA): a warning, since a
+        # sender that connects over IPv4 alone never meets it.
         out.add(
             "spf.too_many_void_lookups",
             {**evidence, "domain": domain, "term": term, "path": _path(path)},
+            severity=ERROR if family == "ipv4" else WARNING,
         )
 
 

@@ -241,6 +241,7 @@ async def test_too_many_void_lookups_names_the_third() -> None:
     assert codes(result) == ["spf.too_many_void_lookups"]
     assert result.void_lookups == 4
     finding = result.findings[0]
+    assert finding.severity is ERROR
     assert finding.evidence["void_lookups"] == 4
     assert finding.evidence["limit"] == 2
     assert finding.evidence["term"] == "exists:gone2.example"
@@ -272,6 +273,21 @@ async def test_void_counted_per_client_family() -> None:
     assert result.void_lookups == 2
     assert [t.void4 for t in result.tree.terms[:3]] == [False, True, True]
     assert codes(result) == ["spf.ok"]
+
+
+async def test_void_limit_met_only_by_ipv6_clients_is_a_warning() -> None:
+    zone = {
+        "example.com": spf("v=spf1 a:r1.example a:r2.example a:r3.example -all"),
+        "r1.example": {"A": ["192.0.2.1"]},
+        "r2.example": {"A": ["192.0.2.2"]},
+        "r3.example": {"A": ["192.0.2.3"]},
+    }
+    result, _ = await lint(zone)
+    finding = only(result, "spf.too_many_void_lookups")
+    assert finding.severity is WARNING
+    assert finding.evidence["family"] == "ipv6"
+    assert finding.evidence["term"] == "a:r3.example"
+    assert result.void_lookups == 3
 
 
 @pytest.mark.parametrize(
