@@ -364,7 +364,7 @@ def translate_recipient(key: str, lang: str, **values: Any) -> str:
     if pair is None:
         return translate(key, lang, **values)
     text = pair[0] if lang == "nb" else pair[1]
-    return text.format_map(_Evidence({k: _shown(v) for k, v in values.items()})) if values else text
+    return text.format_map(_Evidence({k: _shown(v) for k, v in values.items()}))
 
 
 def finding_text(finding: Mapping[str, Any], lang: str) -> str:

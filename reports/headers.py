@@ -11,7 +11,7 @@ from typing import Any
 
 from reports.recipient import render_recipient_template
 
-HEADERS_FORMATS = ("text", "markdown", "json")
+HEADERS_FORMATS = ("text", "markdown", "html", "json")
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,17 @@ def build_headers_view(report: Mapping[str, Any], *, source: str = "") -> Header
 
 
 def render_headers(view: HeadersView, *, fmt: str = "text", lang: str = "nb") -> str:
-    """Render ``view`` as text, markdown or json.
+    """Render ``view`` as text, markdown, html (autoescaped) or json.
 
     Raises ValueError for another format or language.
     """
     if fmt == "json":
         return json.dumps(view.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    template = {"text": "headers.txt.j2", "markdown": "headers.md.j2"}.get(fmt)
+    template = {
+        "text": "headers.txt.j2",
+        "markdown": "headers.md.j2",
+        "html": "headers.html.j2",
+    }.get(fmt)
     if template is None:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(HEADERS_FORMATS)}")
     return render_recipient_template(template, {"v": view, "r": view.report}, lang=lang)

@@ -12,7 +12,7 @@ from typing import Any
 from reports.catalog_recipient import detail_text, finding_text, translate_recipient
 from reports.environment import LANGUAGES, environment
 
-RECIPIENT_FORMATS = ("text", "markdown", "json")
+RECIPIENT_FORMATS = ("text", "markdown", "html", "json")
 SEVERITY_MARKS = {"ok": "✔", "error": "✘", "warning": "!", "info": "·"}
 
 
@@ -85,13 +85,17 @@ def render_recipient_template(template: str, context: Mapping[str, Any], *, lang
 
 
 def render_recipient(view: RecipientView, *, fmt: str = "text", lang: str = "nb") -> str:
-    """Render ``view`` as text, markdown or json.
+    """Render ``view`` as text, markdown, html (autoescaped) or json.
 
     Raises ValueError for another format or language.
     """
     if fmt == "json":
         return json.dumps(view.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    template = {"text": "recipient.txt.j2", "markdown": "recipient.md.j2"}.get(fmt)
+    template = {
+        "text": "recipient.txt.j2",
+        "markdown": "recipient.md.j2",
+        "html": "recipient.html.j2",
+    }.get(fmt)
     if template is None:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(RECIPIENT_FORMATS)}")
     return render_recipient_template(template, {"v": view}, lang=lang)

@@ -65,7 +65,15 @@ def decode_spamassassin(block: HeaderBlock) -> list[Verdict]:
     receiver = host[1].lower() if host else "spamassassin"
     flags = [v.strip().upper() for v in block.values("X-Spam-Flag")]
     verdicts = []
-    for value in dict.fromkeys(block.values("X-Spam-Status")):
+    statuses = block.values("X-Spam-Status")
+    if not statuses and flags:  # a bare X-Spam-Flag: the verdict without score or threshold
+        spam = flags[0] == "YES"
+        detail = Detail("X-Spam-Flag", flags[0], f"sa.flag.{_yes_no(spam)}")
+        category = "spam" if spam else "none"
+        return [
+            Verdict(receiver, "spamassassin", spam, None, None, (detail,), "X-Spam-Flag", category)
+        ]
+    for value in dict.fromkeys(statuses):
         match = _SA_STATUS.match(value)
         if match is None:
             continue

@@ -285,3 +285,11 @@ def test_arbitrary_text_never_raises(text: str) -> None:
 )
 def test_arbitrary_known_fields_never_raise(lines: list[str]) -> None:
     parse_headers("\n".join(lines) + "\n\nbody").to_dict()
+
+
+def test_bare_spam_flag() -> None:
+    data = analyze("X-Spam-Flag: YES\r\n\r\n")
+    verdict = data["verdicts"][0]
+    assert (verdict["system"], verdict["spam"], verdict["score"]) == ("spamassassin", True, None)
+    assert data["conclusion"]["folder"] == "junk"
+    assert analyze("X-Spam-Flag: NO\n\n")["conclusion"]["folder"] == "inbox"

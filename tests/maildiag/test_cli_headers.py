@@ -108,3 +108,26 @@ def test_garbage_still_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code, out, _ = _run(capsys, "headers", "--offline", str(junk), "--json")
     assert code == 0
     assert json.loads(out)["conclusion"]["folder"] == "unknown"
+
+
+def test_html_report_escapes_header_values() -> None:
+    from diag.headers import parse_headers
+    from reports.headers import build_headers_view, render_headers
+
+    raw = (
+        "Received: from <script>x</script> by mx.<b>evil</b>.example with ESMTP;"
+        " Thu, 26 Nov 2026 10:00:00 +0000\n"
+        'Authentication-Results: <img src=x onerror="y">; spf=pass smtp.mailfrom=a.example\n'
+        "X-Spam-Status: Yes, score=9 required=5\n\n"
+    )
+    view = build_headers_view(parse_headers(raw).to_dict(), source="<paste>")
+    for lang in ("nb", "en"):
+        html = render_headers(view, fmt="html", lang=lang)
+        assert "<script>" not in html
+        assert "<b>evil" not in html
+        assert "<img" not in html
+        assert "&lt;script&gt;" in html
+    markdown = render_headers(view, fmt="markdown", lang="en")
+    assert "The junk folder" in markdown
+    with pytest.raises(ValueError, match="unknown language"):
+        render_headers(view, fmt="text", lang="de")

@@ -237,3 +237,62 @@ def test_probe_guard_outside_the_lab(lab: Any, capsys: pytest.CaptureFixture[str
     assert code == 1
     assert data["probe"]["connected"] is False
     assert data["probe"]["transcript"] == []
+
+
+def test_every_finding_code_has_nb_and_en_wording() -> None:
+    import re
+
+    from reports.catalog_recipient import CATALOG, finding_text
+
+    root = Path(__file__).resolve().parents[2] / "diag"
+    sources = [root / "mx.py", *(root / "probe").glob("*.py"), *(root / "headers").glob("*.py")]
+    found = set()
+    for source in sources:
+        found |= set(re.findall(r'"((?:mx|probe|headers)\.[a-z_]+)"', source.read_text("utf-8")))
+    assert len(found) > 40
+    missing = sorted(c for c in found if f"finding.{c}" not in CATALOG)
+    assert not missing
+    for key, (nb, en) in CATALOG.items():
+        assert nb.strip(), key
+        assert en.strip(), key
+    text = finding_text({"code": "mx.null_mx", "evidence": {}}, "en")
+    assert text.startswith("? has a null MX")  # missing evidence shows as "?"
+
+
+def test_html_report_escapes_the_servers_words() -> None:
+    from reports.recipient import build_recipient_view, render_recipient
+
+    mx = {
+        "domain": "kunde-ok.example",
+        "null_mx": False,
+        "provider": "generic",
+        "hosts": [
+            {"preference": 10, "name": "mx.kunde-ok.example", "addresses": ["127.0.0.1"]}
+            | {"implicit": False}
+        ],
+        "findings": [],
+    }
+    probe = {
+        "host": "mx.kunde-ok.example",
+        "port": 25,
+        "connected": True,
+        "banner": "220 <script>alert(1)</script>",
+        "tls": {"established": False, "certificate": None},
+        "findings": [
+            {
+                "code": "probe.sender_blocked",
+                "severity": "error",
+                "evidence": {"sender": "a@b.example", "reply": "550 5.7.1 <b>no</b>"},
+            }
+        ],
+        "transcript": [{"at_ms": 1.0, "dir": "S", "line": "220 <script>alert(1)</script>"}],
+    }
+    view = build_recipient_view(mx, probe, address="kari@kunde-ok.example")
+    html = render_recipient(view, fmt="html", lang="en")
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;no&lt;/b&gt;" in html
+    markdown = render_recipient(view, fmt="markdown", lang="nb")
+    assert "Mottakerrapport for kari@kunde-ok.example" in markdown
+    with pytest.raises(ValueError, match="unknown format"):
+        render_recipient(view, fmt="pdf")
