@@ -229,8 +229,8 @@ class SpfWalker:
         node = SpfNode(domain, via, problem="none", void=void)
         try:
             answer = await self.query(domain, "SPF")
-        except DnsError as exc:
-            return replace(node, errors=(_error(exc),))
+        except DnsError:
+            return node  # evaluation never asks for type 99, so its failure is no temperror
         type99 = tuple(r.text for r in answer.txt_records if is_spf_record(r.text))
         return replace(node, type99=type99)
 

@@ -271,7 +271,7 @@ def _record_problem(out: _Findings, node: SpfNode, where: dict[str, Any]) -> Non
     key = node.domain
     for error in node.errors:
         _temperror(out, error, node.domain)
-    if node.problem in ("none", "invalid_domain") and not node.errors:
+    if node.problem in ("none", "invalid_domain"):
         reason = "invalid_domain" if node.problem == "invalid_domain" else "no_record"
         code = {"include": "spf.include_no_record", "redirect": "spf.redirect_no_record"}.get(
             node.via or "", "spf.no_record"

@@ -108,6 +108,14 @@ async def test_txt_without_spf_is_no_record() -> None:
     assert len(resolver.queries) == 2
 
 
+async def test_type99_failure_is_not_a_temperror() -> None:
+    result, resolver = await lint(
+        {}, nxdomain=["example.com"], errors={("example.com", "SPF"): "timeout"}
+    )
+    assert codes(result) == ["spf.no_record"]
+    assert resolver.queries == [("example.com", "TXT"), ("example.com", "SPF")]
+
+
 async def test_type99_only() -> None:
     zone = {"example.com": {"SPF": [TXT((b"v=spf1 -all",))]}}
     result, resolver = await lint(zone)
