@@ -1,88 +1,20 @@
-"""Server-sent events: an in-process broadcaster and the ``text/event-stream`` response for it.
+"""Server-sent events: the ``text/event-stream`` response relaying a ``Broadcaster``.
 
-The broadcaster lives on one event loop; publishers on other threads use ``publish_threadsafe``.
-A slow subscriber loses old events rather than growing memory (bounded queues). The wire
-format follows the HTML Living Standard, "Server-sent events" §9.2.
+The wire format follows the HTML Living Standard, "Server-sent events" §9.2.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import logging
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-log = logging.getLogger(__name__)
+from maildiag.events import Broadcaster, Event
 
-QUEUE_SIZE = 100
 KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 3000  # the client's reconnection time (the "retry:" field)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One event: its type (the ``event:`` field) and JSON data."""
-
-    name: str
-    data: dict[str, Any]
-
-    def encode(self) -> bytes:
-        """The event on the wire: ``event:`` and one ``data:`` line, then a blank line."""
-        payload = json.dumps(self.data, separators=(",", ":"), ensure_ascii=True)
-        return f"event: {self.name}\ndata: {payload}\n\n".encode()
-
-
-class Broadcaster:
-    """Fan-out of events to every current subscriber (one queue each)."""
-
-    def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
-        self._queues: set[asyncio.Queue[Event]] = set()
-        self._queue_size = queue_size
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def subscribers(self) -> int:
-        """How many subscribers are listening now."""
-        return len(self._queues)
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The loop that ``publish_threadsafe`` hands events to."""
-        self._loop = loop
-
-    @contextlib.contextmanager
-    def subscribe(self) -> Iterator[asyncio.Queue[Event]]:
-        """A queue receiving every event published while the block runs."""
-        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
-        self._queues.add(queue)
-        try:
-            yield queue
-        finally:
-            self._queues.discard(queue)
-
-    def publish(self, name: str, **data: Any) -> None:
-        """Send an event to every subscriber (call on the broadcaster's loop)."""
-        event = Event(name, data)
-        for queue in list(self._queues):
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()  # drop the oldest: the page only needs "changed"
-            queue.put_nowait(event)
-
-    def publish_threadsafe(self, name: str, **data: Any) -> None:
-        """``publish`` from any thread; dropped when no loop is bound or it has closed."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(lambda: self.publish(name, **data))
-        except RuntimeError:  # the loop closed between the check and the call
-            log.debug("sse.publish_dropped event=%s", name)
 
 
 async def _stream(
