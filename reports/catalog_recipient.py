@@ -178,6 +178,14 @@ CATALOG: dict[str, tuple[str, str]] = {
         "TLS-forhandlingen feilet: {error}",
         "The TLS handshake failed: {error}",
     ),
+    "finding.probe.no_starttls": (
+        "{host} tilbyr ikke STARTTLS; e-posten går ukryptert",
+        "{host} does not offer STARTTLS; mail travels unencrypted",
+    ),
+    "finding.probe.connection_refused": (
+        "Tjeneren avviser forbindelsen allerede ved hilsenen: {reply}",
+        "The server refuses the connection at its greeting: {reply}",
+    ),
     "finding.probe.tls_ok": ("STARTTLS virker ({version})", "STARTTLS works ({version})"),
     "finding.probe.tls_certificate_invalid": (
         "STARTTLS virker, men sertifikatet har avvik: {problems}",

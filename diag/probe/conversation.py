@@ -47,9 +47,17 @@ async def converse(
         if not await _ehlo(session, state, ehlo_name):
             await _quit(session)
             return
-        if "STARTTLS" in state.extensions and not await _starttls(
-            session, state, host, ehlo_name, tls_verify
-        ):
+        if "STARTTLS" not in state.extensions:
+            state.findings.append(
+                Finding(
+                    "probe.no_starttls",
+                    INFO,
+                    f"{host} does not offer STARTTLS",
+                    {"host": host},
+                    rfc="RFC 3207 §4",
+                )
+            )
+        elif not await _starttls(session, state, host, ehlo_name, tls_verify):
             return
         for sender in senders:
             await _envelope(session, state, sender, rcpt)
@@ -106,7 +114,7 @@ async def _starttls(
         return True
     server_name = None if _is_ip(host) else host
     try:
-        await session.start_tls(tls_context(verify), server_name if verify else None)
+        await session.start_tls(tls_context(verify), server_name)
     except (ssl.SSLError, ssl.CertificateError, OSError, TimeoutError) as exc:
         session.note("*", f"TLS handshake failed: {exc}")
         state.tls = TlsSession(offered=True, error=str(exc) or "timeout", verified=False)

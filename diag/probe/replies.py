@@ -84,6 +84,14 @@ def interpret(stage: str, reply: Reply, *, sender: str = "", rcpt: str = "") -> 
         )
     if reply.positive:
         return _positive(stage, reply, evidence)
+    if stage == "banner" and reply.code >= 500 and not (subject == 7 and detail in MS_IP_BLOCK):
+        return _finding(
+            "probe.connection_refused",
+            ERROR,
+            "the server refuses our connection at the greeting",
+            reply,
+            **evidence,
+        )
     if enhanced == "5.7.26" or (subject == 7 and "dmarc" in reply.text.lower()):
         return _finding(
             "probe.dmarc_rejected", ERROR, "rejected for failing DMARC", reply, **evidence

@@ -133,6 +133,7 @@ async def test_accepting_server_full_transcript(smtp_server: Server) -> None:
     assert report.banner.startswith("220 mx.kunde.example")
     assert "PIPELINING" in report.extensions or "8BITMIME" in report.extensions
     assert codes(report) == [
+        "probe.no_starttls",
         "probe.sender_accepted",
         "probe.rcpt_accepted",
         "probe.sender_accepted",
@@ -202,7 +203,7 @@ async def test_rate_limited_421_ends_the_conversation(smtp_server: Server) -> No
     handler = Busy()
     port = await smtp_server(handler)
     report = await run(port, rcpt="kari@kunde-ok.example")
-    assert codes(report)[0] == "probe.rate_limited"
+    assert codes(report)[:2] == ["probe.no_starttls", "probe.rate_limited"]
     assert handler.mails == [SENDERS[0]]
     assert "probe.connection_lost" in codes(report)
 
@@ -423,6 +424,12 @@ async def test_probe_domain_null_mx_has_no_target() -> None:
         ("mail", "550 5.7.650 Something else", "probe.sender_blocked"),
         ("mail", "421 4.7.0 Too many connections", "probe.rate_limited"),
         ("banner", "421 Service not available", "probe.rate_limited"),
+        ("banner", "554 5.7.1 Client host rejected: on a blocklist", "probe.connection_refused"),
+        (
+            "banner",
+            "554 5.7.606 Access denied, banned sending IP",
+            "probe.ip_blocklisted_microsoft",
+        ),
         ("rcpt", "552 5.2.2 Mailbox full", "probe.mailbox_full"),
         ("rcpt", "550 Requested action not taken: mailbox unavailable", "probe.rcpt_rejected"),
         ("mail", "553 5.1.8 Bad sender domain", "probe.rejected"),
@@ -463,3 +470,27 @@ async def test_unresolvable_probe_target() -> None:
     resolver = MemoryResolver({}, nxdomain=["mx.gone.example"])
     report = await run(25, host="mx.gone.example", resolver=resolver)
     assert codes(report) == ["probe.host_unresolvable"]
+
+
+async def test_greeting_refusal() -> None:
+    said: list[bytes] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"554 5.7.1 mx.kunde.example: your IP is on our blocklist\r\n")
+        await writer.drain()
+        said.append(await reader.readline())
+        writer.write(b"221 2.0.0 Bye\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
+    try:
+        report = await run(port)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert codes(report) == ["probe.connection_refused"]
+    assert report.findings[0].evidence["enhanced"] == "5.7.1"
+    assert said == [b"QUIT\r\n"]
+    assert report.mail_from == ()
