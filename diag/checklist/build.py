@@ -1,0 +1,163 @@
+"""``build_checklist``: gather the evidence for one address concurrently under one deadline,
+then turn it into the audience's ordered items.
+
+The recipient's MX (then the SMTP probe), the sender identities' health, and the pasted
+headers and bounce run side by side. What the deadline cuts off is "not_checked", never a
+failure. Nothing here raises for a problem in the domains under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from publicsuffixlist import PublicSuffixList
+
+from diag.checklist.facts import (
+    AUDIENCE_ITEMS,
+    AUDIENCES,
+    AccountFacts,
+    Checklist,
+    Evidence,
+    ProbeOptions,
+    ProbeResult,
+)
+from diag.checklist.items import ITEM_FUNCTIONS
+from diag.checklist.readers import read_bounce, read_spam_verdict
+from diag.checklist.smtp import probe_recipient
+from diag.findings import Finding
+from diag.mx import MxReport, lookup_mx
+from diag.resolver import Resolver, normalize_name
+from diag.senders import SenderReport, SenderSpec, check_sender
+from diag.testsend import TestSendResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DEADLINE = 20.0  # seconds for the whole checklist
+MAX_ADDRESS_LENGTH = 254  # RFC 5321 §4.5.3.1.3 path limit, less the angle brackets
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """``(local part, domain)`` of ``address``. Raises ValueError when it is not an address."""
+    text = address.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or len(text) > MAX_ADDRESS_LENGTH or " " in text:
+        raise ValueError(f"not an e-mail address: {address!r}")
+    return local, normalize_name(domain)
+
+
+async def _mx_and_probes(
+    address: str,
+    domain: str,
+    resolver: Resolver,
+    senders: Sequence[str],
+    probe: ProbeOptions | None,
+    rcpt: bool,
+) -> tuple[MxReport, tuple[ProbeResult, ...]]:
+    allow_private = probe.allow_private if probe is not None else False
+    mx = await lookup_mx(domain, resolver, allow_private=allow_private)
+    if probe is None or not probe.enabled or not mx.can_receive:
+        return mx, ()
+    results = await asyncio.gather(
+        *(probe_recipient(address, s, mx, probe, rcpt=rcpt) for s in senders)
+    )
+    return mx, tuple(results)
+
+
+async def _sender_reports(
+    senders: Sequence[SenderSpec], resolver: Resolver, deadline: float, now: float
+) -> tuple[SenderReport, ...]:
+    if not senders:
+        return ()
+    psl = await asyncio.to_thread(PublicSuffixList)
+    reports = await asyncio.gather(
+        *(check_sender(s, resolver, deadline=deadline, now=now, psl=psl) for s in senders)
+    )
+    return tuple(reports)
+
+
+async def build_checklist(
+    address: str,
+    *,
+    audience: str,
+    resolver: Resolver,
+    senders: Sequence[SenderSpec],
+    account: AccountFacts | None = None,
+    headers: bytes | None = None,
+    bounce: bytes | None = None,
+    probe: ProbeOptions | None = None,
+    test_sends: Sequence[TestSendResult] = (),
+    now: dt.datetime | None = None,
+    deadline: float = DEFAULT_DEADLINE,
+) -> Checklist:
+    """The checklist for ``address`` as ``audience`` (self, support or admin) sees it.
+
+    ``account`` is read for the support audience only; the probe asks RCPT TO only for support
+    and admin. Raises ValueError for an unknown audience or a malformed address.
+    """
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}; use one of {', '.join(AUDIENCES)}")
+    _, domain = split_address(address)
+    clock = now or dt.datetime.now(dt.UTC)
+    sender_addresses = tuple(dict.fromkeys(s.address for s in senders))
+    jobs: dict[str, Coroutine[Any, Any, Any]] = {
+        "mx": _mx_and_probes(
+            address, domain, resolver, sender_addresses, probe, rcpt=audience != "self"
+        ),
+        "senders": _sender_reports(senders, resolver, deadline * 0.9, clock.timestamp()),
+    }
+    done = await _run(jobs, deadline)
+    mx, probes = done.get("mx", (None, ()))
+    evidence = Evidence(
+        address=address.strip(),
+        audience=audience,
+        now=clock,
+        sender_addresses=sender_addresses,
+        mx=mx,
+        probes=probes,
+        senders=done.get("senders", ()),
+        spam=read_spam_verdict(headers) if headers else None,
+        bounce=read_bounce(bounce) if bounce else None,
+        account=account if audience == "support" else None,
+        test_sends=tuple(test_sends),
+        not_finished=tuple(sorted(set(jobs) - set(done))),
+    )
+    return checklist_from_evidence(evidence)
+
+
+async def _run(jobs: dict[str, Coroutine[Any, Any, Any]], deadline: float) -> dict[str, Any]:
+    tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
+    finished, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    results: dict[str, Any] = {}
+    for name, task in tasks.items():
+        if task in finished and task.exception() is None:
+            results[name] = task.result()
+        elif task in finished:
+            log.warning("checklist.source_failed source=%s error=%r", name, task.exception())
+        else:
+            log.info("checklist.source_timeout source=%s deadline=%.1f", name, deadline)
+    return results
+
+
+def checklist_from_evidence(evidence: Evidence) -> Checklist:
+    """The audience's items, in order, from gathered evidence. Pure."""
+    items = tuple(ITEM_FUNCTIONS[key](evidence) for key in AUDIENCE_ITEMS[evidence.audience])
+    seen: set[tuple[str, str]] = set()
+    findings: list[Finding] = []
+    for item in items:
+        for finding in item.findings:
+            marker = (finding.code, repr(sorted(finding.evidence.items(), key=str)))
+            if marker not in seen:
+                seen.add(marker)
+                findings.append(finding)
+    return Checklist(evidence.address, evidence.audience, items, tuple(findings), evidence.provider)
+
+
+__all__ = ["DEFAULT_DEADLINE", "build_checklist", "checklist_from_evidence", "split_address"]

@@ -1,0 +1,357 @@
+"""The checklist's values: statuses, item keys, audiences, the account facts support sees, the
+evidence gathered for one address, and the items and checklist themselves.
+
+Frozen plain values only; nothing here does I/O. Item titles and next steps are not stored:
+reports render them per language from the key, the status and the evidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from diag.findings import ERROR, OK, WARNING, Finding, Severity, worst_severity
+from diag.mx import MxReport
+from diag.senders import SenderReport
+from diag.testsend import TestSendResult
+
+STATUSES = ("ok", "problem", "warning", "not_checked", "todo")
+ITEM_KEYS = (
+    "address.registered",
+    "reset.requested",
+    "delivery.sent",
+    "delivery.accepted",
+    "spam.folder",
+    "recipient.blocks_sender",
+    "recipient.can_receive",
+    "sender.authentication",
+    "link.valid",
+)
+AUDIENCES = ("self", "support", "admin")
+PROVIDERS = (
+    "microsoft365",
+    "google",
+    "proofpoint",
+    "mimecast",
+    "barracuda",
+    "cisco",
+    "generic",
+    "unknown",
+)
+
+# Which items each audience sees, in ITEM_KEYS order. Self-service users never see account or
+# log data; mail administrators get the DNS and SMTP evidence but no account data.
+AUDIENCE_ITEMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "self": (
+            "address.registered",
+            "delivery.accepted",
+            "spam.folder",
+            "recipient.blocks_sender",
+            "recipient.can_receive",
+            "sender.authentication",
+        ),
+        "support": ITEM_KEYS,
+        "admin": (
+            "address.registered",
+            "delivery.accepted",
+            "spam.folder",
+            "recipient.blocks_sender",
+            "recipient.can_receive",
+            "sender.authentication",
+        ),
+    }
+)
+
+# Items that are "todo" by design when no evidence can settle them: the user's own checks.
+#  - address.registered for self and admin: whether an account exists is never told to them.
+#  - spam.folder when no headers were pasted: only the recipient can look in the junk folder.
+#  - recipient.blocks_sender when the receiver was not asked (self: no RCPT probe).
+TODO_BY_DESIGN = ("address.registered", "spam.folder", "recipient.blocks_sender")
+
+_STATUS_SEVERITY: Mapping[str, Severity] = MappingProxyType(
+    {"ok": OK, "problem": ERROR, "warning": WARNING, "not_checked": OK, "todo": OK}
+)
+
+
+def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True)
+class ResetRequestFact:
+    """One reset request: when, its outbox row and its token's state."""
+
+    requested_at: dt.datetime
+    outbox_id: int | None = None
+    status: str = ""  # the outbox row's status (pending, sent, failed, bounced, ...)
+    token_expires_at: dt.datetime | None = None
+    token_used_at: dt.datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requested_at": _iso(self.requested_at),
+            "outbox_id": self.outbox_id,
+            "status": self.status,
+            "token_expires_at": _iso(self.token_expires_at),
+            "token_used_at": _iso(self.token_used_at),
+        }
+
+
+@dataclass(frozen=True)
+class DeliveryFact:
+    """One delivery attempt from the delivery log, with the SMTP reply it got."""
+
+    at: dt.datetime
+    relay: str = ""
+    code: int | None = None
+    enhanced_status: str = ""
+    text: str = ""
+    queue_id: str = ""
+    outbox_id: int | None = None
+    bounced: bool = False
+    bounce_reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": _iso(self.at),
+            "relay": self.relay,
+            "code": self.code,
+            "enhanced_status": self.enhanced_status,
+            "text": self.text,
+            "queue_id": self.queue_id,
+            "outbox_id": self.outbox_id,
+            "bounced": self.bounced,
+            "bounce_reason": self.bounce_reason,
+        }
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What the reset database knows about one address (support audience only)."""
+
+    exists: bool
+    email: str
+    resets: tuple[ResetRequestFact, ...] = ()
+    deliveries: tuple[DeliveryFact, ...] = ()
+
+    @property
+    def latest_reset(self) -> ResetRequestFact | None:
+        return max(self.resets, key=lambda r: r.requested_at, default=None)
+
+    def deliveries_for(self, outbox_id: int | None) -> tuple[DeliveryFact, ...]:
+        """Attempts for one outbox row, oldest first (all of them when the id is unknown)."""
+        chosen = [d for d in self.deliveries if outbox_id is None or d.outbox_id == outbox_id]
+        return tuple(sorted(chosen, key=lambda d: d.at))
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """How to probe the recipient's mail server.
+
+    ``port`` is 25 on the internet and the sink's port in the lab; ``allow_private`` lets the
+    probe reach loopback and private addresses (the lab). ``rcpt`` is decided by the audience.
+    """
+
+    port: int = 25  # SMTP between mail servers (the IANA-assigned port)
+    helo: str = "maildiag.localhost"
+    timeout: float = 10.0
+    allow_private: bool = False
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class SmtpReply:
+    """One SMTP reply: code, enhanced status code (RFC 3463) and text."""
+
+    code: int
+    enhanced: str = ""
+    text: str = ""
+
+    @property
+    def line(self) -> str:
+        parts = [str(self.code), self.enhanced, self.text]
+        return " ".join(p for p in parts if p)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "enhanced": self.enhanced, "text": self.text}
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe of the recipient's server as one sender: where it stopped and what it said.
+
+    ``stage`` is the last step reached: connect, greeting, ehlo, mail, rcpt or done.
+    """
+
+    sender: str
+    host: str
+    address: str
+    stage: str
+    reply: SmtpReply | None = None
+    rcpt_checked: bool = False
+    error: str = ""
+    transcript: tuple[str, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.stage == "done" and self.error == ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sender": self.sender,
+            "host": self.host,
+            "address": self.address,
+            "stage": self.stage,
+            "reply": None if self.reply is None else self.reply.to_dict(),
+            "rcpt_checked": self.rcpt_checked,
+            "error": self.error,
+            "transcript": list(self.transcript),
+        }
+
+
+@dataclass(frozen=True)
+class SpamVerdict:
+    """What pasted headers say about the receiver's filing of the mail."""
+
+    folder: str  # inbox | junk | quarantine | rejected | unknown
+    reason: str  # spam_filter | authentication | bulk | phish | user_rule | allowlisted | none
+    system: str = ""  # microsoft | spamassassin | rspamd | gmail | other
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "details", _frozen(self.details))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "reason": self.reason,
+            "system": self.system,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class BounceFacts:
+    """What a pasted bounce (DSN or plain text) says."""
+
+    status: str = ""  # RFC 3464 §2.3.4 Status, e.g. 5.7.1
+    action: str = ""
+    recipient: str = ""
+    remote_mta: str = ""
+    diagnostic: str = ""
+    reply: SmtpReply | None = None
+    is_dsn: bool = False
+
+    @property
+    def permanent(self) -> bool:
+        return self.status.startswith("5") or (self.reply is not None and self.reply.code >= 500)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "action": self.action,
+            "recipient": self.recipient,
+            "remote_mta": self.remote_mta,
+            "diagnostic": self.diagnostic,
+            "reply": None if self.reply is None else self.reply.to_dict(),
+            "is_dsn": self.is_dsn,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything gathered for one address; the item functions read only this."""
+
+    address: str
+    audience: str
+    now: dt.datetime
+    sender_addresses: tuple[str, ...]
+    mx: MxReport | None = None
+    probes: tuple[ProbeResult, ...] = ()
+    senders: tuple[SenderReport, ...] = ()
+    spam: SpamVerdict | None = None
+    bounce: BounceFacts | None = None
+    account: AccountFacts | None = None
+    test_sends: tuple[TestSendResult, ...] = ()
+    not_finished: tuple[str, ...] = ()  # sources the deadline cut off
+
+    @property
+    def provider(self) -> str:
+        return "unknown" if self.mx is None or not self.mx.hosts else self.mx.provider
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One possible reason the mail did not arrive, with its status and evidence."""
+
+    key: str
+    status: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown checklist status {self.status!r}")
+        object.__setattr__(self, "evidence", _frozen(self.evidence))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "status": self.status,
+            "evidence": jsonable(self.evidence),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class Checklist:
+    """The ordered items for one address and audience, and every finding behind them."""
+
+    address: str
+    audience: str
+    items: tuple[ChecklistItem, ...]
+    findings: tuple[Finding, ...] = ()
+    provider: str = "unknown"
+
+    @property
+    def worst(self) -> Severity:
+        """ERROR when any item is a problem, WARNING for a warning, else OK."""
+        statuses = {i.status for i in self.items}
+        return worst_severity(Finding("checklist.status", _STATUS_SEVERITY[s], s) for s in statuses)
+
+    @property
+    def has_problems(self) -> bool:
+        return any(i.status == "problem" for i in self.items)
+
+    def item(self, key: str) -> ChecklistItem | None:
+        return next((i for i in self.items if i.key == key), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "audience": self.audience,
+            "provider": self.provider,
+            "items": [i.to_dict() for i in self.items],
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with mappings, sequences and other objects made plain JSON types."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
