@@ -100,8 +100,13 @@ def conclude(
 
 
 def _dmarc_failed(authentication: Sequence[AuthenticationEntry]) -> bool:
-    top = [a for a in authentication if a.source == "Authentication-Results"][:1]
-    return any(a.summary("dmarc") == "fail" for a in top)
+    """True when the last receiver (the topmost Authentication-Results, possibly split over
+    several fields with the same authserv-id) found DMARC failing."""
+    plain = [a for a in authentication if a.source == "Authentication-Results" and a.parsed]
+    if not plain:
+        return False
+    receiver = plain[0].receiver
+    return any(a.summary("dmarc") == "fail" for a in plain if a.receiver == receiver)
 
 
 def _make(folder: str, reason: str, verdict: Verdict | None) -> Conclusion:

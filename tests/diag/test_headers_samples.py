@@ -282,3 +282,39 @@ async def test_no_dkim_reverification_without_resolver_or_body(samples: Path) ->
     result = await analyze_headers(headers_only, resolver=resolver)
     assert not [f for f in result.findings if f.code.startswith("headers.dkim")]
     assert resolver.queries == []
+
+
+EXPECTED = {
+    # sample: (top receiver, verdict systems, folder, reason)
+    "blaze/001.mail": ("mx.google.com", ["gmail"], "inbox", "none"),
+    "blaze/002.mail": ("mx.google.com", ["gmail"], "inbox", "none"),
+    "blaze/003.mail": ("mx.google.com", [], "unknown", "none"),
+    "blaze/004.mail": ("mx.google.com", ["gmail"], "inbox", "none"),
+    "blaze/005.mail": ("smtp.subspace.kernel.org", [], "unknown", "authentication"),
+    "blaze/006.mail": ("smtp.subspace.kernel.org", ["microsoft", "microsoft"], "unknown", "none"),
+    "decode-spam-headers/sample-headers.txt": (
+        "mx.example.com",
+        ["microsoft", "spamassassin", "other", "other"],
+        "inbox",
+        "none",
+    ),
+    "mail-parser/mail_test_17.eml": ("mailb.triara.com", [], "unknown", "none"),
+    "mailauth/arc-pass.eml": ("mx.google.com", [], "unknown", "none"),
+    "mailauth/authtest.eml": ("mx.google.com", [], "unknown", "none"),
+    "mailauth/message2.eml": ("mx.ethereal.email", [], "unknown", "none"),
+    "spamassassin/nice-authres.eml": ("authrestest1int", ["spamassassin"], "inbox", "none"),
+    "spamassassin/nice-dkim-MIMEsimple_04.eml": (None, ["spamassassin"], "inbox", "none"),
+    "spamassassin/spam-003.eml": (None, ["spamassassin"], "junk", "spam_filter"),
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), EXPECTED.items(), ids=list(EXPECTED))
+def test_receivers_verdicts_and_conclusion(
+    samples: Path, name: str, expected: tuple[str | None, list[str], str, str]
+) -> None:
+    receiver, systems, folder, reason = expected
+    data = report(samples, name)
+    plain = [a for a in data["authentication"] if a["source"] == "Authentication-Results"]
+    assert (plain[0]["receiver"] if plain else None) == receiver
+    assert [v["system"] for v in data["verdicts"]] == systems
+    assert (data["conclusion"]["folder"], data["conclusion"]["reason"]) == (folder, reason)
