@@ -104,6 +104,8 @@ def classify(ip: str | IPAddress) -> str | None:
     for category, networks in _CATEGORIES:
         if any(address in net for net in networks):
             return category
+    if not address.is_global:  # the IANA special-purpose registries' other non-global blocks
+        return "reserved"
     return None
 
 

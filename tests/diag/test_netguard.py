@@ -44,6 +44,7 @@ REFUSED = [
     ("fd00:ec2::254", "metadata"),
     ("100.100.100.200", "metadata"),
     ("192.0.0.192", "metadata"),
+    ("2001:10::1", "reserved"),  # ORCHID, caught by the non-global fallback
     ("not-an-ip", "invalid"),
 ]
 
