@@ -1,0 +1,306 @@
+"""The account pages: /login, /forgot-password, /reset-password and /reset-password/done.
+
+Follows the OWASP Forgot Password Cheat Sheet: the request path does the same work for every
+well-formed address (captcha, rate limit, one outbox row; the worker decides whether anyone is
+mailed), over the limit the same confirmation is shown without queuing, links come from the
+configured base URL (``reset.MailComposer``), tokens are consumed only by the POST, and no
+token or password is ever logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+import reset
+from maildiag.web import i18n
+from maildiag.web.auth import (
+    ResetServices,
+    clear_session_cookie,
+    in_transaction,
+    log_in,
+    log_out,
+    optional_user,
+    secure_cookies,
+    services,
+    session_id_of,
+    set_session_cookie,
+)
+from maildiag.web.captcha_routes import solution_of
+from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.pages import page
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+MAX_EMAIL = 254  # RFC 5321 §4.5.3.1.3 path length less the angle brackets
+MAX_PASSWORD_FIELD = 1024  # the policy refuses more than 128; beyond this the input is junk
+REMEMBER_COOKIE = "maildiag_email"
+REMEMBER_SECONDS = 365 * 24 * 3600
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,256}$")  # secrets.token_urlsafe alphabet
+
+
+def _lang(request: Request) -> str:
+    return i18n.lang_of(request, request.app.state.maildiag.settings.lang)
+
+
+def _private(response: Response) -> Response:
+    """Headers for every account page: no caching, no Referer carrying a token away."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def email_problem(address: str, lang: str) -> str | None:
+    """Why ``address`` cannot be used (in ``lang``), or None. Never looks at accounts."""
+    if not address.strip():
+        return i18n.text("input.email_missing", lang)
+    if len(address) > MAX_EMAIL:
+        return i18n.text("input.email_too_long", lang, n=MAX_EMAIL)
+    if not address.isascii():
+        return i18n.text("input.email_non_ascii", lang)
+    try:
+        reset.normalize_address(address)
+    except reset.InvalidAddressError as exc:
+        return f"{i18n.text('input.email_invalid', lang)} ({exc.reason})"
+    return None
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# --- login -------------------------------------------------------------------------------
+
+
+def _login_page(request: Request, status_code: int = 200, **context: Any) -> Response:
+    remembered = request.cookies.get(REMEMBER_COOKIE, "")[:MAX_EMAIL]
+    values: dict[str, Any] = {
+        "user": None,
+        "email": remembered,
+        "remember": bool(remembered),
+        "error": None,
+        "notice": None,
+    }
+    values.update(context)
+    return _private(form_page(request, "login.html", status_code, **values))
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> Response:
+    user = await optional_user(request)
+    notice = None
+    if "logged_out" in request.query_params:
+        notice = i18n.text("login.logged_out", _lang(request))
+    return _login_page(request, user=user, notice=notice)
+
+
+@router.post("/login", dependencies=[Depends(csrf_protect)])
+async def login_submit(request: Request) -> Response:
+    form = await read_form(request)
+    address, password = field(form, "email"), field(form, "password")
+    remember = field(form, "remember") == "1"
+    lang = _lang(request)
+    shown = address[:MAX_EMAIL]
+    problem = email_problem(address, lang)
+    if problem is None and not password:
+        problem = i18n.text("input.password_missing", lang)
+    if problem is None and len(password) > MAX_PASSWORD_FIELD:
+        problem = i18n.text("input.field_too_long", lang)
+    if problem is not None:
+        return _login_page(request, 400, email=shown, remember=remember, error=problem)
+    result = await log_in(services(request), address, password)
+    if result is None:
+        error = i18n.text("login.failed", lang)
+        return _login_page(request, 401, email=shown, remember=remember, error=error)
+    user, session_id = result
+    target = "/support" if user.has_role("support") else "/login"
+    response = RedirectResponse(target, status_code=303)
+    settings = request.app.state.maildiag.settings
+    set_session_cookie(response, settings, session_id)
+    if remember:
+        response.set_cookie(
+            REMEMBER_COOKIE,
+            user.email,
+            max_age=REMEMBER_SECONDS,
+            httponly=True,
+            samesite="lax",
+            secure=secure_cookies(settings),
+        )
+    else:
+        response.delete_cookie(REMEMBER_COOKIE)
+    return _private(response)
+
+
+@router.post("/logout", dependencies=[Depends(csrf_protect)])
+async def logout(request: Request) -> Response:
+    session_id = session_id_of(request)
+    if session_id is not None:
+        await log_out(services(request), session_id)
+    response = RedirectResponse("/login?logged_out=1", status_code=303)
+    clear_session_cookie(response, request.app.state.maildiag.settings)
+    return _private(response)
+
+
+# --- forgot password ---------------------------------------------------------------------
+
+
+def _forgot_page(request: Request, status_code: int = 200, **context: Any) -> Response:
+    settings = request.app.state.maildiag.settings
+    values: dict[str, Any] = {
+        "email": "",
+        "error": None,
+        "captcha_kind": settings.captcha_kind,
+        "captcha_site_key": settings.captcha_site_key,
+    }
+    values.update(context)
+    return _private(form_page(request, "forgot_password.html", status_code, **values))
+
+
+@router.get("/forgot-password", response_class=HTMLResponse)
+async def forgot_form(request: Request) -> Response:
+    return _forgot_page(request)
+
+
+@router.post("/forgot-password", dependencies=[Depends(csrf_protect)])
+async def forgot_submit(request: Request) -> Response:
+    """Same page, same work, whatever the address (see the module docstring)."""
+    form = await read_form(request)
+    address = field(form, "email")
+    lang = _lang(request)
+    problem = email_problem(address, lang)
+    if problem is not None:
+        return _forgot_page(request, 400, email=address[:MAX_EMAIL], error=problem)
+    svc = services(request)
+    ip = _client_ip(request)
+    settings = request.app.state.maildiag.settings
+    verdict = await svc.captcha.verify(solution_of(settings, form), ip)
+    if not verdict.ok:
+        log.info("reset.captcha_refused reason=%s", verdict.reason)
+        error = i18n.text("input.captcha", lang, reason=verdict.reason)
+        return _forgot_page(request, 400, email=address, error=error)
+    decision = await svc.limiter.hit(ip, address)
+    if decision.allowed:
+        await _queue_request(svc, address, lang, ip)
+    else:
+        log.info("reset.rate_limited by=%s", decision.limited_by)
+    return _private(page(request, "forgot_password_sent.html", senders=reset.SENDER_IDENTITIES))
+
+
+async def _queue_request(svc: ResetServices, address: str, lang: str, ip: str) -> None:
+    def work(session: Session) -> None:
+        reset.request_reset(session, address, now=svc.clock(), language=lang, client_ip=ip)
+
+    await in_transaction(svc, work)
+
+
+# --- new password ------------------------------------------------------------------------
+
+
+def _invalid_page(request: Request, status_code: int, reason_key: str) -> Response:
+    reason = i18n.text(reason_key, _lang(request))
+    return _private(page(request, "reset_password_invalid.html", status_code, reason=reason))
+
+
+def _rule_rows(report: reset.PolicyReport, lang: str) -> list[dict[str, Any]]:
+    return [
+        {"id": r.id, "n": r.n, "ok": r.ok, "text": reset.rule_text(r.id, lang, r.n)}
+        for r in report.rules
+    ]
+
+
+def _reset_page(
+    request: Request,
+    token: str,
+    email: str,
+    status_code: int = 200,
+    report: reset.PolicyReport | None = None,
+) -> Response:
+    svc, lang = services(request), _lang(request)
+    shown = report or svc.policy.check("")
+    refused = (
+        [reset.rule_text(r.id, lang, r.n) for r in (*report.rules, *report.checks) if not r.ok]
+        if report is not None
+        else []
+    )
+    return _private(
+        form_page(
+            request,
+            "reset_password.html",
+            status_code,
+            token=token,
+            email=email,
+            rules=_rule_rows(shown, lang),
+            refused=refused,
+        )
+    )
+
+
+@router.get("/reset-password", response_class=HTMLResponse)
+async def reset_form(request: Request) -> Response:
+    """Show the form for a usable token; never consumes it."""
+    token = request.query_params.get("token", "")
+    if not _TOKEN.fullmatch(token):
+        return _invalid_page(request, 400, "invalid.malformed")
+    svc = services(request)
+
+    def work(session: Session) -> str | None:
+        user = reset.user_for_token(session, token, now=svc.clock())
+        return None if user is None else user.email
+
+    email = await in_transaction(svc, work)
+    if email is None:
+        return _invalid_page(request, 410, "invalid.body")
+    return _reset_page(request, token, email)
+
+
+@router.post("/reset-password", dependencies=[Depends(csrf_protect)])
+async def reset_submit(request: Request) -> Response:
+    """Consume the token atomically and set the password; one concurrent POST wins."""
+    form = await read_form(request)
+    token = field(form, "token")
+    password, confirmation = field(form, "password"), field(form, "confirmation")
+    if not _TOKEN.fullmatch(token):
+        return _invalid_page(request, 400, "invalid.malformed")
+    if max(len(password), len(confirmation)) > MAX_PASSWORD_FIELD:
+        return _invalid_page(request, 400, "input.field_too_long")
+    svc = services(request)
+
+    def work(session: Session) -> reset.ResetOutcome:
+        return reset.complete_reset(
+            session,
+            token,
+            password,
+            confirmation,
+            now=svc.clock(),
+            policy=svc.policy,
+            hasher=svc.hasher,
+        )
+
+    try:
+        await in_transaction(svc, work)
+    except reset.PolicyViolationError as exc:
+        email = await _token_email(svc, token)
+        return _reset_page(request, token, email, 400, exc.report)
+    except reset.TokenError as exc:
+        log.info("reset.token_refused reason=%s", exc.reason)
+        return _invalid_page(request, 410, "invalid.body")
+    return _private(RedirectResponse("/reset-password/done", status_code=303))
+
+
+async def _token_email(svc: ResetServices, token: str) -> str:
+    def work(session: Session) -> str:
+        user = reset.user_for_token(session, token, now=svc.clock())
+        return "" if user is None else user.email
+
+    return await in_transaction(svc, work)
+
+
+@router.get("/reset-password/done", response_class=HTMLResponse)
+async def reset_done(request: Request) -> Response:
+    return _private(page(request, "reset_password_done.html"))

@@ -1,0 +1,478 @@
+"""The account pages in process: wording, the forgot-password request, tokens, login."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+import reset
+from tests.maildiag.test_reset_support import (
+    NEW_PASSWORD,
+    OLD_PASSWORD,
+    Env,
+    csrf_of,
+    reset_env,
+)
+
+KARI = "kari@kunde-ok.example"
+STRANGER = "ola@kunde-ok.example"
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    async with reset_env(tmp_path) as env:
+        env.add_user(KARI)
+        yield env
+
+
+def _alert(response: httpx.Response) -> str:
+    found = re.search(r'role="alert"[^>]*>(.*?)</', response.text, re.S)
+    return found.group(1) if found else ""
+
+
+# --- wording --------------------------------------------------------------------------------
+
+
+async def test_login_page_has_the_seed_wording(env: Env) -> None:
+    response = await env.client.get("/login")
+    assert response.status_code == 200
+    for text in (
+        "E-postadresse",
+        "Passord",
+        "Logg inn",
+        "Husk e-postadressen",
+        "Glemt ditt passord?",
+    ):
+        assert text in response.text
+    assert 'href="/forgot-password"' in response.text
+    assert '<label for="email">' in response.text
+    assert '<label for="password">' in response.text
+
+
+async def test_forgot_page_has_the_seed_wording_and_the_captcha(env: Env) -> None:
+    response = await env.client.get("/forgot-password")
+    assert "For å gjenopprette identiteten din / tilbakestille ditt passord" in response.text
+    assert "klikk Send forespørsel" in response.text
+    assert "Send forespørsel" in response.text
+    assert "Tilbake til innlogging" in response.text
+    assert 'data-challenge-url="/captcha/challenge"' in response.text
+    assert 'name="altcha"' in response.text
+    assert '<script src="/static/altcha-widget.js"' in response.text
+
+
+async def test_english_through_the_query(env: Env) -> None:
+    response = await env.client.get("/forgot-password?lang=en")
+    assert "Send request" in response.text
+    assert 'lang="en"' in response.text
+
+
+async def test_no_third_party_resources(env: Env) -> None:
+    token = env.issue(KARI)
+    pages = ["/login", "/forgot-password", f"/reset-password?token={token}", "/reset-password/done"]
+    for path in pages:
+        html = (await env.client.get(path)).text
+        for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+            assert not re.match(r"(?:https?:)?//", url), (path, url)
+
+
+async def test_captcha_challenge_is_fresh_json(env: Env) -> None:
+    response = await env.client.get("/captcha/challenge")
+    assert response.headers["cache-control"] == "no-store"
+    data = response.json()
+    assert data["algorithm"] == "SHA-256"
+    assert data["maxnumber"] == 50
+    assert (await env.client.get("/captcha/challenge")).json()["challenge"] != data["challenge"]
+
+
+# --- forgot password: OWASP --------------------------------------------------------------
+
+
+def _without_csrf(html: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]+"', "", html)
+
+
+async def test_same_answer_and_same_work_for_known_and_unknown(env: Env) -> None:
+    known = await env.forgot(KARI)
+    unknown = await env.forgot(STRANGER)
+    assert known.status_code == unknown.status_code == 200
+    assert _without_csrf(known.text) == _without_csrf(unknown.text)
+    assert dict(known.headers) == dict(unknown.headers)
+    assert "søppelpost" in known.text
+    assert "lønningsansvarlig" in known.text
+    assert "do.not.reply@platform.visma.com" in known.text
+    assert "do.not.reply@connect.visma.com" in known.text
+    assert 'href="/help/no-email"' in known.text
+    # The request path never branched on the account: one queued row each, no token yet.
+    rows = env.outbox()
+    assert [(r.kind, r.recipient, r.status) for r in rows] == [
+        ("reset_request", KARI, "queued"),
+        ("reset_request", STRANGER, "queued"),
+    ]
+    with env.svc.sessions() as session:
+        assert session.scalars(select(reset.ResetToken)).all() == []
+
+
+async def test_over_the_limit_the_answer_stays_identical(tmp_path: Path) -> None:
+    async with reset_env(tmp_path, rate_limit_per_address="2/15 minutes") as env:
+        env.add_user(KARI)
+        answers = {}
+        for address in (KARI, STRANGER):
+            first = [await env.forgot(address) for _ in range(2)]
+            over = await env.forgot(address)
+            answers[address] = over
+            assert over.status_code == first[0].status_code == 200
+            assert _without_csrf(over.text) == _without_csrf(first[0].text)
+        assert _without_csrf(answers[KARI].text) == _without_csrf(answers[STRANGER].text)
+        recipients = [r.recipient for r in env.outbox()]
+        assert recipients == [KARI, KARI, STRANGER, STRANGER]  # nothing queued over the limit
+
+
+async def test_the_address_limit_is_on_the_normalized_address(tmp_path: Path) -> None:
+    async with reset_env(tmp_path, rate_limit_per_address="1/15 minutes") as env:
+        await env.forgot("Ola@Kunde-OK.example")
+        await env.forgot("  ola@KUNDE-ok.example ")
+        assert len(env.outbox()) == 1
+
+
+async def test_per_ip_limit(tmp_path: Path) -> None:
+    async with reset_env(tmp_path, rate_limit_per_ip="2/minute") as env:
+        for i in range(3):
+            assert (await env.forgot(f"user{i}@kunde-ok.example")).status_code == 200
+        assert len(env.outbox()) == 2
+        async with env.new_client(ip="198.51.100.99") as other:
+            await env.forgot("user9@kunde-ok.example", client=other)
+        assert len(env.outbox()) == 3
+
+
+async def test_reset_pages_send_no_referrer_and_are_not_cached(env: Env) -> None:
+    token = env.issue(KARI)
+    for path in ("/forgot-password", f"/reset-password?token={token}", "/reset-password/done"):
+        response = await env.client.get(path)
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["cache-control"] == "no-store"
+
+
+# --- CSRF ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/forgot-password", "/login", "/reset-password", "/logout"])
+@pytest.mark.parametrize("case", ["missing", "forged", "other_cookie"])
+async def test_every_form_needs_a_valid_csrf_token(env: Env, path: str, case: str) -> None:
+    token = await env.csrf("/login")
+    data = {"email": KARI, "password": OLD_PASSWORD, "token": "x" * 43}
+    if case == "forged":
+        data["csrf_token"] = token[:-4] + "0000"
+    elif case == "other_cookie":
+        async with env.new_client() as other:
+            data["csrf_token"] = await env.csrf("/login", client=other)
+    response = await env.client.post(path, data=data)
+    assert response.status_code == 403
+    expected = {"missing": "mangler kode", "forged": "koden stemmer ikke"}.get(case, "stemmer ikke")
+    assert "CSRF" in response.text
+    assert expected in response.text
+    assert env.outbox() == []
+
+
+async def test_csrf_without_the_cookie(env: Env) -> None:
+    token = await env.csrf("/login")
+    async with env.new_client() as fresh:
+        response = await fresh.post("/forgot-password", data={"csrf_token": token, "email": KARI})
+    assert response.status_code == 403
+    assert "mangler informasjonskapsel" in response.text
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("email", "reason"),
+    [
+        ("a" * 250 + "@kunde-ok.example", "for lang"),
+        ("kåre@kunde-ok.example", "ASCII"),
+        ("", "Skriv inn e-postadressen"),
+        ("not-an-address", "ikke en gyldig"),
+        ("kari@@kunde-ok.example", "ikke en gyldig"),
+    ],
+)
+async def test_bad_addresses_are_400_with_a_reason(env: Env, email: str, reason: str) -> None:
+    response = await env.forgot(email)
+    assert response.status_code == 400
+    assert reason in _alert(response)
+    assert env.outbox() == []
+
+
+async def test_missing_fields_are_400(env: Env) -> None:
+    response = await env.client.post("/forgot-password", data={"csrf_token": await env.csrf()})
+    assert response.status_code == 400
+    assert "Skriv inn" in _alert(response)
+
+
+@pytest.mark.parametrize(
+    ("altcha", "reason"),
+    [
+        ("", "missing"),
+        ("bm90IGpzb24=", "malformed"),
+        (
+            "eyJhbGdvcml0aG0iOiJTSEEtMjU2IiwiY2hhbGxlbmdlIjoiMDAiLCJudW1iZXIiOjEsInNhbHQiOiJ4P2V4cGlyZXM9OTk5OTk5OTk5OSIsInNpZ25hdHVyZSI6IjAwIn0=",
+            "invalid",
+        ),
+    ],
+)
+async def test_forged_captcha_is_refused(env: Env, altcha: str, reason: str) -> None:
+    response = await env.forgot(KARI, altcha=altcha)
+    assert response.status_code == 400
+    assert reason in _alert(response)
+    assert env.outbox() == []
+
+
+async def test_replayed_captcha_is_refused(env: Env) -> None:
+    solution = await env.captcha()
+    first = await env.forgot(KARI, altcha=solution)
+    second = await env.forgot(KARI, altcha=solution)
+    assert first.status_code == 200
+    assert second.status_code == 400
+    assert "replayed" in _alert(second)
+    assert len(env.outbox()) == 1
+
+
+async def test_oversized_form_is_413(env: Env) -> None:
+    data = {"csrf_token": await env.csrf(), "email": "a" * 70_000}
+    response = await env.client.post("/forgot-password", data=data)
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "token", ["", "short", "bad token with spaces!!!!!!", "ø" * 43, "a" * 300, "%00" * 20]
+)
+async def test_malformed_tokens_are_400(env: Env, token: str) -> None:
+    response = await env.client.get("/reset-password", params={"token": token})
+    assert response.status_code == 400
+    assert "Be om en ny lenke" in response.text
+    assert 'href="/forgot-password"' in response.text
+    data = {
+        "csrf_token": await env.csrf(),
+        "token": token,
+        "password": NEW_PASSWORD,
+        "confirmation": NEW_PASSWORD,
+    }
+    assert (await env.client.post("/reset-password", data=data)).status_code == 400
+
+
+# --- the new password ------------------------------------------------------------------------
+
+
+async def _post_new(
+    env: Env, token: str, password: str, confirmation: str | None = None
+) -> httpx.Response:
+    data = {
+        "csrf_token": await env.csrf(),
+        "token": token,
+        "password": password,
+        "confirmation": password if confirmation is None else confirmation,
+    }
+    return await env.client.post("/reset-password", data=data)
+
+
+async def test_get_shows_the_form_and_never_consumes(env: Env) -> None:
+    token = env.issue(KARI)
+    for _ in range(2):
+        response = await env.client.get("/reset-password", params={"token": token})
+        assert response.status_code == 200
+    for text in ("Angi ditt nye passord", "Nytt passord", "Bekreft passord", "Endre passord"):
+        assert text in response.text
+    for rule in (
+        "Minimum 8 tegn",
+        "Minimum 1 store tegn",
+        "Minimum 1 små tegn",
+        "Minimum 1 numeriske tegn",
+        "Minimum 1 spesialtegn",
+    ):
+        assert rule in response.text
+    assert 'aria-live="polite"' in response.text
+    assert "/static/password-rules.js" in response.text
+    assert (await _post_new(env, token, NEW_PASSWORD)).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("password", "confirmation", "refused"),
+    [
+        ("kort1A!", None, "Minimum 8 tegn"),
+        ("alllowercase1!", None, "Minimum 1 store tegn"),
+        ("ALLUPPERCASE1!", None, "Minimum 1 små tegn"),
+        ("NoDigitsHere!", None, "Minimum 1 numeriske tegn"),
+        ("NoSpecials123", None, "Minimum 1 spesialtegn"),
+        ("Password1!", None, "for vanlig"),
+        (NEW_PASSWORD, NEW_PASSWORD + "x", "ikke like"),
+    ],
+)
+async def test_weak_or_mismatched_passwords_are_refused_and_the_link_survives(
+    env: Env, password: str, confirmation: str | None, refused: str
+) -> None:
+    token = env.issue(KARI)
+    response = await _post_new(env, token, password, confirmation)
+    assert response.status_code == 400
+    assert refused in _alert(response) or refused in response.text.split('id="reset-error"')[1]
+    assert env.password_ok(KARI, OLD_PASSWORD)
+    assert (await env.client.get("/reset-password", params={"token": token})).status_code == 200
+
+
+async def test_a_reset_sets_the_password_ends_sessions_and_queues_the_notice(env: Env) -> None:
+    async with env.new_client() as browser:
+        login = await browser.post(
+            "/login",
+            data={
+                "csrf_token": await env.csrf("/login", browser),
+                "email": KARI,
+                "password": OLD_PASSWORD,
+            },
+        )
+        assert login.status_code == 303
+        assert "Du er logget inn" in (await browser.get("/login")).text
+        token = env.issue(KARI)
+        response = await _post_new(env, token, NEW_PASSWORD)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/reset-password/done"
+        assert "Du er logget inn" not in (await browser.get("/login")).text  # session ended
+    assert env.password_ok(KARI, NEW_PASSWORD)
+    assert not env.password_ok(KARI, OLD_PASSWORD)
+    assert [(r.kind, r.recipient) for r in env.outbox()] == [("password_changed", KARI)]
+    done = await env.client.get("/reset-password/done")
+    assert "Gå til innlogging" in done.text
+    assert 'href="/login"' in done.text
+    again = await _post_new(env, token, "Annet#Passord2027")
+    assert again.status_code == 410
+    assert "Be om en ny lenke" in again.text
+    assert (await env.client.get("/reset-password", params={"token": token})).status_code == 410
+
+
+async def test_expired_and_unknown_tokens_are_410(env: Env) -> None:
+    expired = env.issue(KARI, ttl=dt.timedelta(seconds=-1))
+    for token in (expired, "A" * 43):
+        response = await env.client.get("/reset-password", params={"token": token})
+        assert response.status_code == 410
+        assert "ugyldig, utløpt eller allerede brukt" in response.text
+        assert 'href="/forgot-password"' in response.text
+        assert (await _post_new(env, token, NEW_PASSWORD)).status_code == 410
+
+
+async def test_two_concurrent_posts_with_one_token_one_wins(env: Env) -> None:
+    token = env.issue(KARI)
+    async with env.new_client() as a, env.new_client() as b:
+        forms = []
+        for client in (a, b):
+            forms.append(
+                {
+                    "csrf_token": await env.csrf(client=client),
+                    "token": token,
+                    "password": NEW_PASSWORD,
+                    "confirmation": NEW_PASSWORD,
+                }
+            )
+        first, second = await asyncio.gather(
+            a.post("/reset-password", data=forms[0]), b.post("/reset-password", data=forms[1])
+        )
+    assert sorted([first.status_code, second.status_code]) == [303, 410]
+    assert [r.kind for r in env.outbox()] == ["password_changed"]
+
+
+async def test_a_known_token_never_reaches_the_logs(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = env.issue(KARI)
+    await env.client.get("/reset-password", params={"token": token})
+    await _post_new(env, token, "weak")
+    await _post_new(env, token, NEW_PASSWORD)
+    await _post_new(env, token, NEW_PASSWORD)
+    # Everything the server side logged; the test's own HTTP client (httpx) logs the URL it
+    # fetched, as a browser's history would, and is not the service.
+    server = [r for r in caplog.records if not r.name.startswith("httpx")]
+    assert any(r.name.startswith("reset.") for r in server), "the flow logs something"
+    text = "\n".join(f"{r.name} {r.getMessage()} {r.args!r}" for r in server)
+    assert token not in text
+    assert NEW_PASSWORD not in text
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+async def _login(
+    env: Env, client: httpx.AsyncClient, email: str, password: str, **extra: str
+) -> httpx.Response:
+    data = {"csrf_token": await env.csrf("/login", client), "email": email, "password": password}
+    data.update(extra)
+    return await client.post("/login", data=data)
+
+
+async def test_login_sets_a_safe_session_cookie(env: Env) -> None:
+    response = await _login(env, env.client, KARI, OLD_PASSWORD)
+    assert response.status_code == 303
+    cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith("maildiag_session=")
+    )
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Secure" not in cookie
+    assert "kari@kunde-ok.example" in (await env.client.get("/login")).text
+    with env.svc.sessions() as session:
+        stored = session.scalars(select(reset.UserSession)).one()
+    assert stored.id_hash != cookie.split("=", 1)[1].split(";")[0]  # only the hash is stored
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_answer(env: Env) -> None:
+    wrong = await _login(env, env.client, KARI, "Feil#Passord9")
+    unknown = await _login(env, env.client, STRANGER, "Feil#Passord9")
+    assert wrong.status_code == unknown.status_code == 401
+    assert _alert(wrong) == _alert(unknown) == "Feil e-postadresse eller passord."
+    assert _without_csrf(wrong.text).replace(KARI, "X") == _without_csrf(unknown.text).replace(
+        STRANGER, "X"
+    )
+
+
+async def test_remember_the_address(env: Env) -> None:
+    await _login(env, env.client, KARI, OLD_PASSWORD, remember="1")
+    await env.client.post("/logout", data={"csrf_token": await env.csrf("/login")})
+    page = await env.client.get("/login")
+    assert f'value="{KARI}"' in page.text
+    assert "checked" in page.text
+
+
+async def test_logout_ends_the_session(env: Env) -> None:
+    await _login(env, env.client, KARI, OLD_PASSWORD)
+    response = await env.client.post("/logout", data={"csrf_token": await env.csrf("/login")})
+    assert response.status_code == 303
+    page = await env.client.get("/login")
+    assert "Du er logget ut" in page.text or "Logg inn" in page.text
+    with env.svc.sessions() as session:
+        assert session.scalars(select(reset.UserSession)).one().ended is not None
+
+
+async def test_https_base_url_makes_cookies_secure(tmp_path: Path) -> None:
+    async with reset_env(tmp_path, public_base_url="https://konto.example") as env:
+        env.add_user(KARI)
+        page = await env.client.get("/login")
+        assert "__Host-maildiag_csrf=" in page.headers["set-cookie"]
+        assert "Secure" in page.headers["set-cookie"]
+        token = csrf_of(page.text)
+        cookie = page.headers["set-cookie"].split(";")[0]
+        response = await env.client.post(
+            "/login",
+            data={"csrf_token": token, "email": KARI, "password": OLD_PASSWORD},
+            headers={"cookie": cookie},
+        )
+        assert response.status_code == 303
+        session_cookie = next(
+            c
+            for c in response.headers.get_list("set-cookie")
+            if c.startswith("__Host-maildiag_session=")
+        )
+        assert "Secure" in session_cookie
+        assert "HttpOnly" in session_cookie
