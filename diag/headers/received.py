@@ -5,6 +5,7 @@ each hop added and the message's total time in transit. Pure; never raises for b
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,13 +58,7 @@ def parse_received(value: str) -> Hop:
     found: dict[str, str] = {}
     for match in _CLAUSE.finditer(clauses):
         found.setdefault(match[1].lower(), match[2])
-    from_ip = ""
-    if "from" in found:
-        for comment in comments(head.split(" by ", 1)[0]):
-            ip = _BRACKET_IP.search(comment)
-            if ip:
-                from_ip = ip[1]
-                break
+    from_ip = _comment_ip(head.split(" by ", 1)[0]) if "from" in found else ""
     return Hop(
         from_host=found.get("from", "").strip("[]").lower() if "from" in found else "",
         from_ip=from_ip or _literal_ip(found.get("from", "")),
@@ -74,6 +69,20 @@ def parse_received(value: str) -> Hop:
         at=parse_date(date_text),
         raw=value,
     )
+
+
+def _comment_ip(text: str) -> str:
+    """The sending IP from the from-clause's comment: ``[192.0.2.1]`` or a bare address."""
+    for comment in comments(text):
+        bracketed = _BRACKET_IP.search(comment)
+        if bracketed:
+            return bracketed[1]
+        for token in comment.replace(",", " ").split():
+            try:
+                return str(ipaddress.ip_address(token.strip("[]")))
+            except ValueError:
+                continue
+    return ""
 
 
 def _literal_ip(text: str) -> str:

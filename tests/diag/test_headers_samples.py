@@ -135,6 +135,8 @@ def test_006_microsoft_forefront_headers(samples: Path) -> None:
         f["code"] == "headers.auth_failed" and f["evidence"]["method"] == "arc"
         for f in data["findings"]
     )
+    assert data["hops"][0]["from_ip"] == "fe80::12b5:3f0a:2090:fa7c"  # bracketed, in a comment
+    assert data["hops"][1]["from_ip"] == "2603:10a6:20b:290::9"  # a bare address in the comment
     microsoft = [a for a in data["authentication"] if a["receiver"] == "mx.microsoft.com"]
     assert [a["instance"] for a in microsoft] == [2, 1]
     # outbound scans do not decide the recipient's folder
