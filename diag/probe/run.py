@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diag.errors import DnsError
@@ -106,17 +106,17 @@ async def probe(
         return ProbeReport(
             host,
             port,
-            address,
-            True,
-            state.banner,
-            state.extensions,
-            state.tls,
-            tuple(state.mail_from),
-            tuple(state.rcpt),
-            tuple(session.transcript),
-            (*findings, *state.findings),
-            tuple(attempts),
-            time.monotonic() - started,
+            address=address,
+            connected=True,
+            banner=state.banner,
+            extensions=state.extensions,
+            tls=state.tls,
+            mail_from=tuple(state.mail_from),
+            rcpt=tuple(state.rcpt),
+            transcript=tuple(session.transcript),
+            findings=(*findings, *state.findings),
+            attempts=tuple(attempts),
+            elapsed=time.monotonic() - started,
         )
     if addresses:
         findings.append(
@@ -218,41 +218,24 @@ async def probe_domain(
             {"domain": domain, "mx_findings": [f.code for f in mx.findings]},
         )
         return ProbeReport(domain, port, findings=(finding,))
+    options: dict[str, Any] = {
+        "port": port,
+        "sender_addresses": sender_addresses,
+        "rcpt": rcpt,
+        "ehlo_name": ehlo_name,
+        "timeout": timeout,
+        "allow_private": allow_private,
+        "resolver": resolver,
+        "tls_verify": tls_verify,
+    }
     tried: list[dict[str, Any]] = []
-    report: ProbeReport | None = None
-    for host in hosts:
-        report = await probe(
-            host.name,
-            port=port,
-            sender_addresses=sender_addresses,
-            rcpt=rcpt,
-            ehlo_name=ehlo_name,
-            timeout=timeout,
-            allow_private=allow_private,
-            resolver=resolver,
-            tls_verify=tls_verify,
-        )
+    for host in hosts[:-1]:
+        report = await probe(host.name, **options)
         if report.connected:
-            break
+            return replace(report, attempts=(*tried, *report.attempts))
         tried.append({"host": host.name, "findings": [f.code for f in report.findings]})
-    assert report is not None  # hosts is not empty
-    if tried and report.connected:
-        return ProbeReport(
-            report.host,
-            report.port,
-            report.address,
-            report.connected,
-            report.banner,
-            report.extensions,
-            report.tls,
-            report.mail_from,
-            report.rcpt,
-            report.transcript,
-            report.findings,
-            (*tried, *report.attempts),
-            report.elapsed,
-        )
-    return report
+    last = await probe(hosts[-1].name, **options)
+    return replace(last, attempts=(*tried, *last.attempts))
 
 
 __all__ = ["SMTP_PORT", "ProbeReport", "probe", "probe_domain"]
