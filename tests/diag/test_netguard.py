@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diag.netguard import ForbiddenTarget, check_target, classify
 
@@ -101,3 +105,22 @@ def test_allow_loopback_alone_admits_only_loopback() -> None:
     check_target("::1", allow_loopback=True)
     with pytest.raises(ForbiddenTarget):
         check_target("10.0.0.1", allow_loopback=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.integers(min_value=0, max_value=2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n))),
+        st.integers(min_value=0, max_value=2**128 - 1).map(lambda n: str(ipaddress.IPv6Address(n))),
+    ),
+    st.booleans(),
+)
+def test_only_forbidden_target_is_raised(text: str, allow_private: bool) -> None:
+    category = None
+    try:
+        check_target(text, allow_private=allow_private)
+    except ForbiddenTarget as exc:
+        category = exc.category
+    if category is not None and allow_private:
+        assert category not in ("private", "cgnat", "loopback", "documentation")

@@ -19,8 +19,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from diag.probe import Reply, interpret, parse_reply_line, probe, probe_domain
+from diag.probe import (
+    Reply,
+    certificate_facts,
+    interpret,
+    name_matches,
+    parse_reply_line,
+    probe,
+    probe_domain,
+)
 from diag.resolver import MX, MemoryResolver
 
 SENDERS = ("do.not.reply@platform.visma.com", "do.not.reply@connect.visma.com")
@@ -494,3 +504,37 @@ async def test_greeting_refusal() -> None:
     assert report.findings[0].evidence["enhanced"] == "5.7.1"
     assert said == [b"QUIT\r\n"]
     assert report.mail_from == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200), st.sampled_from(["banner", "ehlo", "mail", "rcpt"]))
+def test_reply_interpretation_never_raises(line: str, stage: str) -> None:
+    parsed = parse_reply_line(line)
+    if parsed is not None:
+        interpret(stage, Reply(parsed[0], (parsed[2],)), sender="a@b.example", rcpt="c@d.example")
+
+
+def test_unreadable_certificate_is_a_fact_not_an_error() -> None:
+    facts = certificate_facts(b"\x30\x03garbage", "mx.example.com")
+    assert facts.error.startswith("unreadable certificate")
+    assert not facts.name_matches
+
+
+@pytest.mark.parametrize(
+    ("host", "names", "matches"),
+    [
+        ("mx.kunde.example", ["mx.kunde.example"], True),
+        ("MX.Kunde.Example.", ["mx.kunde.example"], True),
+        ("mx.kunde.example", ["*.kunde.example"], True),
+        ("a.mx.kunde.example", ["*.kunde.example"], False),
+        ("kunde.example", ["*.kunde.example"], False),
+        ("mx.kunde.example", ["mx.other.example"], False),
+    ],
+)
+def test_certificate_name_matching(host: str, names: list[str], matches: bool) -> None:
+    assert name_matches(host, names, []) is matches
+
+
+def test_certificate_ip_matching() -> None:
+    assert name_matches("127.0.0.1", [], ["127.0.0.1"])
+    assert not name_matches("127.0.0.2", ["127.0.0.2"], [])
