@@ -201,6 +201,8 @@ async def _envelope(
         state.rcpt.append({"address": rcpt, "sender": sender, **answer.to_dict()})
         found = interpret("rcpt", answer, sender=sender, rcpt=rcpt)
         if found is not None:
+            if found.code == "probe.sender_blocked" and finding is not None:
+                state.findings.remove(finding)  # accepted at MAIL, refused at RCPT: not accepted
             state.findings.append(found)
         if answer.code == 421:
             raise SessionClosed(reason="service_not_available")

@@ -538,3 +538,11 @@ def test_certificate_name_matching(host: str, names: list[str], matches: bool) -
 def test_certificate_ip_matching() -> None:
     assert name_matches("127.0.0.1", [], ["127.0.0.1"])
     assert not name_matches("127.0.0.2", ["127.0.0.2"], [])
+
+
+async def test_sender_refused_at_rcpt_is_not_also_accepted(smtp_server: Server) -> None:
+    port = await smtp_server(FixedRcpt("550 5.7.1 Sender rejected by policy"))
+    report = await run(port, rcpt="kari@kunde-blokkerer.example")
+    assert codes(report) == ["probe.no_starttls", "probe.sender_blocked", "probe.sender_blocked"]
+    assert report.findings[1].evidence["stage"] == "rcpt"
+    assert [m["code"] for m in report.mail_from] == [250, 250]
