@@ -20,6 +20,7 @@ from .discovery import (
     discover,
     normalize_domain,
     psl_organizational_domain,
+    select_steps,
     tree_walk,
     walk_targets,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "parse_report_uri",
     "parse_report_uris",
     "psl_organizational_domain",
+    "select_steps",
     "spf_aligned",
     "tree_walk",
     "walk_targets",

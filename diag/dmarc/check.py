@@ -15,7 +15,7 @@ from publicsuffixlist import PublicSuffixList
 from diag.findings import ERROR, INFO, OK, WARNING, CheckResult, Finding, Severity
 from diag.resolver import Resolver
 
-from .discovery import InvalidDomainError, discover, normalize_domain
+from .discovery import InvalidDomainError, WalkCache, discover, normalize_domain
 from .parse import DmarcRecord, Policy
 from .reports import check_report_uris
 
@@ -47,7 +47,8 @@ async def check_domain(
     except InvalidDomainError as exc:
         finding = _finding("dmarc.invalid_domain", ERROR, "RFC 9989 §5.3.1", error=str(exc))
         return CheckResult(CHECK_NAME, (finding,), MappingProxyType({"domain": domain}))
-    discovery = await discover(domain, resolver, psl=psl)
+    cache = WalkCache(resolver)
+    discovery = await discover(domain, resolver, psl=psl, cache=cache)
     data: dict[str, Any] = discovery.to_dict()
     findings = list(discovery.findings)
     record, policy_domain = discovery.record, discovery.policy_domain
@@ -79,7 +80,7 @@ async def check_domain(
     )
     if not record.rua:
         findings.append(_finding("dmarc.no_rua", WARNING, "RFC 9989 §4.7 rua"))
-    findings += await check_report_uris(policy_domain, record, resolver)
+    findings += await check_report_uris(policy_domain, record, resolver, cache=cache)
     return CheckResult(CHECK_NAME, tuple(findings), MappingProxyType(data))
 
 

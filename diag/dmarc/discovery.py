@@ -1,15 +1,18 @@
 """DMARC policy discovery: the RFC 9989 §4.10 DNS tree walk and, beside it, the RFC 7489 PSL view.
 
 Owns the ``_dmarc`` TXT queries, the Organizational Domain (§4.10.2) and the policy record
-(§4.10.1). It never judges a message. DNS transport failures become ``error`` (temperror),
-never "no record". The Public Suffix List is the one shipped with ``publicsuffixlist`` unless
-an instance is injected.
+(§4.10.1). Every name a walk may query follows from the labels, so all are asked at once and the
+walk's rules are applied to the answers in order. It never judges a message. DNS transport
+failures become ``error`` (temperror), never "no record". The Public Suffix List is the one
+shipped with ``publicsuffixlist`` unless an instance is injected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
@@ -95,19 +98,28 @@ class WalkStep:
 
 
 class WalkCache:
-    """Memoizes ``_dmarc`` lookups for the walks of one evaluation; not shared between calls."""
+    """Shares ``_dmarc`` lookups between the walks of one evaluation; not shared between calls.
+
+    A lookup starts once per name and every walk that needs the name awaits the same answer,
+    so concurrent walks over overlapping names never ask twice.
+    """
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
-        self._steps: dict[str, WalkStep] = {}
+        self._steps: dict[str, asyncio.Future[WalkStep]] = {}
+
+    def prefetch(self, domain: str) -> asyncio.Future[WalkStep]:
+        """Start the ``_dmarc.<domain>`` lookup now unless it has started; needs a running loop."""
+        pending = self._steps.get(domain)
+        if pending is None:
+            pending = asyncio.ensure_future(self._lookup(domain))
+            pending.add_done_callback(_retrieve)
+            self._steps[domain] = pending
+        return pending
 
     async def step(self, domain: str) -> WalkStep:
         """Query ``_dmarc.<domain>`` TXT and keep the DMARC records (RFC 9989 §4.10 step 2)."""
-        cached = self._steps.get(domain)
-        if cached is None:
-            cached = await self._lookup(domain)
-            self._steps[domain] = cached
-        return cached
+        return await asyncio.shield(self.prefetch(domain))
 
     async def _lookup(self, domain: str) -> WalkStep:
         try:
@@ -167,26 +179,51 @@ class TreeWalk:
         return None
 
 
+def _retrieve(future: asyncio.Future[WalkStep]) -> None:
+    """Mark an outcome as seen: a speculative lookup the walk did not need may fail unheard."""
+    if not future.cancelled():
+        future.exception()
+
+
+def select_steps(answers: Sequence[WalkStep | BaseException]) -> tuple[WalkStep, ...]:
+    """The steps a sequential walk would take, given the answers for every target in order.
+
+    RFC 9989 §4.10 steps 5-7: the walk ends at a ``psd=y``/``psd=n`` record or at a lookup
+    that failed; answers past that point are not part of the walk. Pure.
+
+    Raises:
+        BaseException: an answer within the walk that is an exception (not a DNS failure,
+            which is a step with outcome ``error``) is raised as the sequential walk would.
+    """
+    steps: list[WalkStep] = []
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
+        steps.append(answer)
+        if answer.outcome == "error":
+            break
+        if answer.record is not None and answer.record.psd in ("y", "n"):
+            break
+    return tuple(steps)
+
+
 async def tree_walk(domain: str, resolver: Resolver, *, cache: WalkCache | None = None) -> TreeWalk:
     """Walk from ``domain`` up to its top-level label, stopping at a ``psd=y``/``psd=n`` record.
 
-    Several DMARC records at one name are all discarded and the walk goes on (§4.10 step 6).
-    A DNS failure ends the walk; the walk then carries it in ``failure``.
+    All of ``walk_targets(domain)`` (at most eight names, RFC 9989 §4.10) are queried at
+    once; ``select_steps`` then applies the walk's rules to the answers, so the result is the
+    sequential walk's. Several DMARC records at one name are all discarded and the walk goes on
+    (§4.10 step 6). A DNS failure ends the walk; the walk then carries it in ``failure``.
 
     Raises:
         InvalidDomainError: ``domain`` is not a domain name.
     """
     domain = normalize_domain(domain)
     cache = cache or WalkCache(resolver)
-    steps: list[WalkStep] = []
-    for target in walk_targets(domain):
-        step = await cache.step(target)
-        steps.append(step)
-        if step.outcome == "error":
-            break
-        if step.record is not None and step.record.psd in ("y", "n"):
-            break
-    return TreeWalk(domain, tuple(steps))
+    pending = [cache.prefetch(target) for target in walk_targets(domain)]
+    await asyncio.wait(pending)
+    answers = [p.exception() or p.result() for p in pending]
+    return TreeWalk(domain, select_steps(answers))
 
 
 @dataclass(frozen=True)

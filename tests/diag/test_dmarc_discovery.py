@@ -153,14 +153,16 @@ async def test_org_domain_selection_d05(
 async def test_psd_n_stops_the_walk(psl: PublicSuffixList) -> None:
     resolver = MemoryResolver(
         zone(mail_example_com="v=DMARC1; p=none; psd=n"),
-        nxdomain=["_dmarc.a.mail.example.com", "_dmarc.example.com"],
+        nxdomain=["_dmarc.a.mail.example.com", "_dmarc.example.com", "_dmarc.com"],
     )
     found = await discover("a.mail.example.com", resolver, psl=psl)
-    # the walk stops at mail.example.com; the RFC 7489 view still needs example.com
+    # every name is asked at once; the walk stops at mail.example.com, and the RFC 7489 view
+    # uses the answer for example.com without asking again
     assert resolver.queries == [
         ("_dmarc.a.mail.example.com", "TXT"),
         ("_dmarc.mail.example.com", "TXT"),
         ("_dmarc.example.com", "TXT"),
+        ("_dmarc.com", "TXT"),
     ]
     assert [s.domain for s in found.walk.steps] == ["a.mail.example.com", "mail.example.com"]
     assert found.rfc7489.outcome == "no_record"
