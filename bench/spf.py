@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import platform
 import re
+import textwrap
 import threading
 import time
 import warnings
@@ -31,8 +32,9 @@ from typing import Any
 
 import dns.resolver
 
-from diag.resolver import TXT, DnsPythonResolver, Record
+from diag.resolver import TXT, DnsPythonResolver, MemoryResolver, Record
 from diag.spf.evaluate import check_host
+from diag.spf.parse import parse_spf
 
 TOP = "bench.example"
 CLIENT = "203.0.113.77"
@@ -198,7 +200,9 @@ def measure(server: ServerProcess, run: Callable[[], int]) -> tuple[int, float, 
     return evaluations, elapsed, server.call("count") - before
 
 
-def run_all(seconds: float, concurrency: int, rounds: int) -> dict[float, list[Measure]]:
+def run_all(
+    seconds: float, concurrency: int, rounds: int
+) -> tuple[dict[float, list[Measure]], Breakdown]:
     """Every row gets ``seconds`` in all, split into ``rounds`` interleaved slices, so that
     changes in the machine's load during the run fall on all rows alike."""
     server = ServerProcess(build_zone())
@@ -221,9 +225,100 @@ def run_all(seconds: float, concurrency: int, rounds: int) -> dict[float, list[M
                     done, spent, asked = totals[name]
                     totals[name] = (done + evaluations, spent + elapsed, asked + queries)
             results[latency] = [Measure(name, *totals[name]) for name, _ in phases]
+        server.call("latency", 0.0)
+        query_ms = _query_cost(port, seconds / rounds)
     finally:
         server.stop()
-    return results
+    engine_ms = _engine_only(seconds / rounds)
+    parse_ms = _parse_only(seconds / rounds)
+    return results, Breakdown(*engine_ms, parse_ms, *query_ms)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Where an evaluation's time goes: the engine alone, and one query on the wire."""
+
+    ours_engine_ms: float
+    pyspf_engine_ms: float
+    ours_parse_ms: float
+    ours_query_ms: float
+    pyspf_query_ms: float
+
+
+def _engine_only(seconds: float) -> tuple[float, float]:
+    """ms per evaluation with DNS answered from memory: ours (MemoryResolver), pyspf (hook)."""
+    import spf
+
+    zone = build_zone()
+
+    async def ours() -> int:
+        done = 0
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            result = await check_host(CLIENT, TOP, SENDER, resolver=MemoryResolver(zone))
+            if result.result != "pass":
+                raise RuntimeError(f"unexpected result {result.result}")
+            done += 1
+        return done
+
+    def lookup(name: str, qtype: str, *_: Any) -> list[Any]:
+        records = zone.get(name.lower().rstrip("."), {}).get(qtype, [])
+        return [((name, qtype), list(r.strings)) for r in records if isinstance(r, TXT)]
+
+    started = time.perf_counter()
+    count = asyncio.run(ours())
+    ours_ms = (time.perf_counter() - started) * 1000 / max(count, 1)
+    saved = spf.DNSLookup
+    spf.DNSLookup = lookup
+    try:
+        done = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            if spf.query(i=CLIENT, s=SENDER, h=TOP).check()[0] != "pass":
+                raise RuntimeError("pyspf did not pass")
+            done += 1
+        pyspf_ms = (time.perf_counter() - started) * 1000 / max(done, 1)
+    finally:
+        spf.DNSLookup = saved
+    return ours_ms, pyspf_ms
+
+
+def _parse_only(seconds: float) -> float:
+    """ms per evaluation spent in ``parse_spf`` alone: the tree's 7 records parsed once each."""
+    texts = [r.text for types in build_zone().values() for r in types["TXT"] if isinstance(r, TXT)]
+    done = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for text in texts:
+            parse_spf(text)
+        done += 1
+    return (time.perf_counter() - started) * 1000 / done
+
+
+def _query_cost(port: int, seconds: float) -> tuple[float, float]:
+    """ms per sequential TXT query: ours (DnsPythonResolver), dnspython's sync resolver."""
+    resolver = DnsPythonResolver(nameservers=[f"127.0.0.1:{port}"], cache=False, timeout=5.0)
+
+    async def ours() -> int:
+        done = 0
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            await resolver.query(TOP, "TXT")
+            done += 1
+        return done
+
+    started = time.perf_counter()
+    count = asyncio.run(ours())
+    ours_ms = (time.perf_counter() - started) * 1000 / max(count, 1)
+    sync = dns.resolver.Resolver(configure=False)
+    sync.nameservers = ["127.0.0.1"]
+    sync.port = port
+    done = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        sync.resolve(f"{TOP}.", "TXT", raise_on_no_answer=False, search=False)
+        done += 1
+    return ours_ms, (time.perf_counter() - started) * 1000 / done
 
 
 # -- reporting -------------------------------------------------------------------------------
@@ -245,8 +340,38 @@ def table(results: dict[float, list[Measure]]) -> str:
     return "\n".join(lines)
 
 
+def breakdown_table(parts: Breakdown) -> str:
+    rows = [
+        (
+            "engine alone, DNS answered from memory (ms/evaluation)",
+            parts.ours_engine_ms,
+            parts.pyspf_engine_ms,
+        ),
+        (
+            "one TXT query to the lab server at 0 ms, sequential (ms/query)",
+            parts.ours_query_ms,
+            parts.pyspf_query_ms,
+        ),
+    ]
+    lines = ["| part | ours | pyspf / dnspython sync | ours / theirs |", "|---|---:|---:|---:|"]
+    for label, mine, theirs in rows:
+        lines.append(f"| {label} | {mine:.2f} | {theirs:.2f} | {mine / theirs:.2f}x |")
+    share = parts.ours_parse_ms / parts.ours_engine_ms
+    lines.insert(
+        3,
+        f"| of which `parse_spf` on the 7 records (ms/evaluation) | {parts.ours_parse_ms:.2f} "
+        f"({share:.0%}) | | |",
+    )
+    return "\n".join(lines)
+
+
 def section(
-    results: dict[float, list[Measure]], seconds: float, concurrency: int, rounds: int
+    results: dict[float, list[Measure]],
+    parts: Breakdown,
+    seconds: float,
+    concurrency: int,
+    rounds: int,
+    load: tuple[float, float],
 ) -> str:
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     cpu = _cpu_model()
@@ -262,8 +387,9 @@ own `DNSLookup_dnspython`, with dnspython's default resolver pointed at the same
 the same run. Each row runs for {seconds:.0f} s in all, in {rounds} slices interleaved with the
 other rows; every evaluation is checked to give `pass`, and the server counts the queries.
 
-- Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}; the cores are
-  shared with other work, so figures vary by some 10-20% between runs. Compare the ratios.
+- Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}. The cores are
+  shared with other work (load average {load[0]:.1f} at the start, {load[1]:.1f} at the end),
+  so absolute figures drift between runs; compare the ratios within one run.
 - Command: `python -m bench.spf --write`
 - Date: {today}
 
@@ -273,7 +399,28 @@ At 0 ms both engines are CPU-bound (client and server share the two cores); at 2
 sequential evaluation waits for 7 answers in turn (at least 140 ms), so throughput comes from
 having evaluations in flight: {concurrency} coroutines on one event loop for ours, {concurrency}
 threads for pyspf.
+
+{_summary(results, concurrency)}
+
+Where the time goes (same run, measured separately, {seconds / rounds:.1f} s each):
+
+{breakdown_table(parts)}
 """
+
+
+def _summary(results: dict[float, list[Measure]], concurrency: int) -> str:
+    slow = results[max(results)]
+    rates = {m.name: m.rate for m in slow}
+    ours = rates[f"ours, {concurrency} in flight"]
+    threads = rates[f"pyspf, {concurrency} threads"]
+    sequential = rates["pyspf, sequential"]
+    return textwrap.fill(
+        f"At {max(results) * 1000:.0f} ms, ours with {concurrency} in flight does "
+        f"{ours / sequential:.1f}x pyspf's sequential rate and {ours / threads:.2f}x pyspf's "
+        f"rate with {concurrency} threads: with evaluations in flight, the rate is bounded by "
+        "CPU per evaluation, and ours spends more of it (table below).",
+        width=100,
+    )
 
 
 def _cpu_model() -> str:
@@ -304,8 +451,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved slices per row")
     parser.add_argument("--write", action="store_true", help=f"update {DOCS}")
     args = parser.parse_args(argv)
-    results = run_all(args.seconds, args.concurrency, args.rounds)
-    text = section(results, args.seconds, args.concurrency, args.rounds)
+    load_before = os.getloadavg()[0]
+    results, parts = run_all(args.seconds, args.concurrency, args.rounds)
+    load = (load_before, os.getloadavg()[0])
+    text = section(results, parts, args.seconds, args.concurrency, args.rounds, load)
     print(text)
     if args.write:
         write_docs(text)
