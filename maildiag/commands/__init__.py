@@ -8,13 +8,16 @@ from types import ModuleType
 
 from maildiag.commands import (
     authenticate,
+    checklist,
     headers,
     migrate,
     recipient,
+    scan,
     sender,
     serve,
     sink,
     spf,
+    test_send,
     worker,
 )
 from maildiag.commands.common import UsageError
@@ -29,6 +32,9 @@ COMMANDS: tuple[ModuleType, ...] = (
     migrate,
     recipient,
     headers,
+    checklist,
+    test_send,
+    scan,
 )
 
 __all__ = ["COMMANDS", "UsageError"]

@@ -1,0 +1,49 @@
+"""``maildiag test-send [--sender ADDRESS] [--to ADDRESS]``: send the real reset mail from each
+sender identity (or the one named) into the sink and report whether it would reach the inbox;
+exit 1 when any would not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from diag.dkim import DkimSignError
+from maildiag.commands.common import UsageError, parse_address
+from maildiag.settings import Settings
+from maildiag.testsend import DEFAULT_TO, TestSendError, run_test_sends
+from reports.testsend import render_testsend, testsend_view
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser("test-send", help="send test reset mails into the sink")
+    parser.add_argument("--sender", metavar="ADDRESS", help="one configured sender identity")
+    parser.add_argument("--to", metavar="ADDRESS", default=DEFAULT_TO, help="the test recipient")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    to = parse_address(args.to)
+    identities = list(settings.senders)
+    if args.sender:
+        chosen = settings.sender(parse_address(args.sender))
+        if chosen is None:
+            known = ", ".join(s.address for s in settings.senders)
+            raise UsageError(f"{args.sender} is not a configured sender (configured: {known})")
+        identities = [chosen]
+    if not identities:
+        raise UsageError("no sender identities are configured")
+    try:
+        results = await run_test_sends(settings, to=to, identities=identities)
+    except TestSendError as exc:
+        raise UsageError(str(exc)) from exc
+    except DkimSignError as exc:
+        raise UsageError(f"cannot DKIM-sign: {exc}") from exc
+    view = testsend_view(results, lang=settings.lang)
+    if args.json:
+        print(json.dumps(view.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(render_testsend(view, fmt="text"), end="")
+    return 0 if all(r.would_reach_inbox for r in results) else 1
