@@ -61,10 +61,8 @@ async def _mx_and_probes(
     mx = await lookup_mx(domain, resolver, allow_private=allow_private)
     if probe is None or not probe.enabled or not mx.can_receive:
         return mx, ()
-    results = await asyncio.gather(
-        *(probe_recipient(address, s, mx, probe, rcpt=rcpt) for s in senders)
-    )
-    return mx, tuple(results)
+    results = await probe_recipient(address, senders, mx, probe, resolver, rcpt=rcpt)
+    return mx, results
 
 
 async def _sender_reports(

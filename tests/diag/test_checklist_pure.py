@@ -68,7 +68,7 @@ def evidence(**kwargs: object) -> Evidence:
 def test_microsoft_junk_verdict() -> None:
     verdict = read_spam_verdict(M365_JUNK)
     assert (verdict.folder, verdict.reason, verdict.system) == ("junk", "spam_filter", "microsoft")
-    assert verdict.details["scl"] == 5
+    assert verdict.details["verdicts"][0]["score"] == 5
 
 
 @pytest.mark.parametrize(
