@@ -21,7 +21,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.settings import Settings
-from maildiag.web import api_spf, pages
+from maildiag.web import api_spf, check_pages, checklist_api, checklist_pages, pages, support_pages
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -63,6 +63,10 @@ def create_app(settings: Settings, *, resolver: Resolver | None = None) -> FastA
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(api_spf.router, prefix="/api/v1")
+    app.include_router(checklist_pages.router)
+    app.include_router(support_pages.router)
+    app.include_router(check_pages.router)
+    app.include_router(checklist_api.router, prefix="/api/v1")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 

@@ -1,0 +1,165 @@
+"""The checklist's JSON API: ``POST /api/v1/checklist`` and ``GET /api/v1/check``.
+
+The self audience needs no login and is rate limited per client IP and per address; it never
+reads accounts. The support and admin audiences need a logged-in session with that role (or
+higher): 401 without one, 403 with a lower role. Bad input is a 4xx with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+import reset
+from maildiag.web.auth import SignedIn, optional_user
+from maildiag.web.checklist_pages import (
+    MAX_ADDRESS,
+    MAX_DOMAIN,
+    MAX_PASTE,
+    InputError,
+    clean_address,
+    clean_domain,
+    client_ip,
+    domain_target,
+    limited_reason,
+    limits,
+    private,
+    retry_after,
+    run_checklist,
+)
+from maildiag.web.support_pages import account_facts
+from reports.checklist import checklist_json
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["checklist"])
+
+
+class ChecklistRequest(BaseModel):
+    """What to check: one address, for one audience, worded in one language.
+
+    ``headers`` and ``bounce`` (pasted message headers or a bounce) are for the support and
+    admin audiences.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    address: str = Field(min_length=1, max_length=MAX_ADDRESS, examples=["kari@kunde-ok.example"])
+    audience: Literal["self", "support", "admin"] = "self"
+    lang: Literal["nb", "en"] | None = None
+    headers: str | None = Field(default=None, max_length=MAX_PASTE)
+    bounce: str | None = Field(default=None, max_length=MAX_PASTE)
+
+
+class ChecklistItemOut(BaseModel):
+    key: str
+    status: Literal["ok", "problem", "warning", "not_checked", "todo"]
+    title: str
+    evidence: dict[str, Any]
+    next_step: str
+
+
+class ChecklistOut(BaseModel):
+    """The checklist JSON (DESIGN.md): items in order, and every finding behind them."""
+
+    address: str
+    audience: str
+    items: list[ChecklistItemOut]
+    findings: list[dict[str, Any]]
+
+
+def _invalid(where: str, reason: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": "invalid_input", "reasons": [f"{where}: {reason}"]}, status_code=422
+    )
+
+
+def _rate_limited(decision: reset.RateDecision, lang: str) -> Response:
+    body = {
+        "error": "rate_limited",
+        "reason": limited_reason(decision, lang),
+        "limited_by": decision.limited_by,
+        "retry_after": round(decision.retry_after),
+    }
+    return JSONResponse(body, status_code=429, headers={"Retry-After": retry_after(decision)})
+
+
+def _require_json(request: Request) -> None:
+    """Dependency: only JSON bodies (a cross-site form cannot send one without CORS)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise HTTPException(415, "send the request as application/json")
+
+
+async def staff_user(request: Request, audience: str) -> SignedIn:
+    """The logged-in user allowed ``audience``; raises HTTPException 401 or 403."""
+    user = await optional_user(request)
+    if user is None:
+        raise HTTPException(401, "login required: sign in at /login")
+    if not user.has_role(audience):
+        raise HTTPException(403, f"the {audience} audience needs the {audience} role")
+    return user
+
+
+@router.post(
+    "/checklist",
+    response_model=ChecklistOut,
+    responses={401: {}, 403: {}, 415: {}, 422: {}, 429: {}},
+    dependencies=[Depends(_require_json)],
+)
+async def checklist(body: ChecklistRequest, request: Request) -> Response:
+    """Run the checklist for ``body.address``; the self audience is rate limited."""
+    lang = body.lang or request.app.state.maildiag.settings.lang
+    try:
+        address = clean_address(body.address)
+    except InputError as exc:
+        return _invalid("address", exc.text("en"))
+    if body.audience == "self":
+        if body.headers is not None or body.bounce is not None:
+            return _invalid("headers", "pasted headers and bounces are for support and admin")
+        decision = await limits(request).self_service.hit(client_ip(request), address)
+        if not decision.allowed:
+            log.info("checklist.rate_limited audience=self by=%s", decision.limited_by)
+            return _rate_limited(decision, lang)
+        result = await run_checklist(request, address, audience="self")
+    else:
+        await staff_user(request, body.audience)
+        account = await account_facts(request, address) if body.audience == "support" else None
+        result = await run_checklist(
+            request,
+            address,
+            audience=body.audience,
+            account=account,
+            headers=_bytes(body.headers),
+            bounce=_bytes(body.bounce),
+        )
+    return private(JSONResponse(checklist_json(result, lang=lang)))
+
+
+def _bytes(text: str | None) -> bytes | None:
+    return None if not text else text.encode("utf-8", "surrogateescape")
+
+
+@router.get("/check", response_model=ChecklistOut, responses={422: {}, 429: {}})
+async def check_domain(
+    request: Request,
+    domain: Annotated[str, Query(min_length=1, max_length=MAX_DOMAIN)],
+    lang: Annotated[Literal["nb", "en"] | None, Query()] = None,
+) -> Response:
+    """The mail administrator's check of a recipient domain: the admin-audience checklist for
+    its postmaster (RFC 5321 §4.5.1), never a person's mailbox; rate limited per client IP
+    and per domain."""
+    chosen = lang or request.app.state.maildiag.settings.lang
+    try:
+        name = clean_domain(domain)
+    except InputError as exc:
+        return _invalid("domain", exc.text("en"))
+    decision = await limits(request).domain_check.hit(client_ip(request), name)
+    if not decision.allowed:
+        log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)
+        return _rate_limited(decision, chosen)
+    result = await run_checklist(request, domain_target(name), audience="admin")
+    return private(JSONResponse(checklist_json(result, lang=chosen)))

@@ -1,0 +1,227 @@
+"""The support console ``/support``: find a user by address, see the account, its reset
+requests and delivery log, run the support checklist (optionally with pasted headers or a
+bounce) and download it as standalone HTML, Markdown or JSON.
+
+Needs a login with the support role (admins too): without one the browser is sent to
+``/login?next=…``; a lower role gets a 403 page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+import reset
+from diag.checklist import AccountFacts, Checklist, DeliveryFact, ResetRequestFact
+from maildiag.web import i18n
+from maildiag.web.auth import SignedIn, in_transaction, optional_user, services
+from maildiag.web.checklist_pages import (
+    MAX_ADDRESS,
+    MAX_PASTE,
+    InputError,
+    clean_address,
+    fragment,
+    lang_of,
+    private,
+    run_checklist,
+)
+from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.pages import error_page
+from reports.checklist import checklist_json, checklist_view, render_checklist
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+ROLE = "support"
+MAX_ROWS = 50  # reset requests shown per account (newest first); their deliveries with them
+EXPORTS = {
+    "html": ("text/html; charset=utf-8", "html"),
+    "markdown": ("text/markdown; charset=utf-8", "md"),
+    "json": ("application/json", "json"),
+}
+
+
+async def _staff(request: Request) -> SignedIn | Response:
+    """The logged-in support user, or the answer to give instead (login redirect or 403)."""
+    user = await optional_user(request)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = "/support"
+        query = urllib.parse.urlencode({"next": target})
+        return private(RedirectResponse(f"/login?{query}", status_code=303))
+    if not user.has_role(ROLE):
+        log.info("support.forbidden role=%s", user.role)
+        reason = i18n.text("support.forbidden", lang_of(request))
+        return private(error_page(request, 403, reason))
+    return user
+
+
+def _account_query(session: Session, address: str) -> AccountFacts:
+    user = reset.find_user(session, address)
+    key = reset.address_key(address)
+    rows = session.scalars(
+        sa.select(reset.OutboxMessage)
+        .where(sa.func.lower(reset.OutboxMessage.recipient) == key)
+        .where(reset.OutboxMessage.kind == "reset_request")
+        .order_by(reset.OutboxMessage.created.desc(), reset.OutboxMessage.id.desc())
+        .limit(MAX_ROWS)
+    ).all()
+    tokens = (
+        session.scalars(
+            sa.select(reset.ResetToken)
+            .where(reset.ResetToken.user_id == user.id)
+            .order_by(reset.ResetToken.created)
+        ).all()
+        if user is not None
+        else []
+    )
+    ids = [row.id for row in rows]
+    log_rows = (
+        session.scalars(
+            sa.select(reset.DeliveryLogEntry)
+            .where(reset.DeliveryLogEntry.outbox_id.in_(ids))
+            .order_by(reset.DeliveryLogEntry.at, reset.DeliveryLogEntry.id)
+        ).all()
+        if ids
+        else []
+    )
+    resets = []
+    for index, row in enumerate(rows):
+        later = rows[index - 1].created if index > 0 else None  # rows are newest first
+        token = _token_for(tokens, row.created, later)
+        resets.append(
+            ResetRequestFact(
+                requested_at=row.created,
+                outbox_id=row.id,
+                status=row.status,
+                token_expires_at=None if token is None else token.expires_at,
+                token_used_at=None if token is None else token.used_at,
+            )
+        )
+    deliveries = tuple(
+        DeliveryFact(
+            at=entry.at,
+            relay=entry.relay,
+            code=entry.code,
+            enhanced_status=entry.enhanced_status or "",
+            text=entry.text,
+            queue_id=entry.queue_id or "",
+            outbox_id=entry.outbox_id,
+            bounced=entry.outcome == "bounced",
+            bounce_reason=entry.text if entry.outcome == "bounced" else "",
+        )
+        for entry in log_rows
+    )
+    email = user.email if user is not None else reset.normalize_address(address)
+    return AccountFacts(user is not None, email, tuple(resets), deliveries)
+
+
+def _token_for(
+    tokens: Sequence[reset.ResetToken], since: dt.datetime, until: dt.datetime | None
+) -> reset.ResetToken | None:
+    """The last token issued for a request: made after it and before the next request."""
+    chosen = None
+    for token in tokens:
+        if token.created >= since and (until is None or token.created < until):
+            chosen = token
+    return chosen
+
+
+async def account_facts(request: Request, address: str) -> AccountFacts:
+    """What the reset database knows about ``address`` (support and admin only)."""
+    return await in_transaction(services(request), lambda s: _account_query(s, address))
+
+
+def _console(request: Request, status_code: int = 200, **context: Any) -> Response:
+    values: dict[str, Any] = {
+        "address": "",
+        "error": None,
+        "facts": None,
+        "report": None,
+        "headers": "",
+        "bounce": "",
+        "max_paste": MAX_PASTE,
+    }
+    values.update(context)
+    return private(form_page(request, "support.html", status_code, **values))
+
+
+@router.get("/support", response_class=HTMLResponse)
+async def console(request: Request, address: str = "") -> Response:
+    """The search form; with ``?address=`` the account facts and the checklist form."""
+    user = await _staff(request)
+    if isinstance(user, Response):
+        return user
+    if not address:
+        return _console(request, user=user)
+    try:
+        wanted = clean_address(address)
+    except InputError as exc:
+        shown = address[:MAX_ADDRESS]
+        return _console(request, 400, user=user, address=shown, error=exc.text(lang_of(request)))
+    facts = await account_facts(request, wanted)
+    log.info("support.lookup exists=%s", facts.exists)
+    return _console(request, user=user, address=wanted, facts=facts)
+
+
+@router.post("/support/checklist", dependencies=[Depends(csrf_protect)])
+async def run(request: Request) -> Response:
+    """Run the support checklist; ``format`` page (default), html, markdown or json."""
+    user = await _staff(request)
+    if isinstance(user, Response):
+        return user
+    form = await read_form(request)
+    given, headers, bounce = field(form, "address"), field(form, "headers"), field(form, "bounce")
+    fmt = field(form, "format") or "page"
+    lang = lang_of(request)
+    context: dict[str, Any] = {
+        "user": user,
+        "address": given[:MAX_ADDRESS],
+        "headers": headers,
+        "bounce": bounce,
+    }
+    try:
+        address = clean_address(given)
+        if fmt not in ("page", *EXPORTS):
+            raise InputError("support.bad_format")
+        if max(len(headers.encode()), len(bounce.encode())) > MAX_PASTE:
+            raise InputError("support.paste_too_long", n=MAX_PASTE // 1024)
+    except InputError as exc:
+        return _console(request, 400, error=exc.text(lang), **context)
+    facts = await account_facts(request, address)
+    checklist = await run_checklist(
+        request,
+        address,
+        audience="support",
+        account=facts,
+        headers=headers.encode() if headers.strip() else None,
+        bounce=bounce.encode() if bounce.strip() else None,
+    )
+    if fmt != "page":
+        return _export(checklist, fmt, lang)
+    report = fragment(checklist, lang)
+    context["address"] = address
+    return _console(request, facts=facts, report=report, **context)
+
+
+def _export(checklist: Checklist, fmt: str, lang: str) -> Response:
+    media, suffix = EXPORTS[fmt]
+    local, _, domain = checklist.address.partition("@")
+    name = "".join(c if c.isalnum() or c in "-." else "_" for c in f"{local}_at_{domain}")
+    disposition = f'attachment; filename="checklist-{name}.{suffix}"'
+    headers = {"Content-Disposition": disposition}
+    if fmt == "json":
+        response: Response = JSONResponse(checklist_json(checklist, lang=lang), headers=headers)
+    else:
+        text = render_checklist(checklist_view(checklist, lang=lang), fmt=fmt)
+        response = Response(text, media_type=media, headers=headers)
+    return private(response)

@@ -1,0 +1,197 @@
+"""The support console in process on the lab: login and role checks, the account facts, the
+reset requests and delivery log, the support checklist with pasted headers, and the exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+
+import reset
+from tests.maildiag.test_checklist_api import Lab, LabFiles, make_lab_files, open_lab
+
+HOSTILE = "<script>alert('x')</script>"
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def lab_files(tmp_path_factory: pytest.TempPathFactory) -> LabFiles:
+    return make_lab_files(tmp_path_factory.mktemp("support-lab"))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_lab(
+    lab_files: LabFiles, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Lab]:
+    async with open_lab(lab_files, tmp_path_factory.mktemp("support-app")) as opened:
+        yield opened
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def lab(shared_lab: Lab) -> Lab:
+    await shared_lab.fresh()
+    return shared_lab
+
+
+@pytest.fixture
+def support(lab: Lab) -> Lab:
+    lab.login("support@visma.example")
+    return lab
+
+
+def _history(lab: Lab, address: str) -> int:
+    """A reset request for ``address`` that the relay refused, then one that a DSN bounced."""
+    now = dt.datetime.now(dt.UTC)
+    with lab.sessions() as session, session.begin():
+        first = reset.enqueue(
+            session, kind="reset_request", recipient=address, now=now - dt.timedelta(hours=2)
+        )
+        reply = reset.SmtpReply(550, "sender blocked by policy", "5.7.1", None, "mail")
+        reset.record_attempt(
+            session,
+            first.id,
+            reply,
+            relay="127.0.0.1:2525",
+            now=now - dt.timedelta(hours=2),
+            retry=reset.RetryPolicy(),
+        )
+        second = reset.enqueue(session, kind="reset_request", recipient=address, now=now)
+        reset.record_bounce(session, second.id, "5.2.2", "mailbox full", now=now)
+        return int(second.id)
+
+
+async def test_unauthenticated_is_sent_to_login(lab: Lab) -> None:
+    response = await lab.client.get(
+        "/support", params={"address": "kari@kunde-ok.example"}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert location.startswith("/login?next=")
+    assert "%2Fsupport%3Faddress%3Dkari%2540kunde-ok.example" in location
+
+
+async def test_wrong_role_is_403_page(lab: Lab) -> None:
+    lab.login("kari@kunde-ok.example")
+    response = await lab.client.get("/support")
+    assert response.status_code == 403
+    assert "support" in response.text
+    assert "<html" in response.text
+
+
+async def test_post_without_login_is_redirected(lab: Lab) -> None:
+    token = await lab.csrf("/help/no-email")
+    response = await lab.client.post(
+        "/support/checklist",
+        data={"csrf_token": token, "address": "kari@kunde-ok.example"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fsupport"
+
+
+@pytest.mark.parametrize("who", ["support@visma.example", "admin@visma.example"])
+async def test_support_and_admin_may_look_up(lab: Lab, who: str) -> None:
+    lab.login(who)
+    response = await lab.client.get("/support", params={"address": "kari@kunde-ok.example"})
+    assert response.status_code == 200
+    assert 'id="account-exists"' in response.text
+    assert "kari@kunde-ok.example" in response.text
+
+
+async def test_lookup_shows_resets_and_delivery_log(support: Lab) -> None:
+    outbox_id = _history(support, "kari@kunde-ok.example")
+    response = await support.client.get("/support", params={"address": "KARI@kunde-ok.example"})
+    assert response.status_code == 200
+    text = response.text
+    assert "5.7.1" in text
+    assert "sender blocked by policy" in text
+    assert "5.2.2" in text
+    assert "mailbox full" in text
+    assert f"<td>{outbox_id}</td>" in text
+    assert "bounced" in text
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_lookup_of_unknown_address(support: Lab) -> None:
+    known = await support.client.get("/support", params={"address": "kari@kunde-ok.example"})
+    unknown = await support.client.get("/support", params={"address": "nobody@kunde-ok.example"})
+    assert known.status_code == unknown.status_code == 200
+    assert "severity-ok" in known.text.split('id="account-exists"')[0].rsplit("<p", 1)[1]
+    assert "severity-error" in unknown.text.split('id="account-exists"')[0].rsplit("<p", 1)[1]
+
+
+@pytest.mark.parametrize("address", ["nope", "x" * 300, f"{HOSTILE}@kunde-ok.example"])
+async def test_lookup_bad_address_is_400(support: Lab, address: str) -> None:
+    response = await support.client.get("/support", params={"address": address})
+    assert response.status_code == 400
+    assert HOSTILE not in response.text
+
+
+async def _run(lab: Lab, **fields: str) -> httpx.Response:
+    token = await lab.csrf("/support?address=kari%40kunde-ok.example")
+    data = {"csrf_token": token, "address": "kari@kunde-ok.example", **fields}
+    return await lab.client.post("/support/checklist", data=data)
+
+
+async def test_run_support_checklist(support: Lab) -> None:
+    _history(support, "kari@kunde-ok.example")
+    response = await _run(support)
+    assert response.status_code == 200, response.text
+    for key in ("address.registered", "reset.requested", "delivery.sent", "link.valid"):
+        assert key in response.text
+
+
+async def test_pasted_header_is_escaped(support: Lab) -> None:
+    headers = f"Subject: {HOSTILE}\r\nX-Spam-Flag: YES\r\nX-Evil: {HOSTILE}\r\n"
+    response = await _run(support, headers=headers, bounce=f"550 5.7.1 {HOSTILE}")
+    assert response.status_code == 200
+    assert HOSTILE not in response.text
+    assert "&lt;script&gt;" in response.text
+
+
+async def test_paste_too_long_is_refused(support: Lab) -> None:
+    response = await _run(support, headers="X-A: " + "a" * 50_000)
+    assert response.status_code in (400, 413)
+    assert 'role="alert"' in response.text or "larger than" in response.text
+
+
+async def test_run_needs_csrf(support: Lab) -> None:
+    await support.client.get("/support")
+    response = await support.client.post(
+        "/support/checklist", data={"address": "kari@kunde-ok.example"}
+    )
+    assert response.status_code == 403
+
+
+async def test_unknown_format_is_400(support: Lab) -> None:
+    response = await _run(support, format="exe")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media", "suffix"),
+    [
+        ("html", "text/html", "html"),
+        ("markdown", "text/markdown", "md"),
+        ("json", "application/json", "json"),
+    ],
+)
+async def test_exports_are_downloads(support: Lab, fmt: str, media: str, suffix: str) -> None:
+    response = await _run(support, format=fmt, headers=f"Subject: {HOSTILE}\r\n")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(media)
+    disposition = response.headers["content-disposition"]
+    assert disposition == f'attachment; filename="checklist-kari_at_kunde-ok.example.{suffix}"'
+    assert HOSTILE not in response.text or fmt != "html"
+    if fmt == "json":
+        data = json.loads(response.text)
+        assert data["audience"] == "support"
+        assert data["address"] == "kari@kunde-ok.example"
+        assert {i["key"] for i in data["items"]} >= {"address.registered", "delivery.sent"}
+    if fmt == "html":
+        assert response.text.lstrip().lower().startswith("<!doctype html")
