@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from diag.findings import ERROR, OK, WARNING, Finding
-from diag.resolver import MX, TXT, Answer, MemoryResolver, Record
+from diag.resolver import MX, TXT, Answer, DnsPythonResolver, MemoryResolver, Record
 from diag.spf.lint import SpfLint, lint_spf
+from maildiag.lab.dns import Fault, LabDnsServer
 
 
 def spf(*strings: str) -> dict[str, list[Record]]:
@@ -594,3 +595,26 @@ async def test_a_term_networks_use_both_cidrs() -> None:
 async def test_exceptions_other_than_dns_errors_are_not_swallowed() -> None:
     with pytest.raises(AssertionError):  # the strict resolver's UnexpectedQuery
         await lint({"example.com": spf("v=spf1 include:unknown.example -all")})
+
+
+async def test_over_the_wire_with_the_lab_server() -> None:
+    zone = {
+        "example.com": spf("v=spf1 include:a.example include:broken.example mx -all"),
+        "a.example": spf("v=spf1 ip4:192.0.2.0/25 ~all"),
+        "broken.example": spf("v=spf1 -all"),
+    }
+    zone["example.com"]["MX"] = [MX(10, "mx.a.example")]
+    zone["mx.a.example"] = {"A": ["192.0.2.200"]}
+    async with LabDnsServer(zone, faults={"broken.example": Fault.SERVFAIL}) as server:
+        resolver = DnsPythonResolver([server.address], timeout=1.0, cache=False)
+        result = await lint_spf("example.com", resolver)
+        # TXT for example.com, a.example, broken.example; MX; A and AAAA for mx.a.example
+        assert server.query_count == 6
+    assert codes(result) == ["spf.dns_temperror"]
+    assert result.findings[0].evidence["query"] == {
+        "qname": "broken.example",
+        "rdtype": "TXT",
+        "reason": "servfail",
+    }
+    assert [str(n) for n in result.networks] == ["192.0.2.0/25", "192.0.2.200/32"]
+    assert result.void_lookups == 0  # an exchange without AAAA is not a void mx lookup
