@@ -95,6 +95,7 @@ async def _drive(
             stored += 1
             if sample_every and stored % sample_every == 0:
                 samples.append((stored, _rss_mib()))
+                print(f"  stored {stored:>7}: RSS {samples[-1][1]:.1f} MiB", flush=True)
     elapsed = float(await asyncio.to_thread(result.get))
     await asyncio.to_thread(process.join)
     return elapsed, samples
@@ -154,8 +155,7 @@ async def main(messages: int, memory_messages: int) -> None:
                 data, keys, zone, dns, judge=False, total=memory_messages, sample_every=10_000
             )
             print(f"memory run: {n3} messages in {took:.0f} s = {n3 / took:.0f} msg/s")
-            for count, rss in samples:
-                print(f"  stored {count:>7}: RSS {rss:.1f} MiB")
+            print(f"RSS at start {samples[0][1]:.1f} MiB, at the end {samples[-1][1]:.1f} MiB")
 
 
 if __name__ == "__main__":

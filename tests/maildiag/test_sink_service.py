@@ -4,6 +4,12 @@ through the lab's DNS server on port 0, each demo domain's behaviour seen by a r
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+import smtplib
+import subprocess
+import sys
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +17,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 
+from maildiag.lab.dns import lab_dns_in_thread
 from maildiag.lab.policies import lab_policies
 from maildiag.labkit import LabKey, prepare_lab
 from maildiag.settings import Settings
@@ -224,3 +231,36 @@ def test_bounce_addresses_default_to_every_sender_domain() -> None:
         "bounce+*@platform.visma.com",
     )
     assert bounce_patterns(Settings(sink_bounce_addresses=["b+*@x.example"])) == ("b+*@x.example",)
+
+
+BANNER = re.compile(
+    r"maildiag sink: smtp 127\.0\.0\.1:(?P<smtp>\d+) http http://127\.0\.0\.1:(?P<http>\d+)"
+)
+
+
+def test_maildiag_sink_command_serves_smtp_and_http_on_port_0(
+    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path
+) -> None:
+    _, _, zone = lab_data
+    with lab_dns_in_thread(zone) as dns:
+        command = [sys.executable, "-m", "maildiag", "--nameserver", dns.address, "sink"]
+        command += ["--smtp-port", "0", "--http-port", "0", "--data", str(tmp_path)]
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as process:
+            try:
+                assert process.stdout is not None
+                line = process.stdout.readline()
+                match = BANNER.search(line)
+                assert match, line
+                to = "kari@kunde-ok.example"
+                with smtplib.SMTP("127.0.0.1", int(match["smtp"]), timeout=10) as smtp:
+                    smtp.sendmail(OUTSIDER, [to], make_message(OUTSIDER, to, "via the command"))
+                url = f"http://127.0.0.1:{match['http']}/api/v1/sink/messages?to={to}"
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    listed = json.load(response)["messages"]
+            finally:
+                process.terminate()
+                process.wait(timeout=15)
+    assert [m["subject"] for m in listed] == ["via the command"]
+    assert listed[0]["authentication_results"].startswith("sink.maildiag.localhost; spf=none")
