@@ -363,7 +363,10 @@ async def test_expired_and_unknown_tokens_are_410(env: Env) -> None:
         assert (await _post_new(env, token, NEW_PASSWORD)).status_code == 410
 
 
-async def test_two_concurrent_posts_with_one_token_one_wins(env: Env) -> None:
+@pytest.mark.parametrize("take_turns", [True, False], ids=["turns", "racing-writers"])
+async def test_two_concurrent_posts_with_one_token_one_wins(env: Env, take_turns: bool) -> None:
+    if not take_turns:  # let both transactions race inside SQLite (busy/snapshot retries)
+        env.svc.turns = None
     token = env.issue(KARI)
     async with env.new_client() as a, env.new_client() as b:
         forms = []
