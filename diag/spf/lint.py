@@ -121,7 +121,7 @@ def _path(steps: tuple[Step, ...]) -> list[dict[str, str]]:
 # code: (severity, summary, rfc, fix). Summaries are fallbacks; reports word their own.
 _CATALOG: Mapping[str, tuple[Severity, str, str, str]] = MappingProxyType(
     {
-        "spf.ok": (OK, "SPF policy has no problems", "RFC 7208", ""),
+        "spf.ok": (OK, "SPF policy has no problems", "RFC 7208", "no change needed"),
         "spf.no_record": (
             ERROR,
             "the domain publishes no SPF record",

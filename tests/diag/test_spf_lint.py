@@ -40,7 +40,9 @@ async def lint(
     **kwargs: object,
 ) -> tuple[SpfLint, MemoryResolver]:
     resolver = MemoryResolver(zone, **kwargs)  # type: ignore[arg-type]
-    return await lint_spf(domain, resolver), resolver
+    result = await lint_spf(domain, resolver)
+    assert all(f.rfc.startswith("RFC ") and f.fix for f in result.findings)
+    return result, resolver
 
 
 async def test_healthy_record_is_ok_and_flattened() -> None:
@@ -58,6 +60,7 @@ async def test_healthy_record_is_ok_and_flattened() -> None:
     result, resolver = await lint(zone)
     assert codes(result) == ["spf.ok"]
     assert result.findings[0].severity is OK
+    assert all(f.rfc and f.fix for f in result.findings)
     assert result.lookups == 3
     assert result.void_lookups == 0  # an exchange without AAAA is not a void mx lookup
     assert [str(n) for n in result.networks] == [
