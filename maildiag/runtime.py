@@ -11,12 +11,16 @@ import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from maildiag.labkit import lab_settings, prepare_lab, refuse_lab_data
 from maildiag.settings import Settings
 from maildiag.web import create_app
+
+if TYPE_CHECKING:
+    from maildiag.sinkservice import SinkHandle
 
 log = logging.getLogger(__name__)
 
@@ -32,39 +36,67 @@ async def serve(settings: Settings) -> int:
         return 0
     http_socket = bind_http(settings.http_host, settings.http_port)
     settings = settings.model_copy(update={"http_port": http_socket.getsockname()[1]})
-    async with _lab_services(settings) as settings:
-        async with _http(settings, http_socket) as (server, port):
-            print(
-                f"maildiag lab: http://{settings.http_host}:{port}  "
-                f"DNS 127.0.0.1:{settings.dns_port}  data {settings.data_dir}",
-                flush=True,
-            )
-            await server
+    async with contextlib.AsyncExitStack() as stack:
+        settings, sink = await stack.enter_async_context(_lab_services(settings))
+        server, port = await stack.enter_async_context(_http(settings, http_socket, sink=sink))
+        print(
+            f"maildiag lab: http://{settings.http_host}:{port}  "
+            f"DNS 127.0.0.1:{settings.dns_port}  data {settings.data_dir}  "
+            f"SMTP {settings.smtp_host}:{sink.port}",
+            flush=True,
+        )
+        await server
     return 0
 
 
 @contextlib.asynccontextmanager
-async def _lab_services(settings: Settings) -> AsyncIterator[Settings]:
-    """The lab's DNS server; yields the settings that point at it."""
+async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, SinkHandle]]:
+    """The lab's DNS server and the SMTP sink (relay and every demo MX, judging with the lab's
+    DNS); yields the settings that point at them, and the sink."""
+    from sqlalchemy.orm import sessionmaker
+
+    from diag.resolver import DnsPythonResolver
+    from maildiag.db import create_engine
     from maildiag.lab.dns import LabDnsServer
+    from maildiag.outbox import bounce_recorder, running_worker
+    from maildiag.seed import prepare_lab_database
+    from maildiag.sinkservice import run_sink
 
     keys, zone = await asyncio.to_thread(prepare_lab, settings.data_dir)
     dns_server = LabDnsServer(zone, host="127.0.0.1", port=settings.dns_port)
     await dns_server.start()
+    engine = None
     try:
-        yield lab_settings(settings.model_copy(update={"dns_port": dns_server.port}), keys)
+        lab = lab_settings(settings.model_copy(update={"dns_port": dns_server.port}), keys)
+        engine = create_engine(lab.database)
+        await asyncio.to_thread(prepare_lab_database, lab, engine)  # migrate, demo accounts
+        nameservers = [f"127.0.0.1:{dns_server.port}"]
+
+        def lab_resolver() -> DnsPythonResolver:
+            return DnsPythonResolver(nameservers, timeout=lab.dns_timeout)
+
+        on_bounce = bounce_recorder(sessionmaker(engine, expire_on_commit=False))
+        async with run_sink(
+            lab, engine, resolver_factory=lab_resolver, on_bounce=on_bounce
+        ) as sink:
+            relay = lab.relay.model_copy(update={"host": "127.0.0.1", "port": sink.port})
+            lab = lab.model_copy(update={"smtp_port": sink.port, "relay": relay})
+            async with running_worker(lab, engine):  # the outbox sends to the sink
+                yield lab, sink
     finally:
+        if engine is not None:
+            engine.dispose()
         await dns_server.stop()
 
 
 @contextlib.asynccontextmanager
 async def _http(
-    settings: Settings, sock: socket.socket | None = None
+    settings: Settings, sock: socket.socket | None = None, *, sink: SinkHandle | None = None
 ) -> AsyncIterator[tuple[asyncio.Task[None], int]]:
     """uvicorn serving the app; yields the serving task and the bound port once listening."""
     sock = sock or bind_http(settings.http_host, settings.http_port)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, sink=sink),
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
