@@ -14,6 +14,11 @@ import authres
 
 from diag.headers.fields import comments, strip_comments
 
+# Values longer than this, or with more ``=`` than MAX_AUTHRES_PAIRS, skip authres: its parser
+# grows quadratically with the properties in one resinfo, and real values stay far below both.
+MAX_AUTHRES_LENGTH = 2048
+MAX_AUTHRES_PAIRS = 64
+MAX_VALUE_LENGTH = 8192  # read no further into one value (real ones stay under 2 KB)
 _ARC_INSTANCE = re.compile(r"^\s*i\s*=\s*(\d+)\s*;", re.IGNORECASE)
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|=|[^\s="]+')
 _KEY_VALUE = re.compile(r"(\w+)\s*=\s*(\w+)")
@@ -91,13 +96,15 @@ def parse_authentication_results(value: str, *, arc: bool = False) -> Authentica
     """Parse one field value. Never raises: an unreadable value gives ``parsed=False``."""
     source = "ARC-Authentication-Results" if arc else "Authentication-Results"
     instance = None
-    body = " ".join(value.split())
+    body = " ".join(value[:MAX_VALUE_LENGTH].split())
     match = _ARC_INSTANCE.match(body)
     if match:  # ARC's i= prefix (RFC 8617 §4.1.1); some receivers put it in plain AR too
         instance = int(match[1])
         body = body[match.end() :]
     extras = _dmarc_comment_values(body)
     try:
+        if len(body) > MAX_AUTHRES_LENGTH or body.count("=") > MAX_AUTHRES_PAIRS:
+            raise ValueError("too large for authres")
         header = authres.AuthenticationResultsHeader.parse_value(body)
         results = tuple(_from_authres(r) for r in header.results)
         receiver = str(header.authserv_id or "")

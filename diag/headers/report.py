@@ -18,7 +18,7 @@ from diag.headers.received import Hop, parse_hops
 from diag.headers.verdicts import decode_verdicts
 from diag.resolver import Resolver
 
-MAX_AUTH_FIELDS = 50  # Authentication-Results fields read; real messages carry a handful
+MAX_AUTH_FIELDS = 30  # Authentication-Results fields read; real messages carry a handful
 _FAILING = frozenset({"fail", "softfail", "permerror", "temperror", "hardfail"})
 _FOLDER_FINDINGS = {
     "inbox": ("headers.inbox", OK),

@@ -293,3 +293,12 @@ def test_bare_spam_flag() -> None:
     assert (verdict["system"], verdict["spam"], verdict["score"]) == ("spamassassin", True, None)
     assert data["conclusion"]["folder"] == "junk"
     assert analyze("X-Spam-Flag: NO\n\n")["conclusion"]["folder"] == "inbox"
+
+
+def test_huge_authentication_results_take_the_tolerant_path() -> None:
+    value = "mx.kunde.example; spf=pass " + " ".join(f"smtp.p{i}=v{i}" for i in range(200))
+    entry = parse_authentication_results(value)
+    assert entry.parser == "tolerant"
+    assert entry.receiver == "mx.kunde.example"
+    assert entry.summary("spf") == "pass"
+    assert entry.results[0].prop("smtp.p0") == "v0"
