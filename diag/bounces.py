@@ -17,7 +17,8 @@ from flufl.bounce import all_failures
 from diag.findings import ERROR, INFO, WARNING, Finding
 
 MAX_BOUNCE_BYTES = 2_000_000  # a bounce carrying more than this is read only this far
-MAX_PARTS = 200  # MIME parts walked
+MAX_PARTS = 200  # MIME parts walked; a message with more is not read as a heuristic bounce
+MAX_RECIPIENTS = 100  # per-recipient blocks read from one DSN
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SMTP_CODE = re.compile(r"\b([45]\d\d)[ -]")
 _VERP = re.compile(r"\bbounce\+([A-Za-z0-9._=-]{1,200})@", re.IGNORECASE)
@@ -161,6 +162,8 @@ def _analyze(message: Message) -> BounceAnalysis:
         reporting, recipients = _dsn_fields(status_part)
         if recipients:
             return _result(True, message_id, token, reporting, recipients)
+    if len(parts) >= MAX_PARTS:
+        return _not_a_bounce("bounce.not_a_bounce", "too many MIME parts for a bounce")
     recipients = _heuristic(message)
     if not recipients:
         return _not_a_bounce("bounce.not_a_bounce", "no failed recipient found in the message")
@@ -211,7 +214,7 @@ def _dsn_fields(part: Message) -> tuple[str, list[FailedRecipient]]:
         return "", []
     reporting = _after_type(str(blocks[0].get("Reporting-MTA", "")))
     recipients = []
-    for block in blocks[1:] if len(blocks) > 1 else blocks:
+    for block in (blocks[1:] if len(blocks) > 1 else blocks)[:MAX_RECIPIENTS]:
         address = _after_type(
             str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
         )

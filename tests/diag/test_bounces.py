@@ -191,3 +191,20 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
 def test_mutated_dsn_never_raises(noise: bytes, at: int) -> None:
     raw = dsn()
     parse_bounce_message(raw[:at] + noise + raw[at:]).to_dict()
+
+
+def test_recipient_blocks_are_bounded() -> None:
+    many = tuple(f"u{i}@kunde.example" for i in range(150))
+    result = parse_bounce_message(dsn(recipients=many))
+    assert len(result.recipients) == 100
+    assert result.recipients[0].address == "u0@kunde.example"
+
+
+def test_a_message_with_very_many_parts_is_not_read_as_a_bounce() -> None:
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        + b"--b\r\nContent-Type: text/plain\r\n\r\nrcpt to:<a@b.example>\r\n" * 300
+        + b"--b--\r\n"
+    )
+    result = parse_bounce_message(raw)
+    assert not result.is_bounce
