@@ -8,10 +8,11 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 import reset
 from tests.maildiag.test_reset_support import (
@@ -100,8 +101,22 @@ def _without_csrf(html: str) -> str:
 
 
 async def test_same_answer_and_same_work_for_known_and_unknown(env: Env) -> None:
-    known = await env.forgot(KARI)
-    unknown = await env.forgot(STRANGER)
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])  # (conn, cursor, statement, parameters, context, many)
+
+    event.listen(env.svc.engine, "before_cursor_execute", record)
+    try:
+        known = await env.forgot(KARI)
+        known_sql, statements[:] = statements[:], []
+        unknown = await env.forgot(STRANGER)
+    finally:
+        event.remove(env.svc.engine, "before_cursor_execute", record)
+    # The same SQL, in the same order, and none of it reads the accounts.
+    assert known_sql == statements
+    assert any(s.startswith("INSERT INTO outbox") for s in known_sql)
+    assert not any("users" in s for s in known_sql)
     assert known.status_code == unknown.status_code == 200
     assert _without_csrf(known.text) == _without_csrf(unknown.text)
     assert dict(known.headers) == dict(unknown.headers)
