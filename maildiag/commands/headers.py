@@ -10,7 +10,7 @@ from typing import Any
 from diag.headers import analyze_headers
 from maildiag.commands.common import UsageError, make_resolver, read_input
 from maildiag.settings import Settings
-from reports.headers import build_headers_view, render_headers
+from reports import build_headers_view, render_headers
 
 
 def add_parser(commands: Any) -> None:

@@ -12,7 +12,7 @@ from diag.mx import lookup_mx
 from diag.probe import SMTP_PORT, probe_domain
 from maildiag.commands.common import make_resolver, parse_address, parse_domain
 from maildiag.settings import Settings
-from reports.recipient import build_recipient_view, render_recipient
+from reports import build_recipient_view, render_recipient
 
 DEFAULT_PROBE_TIMEOUT = 10.0  # seconds per SMTP step; greeting delays of a few seconds are common
 
