@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -272,6 +273,18 @@ def accepted_difference(case: Case, mine: SpfResult, other: Theirs) -> str | Non
     # temperror when our trace shows such a failure that we stepped over.
     if other.result == "temperror" and mine.result != "temperror" and _ptr_failures(mine):
         return "DNS errors inside ptr validation (RFC 7208 §5.5)"
+    # RFC 7208 §5.4 leaves open whether an mx mechanism stops at the first exchange whose
+    # address matches; we stop, pyspf looks up every exchange first. So a DNS failure on a
+    # later exchange of the mx that matched is pyspf's temperror and our match.
+    failed = re.search(r"DNS \S+ for (\S+) (\S+)$", other.explanation)
+    if (
+        other.result == "temperror"
+        and mine.result != "temperror"
+        and failed is not None
+        and (mine.mechanism or "").lstrip("+-~?").startswith("mx")
+        and f"{failed[1]} {failed[2]}" not in _queries(mine)
+    ):
+        return "every MX exchange looked up before matching (RFC 7208 §5.4)"
     # pyspf counts a redirect= toward the lookup limit when it reads the record, before the
     # mechanisms run and even next to "all". RFC 7208 §4.6.4 counts the terms evaluated, and
     # §6.1 evaluates redirect only when no mechanism matched and there is no "all". This is
@@ -283,6 +296,10 @@ def accepted_difference(case: Case, mine: SpfResult, other: Theirs) -> str | Non
     ):
         return "pyspf counts redirect= early (RFC 7208 §4.6.4, §6.1)"
     return None
+
+
+def _queries(mine: SpfResult) -> set[str]:
+    return {step.text for step in mine.trace if step.kind == "lookup"}
 
 
 def _ptr_failures(mine: SpfResult) -> bool:
