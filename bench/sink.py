@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+import sqlalchemy as sa
 
 from diag.dkim import sign_message
 from diag.resolver import DnsPythonResolver
@@ -71,6 +72,20 @@ def _client_process(port: int, per_client: int, message: bytes, result: Any) -> 
     asyncio.run(main())
 
 
+def _fast_engine(url: str) -> sa.Engine:
+    """SQLite in WAL mode without fsync (``synchronous=OFF``): for the memory run only."""
+    engine = sa.create_engine(url)
+
+    def pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
+
+    sa.event.listen(engine, "connect", pragmas)
+    return engine
+
+
 def _rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -110,6 +125,8 @@ async def _phase(
     judge: bool,
     total: int,
     sample_every: int = 0,
+    processes: int = 0,
+    durable: bool = True,
 ) -> tuple[float, list[tuple[int, float]], int]:
     db = Path(tempfile.mkdtemp(prefix="sink-bench-db-"))
     base = Settings(
@@ -118,11 +135,12 @@ async def _phase(
         dns_port=dns.port,
         smtp_port=0,
         sink_judge=judge,
+        sink_judge_processes=processes,
         database_url=f"sqlite:///{db / 'sink.sqlite3'}",
         sink_retention_count=0,
     )
     settings = lab_settings(base, keys)
-    engine = create_engine(settings.database)
+    engine = create_engine(settings.database) if durable else _fast_engine(settings.database)
 
     def resolver() -> DnsPythonResolver:
         return DnsPythonResolver([dns.address], timeout=2.0)
@@ -141,20 +159,33 @@ async def _phase(
     return elapsed, samples, stored
 
 
-async def main(messages: int, memory_messages: int) -> None:
+async def main(messages: int, memory_messages: int, durable_memory_run: bool) -> None:
     data = Path(tempfile.mkdtemp(prefix="sink-bench-lab-"))
     keys, zone = prepare_lab(data)
     async with LabDnsServer(zone, port=0) as dns:
-        judged, _, n1 = await _phase(data, keys, zone, dns, judge=True, total=messages)
-        plain, _, n2 = await _phase(data, keys, zone, dns, judge=False, total=messages)
-        print(f"with verdicts: {n1} messages in {judged:.1f} s = {n1 / judged:.0f} msg/s")
-        print(f"no-op judge:   {n2} messages in {plain:.1f} s = {n2 / plain:.0f} msg/s")
-        print(f"ratio (verdicts / no-op): {(n1 / judged) / (n2 / plain):.2f}")
-        if memory_messages:
-            took, samples, n3 = await _phase(
-                data, keys, zone, dns, judge=False, total=memory_messages, sample_every=10_000
+        runs = [("verdicts, judge on the loop", True, 0), ("verdicts, judge in 1 process", True, 1)]
+        runs.append(("no-op judge", False, 0))
+        rates: dict[str, float] = {}
+        for label, judge, processes in runs:
+            took, _, stored = await _phase(
+                data, keys, zone, dns, judge=judge, total=messages, processes=processes
             )
-            print(f"memory run: {n3} messages in {took:.0f} s = {n3 / took:.0f} msg/s")
+            rates[label] = stored / took
+            print(f"{label:<30} {stored} messages in {took:5.1f} s = {rates[label]:4.0f} msg/s")
+        for label, _, _ in runs[:2]:
+            print(f"ratio {label} / no-op: {rates[label] / rates['no-op judge']:.2f}")
+        if memory_messages:
+            took, samples, stored = await _phase(
+                data,
+                keys,
+                zone,
+                dns,
+                judge=False,
+                total=memory_messages,
+                sample_every=10_000,
+                durable=durable_memory_run,
+            )
+            print(f"memory run: {stored} messages in {took:.0f} s = {stored / took:.0f} msg/s")
             print(f"RSS at start {samples[0][1]:.1f} MiB, at the end {samples[-1][1]:.1f} MiB")
 
 
@@ -162,5 +193,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--memory-messages", type=int, default=100_000)
+    parser.add_argument(
+        "--durable-memory-run", action="store_true", help="fsync every commit in the memory run"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.memory_messages))
+    asyncio.run(main(args.messages, args.memory_messages, args.durable_memory_run))

@@ -24,6 +24,7 @@ from diag.authenticate import authenticate
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.db import migrate
 from maildiag.events import Broadcaster
+from maildiag.judgepool import ProcessJudge
 from maildiag.settings import Settings
 from smtp_sink import (
     CapturedMessage,
@@ -210,7 +211,8 @@ async def run_sink(
 ) -> AsyncIterator[SinkHandle]:
     """Migrate the schema, start both listeners, yield the handle; stop them on exit.
 
-    ``resolver_factory`` overrides the judge's DNS (the lab passes one for its own server).
+    ``resolver_factory`` overrides the judge's DNS (the lab passes one for its own server);
+    with ``sink_judge_processes`` set, worker processes judge through ``settings.nameservers``.
     Raises ``smtp_sink.ConfigError`` for unusable sink settings, ``OSError`` when a port
     cannot be bound.
     """
@@ -219,7 +221,17 @@ async def run_sink(
     events.bind(asyncio.get_running_loop())
     store = NotifyingStore(engine, events)
     book = policies if policies is not None else sink_policies(settings)
-    judge = await _judge(settings, resolver_factory)
+    stack = contextlib.AsyncExitStack()
+    process_judge: ProcessJudge | None = None
+    if settings.sink_judge and settings.sink_judge_processes:
+        process_judge = ProcessJudge(
+            settings.nameservers or None,
+            timeout=settings.dns_timeout,
+            authserv_id=SINK_HOSTNAME,
+            processes=settings.sink_judge_processes,
+        )
+        stack.push_async_callback(asyncio.to_thread, process_judge.close)  # after the servers
+    judge = process_judge or await _judge(settings, resolver_factory)
     host = settings.smtp_host
     main: SinkServer | None = None
 
@@ -249,7 +261,9 @@ async def run_sink(
         config=replace(plain, proxy_trusted=tuple(settings.sink_proxy_trusted)),
         **shared,
     )
-    async with contextlib.AsyncExitStack() as stack:
+    async with stack:
+        if process_judge is not None:
+            await process_judge.start()
         await stack.enter_async_context(main)
         await stack.enter_async_context(proxied)
         sweeper = asyncio.create_task(_retention(store, settings))

@@ -264,3 +264,23 @@ def test_maildiag_sink_command_serves_smtp_and_http_on_port_0(
                 process.wait(timeout=15)
     assert [m["subject"] for m in listed] == ["via the command"]
     assert listed[0]["authentication_results"].startswith("sink.maildiag.localhost; spf=none")
+
+
+async def test_judge_in_a_worker_process_gives_the_same_verdict(
+    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path
+) -> None:
+    data, keys, zone = lab_data
+    async with lab_sink(data, keys, zone, tmp_path, sink_judge_processes=1) as lab:
+        to = "kari@kunde-ok.example"
+        message = signed(key_for(keys, "connect.visma.com"), make_message(CONNECT, to))
+        sock = proxied_socket(lab.sink.proxy_port, "connect.visma.com")
+        async with aiosmtplib.SMTP(sock=sock, start_tls=False) as client:
+            await client.sendmail(CONNECT, [to], message)
+        legacy = signed(key_for(keys, "legacy.visma.example"), make_message(LEGACY, to))
+        sock = proxied_socket(lab.sink.proxy_port, "legacy.visma.example")
+        async with aiosmtplib.SMTP(sock=sock, start_tls=False) as client:
+            await client.sendmail(LEGACY, [to], legacy)
+        stored = await _stored(lab, to)
+    assert [m.verdict["data"]["dmarc"]["result"] for m in stored] == ["fail", "pass"]
+    assert [m.folder_for(to) for m in stored] == ["junk", "inbox"]
+    assert "dkim=pass header.d=connect.visma.com" in stored[1].authentication_results
