@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     sink_policy_file: Path | None = None  # TOML/YAML policies; in the lab, on top of the demo's
     sink_bounce_addresses: list[str] = Field(default_factory=list)  # empty: bounce+*@<sender>
     sink_judge: bool = True  # judge mail as a receiver (SPF, DKIM, DMARC, ARC)
+    sink_judge_processes: int = Field(default=0, ge=0, le=64)  # 0: judge on the event loop
     sink_bounce_delay: float = Field(default=60.0, ge=0)  # kunde-sprett's late bounce, seconds
     sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)
     sink_proxy_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
