@@ -68,6 +68,9 @@ class ResetServices:
     async def aclose(self) -> None:
         """Release connections and background tasks (application shutdown)."""
         await self.limiter.aclose()
+        closer = getattr(getattr(self.captcha, "replay_store", None), "aclose", None)
+        if closer is not None:
+            await closer()
         self.engine.dispose()
 
 

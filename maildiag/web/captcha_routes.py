@@ -7,8 +7,10 @@ plug in through ``reset.SiteverifyVerifier``. The pages read the posted solution
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
+import redis.asyncio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData
@@ -34,14 +36,41 @@ FORM_FIELDS = {
 }
 
 
+class RedisReplayStore:
+    """A ``reset.ReplayStore`` in Redis, so app replicas refuse each other's solved challenges.
+
+    One ``SET key NX PX ttl`` per claim: atomic, and the key expires with its challenge.
+    """
+
+    def __init__(self, url: str, *, namespace: str = "maildiag-altcha") -> None:
+        self._client = redis.asyncio.Redis.from_url(url)
+        self.namespace = namespace
+
+    def __repr__(self) -> str:
+        return f"RedisReplayStore(namespace={self.namespace!r})"
+
+    async def claim(self, key: str, *, expires_at: dt.datetime, now: dt.datetime) -> bool:
+        ttl_ms = max(1, int((expires_at - now).total_seconds() * 1000))
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        created = await self._client.set(f"{self.namespace}:{digest}", b"1", nx=True, px=ttl_ms)
+        return bool(created)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
 def build_verifier(settings: Settings) -> reset.CaptchaVerifier:
-    """The configured verifier. ALTCHA signs with a key derived from ``secret_key``."""
+    """The configured verifier. ALTCHA signs with a key derived from ``secret_key`` and keeps
+    solved challenges in Redis when ``redis_url`` is set (else in this process)."""
     if settings.captcha_kind == "altcha":
         default = LAB_MAX_NUMBER if settings.lab else DEFAULT_MAX_NUMBER
         key = hashlib.sha256(
             b"maildiag-altcha\0" + settings.secret_key.get_secret_value().encode()
         ).hexdigest()
-        return reset.AltchaVerifier(hmac_key=key, max_number=settings.altcha_max_number or default)
+        store = RedisReplayStore(settings.redis_url) if settings.redis_url else None
+        return reset.AltchaVerifier(
+            hmac_key=key, max_number=settings.altcha_max_number or default, replay_store=store
+        )
     return reset.SiteverifyVerifier(
         url=settings.captcha_siteverify_url or SITEVERIFY_URLS[settings.captcha_kind],
         secret=reset.Secret(settings.captcha_secret.get_secret_value()),

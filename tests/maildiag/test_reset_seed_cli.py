@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -132,3 +136,48 @@ async def test_require_role(tmp_path: Path) -> None:
 def test_roles_rank() -> None:
     assert SignedIn(1, "a@b.c", "admin", "nb").has_role("support")
     assert not SignedIn(1, "a@b.c", "user", "nb").has_role("support")
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A throw-away redis-server on a free loopback port (skips when it is not installed)."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with subprocess.Popen(
+        [*args, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as process:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+async def test_replicas_sharing_redis_share_captcha_replays_and_limits(
+    tmp_path: Path, redis_url: str
+) -> None:
+    common = {"redis_url": redis_url, "rate_limit_per_address": "2/15 minutes"}
+    async with (
+        reset_env(tmp_path / "a", **common) as first,
+        reset_env(tmp_path / "b", **common) as second,
+    ):
+        solution = await first.captcha()
+        assert (await first.forgot("kari@kunde-ok.example", altcha=solution)).status_code == 200
+        replayed = await second.forgot("kari@kunde-ok.example", altcha=solution)
+        assert replayed.status_code == 400
+        assert "replayed" in replayed.text
+        # The per-address limit counts across replicas: one more there, then none.
+        assert (await second.forgot("kari@kunde-ok.example")).status_code == 200
+        assert (await first.forgot("kari@kunde-ok.example")).status_code == 200
+        assert len(first.outbox()) + len(second.outbox()) == 2
