@@ -214,7 +214,8 @@ def _parse_time(value: Any) -> dt.datetime | None:
 
 
 def timeline_events(checklist: Checklist) -> list[TimelineEvent]:
-    """The reset request, each delivery attempt and the link's use, from the items' evidence."""
+    """The reset request, each delivery attempt, the pasted headers' Received hops and the
+    link's use, from the items' evidence."""
     events: list[TimelineEvent] = []
     requested = checklist.item("reset.requested")
     if requested is not None and (at := _parse_time(requested.evidence.get("requested_at"))):
@@ -235,6 +236,11 @@ def timeline_events(checklist: Checklist) -> list[TimelineEvent]:
         )
         if at is not None:
             events.append(TimelineEvent(at, f"{attempt.get('relay', '')} {reply}".strip(), status))
+    spam = checklist.item("spam.folder")
+    for hop in ((spam.evidence.get("details") or {}).get("hops") or ()) if spam is not None else ():
+        if at := _parse_time(hop.get("at")):
+            label = f"{hop.get('from') or '?'} -> {hop.get('by') or '?'}"
+            events.append(TimelineEvent(at, label))
     link = checklist.item("link.valid")
     if link is not None and (at := _parse_time(link.evidence.get("token_used_at"))):
         events.append(TimelineEvent(at, "link used", "warning"))

@@ -1,4 +1,5 @@
-"""One pure function per checklist item: ``Evidence`` in, ``ChecklistItem`` out.
+"""One pure function per checklist item: ``Evidence`` in, ``ChecklistItem`` out (the reset
+request, delivery and link items are in ``diag.checklist.delivery``).
 
 Each function decides the item's status from the evidence its audience may see. The
 self-service items never read account or delivery-log data, so their output cannot depend
@@ -7,12 +8,21 @@ on whether the address is registered. Findings carry stable ``checklist.*`` code
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from diag.checklist.facts import ChecklistItem, DeliveryFact, Evidence, ProbeResult, SmtpReply
-from diag.findings import ERROR, OK, WARNING, Finding, Severity
+from diag.checklist.delivery import (
+    RFC_ENHANCED,
+    delivery_accepted,
+    delivery_sent,
+    finding,
+    link_valid,
+    probe_evidence,
+    reset_requested,
+)
+from diag.checklist.facts import ChecklistItem, Evidence, ProbeResult, SmtpReply
+from diag.findings import ERROR, OK, WARNING, Finding
 
 # Allowlisting steps per recipient mail provider, as stable step codes the reports word.
 ALLOWLIST_STEPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -31,13 +41,6 @@ ALLOWLIST_STEPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "unknown": ("generic.allowlist", "check_quarantine"),
     }
 )
-RFC_ENHANCED = "RFC 3463 §3"
-
-
-def _finding(
-    code: str, severity: Severity, summary: str, rfc: str = "", **evidence: Any
-) -> Finding:
-    return Finding(code, severity, summary, MappingProxyType(evidence), rfc=rfc)
 
 
 def allowlist(ev: Evidence) -> dict[str, Any]:
@@ -66,22 +69,12 @@ def _rcpt_refusals(ev: Evidence) -> list[ProbeResult]:
     return [p for p in ev.probes if p.stage == "rcpt" and p.reply is not None]
 
 
-def _probe_evidence(probe: ProbeResult) -> dict[str, Any]:
-    return {
-        "sender": probe.sender,
-        "host": probe.host,
-        "stage": probe.stage,
-        "reply": probe.reply.line if probe.reply else "",
-        "transcript": list(probe.transcript),
-    }
-
-
 def address_registered(ev: Evidence) -> ChecklistItem:
     key = "address.registered"
     unknown = [p for p in _rcpt_refusals(ev) if p.reply and is_unknown_mailbox(p.reply)]
     if unknown:
         first = unknown[0]
-        found = _finding(
+        found = finding(
             "checklist.mailbox_unknown",
             ERROR,
             "the receiver has no such mailbox",
@@ -89,7 +82,7 @@ def address_registered(ev: Evidence) -> ChecklistItem:
             address=ev.address,
             reply=first.reply.line if first.reply else "",
         )
-        evidence: dict[str, Any] = {"mailbox_unknown": True, "probe": _probe_evidence(first)}
+        evidence: dict[str, Any] = {"mailbox_unknown": True, "probe": probe_evidence(first)}
         if ev.audience == "support" and ev.account is not None:
             evidence["exists"] = ev.account.exists
         return ChecklistItem(key, "problem", evidence, (found,))
@@ -98,152 +91,11 @@ def address_registered(ev: Evidence) -> ChecklistItem:
     if ev.account is None:
         return ChecklistItem(key, "not_checked", {"reason": "no_account_data"})
     if not ev.account.exists:
-        found = _finding(
+        found = finding(
             "checklist.no_account", ERROR, "no account uses this address", address=ev.address
         )
         return ChecklistItem(key, "problem", {"exists": False, "email": ev.address}, (found,))
     return ChecklistItem(key, "ok", {"exists": True, "email": ev.account.email})
-
-
-def reset_requested(ev: Evidence) -> ChecklistItem:
-    key = "reset.requested"
-    if ev.account is None or not ev.account.exists:
-        return ChecklistItem(key, "not_checked", {"reason": "no_account"})
-    latest = ev.account.latest_reset
-    if latest is None:
-        found = _finding(
-            "checklist.no_reset_request", WARNING, "no reset was requested", address=ev.address
-        )
-        return ChecklistItem(key, "warning", {"count": 0}, (found,))
-    evidence = {"count": len(ev.account.resets), **latest.to_dict()}
-    return ChecklistItem(key, "ok", evidence)
-
-
-def _last_attempt(attempts: Iterable[DeliveryFact]) -> DeliveryFact | None:
-    ordered = list(attempts)
-    return ordered[-1] if ordered else None
-
-
-def delivery_sent(ev: Evidence) -> ChecklistItem:
-    key = "delivery.sent"
-    latest = ev.account.latest_reset if ev.account is not None else None
-    if ev.account is None or latest is None:
-        return ChecklistItem(key, "not_checked", {"reason": "no_reset"})
-    attempts = ev.account.deliveries_for(latest.outbox_id)
-    last = _last_attempt(attempts)
-    evidence: dict[str, Any] = {
-        "outbox_id": latest.outbox_id,
-        "status": latest.status,
-        "attempts": [a.to_dict() for a in attempts],
-        "reply": _reply_line(last),
-    }
-    if latest.status in ("failed", "discarded"):
-        found = _finding(
-            "checklist.send_failed",
-            ERROR,
-            "the reset mail could not be sent",
-            status=latest.status,
-            reply=evidence["reply"],
-        )
-        return ChecklistItem(key, "problem", evidence, (found,))
-    if latest.status in ("queued", "sending", "deferred"):
-        found = _finding(
-            "checklist.send_pending",
-            WARNING,
-            "the reset mail is not sent yet",
-            status=latest.status,
-            reply=evidence["reply"],
-        )
-        return ChecklistItem(key, "warning", evidence, (found,))
-    return ChecklistItem(key, "ok", evidence)
-
-
-def _reply_line(attempt: DeliveryFact | None) -> str:
-    if attempt is None or attempt.code is None:
-        return ""
-    return " ".join(p for p in (str(attempt.code), attempt.enhanced_status, attempt.text) if p)
-
-
-def delivery_accepted(ev: Evidence) -> ChecklistItem:
-    key = "delivery.accepted"
-    if ev.bounce is not None and (ev.bounce.permanent or ev.bounce.status.startswith("4")):
-        severity, status = (ERROR, "problem") if ev.bounce.permanent else (WARNING, "warning")
-        found = _finding(
-            "checklist.bounced",
-            severity,
-            "the mail came back as a bounce",
-            "RFC 3464 §2.3",
-            **ev.bounce.to_dict(),
-        )
-        return ChecklistItem(
-            key, status, {"source": "bounce", "bounce": ev.bounce.to_dict()}, (found,)
-        )
-    if ev.audience == "support" and ev.account is not None:
-        item = _accepted_from_log(ev)
-        if item is not None:
-            return item
-    return _accepted_from_probe(ev)
-
-
-def _accepted_from_log(ev: Evidence) -> ChecklistItem | None:
-    assert ev.account is not None
-    latest = ev.account.latest_reset
-    last = _last_attempt(ev.account.deliveries_for(latest.outbox_id if latest else None))
-    if last is None:
-        return None
-    evidence = {"source": "log", "attempt": last.to_dict(), "reply": _reply_line(last)}
-    if last.bounced or (last.code is not None and last.code >= 500):
-        found = _finding(
-            "checklist.rejected",
-            ERROR,
-            "the receiver refused or bounced the mail",
-            reply=evidence["reply"],
-            bounce_reason=last.bounce_reason,
-        )
-        return ChecklistItem("delivery.accepted", "problem", evidence, (found,))
-    if last.code is not None and last.code >= 400:
-        found = _finding(
-            "checklist.deferred", WARNING, "the receiver deferred the mail", reply=evidence["reply"]
-        )
-        return ChecklistItem("delivery.accepted", "warning", evidence, (found,))
-    return ChecklistItem("delivery.accepted", "ok", evidence) if last.code else None
-
-
-def _accepted_from_probe(ev: Evidence) -> ChecklistItem:
-    key = "delivery.accepted"
-    asked = [p for p in ev.probes if p.reply is not None]
-    if not asked:
-        reason = ev.probes[0].error if ev.probes else "not_probed"
-        return ChecklistItem(key, "not_checked", {"source": "probe", "reason": reason})
-    refused = [p for p in asked if p.reply and p.reply.code >= 500]
-    deferred = [p for p in asked if p.reply and 400 <= p.reply.code < 500]
-    evidence: dict[str, Any] = {"source": "probe", "probes": [_probe_evidence(p) for p in asked]}
-    if refused:
-        first = refused[0]
-        found = _finding(
-            "checklist.rejected",
-            ERROR,
-            "the receiver refuses the mail",
-            RFC_ENHANCED,
-            reply=first.reply.line if first.reply else "",
-            stage=first.stage,
-            sender=first.sender,
-        )
-        return ChecklistItem(key, "problem", evidence, (found,))
-    if deferred:
-        first = deferred[0]
-        found = _finding(
-            "checklist.deferred",
-            WARNING,
-            "the receiver defers the mail (greylisting or a temporary failure)",
-            "RFC 5321 §4.2.1",
-            reply=first.reply.line if first.reply else "",
-            stage=first.stage,
-            sender=first.sender,
-        )
-        return ChecklistItem(key, "warning", evidence, (found,))
-    evidence["rcpt_checked"] = all(p.rcpt_checked for p in asked)
-    return ChecklistItem(key, "ok", evidence)
 
 
 def spam_folder(ev: Evidence) -> ChecklistItem:
@@ -252,7 +104,7 @@ def spam_folder(ev: Evidence) -> ChecklistItem:
     if ev.spam is not None:
         verdict = ev.spam.to_dict()
         if ev.spam.folder in ("junk", "quarantine", "rejected"):
-            found = _finding(
+            found = finding(
                 "checklist.junked", ERROR, "the receiver's filter junked the mail", **verdict
             )
             return ChecklistItem(key, "problem", {"source": "headers", **verdict}, (found,))
@@ -262,10 +114,10 @@ def spam_folder(ev: Evidence) -> ChecklistItem:
             key,
             "warning",
             {"source": "headers", **verdict},
-            (_finding("checklist.verdict_unknown", WARNING, "the headers hold no spam verdict"),),
+            (finding("checklist.verdict_unknown", WARNING, "the headers hold no spam verdict"),),
         )
     if junked:
-        found = _finding(
+        found = finding(
             "checklist.junked",
             ERROR,
             "a test mail was filed as junk",
@@ -296,10 +148,10 @@ def recipient_blocks_sender(ev: Evidence) -> ChecklistItem:
             "source": "probe",
             "reply": first.reply.line if first.reply else "",
             "blocked_senders": sorted({p.sender for p in blocked}),
-            "probe": _probe_evidence(first),
+            "probe": probe_evidence(first),
             "allowlist": steps,
         }
-        found = _finding(
+        found = finding(
             "checklist.sender_blocked",
             ERROR,
             "the recipient's server refuses our sender",
@@ -310,7 +162,7 @@ def recipient_blocks_sender(ev: Evidence) -> ChecklistItem:
         return ChecklistItem(key, "problem", evidence, (found,))
     for source, reply in _other_refusals(ev):
         if reply.enhanced.startswith("5.7."):
-            found = _finding(
+            found = finding(
                 "checklist.sender_blocked",
                 ERROR,
                 "the recipient's server refused our sender",
@@ -420,33 +272,6 @@ def _with_identity(finding: Finding, identity: str) -> Finding:
 def _worse(a: str, b: str) -> str:
     order = ("ok", "warning", "problem")
     return a if order.index(a) >= order.index(b) else b
-
-
-def link_valid(ev: Evidence) -> ChecklistItem:
-    key = "link.valid"
-    latest = ev.account.latest_reset if ev.account is not None else None
-    if latest is None:
-        return ChecklistItem(key, "not_checked", {"reason": "no_reset"})
-    evidence = latest.to_dict()
-    if latest.token_used_at is not None:
-        found = _finding(
-            "checklist.link_used",
-            ERROR,
-            "the reset link was already used",
-            used_at=latest.token_used_at.isoformat(),
-        )
-        return ChecklistItem(key, "problem", {**evidence, "state": "used"}, (found,))
-    if latest.token_expires_at is not None and latest.token_expires_at <= ev.now:
-        found = _finding(
-            "checklist.link_expired",
-            ERROR,
-            "the reset link has expired",
-            expired_at=latest.token_expires_at.isoformat(),
-        )
-        return ChecklistItem(key, "problem", {**evidence, "state": "expired"}, (found,))
-    if latest.token_expires_at is None:
-        return ChecklistItem(key, "not_checked", {**evidence, "state": "unknown"})
-    return ChecklistItem(key, "ok", {**evidence, "state": "valid"})
 
 
 ITEM_FUNCTIONS: Mapping[str, Callable[[Evidence], ChecklistItem]] = MappingProxyType(

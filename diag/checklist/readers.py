@@ -28,6 +28,8 @@ def read_spam_verdict(raw: bytes) -> SpamVerdict:
         "summary": conclusion.summary,
         "decided_by": conclusion.decided_by,
         "verdicts": [v.to_dict() for v in report.verdicts],
+        "hops": [h.to_dict() for h in report.hops],
+        "total_delay_seconds": report.total_delay_seconds,
     }
     return SpamVerdict(
         conclusion.folder, conclusion.reason, system.system if system is not None else "", details

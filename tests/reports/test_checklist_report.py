@@ -217,3 +217,22 @@ def test_unknown_format_and_language_are_refused() -> None:
         render_checklist(view, fmt="pdf")
     with pytest.raises(ValueError, match="language"):
         checklist_view(_checklist(), lang="de")
+
+
+def test_pasted_hops_are_on_the_timeline() -> None:
+    from diag.checklist import read_spam_verdict
+
+    headers = (
+        b"Received: from relay.kunde.example (relay.kunde.example [192.0.2.9]) by mx2.kunde.example"
+        b" with ESMTPS id 2; Thu, 26 Nov 2026 10:00:09 +0000\r\n"
+        b"Received: from mail-out.platform.visma.com (mail-out.platform.visma.com [198.51.100.10])"
+        b" by relay.kunde.example with ESMTP id 1; Thu, 26 Nov 2026 10:00:01 +0000\r\n"
+        b"X-Spam-Flag: YES\r\n\r\n"
+    )
+    evidence = Evidence("kari@kunde.example", "self", NOW, SENDERS, spam=read_spam_verdict(headers))
+    view = checklist_view(checklist_from_evidence(evidence), lang="en")
+    assert view.timeline is not None
+    assert "relay.kunde.example" in view.timeline
+    assert "+8 s" in view.timeline
+    spam = next(i for i in view.items if i.key == "spam.folder")
+    assert spam.status == "problem"
