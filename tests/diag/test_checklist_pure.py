@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diag.checklist import (
     AUDIENCE_ITEMS,
@@ -206,3 +208,21 @@ async def test_a_slow_source_is_not_checked(monkeypatch: pytest.MonkeyPatch) -> 
     )
     assert result.item("recipient.can_receive").status == "not_checked"  # type: ignore[union-attr]
     assert result.item("address.registered").status == "ok"  # type: ignore[union-attr]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=2048))
+def test_readers_never_raise(raw: bytes) -> None:
+    verdict = read_spam_verdict(raw)
+    assert verdict.folder in ("inbox", "junk", "quarantine", "rejected", "unknown")
+    facts = read_bounce(raw)
+    assert facts.status == "" or facts.status[0] in "245"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=400))
+def test_content_checks_never_raise(text: str) -> None:
+    from diag.testsend import check_content
+
+    found = check_content(text.encode("utf-8", "surrogatepass"), base_url="https://x.example")
+    assert found
