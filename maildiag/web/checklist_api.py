@@ -67,6 +67,7 @@ class ChecklistOut(BaseModel):
 
     address: str
     audience: str
+    provider: str
     items: list[ChecklistItemOut]
     findings: list[dict[str, Any]]
 

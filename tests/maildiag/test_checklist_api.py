@@ -17,10 +17,12 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.orm import sessionmaker
 
 import reset
-from diag.checklist import ITEM_KEYS, STATUSES
+from diag.checklist import ITEM_KEYS, STATUSES, split_address
 from diag.resolver import DnsPythonResolver, ZoneData
 from maildiag.db import create_engine, migrate
 from maildiag.lab.dns import LabDnsServer
@@ -29,7 +31,13 @@ from maildiag.settings import Settings
 from maildiag.sinkservice import run_sink
 from maildiag.web import create_app
 from maildiag.web.auth import SESSION_COOKIE, build_reset_services
-from maildiag.web.checklist_pages import close_limits
+from maildiag.web.checklist_pages import (
+    InputError,
+    clean_address,
+    clean_domain,
+    close_limits,
+    domain_target,
+)
 
 SENDERS = ("do.not.reply@platform.visma.com", "do.not.reply@connect.visma.com")
 ACCOUNTS = (
@@ -495,3 +503,48 @@ async def test_limits_are_made_once_per_app(lab: Lab) -> None:
     first = lab.app.state.checklist_limits
     await _post(lab, {"address": "kari@kunde-ok.example"})
     assert lab.app.state.checklist_limits is first
+
+
+# --- input checks (pure) --------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=300)
+    | st.from_regex(r"[a-zA-Z0-9.<>\"' @-]{0,40}@[a-z0-9.-]{0,40}", fullmatch=True)
+)
+def _address_property(text: str) -> None:
+    try:
+        address, reasons = clean_address(text), ()
+    except InputError as exc:
+        address, reasons = "", (exc.text("en"), exc.text("nb"))
+    if not address:
+        assert all(reasons)
+        return
+    assert split_address(address)[1] == address.rpartition("@")[2]
+    assert clean_address(address) == address
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300) | st.from_regex(r"[a-zA-Z0-9æøå._<>-]{0,70}", fullmatch=True))
+def _domain_property(text: str) -> None:
+    try:
+        domain, reason = clean_domain(text), ""
+    except InputError as exc:
+        domain, reason = "", exc.text("en")
+    if not domain:
+        assert reason
+        return
+    assert domain.isascii()
+    assert domain == domain.lower()
+    assert len(domain) <= 253
+    assert split_address(domain_target(domain))[1] == domain
+
+
+async def test_clean_address_accepts_only_what_the_checklist_can_use() -> None:
+    """Either a reasoned InputError, or an address the checklist engine accepts as is."""
+    _address_property()
+
+
+async def test_clean_domain_gives_a_domain_or_a_reason() -> None:
+    _domain_property()

@@ -103,6 +103,14 @@ async def test_support_and_admin_may_look_up(lab: Lab, who: str) -> None:
     assert "kari@kunde-ok.example" in response.text
 
 
+async def test_console_without_address_shows_the_search(support: Lab) -> None:
+    response = await support.client.get("/support")
+    assert response.status_code == 200
+    assert 'name="address"' in response.text
+    assert 'id="account-exists"' not in response.text
+    assert "support@visma.example" in response.text  # who is signed in
+
+
 async def test_lookup_shows_resets_and_delivery_log(support: Lab) -> None:
     outbox_id = _history(support, "kari@kunde-ok.example")
     response = await support.client.get("/support", params={"address": "KARI@kunde-ok.example"})
