@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
@@ -185,35 +184,22 @@ def _retrieve(future: asyncio.Future[WalkStep]) -> None:
         future.exception()
 
 
-def select_steps(answers: Sequence[WalkStep | BaseException]) -> tuple[WalkStep, ...]:
-    """The steps a sequential walk would take, given the answers for every target in order.
-
-    RFC 9989 §4.10 steps 5-7: the walk ends at a ``psd=y``/``psd=n`` record or at a lookup
-    that failed; answers past that point are not part of the walk. Pure.
-
-    Raises:
-        BaseException: an answer within the walk that is an exception (not a DNS failure,
-            which is a step with outcome ``error``) is raised as the sequential walk would.
-    """
-    steps: list[WalkStep] = []
-    for answer in answers:
-        if isinstance(answer, BaseException):
-            raise answer
-        steps.append(answer)
-        if answer.outcome == "error":
-            break
-        if answer.record is not None and answer.record.psd in ("y", "n"):
-            break
-    return tuple(steps)
+def ends_walk(step: WalkStep) -> bool:
+    """RFC 9989 §4.10 steps 5-7: a ``psd=y``/``psd=n`` record or a failed lookup ends the walk."""
+    if step.outcome == "error":
+        return True
+    return step.record is not None and step.record.psd in ("y", "n")
 
 
 async def tree_walk(domain: str, resolver: Resolver, *, cache: WalkCache | None = None) -> TreeWalk:
     """Walk from ``domain`` up to its top-level label, stopping at a ``psd=y``/``psd=n`` record.
 
-    All of ``walk_targets(domain)`` (at most eight names, RFC 9989 §4.10) are queried at
-    once; ``select_steps`` then applies the walk's rules to the answers, so the result is the
-    sequential walk's. Several DMARC records at one name are all discarded and the walk goes on
-    (§4.10 step 6). A DNS failure ends the walk; the walk then carries it in ``failure``.
+    All of ``walk_targets(domain)`` (at most eight names, RFC 9989 §4.10) are queried at once;
+    the answers are then taken in the walk's order until one ends the walk, so the result is
+    the sequential walk's and no answer past the end is waited for (those lookups finish in
+    the background, kept in ``cache``). Several DMARC records at one name are all discarded and
+    the walk goes on (§4.10 step 6). A DNS failure ends the walk; the walk then carries it in
+    ``failure``.
 
     Raises:
         InvalidDomainError: ``domain`` is not a domain name.
@@ -221,9 +207,13 @@ async def tree_walk(domain: str, resolver: Resolver, *, cache: WalkCache | None 
     domain = normalize_domain(domain)
     cache = cache or WalkCache(resolver)
     pending = [cache.prefetch(target) for target in walk_targets(domain)]
-    await asyncio.wait(pending)
-    answers = [p.exception() or p.result() for p in pending]
-    return TreeWalk(domain, select_steps(answers))
+    steps: list[WalkStep] = []
+    for answer in pending:
+        step = await asyncio.shield(answer)
+        steps.append(step)
+        if ends_walk(step):
+            break
+    return TreeWalk(domain, tuple(steps))
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from diag.dmarc import (
     WalkStep,
     check_domain,
     discover,
+    ends_walk,
     normalize_domain,
     parse_dmarc,
-    select_steps,
     tree_walk,
     walk_targets,
 )
@@ -181,17 +181,36 @@ async def test_an_unexpected_error_within_the_walk_is_raised() -> None:
         await tree_walk("mail.example.com", Broken())
 
 
-def test_select_steps_stops_where_the_sequential_walk_stops() -> None:
-    """Pure: psd=n/psd=y and failures end the walk; later answers, even exceptions, are dropped."""
-    none = WalkStep("a.example.com", "no_record")
-    psd_n = WalkStep("example.com", "record", record=parse_dmarc("v=DMARC1; p=none; psd=n"))
-    failed = WalkStep("example.com", "error")
-    late = RuntimeError("past the end")
-    assert select_steps([none, psd_n, late]) == (none, psd_n)
-    assert select_steps([none, failed, late]) == (none, failed)
-    with pytest.raises(RuntimeError):
-        select_steps([none, late, psd_n])
-    assert select_steps([]) == ()
+def test_ends_walk() -> None:
+    """Pure: psd=n and psd=y records and failed lookups end the walk; other steps do not."""
+    psd = {p: parse_dmarc(f"v=DMARC1; p=none; psd={p}") for p in "ynu"}
+    assert ends_walk(WalkStep("example.com", "record", record=psd["n"]))
+    assert ends_walk(WalkStep("com", "record", record=psd["y"]))
+    assert ends_walk(WalkStep("example.com", "error"))
+    assert not ends_walk(WalkStep("example.com", "record", record=psd["u"]))
+    assert not ends_walk(WalkStep("example.com", "no_record"))
+    assert not ends_walk(WalkStep("example.com", "multiple"))
+
+
+async def test_the_walk_does_not_wait_for_answers_past_its_end() -> None:
+    """psd=n at mail.example.com: a slow _dmarc.com answer does not delay the walk."""
+    inner = MemoryResolver(
+        make_zone({"_dmarc.mail.example.com": "v=DMARC1; p=none; psd=n"}), strict=False
+    )
+    release = asyncio.Event()
+
+    class SlowTop:
+        async def query(self, name: str, rdtype: str) -> Answer:
+            if name == "_dmarc.com":
+                await release.wait()
+            return await inner.query(name, rdtype)
+
+    try:
+        walk = await asyncio.wait_for(tree_walk("a.mail.example.com", SlowTop()), timeout=5.0)
+    finally:
+        release.set()
+    assert [s.domain for s in walk.steps] == ["a.mail.example.com", "mail.example.com"]
+    assert ("_dmarc.com", "TXT") not in inner.queries  # still waiting when the walk returned
 
 
 async def test_concurrent_walks_share_one_lookup_per_name() -> None:
