@@ -17,7 +17,13 @@ from diag.errors import DnsError, SpfSyntaxError
 from diag.resolver import Answer, Rcode, Resolver
 from diag.spf.macros import MacroContext, expand_macros, uses_macro
 from diag.spf.names import fit_domain, is_queryable_name, reverse_name
-from diag.spf.parse import Mechanism, SpfRecord, is_spf_record, parse_spf
+from diag.spf.parse import (
+    Mechanism,
+    SpfRecord,
+    check_macro_string,
+    is_spf_record,
+    parse_spf_cached,
+)
 from diag.spf.result import TraceStep
 
 log = logging.getLogger(__name__)
@@ -124,7 +130,7 @@ class Evaluation:
 
     def parse(self, domain: str, text: str) -> SpfRecord:
         try:
-            record = parse_spf(text)
+            record = parse_spf_cached(text)
         except SpfSyntaxError as exc:
             raise self.abort(
                 "permerror",
@@ -155,6 +161,9 @@ class Evaluation:
 
     async def expand(self, spec: str, domain: str, *, explanation: bool = False) -> str:
         """Macro-expand ``spec`` with ``domain`` as %{d}. Raises SpfSyntaxError."""
+        if "%" not in spec:  # no macro and no escape: the text is its own expansion
+            check_macro_string(spec, explanation=explanation)
+            return spec
         ctx = replace(self.ctx, domain=domain)
         if uses_macro(spec, "p"):
             ctx = replace(ctx, validated_ptr=await self.pick_validated_name(domain))

@@ -6,6 +6,7 @@ CIDR lengths. It never queries DNS and never expands macros; ``evaluate`` does b
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -31,6 +32,15 @@ _TOPLABEL = re.compile(
     r"(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9\-]*[A-Za-z0-9])\Z"
 )
 _MACRO_EXPAND = re.compile(r"%\{([A-Za-z])(\d*)([rR]?)([.\-+,/_=]*)\}")
+_TERM = re.compile(r"[^ ]+")
+_MACRO_TOKEN = re.compile(r"%\{[^}]*\}|%.|.")
+# Runs of macro-string characters that need no further check: visible ASCII except '%'
+# (RFC 7208 §7.1 macro-literal), and with the space for explain-strings.
+_LITERAL_RUN = re.compile(r"[!-$&-~]*")
+_EXPLAIN_RUN = re.compile(r"[ -$&-~]*")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # no leading zeros, like ipaddress
+_DOTTED_QUAD = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}\Z")
+PARSE_CACHE_SIZE = 512  # distinct record texts whose parse is kept for reuse
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -115,7 +125,19 @@ def parse_spf(text: str) -> SpfRecord:
     return SpfRecord(text=text, terms=terms)
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def parse_spf_cached(text: str) -> SpfRecord:
+    """``parse_spf`` for evaluation, reusing the parse of a record text seen recently.
+
+    Safe to share: ``parse_spf`` is a pure function of ``text`` and its result is frozen
+    all the way down. A text that fails to parse is not kept (the error is raised afresh).
+    """
+    return parse_spf(text)
+
+
 def _check_ascii(text: str) -> None:
+    if text.isascii():
+        return
     for index, char in enumerate(text):
         if not char.isascii():
             raise SpfSyntaxError("non-ASCII character", text=text, position=index)
@@ -123,7 +145,7 @@ def _check_ascii(text: str) -> None:
 
 def _split_terms(text: str) -> list[tuple[str, int]]:
     """The space-separated words after the version, with their offsets (RFC 7208 §4.6.1)."""
-    return [(m.group(), m.start()) for m in re.finditer(r"[^ ]+", text)][1:]
+    return [(m.group(), m.start()) for m in _TERM.finditer(text)][1:]
 
 
 def _check_duplicates(text: str, terms: tuple[Term, ...]) -> None:
@@ -167,13 +189,15 @@ def _parse_mechanism(text: str, word: str, start: int) -> Mechanism:
     return Mechanism(qualifier or "+", name, *_ARG_PARSERS[name](args), start, word)
 
 
-@dataclass(frozen=True)
 class _Args:
     """What follows a mechanism name, and where it starts in the record text."""
 
-    text: str
-    rest: str
-    offset: int
+    __slots__ = ("offset", "rest", "text")
+
+    def __init__(self, text: str, rest: str, offset: int) -> None:
+        self.text = text
+        self.rest = rest
+        self.offset = offset
 
     def fail(self, message: str, index: int = 0) -> SpfSyntaxError:
         return SpfSyntaxError(message, text=self.text, position=self.offset + index)
@@ -236,14 +260,24 @@ def _args_ip(version: int) -> _ArgParser:
 
 
 def _ip_network(args: _Args, address: str, version: int, prefix: int | None) -> Network:
+    # Parsing as the expected version only: an address of the other version (or none) is
+    # the same error either way.
+    if version == 4 and _DOTTED_QUAD.match(address):  # the common case, without re-validation
+        value = int.from_bytes(bytes(int(octet) for octet in address.split(".")), "big")
+        return ipaddress.IPv4Network((value, MAX_CIDR4 if prefix is None else prefix), strict=False)
+    parsed: ipaddress.IPv4Address | ipaddress.IPv6Address
     try:
-        parsed = ipaddress.ip_address(address)
+        parsed = ipaddress.IPv4Address(address) if version == 4 else ipaddress.IPv6Address(address)
     except ValueError:
         raise args.fail(f"invalid IPv{version} address {address!r}", 1) from None
-    if parsed.version != version or (version == 4 and address.count(".") != 3):
+    if version == 4 and address.count(".") != 3:
         raise args.fail(f"invalid IPv{version} address {address!r}", 1)
     length = parsed.max_prefixlen if prefix is None else prefix
-    return ipaddress.ip_network(f"{parsed}/{length}", strict=False)
+    if version == 4:
+        return ipaddress.IPv4Network((int(parsed), length), strict=False)
+    if "%" in address:  # a scoped IPv6 address: keep the text round trip for the scope
+        return ipaddress.ip_network(f"{parsed}/{length}", strict=False)
+    return ipaddress.IPv6Network((int(parsed), length), strict=False)
 
 
 _ARG_PARSERS = {
@@ -276,7 +310,9 @@ def _check_domain_spec(text: str, spec: str, offset: int) -> None:
 
 
 def _ends_with_macro(spec: str) -> bool:
-    tokens = re.findall(r"%\{[^}]*\}|%.|.", spec)
+    if "%" not in spec:
+        return False
+    tokens = _MACRO_TOKEN.findall(spec)
     return bool(tokens) and tokens[-1].startswith("%")
 
 
@@ -288,10 +324,18 @@ def check_macro_string(
     ``explanation=False`` also rejects the explanation-only letters c, r and t; ``True``
     allows spaces (explain-string); ``None`` checks the grammar only. Raises SpfSyntaxError.
     """
+    literal = _EXPLAIN_RUN if explanation else _LITERAL_RUN
+    end = len(spec)
+    run = literal.match(spec)
+    index = run.end() if run else 0
+    if index == end:
+        return
     source = spec if text is None else text
-    index = 0
-    while index < len(spec):
+    while index < end:
         index = _check_macro_char(spec, index, source, offset, explanation)
+        run = literal.match(spec, index)
+        if run:
+            index = run.end()
 
 
 def _check_macro_char(
