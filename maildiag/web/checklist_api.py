@@ -36,6 +36,7 @@ from reports.checklist import checklist_json
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["checklist"])
+MAX_BODY = 2 * MAX_PASTE + 4096  # two pastes, the address and the JSON around them
 
 
 class ChecklistRequest(BaseModel):
@@ -89,10 +90,16 @@ def _rate_limited(decision: reset.RateDecision, lang: str) -> Response:
 
 
 def _require_json(request: Request) -> None:
-    """Dependency: only JSON bodies (a cross-site form cannot send one without CORS)."""
+    """Dependency: a JSON body (a cross-site form cannot send one without CORS) of a known,
+    bounded length, refused before it is read."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise HTTPException(415, "send the request as application/json")
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        raise HTTPException(411, "send a Content-Length header")
+    if int(length) > MAX_BODY:
+        raise HTTPException(413, f"the request body is larger than {MAX_BODY} bytes")
 
 
 async def staff_user(request: Request, audience: str) -> SignedIn:
@@ -108,7 +115,7 @@ async def staff_user(request: Request, audience: str) -> SignedIn:
 @router.post(
     "/checklist",
     response_model=ChecklistOut,
-    responses={401: {}, 403: {}, 415: {}, 422: {}, 429: {}},
+    responses={401: {}, 403: {}, 411: {}, 413: {}, 415: {}, 422: {}, 429: {}},
     dependencies=[Depends(_require_json)],
 )
 async def checklist(body: ChecklistRequest, request: Request) -> Response:

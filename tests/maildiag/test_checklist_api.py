@@ -368,6 +368,25 @@ async def test_malformed_bodies_are_4xx(lab: Lab, content: bytes, kind: str, sta
     assert response.json()["error"] in ("invalid_input", "http_error")
 
 
+async def test_oversized_body_is_refused_unread(lab: Lab) -> None:
+    big = b'{"address": "kari@kunde-ok.example", "headers": "' + b"a" * 200_000 + b'"}'
+    response = await lab.client.post(
+        "/api/v1/checklist", content=big, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "larger than" in response.json()["reason"]
+
+
+async def test_body_without_length_is_refused(lab: Lab) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"address": "kari@kunde-ok.example"}'
+
+    response = await lab.client.post(
+        "/api/v1/checklist", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 411
+
+
 # --- GET /api/v1/check ----------------------------------------------------------------------
 
 
