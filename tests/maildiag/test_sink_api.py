@@ -251,3 +251,11 @@ async def test_without_a_sink_the_api_says_so(lab: Lab) -> None:
         response = await client.get("/api/v1/sink/messages")
     assert response.status_code == 503
     assert "sink" in response.json()["reason"]
+
+
+async def test_the_sink_api_is_in_the_openapi_document(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert {"get", "delete"} <= set(paths["/api/v1/sink/messages"])
+    assert "message/rfc822" in str(paths["/api/v1/sink/messages/{message_id}/raw"])
+    assert "put" in paths["/api/v1/sink/policies"]
+    assert not any(path.startswith("/sink") for path in paths)  # pages stay out of the API docs
