@@ -88,15 +88,21 @@ def build_policy(settings: Settings) -> reset.PasswordPolicy:
     return dataclasses.replace(policy, common=frozenset())
 
 
-def build_reset_services(settings: Settings, *, engine: sa.Engine | None = None) -> ResetServices:
-    """The services for ``settings`` (the database engine unless one is given)."""
+def build_reset_services(
+    settings: Settings,
+    *,
+    engine: sa.Engine | None = None,
+    hasher: reset.PasswordHasher | None = None,
+) -> ResetServices:
+    """The services for ``settings``; ``engine`` and ``hasher`` replace the defaults (the
+    settings' database; argon2id at the RFC 9106 second recommended cost)."""
     from maildiag.web.captcha_routes import build_verifier  # import cycle
 
     engine = engine or create_engine(settings.database)
     return ResetServices(
         engine=engine,
         sessions=sessionmaker(engine, expire_on_commit=False),
-        hasher=reset.PasswordHasher(),
+        hasher=hasher or reset.PasswordHasher(),
         policy=build_policy(settings),
         limiter=reset.ResetRateLimiter(
             per_ip=settings.rate_limit_per_ip,

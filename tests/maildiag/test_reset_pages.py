@@ -494,3 +494,31 @@ async def test_https_base_url_makes_cookies_secure(tmp_path: Path) -> None:
         )
         assert "Secure" in session_cookie
         assert "HttpOnly" in session_cookie
+
+
+async def test_a_siteverify_provider_is_configured_through_the_same_interface(
+    tmp_path: Path,
+) -> None:
+    from starlette.datastructures import FormData
+
+    from maildiag.web.captcha_routes import build_verifier, solution_of
+
+    async with reset_env(
+        tmp_path, captcha_kind="turnstile", captcha_siteverify_url="http://127.0.0.1:9/verify"
+    ) as env:
+        verifier = build_verifier(env.settings)
+        assert isinstance(verifier, reset.SiteverifyVerifier)
+        assert verifier.url == "http://127.0.0.1:9/verify"
+        form = FormData([("cf-turnstile-response", "tok"), ("altcha", "other")])
+        assert solution_of(env.settings, form) == "tok"
+        env.svc.captcha = verifier
+        assert (await env.client.get("/captcha/challenge")).status_code == 404
+        page = await env.client.get("/forgot-password")
+        assert 'data-kind="turnstile"' in page.text
+        assert "altcha-widget.js" not in page.text
+        # Nobody answers at the siteverify URL: the request is refused, not a 500.
+        data = {"csrf_token": csrf_of(page.text), "email": KARI, "cf-turnstile-response": "tok"}
+        response = await env.client.post("/forgot-password", data=data)
+        assert response.status_code == 400
+        assert "unreachable" in _alert(response)
+        assert env.outbox() == []

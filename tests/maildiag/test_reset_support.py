@@ -5,10 +5,14 @@ No tests here; the ``test_reset_*`` modules import ``reset_env`` and the constan
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import re
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -108,14 +112,28 @@ class Env:
             return reset.authenticate(session, email, password, hasher=CHEAP_HASHER) is not None
 
 
+@functools.cache
+def _migrated_template() -> Path:
+    """An empty database brought to head by the Alembic migrations (so they are proven to
+    match the models), copied for every test."""
+    folder = tempfile.mkdtemp(prefix="reset-template-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = Path(folder) / "template.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
 @contextlib.asynccontextmanager
 async def reset_env(tmp_path: Path, **overrides: Any) -> AsyncIterator[Env]:
     settings = make_settings(tmp_path, **overrides)
+    database = Path(settings.database.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_migrated_template(), database)
     engine = create_engine(settings.database)
-    migrate(engine)  # the Alembic migrations, so they are proven to match the models
     app = create_app(settings)
-    svc = build_reset_services(settings, engine=engine)
-    svc.hasher = CHEAP_HASHER
+    svc = build_reset_services(settings, engine=engine, hasher=CHEAP_HASHER)
     app.state.maildiag.reset = svc
     transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
