@@ -522,3 +522,20 @@ async def test_a_siteverify_provider_is_configured_through_the_same_interface(
         assert response.status_code == 400
         assert "unreachable" in _alert(response)
         assert env.outbox() == []
+
+
+@pytest.mark.parametrize("path", ["/forgot-password", "/login", "/reset-password"])
+async def test_odd_request_bodies_are_4xx_never_500(env: Env, path: str) -> None:
+    token = await env.csrf()
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    odd: list[dict[str, Any]] = [
+        {"data": {"csrf_token": token}, "files": {"email": ("a.txt", b"x")}},
+        {"json": {"csrf_token": token, "email": KARI}},
+        {"content": f"csrf_token={token}&email=%ff%fe".encode(), "headers": form},
+        {"content": "&".join(f"f{i}=1" for i in range(5000)).encode(), "headers": form},
+        {"data": {"csrf_token": token, "email": "kari\x00@kunde-ok.example"}},
+    ]
+    for kwargs in odd:
+        response = await env.client.post(path, **kwargs)
+        assert 400 <= response.status_code < 500, (kwargs, response.status_code)
+    assert env.outbox() == []
