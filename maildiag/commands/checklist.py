@@ -16,7 +16,7 @@ from maildiag.commands.sender import sender_spec
 from maildiag.db import create_engine
 from maildiag.facts import FactsError, account_facts
 from maildiag.settings import Settings
-from reports.checklist import checklist_json, checklist_view, render_checklist
+from reports import checklist_json, checklist_view, render_checklist
 
 FORMATS = ("text", "markdown", "html", "json")
 SMTP_PORT = 25  # where recipient mail servers listen (the lab's sink listens on smtp_port)

@@ -13,7 +13,7 @@ from diag.dkim import DkimSignError
 from maildiag.commands.common import UsageError, parse_address
 from maildiag.settings import Settings
 from maildiag.testsend import DEFAULT_TO, TestSendError, run_test_sends
-from reports.testsend import render_testsend, testsend_view
+from reports import render_testsend, testsend_view
 
 
 def add_parser(commands: Any) -> None:
