@@ -35,6 +35,11 @@ HTML_PART_CSP = (
 MessageId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 
+def _standalone(request: Request) -> bool:
+    """True in the sink-only app (``maildiag sink``), which has no other pages to link to."""
+    return not any(getattr(route, "path", "") == "/spf" for route in request.app.routes)
+
+
 def _mailboxes(store: SinkStore) -> list[dict[str, Any]]:
     """Every mailbox address with its inbox and junk counts."""
     b = store.tables.mailboxes
@@ -117,6 +122,8 @@ async def sink_list(
         page_number=page_number,
         more=len(messages) > PAGE_SIZE,
         info=sink_of(request).info(),
+        standalone=_standalone(request),
+        nav_current=True,
     )
 
 
@@ -137,6 +144,8 @@ async def sink_message(request: Request, message_id: MessageId) -> Response:
         details=describe(message),
         lines=explain_verdict(message.verdict),
         parts=parts,
+        standalone=_standalone(request),
+        nav_current=False,
     )
 
 

@@ -259,3 +259,14 @@ async def test_the_sink_api_is_in_the_openapi_document(client: httpx.AsyncClient
     assert "message/rfc822" in str(paths["/api/v1/sink/messages/{message_id}/raw"])
     assert "put" in paths["/api/v1/sink/policies"]
     assert not any(path.startswith("/sink") for path in paths)  # pages stay out of the API docs
+
+
+async def test_sink_only_app_links_only_to_its_own_pages(lab: Lab) -> None:
+    from maildiag.web.app import create_sink_app
+
+    transport = httpx.ASGITransport(app=create_sink_app(lab.settings, lab.sink))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        page = await client.get("/sink")
+        assert (await client.get("/spf")).status_code == 404
+    assert 'href="/sink" aria-current="page"' in page.text
+    assert 'href="/spf"' not in page.text
