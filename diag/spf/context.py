@@ -58,9 +58,11 @@ class Evaluation:
     steps: list[TraceStep] = field(default_factory=list)
 
     def step(self, kind: str, text: str, outcome: str, **detail: Any) -> None:
-        depth = max(len(self.path) - 1, 0)
-        domain = self.path[-1] if self.path else self.ctx.domain
-        self.steps.append(TraceStep(kind, depth, domain, text, outcome, detail))
+        path = self.path
+        if path:
+            self.steps.append(TraceStep(kind, len(path) - 1, path[-1], text, outcome, detail))
+        else:
+            self.steps.append(TraceStep(kind, 0, self.ctx.domain, text, outcome, detail))
 
     def abort(self, result: str, problem: str, **evidence: Any) -> Abort:
         evidence = {"path": list(self.path), **evidence}

@@ -26,10 +26,10 @@ def is_queryable_name(name: str) -> bool:
 
     Target names from macro expansion may hold any visible characters and spaces (§7.3).
     """
-    labels = name.split(".")
     if not name or len(name) > MAX_DOMAIN_LENGTH or not name.isascii():
         return False
-    return all(0 < len(label) <= MAX_LABEL_LENGTH for label in labels)
+    labels = name.split(".")
+    return "" not in labels and max(map(len, labels)) <= MAX_LABEL_LENGTH
 
 
 def fit_domain(name: str) -> str:
