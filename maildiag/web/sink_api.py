@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from maildiag.sinkservice import SinkHandle
 
 router = APIRouter(prefix="/sink", tags=["sink"])
+T = TypeVar("T")
 
 MAX_HEADER_FIELDS = 200
 MAX_HEADER_VALUE = 4000
@@ -59,14 +62,22 @@ def require_policy_admin(request: Request) -> None:
     """
 
 
+async def in_store(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking store call in a thread. Raises HTTPException(503) when the store fails."""
+    try:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    except MessageNotFound:
+        raise
+    except (StoreError, sa.exc.SQLAlchemyError) as exc:
+        raise HTTPException(503, "the message store is not available; try again") from exc
+
+
 async def load_message(store: SinkStore, message_id: int) -> CapturedMessage:
     """The stored message. Raises HTTPException(404) when there is none."""
     try:
-        return await asyncio.to_thread(store.get, message_id)
+        return await in_store(store.get, message_id)
     except MessageNotFound as exc:
         raise HTTPException(404, f"no stored message with id {message_id}") from exc
-    except StoreError as exc:
-        raise HTTPException(503, f"the message store failed: {exc.operation}") from exc
 
 
 def header_fields(raw: bytes) -> list[tuple[str, str]]:
@@ -122,7 +133,7 @@ async def list_messages(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     store = sink_of(request).store
-    found = await asyncio.to_thread(
+    found = await in_store(
         store.list,
         to=to or None,
         sender=sender or None,
@@ -166,11 +177,11 @@ async def delete_messages(
     if to and id:
         raise HTTPException(422, "give ?to= or ?id=, not both")
     if to:
-        removed = await asyncio.to_thread(store.delete, mailbox=to)
+        removed = await in_store(store.delete, mailbox=to)
     elif id:
-        removed = await asyncio.to_thread(store.delete, id)
+        removed = await in_store(store.delete, id)
     else:
-        removed = await asyncio.to_thread(store.delete, all_messages=True)
+        removed = await in_store(store.delete, all_messages=True)
     return {"deleted": removed}
 
 
@@ -272,4 +283,4 @@ async def delete_policy(
     return {"removed": existed}
 
 
-__all__ = ["describe", "header_fields", "load_message", "router", "sink_of"]
+__all__ = ["describe", "header_fields", "in_store", "load_message", "router", "sink_of"]

@@ -8,7 +8,6 @@ served from its own endpoint with a CSP that forbids scripts and any network acc
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from maildiag.web import i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.pages import page
-from maildiag.web.sink_api import MAX_ID, describe, load_message, sink_of
+from maildiag.web.sink_api import MAX_ID, describe, in_store, load_message, sink_of
 from maildiag.web.sink_view import explain_verdict, message_parts, sanitize_html
 from maildiag.web.sse import event_stream
 from smtp_sink import SinkStore
@@ -85,7 +84,7 @@ async def sink_list(
 ) -> Response:
     store = sink_of(request).store
     start, stop = _day(since, "since"), _day(until, "until", end=True)
-    messages = await asyncio.to_thread(
+    messages = await in_store(
         store.list,
         to=to.strip() or None,
         sender=sender.strip() or None,
@@ -96,7 +95,7 @@ async def sink_list(
         limit=PAGE_SIZE + 1,
         offset=(page_number - 1) * PAGE_SIZE,
     )
-    boxes = await asyncio.to_thread(_mailboxes, store)
+    boxes = await in_store(_mailboxes, store)
     rows = [
         {
             "message": m,
@@ -185,7 +184,7 @@ async def sink_message_delete(request: Request, message_id: MessageId) -> Respon
         lang = i18n.lang_of(request, request.app.state.maildiag.settings.lang)
         raise HTTPException(422, i18n.text("sink.delete.unconfirmed", lang))
     store = sink_of(request).store
-    removed = await asyncio.to_thread(store.delete, [message_id])
+    removed = await in_store(store.delete, [message_id])
     if not removed:
         raise HTTPException(404, f"no stored message with id {message_id}")
     return RedirectResponse("/sink?deleted=1", status_code=303)

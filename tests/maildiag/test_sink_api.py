@@ -270,3 +270,15 @@ async def test_sink_only_app_links_only_to_its_own_pages(lab: Lab) -> None:
         assert (await client.get("/spf")).status_code == 404
     assert 'href="/sink" aria-current="page"' in page.text
     assert 'href="/spf"' not in page.text
+
+
+async def test_a_broken_store_is_503_not_500(lab: Lab, client: httpx.AsyncClient) -> None:
+    await asyncio.to_thread(lab.sink.store.drop_schema)
+    for response in (
+        await client.get("/api/v1/sink/messages"),
+        await client.get("/api/v1/sink/messages/1"),
+        await client.delete("/api/v1/sink/messages"),
+    ):
+        assert response.status_code == 503
+        assert "store" in response.json()["reason"]
+    assert (await client.get("/sink")).status_code == 503
