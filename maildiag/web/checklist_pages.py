@@ -30,7 +30,6 @@ from reports.checklist import checklist_view, render_checklist
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
-AUDIENCES = ("self", "support", "admin")
 MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3 path length less the angle brackets
 MAX_DOMAIN = 253  # RFC 1035 §2.3.4 (255 octets on the wire, 253 as text)
 MAX_LABEL = 63  # RFC 1035 §2.3.4

@@ -8,10 +8,12 @@ Needs a login with the support role (admins too): without one the browser is sen
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,11 +44,13 @@ router = APIRouter(include_in_schema=False)
 
 ROLE = "support"
 MAX_ROWS = 50  # reset requests shown per account (newest first); their deliveries with them
-EXPORTS = {
-    "html": ("text/html; charset=utf-8", "html"),
-    "markdown": ("text/markdown; charset=utf-8", "md"),
-    "json": ("application/json", "json"),
-}
+EXPORTS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {  # format -> (media type, file suffix)
+        "html": ("text/html; charset=utf-8", "html"),
+        "markdown": ("text/markdown; charset=utf-8", "md"),
+        "json": ("application/json", "json"),
+    }
+)
 
 
 async def _staff(request: Request) -> SignedIn | Response:
@@ -141,11 +145,47 @@ async def account_facts(request: Request, address: str) -> AccountFacts:
     return await in_transaction(services(request), lambda s: _account_query(s, address))
 
 
+@dataclasses.dataclass(frozen=True)
+class AccountInfo:
+    """The account row as support sees it (no hash, no sessions' secrets)."""
+
+    role: str
+    language: str
+    created: dt.datetime
+    password_changed_at: dt.datetime
+    open_sessions: int
+
+
+def _info_query(session: Session, address: str, now: dt.datetime) -> AccountInfo | None:
+    user = reset.find_user(session, address)
+    if user is None:
+        return None
+    open_sessions = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(reset.UserSession)
+        .where(reset.UserSession.user_id == user.id)
+        .where(reset.UserSession.ended.is_(None))
+        .where(reset.UserSession.expires > now)
+    )
+    return AccountInfo(
+        user.role, user.language, user.created, user.password_changed_at, int(open_sessions or 0)
+    )
+
+
+async def _lookup(request: Request, address: str) -> tuple[AccountFacts, AccountInfo | None]:
+    svc = services(request)
+    now = svc.clock()
+    return await in_transaction(
+        svc, lambda s: (_account_query(s, address), _info_query(s, address, now))
+    )
+
+
 def _console(request: Request, status_code: int = 200, **context: Any) -> Response:
     values: dict[str, Any] = {
         "address": "",
         "error": None,
         "facts": None,
+        "info": None,
         "report": None,
         "headers": "",
         "bounce": "",
@@ -168,9 +208,9 @@ async def console(request: Request, address: str = "") -> Response:
     except InputError as exc:
         shown = address[:MAX_ADDRESS]
         return _console(request, 400, user=user, address=shown, error=exc.text(lang_of(request)))
-    facts = await account_facts(request, wanted)
+    facts, info = await _lookup(request, wanted)
     log.info("support.lookup exists=%s", facts.exists)
-    return _console(request, user=user, address=wanted, facts=facts)
+    return _console(request, user=user, address=wanted, facts=facts, info=info)
 
 
 @router.post("/support/checklist", dependencies=[Depends(csrf_protect)])
@@ -197,7 +237,7 @@ async def run(request: Request) -> Response:
             raise InputError("support.paste_too_long", n=MAX_PASTE // 1024)
     except InputError as exc:
         return _console(request, 400, error=exc.text(lang), **context)
-    facts = await account_facts(request, address)
+    facts, info = await _lookup(request, address)
     checklist = await run_checklist(
         request,
         address,
@@ -210,7 +250,7 @@ async def run(request: Request) -> Response:
         return _export(checklist, fmt, lang)
     report = fragment(checklist, lang)
     context["address"] = address
-    return _console(request, facts=facts, report=report, **context)
+    return _console(request, facts=facts, info=info, report=report, **context)
 
 
 def _export(checklist: Checklist, fmt: str, lang: str) -> Response:

@@ -125,6 +125,26 @@ async def test_lookup_shows_resets_and_delivery_log(support: Lab) -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
+async def test_lookup_shows_the_account_row(support: Lab) -> None:
+    async def info() -> str:
+        response = await support.client.get(
+            "/support", params={"address": "kari@kunde-ok.example", "lang": "en"}
+        )
+        return response.text.split('class="account-info"')[1].split("</dl>")[0]
+
+    def sessions(text: str) -> int:
+        return int(text.split("Open sessions</dt><dd>")[1].split("<")[0])
+
+    before = await info()
+    assert "<dd>user</dd>" in before
+    assert "<dd>nb</dd>" in before
+    support.login("kari@kunde-ok.example")  # one more open session for kari
+    support.login("support@visma.example")
+    assert sessions(await info()) == sessions(before) + 1
+    unknown = await support.client.get("/support", params={"address": "nobody@kunde-ok.example"})
+    assert 'class="account-info"' not in unknown.text
+
+
 async def test_lookup_of_unknown_address(support: Lab) -> None:
     known = await support.client.get("/support", params={"address": "kari@kunde-ok.example"})
     unknown = await support.client.get("/support", params={"address": "nobody@kunde-ok.example"})
