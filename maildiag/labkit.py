@@ -75,6 +75,7 @@ def lab_senders(keys: list[LabKey]) -> list[SenderIdentity]:
             dkim_key_path=key.private_path,
             egress_ips=[LAB_EGRESS[key.domain]],
             helo=f"mail-out.{key.domain}",
+            reset_mail=key.domain != BROKEN,
         )
         for key in keys
     ]
@@ -146,6 +147,7 @@ def write_lab_config(settings: Settings) -> Path:
             ),
             f"egress_ips = [{', '.join(_toml(ip) for ip in sender.egress_ips)}]",
             f"helo = {_toml(sender.helo)}",
+            f"reset_mail = {'true' if sender.reset_mail else 'false'}",
         ]
     path = settings.data_dir / LAB_CONFIG
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

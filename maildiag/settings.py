@@ -34,6 +34,10 @@ class SenderIdentity(BaseModel):
     dkim_algorithm: Literal["rsa-sha256", "ed25519-sha256"] = "rsa-sha256"
     egress_ips: list[str] = Field(default_factory=list)
     helo: str = ""
+    # False for identities kept only to demonstrate faults (the lab's legacy sender): they are
+    # reported by `maildiag sender` and `test-send --sender`, but the checklist and the
+    # default test send cover only the identities that send reset mails.
+    reset_mail: bool = True
 
     @property
     def domain(self) -> str:
@@ -141,6 +145,11 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """The SQLAlchemy URL: the configured one, or a SQLite file in the data dir."""
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'maildiag.sqlite3'}"
+
+    @property
+    def reset_identities(self) -> list[SenderIdentity]:
+        """The identities reset mails are sent as (the checklist's and test send's default)."""
+        return [s for s in self.senders if s.reset_mail]
 
     def sender(self, address: str) -> SenderIdentity | None:
         wanted = address.strip().lower()

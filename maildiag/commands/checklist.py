@@ -68,7 +68,7 @@ async def make_checklist(
         address,
         audience=audience,
         resolver=make_resolver(settings),
-        senders=[sender_spec(identity) for identity in settings.senders],
+        senders=[sender_spec(identity) for identity in settings.reset_identities],
         account=account,
         headers=headers,
         bounce=bounce,

@@ -49,7 +49,7 @@ def _port(text: str) -> int:
 
 def sender_addresses(settings: Settings) -> list[str]:
     """Our envelope senders: each identity's local part at its envelope domain, in order."""
-    found = [f"{s.address.rpartition('@')[0]}@{s.envelope}" for s in settings.senders]
+    found = [f"{s.address.rpartition('@')[0]}@{s.envelope}" for s in settings.reset_identities]
     return list(dict.fromkeys(a.lower() for a in found))
 
 

@@ -26,7 +26,7 @@ def add_parser(commands: Any) -> None:
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     to = parse_address(args.to)
-    identities = list(settings.senders)
+    identities = list(settings.reset_identities)
     if args.sender:
         chosen = settings.sender(parse_address(args.sender))
         if chosen is None:

@@ -81,3 +81,15 @@ def test_no_lab_marker_no_lab_settings(tmp_path: Path, monkeypatch: pytest.Monke
     (tmp_path / "data" / "lab.toml").write_text('nameservers = ["127.0.0.1:1"]\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     assert load_settings().nameservers == []
+
+
+def test_the_lab_legacy_identity_does_not_send_reset_mail(tmp_path: Path) -> None:
+    from maildiag.labkit import lab_settings, prepare_lab
+
+    keys, _zone = prepare_lab(tmp_path)
+    lab = lab_settings(load_settings(data_dir=tmp_path), keys)
+    assert [s.address for s in lab.senders][-1] == "do.not.reply@legacy.visma.example"
+    assert [s.address for s in lab.reset_identities] == [
+        "do.not.reply@platform.visma.com",
+        "do.not.reply@connect.visma.com",
+    ]
