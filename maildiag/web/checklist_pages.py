@@ -254,7 +254,8 @@ async def help_submit(request: Request) -> Response:
         response.headers["Retry-After"] = retry_after(decision)
         return response
     checklist = await run_checklist(request, address, audience="self")
-    return _help_page(request, address=address, report=fragment(checklist, lang))
+    domain = address.rpartition("@")[2]
+    return _help_page(request, address=address, domain=domain, report=fragment(checklist, lang))
 
 
 async def close_limits(app: Any) -> None:

@@ -74,6 +74,11 @@ _TEXT: dict[str, tuple[str, str]] = {
         "with us.",
     ),
     "help.submit": ("Sjekk", "Check"),
+    "help.admin_link": (
+        "Send gjerne denne sjekken til den som styrer e-posten i ditt firma:",
+        "You may pass this check on to whoever runs e-mail in your company:",
+    ),
+    "help.admin_link_text": ("sjekk av {domain}", "check of {domain}"),
     "help.result": ("Resultat", "Result"),
     "help.address": ("E-postadresse", "E-mail address"),
     "checklist.address_missing": ("Skriv inn e-postadressen.", "Enter the e-mail address."),

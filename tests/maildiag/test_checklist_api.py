@@ -473,6 +473,7 @@ async def test_help_page_shows_the_self_checklist(lab: Lab) -> None:
     assert response.status_code == 200, response.text
     assert "recipient.can_receive" in response.text
     assert response.headers["cache-control"] == "no-store"
+    assert 'href="/check?domain=kunde-nullmx.example"' in response.text
 
 
 async def test_help_page_does_not_tell_whether_an_account_exists(lab: Lab) -> None:
