@@ -38,7 +38,7 @@ _MACRO_TOKEN = re.compile(r"%\{[^}]*\}|%.|.")
 # (RFC 7208 §7.1 macro-literal), and with the space for explain-strings.
 _LITERAL_RUN = re.compile(r"[!-$&-~]*")
 _EXPLAIN_RUN = re.compile(r"[ -$&-~]*")
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # no leading zeros, like ipaddress
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # no leading zeros, like ipaddress
 _DOTTED_QUAD = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}\Z")
 PARSE_CACHE_SIZE = 512  # distinct record texts whose parse is kept for reuse
 
@@ -262,8 +262,10 @@ def _args_ip(version: int) -> _ArgParser:
 def _ip_network(args: _Args, address: str, version: int, prefix: int | None) -> Network:
     # Parsing as the expected version only: an address of the other version (or none) is
     # the same error either way.
-    if version == 4 and _DOTTED_QUAD.match(address):  # the common case, without re-validation
-        value = int.from_bytes(bytes(int(octet) for octet in address.split(".")), "big")
+    quad = _DOTTED_QUAD.match(address) if version == 4 else None
+    if quad:  # the common case, without re-validation
+        a, b, c, d = quad.groups()
+        value = int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
         return ipaddress.IPv4Network((value, MAX_CIDR4 if prefix is None else prefix), strict=False)
     parsed: ipaddress.IPv4Address | ipaddress.IPv6Address
     try:
