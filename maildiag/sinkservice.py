@@ -170,6 +170,15 @@ def bounce_patterns(settings: Settings) -> tuple[str, ...]:
     return tuple(sorted({f"bounce+*@{s.envelope}" for s in settings.senders}))
 
 
+def _mx_listeners(settings: Settings) -> dict[str, str]:
+    """Local address -> demo domain, for the lab's domains that answer at MAIL FROM."""
+    if not settings.lab or settings.smtp_host not in ("127.0.0.1", "localhost"):
+        return {}
+    from maildiag.lab.policies import LAB_MX_ADDRESSES
+
+    return {address: domain for domain, address in LAB_MX_ADDRESSES.items()}
+
+
 def _connect_host(host: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
@@ -266,9 +275,14 @@ async def run_sink(
             await process_judge.start()
         await stack.enter_async_context(main)
         await stack.enter_async_context(proxied)
+        servers = [main, proxied]
+        for address, domain in _mx_listeners(settings).items():
+            local = replace(plain, local_domains={address: domain})
+            mx = SinkServer(store, host=address, port=main.port, config=local, **shared)
+            servers.append(await stack.enter_async_context(mx))
         sweeper = asyncio.create_task(_retention(store, settings))
         try:
-            yield SinkHandle(store, book, events, host, main.port, proxied.port, (main, proxied))
+            yield SinkHandle(store, book, events, host, main.port, proxied.port, tuple(servers))
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

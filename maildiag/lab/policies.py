@@ -44,6 +44,12 @@ LAB_ADDRESS_POLICIES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
 )
 """Demo address -> its policy entry (beats its domain's)."""
 
+LAB_MX_ADDRESSES: Mapping[str, str] = MappingProxyType({"kunde-blokkerer.example": "127.0.0.2"})
+"""Demo domain -> a loopback address of its own, where the sink listens (on its SMTP port) as
+that domain's MX only. A client there is that domain's sender, so a MAIL FROM policy answers at
+MAIL FROM (on the shared address the sink cannot know the domain before RCPT TO). The lab zone's
+MX host for the domain must point at this address."""
+
 
 def lab_policy_data(*, bounce_delay: float = DEMO_BOUNCE_DELAY) -> dict[str, Any]:
     """The lab's policies as a policy-file mapping, with kunde-sprett's bounce delay set."""
@@ -62,6 +68,7 @@ __all__ = [
     "DEMO_BOUNCE_DELAY",
     "LAB_ADDRESS_POLICIES",
     "LAB_DOMAIN_POLICIES",
+    "LAB_MX_ADDRESSES",
     "lab_policies",
     "lab_policy_data",
 ]

@@ -18,7 +18,7 @@ import aiosmtplib
 import pytest
 
 from maildiag.lab.dns import lab_dns_in_thread
-from maildiag.lab.policies import lab_policies
+from maildiag.lab.policies import LAB_MX_ADDRESSES, lab_policies
 from maildiag.labkit import LabKey, prepare_lab
 from maildiag.settings import Settings
 from maildiag.sinkservice import bounce_patterns, sink_policies
@@ -68,7 +68,7 @@ async def test_kunde_nomx_implicit_mx_accepts(lab: Lab) -> None:
     assert [m.folder_for(to) for m in await _stored(lab, to)] == ["inbox"]
 
 
-async def test_kunde_blokkerer_refuses_both_senders_with_5_7_1(lab: Lab) -> None:
+async def test_kunde_blokkerer_through_the_relay_refuses_at_rcpt(lab: Lab) -> None:
     to = "kari@kunde-blokkerer.example"
     for sender in (PLATFORM, CONNECT, "bounce+12@platform.visma.com"):
         async with aiosmtplib.SMTP(
@@ -80,6 +80,18 @@ async def test_kunde_blokkerer_refuses_both_senders_with_5_7_1(lab: Lab) -> None
         assert refused.value.code == 550
         assert refused.value.message.startswith("5.7.1")
     assert await _stored(lab, to) == []
+
+
+async def test_kunde_blokkerer_mx_refuses_at_mail_from(lab: Lab) -> None:
+    mx = LAB_MX_ADDRESSES["kunde-blokkerer.example"]
+    for sender in (PLATFORM, CONNECT):
+        async with aiosmtplib.SMTP(hostname=mx, port=lab.sink.port, start_tls=False) as client:
+            with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
+                await client.mail(sender)
+        assert (refused.value.code, refused.value.message[:5]) == (550, "5.7.1")
+    async with aiosmtplib.SMTP(hostname=mx, port=lab.sink.port, start_tls=False) as client:
+        with pytest.raises(aiosmtplib.SMTPSenderRefused):
+            await client.mail(OUTSIDER)  # the demo's server refuses every sender
 
 
 async def test_kunde_greylist_defers_once_then_accepts(lab: Lab) -> None:
