@@ -42,7 +42,7 @@ from maildiag.web.checklist_pages import (
     sender_addresses,
 )
 from maildiag.web.pages import page
-from reports.sender import build_sender_view, render_sender
+from reports import build_sender_view, render_sender
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

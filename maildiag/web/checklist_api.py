@@ -32,7 +32,7 @@ from maildiag.web.checklist_pages import (
     run_checklist,
 )
 from maildiag.web.support_pages import account_facts
-from reports.checklist import checklist_json
+from reports import checklist_json
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["checklist"])

@@ -25,7 +25,7 @@ from maildiag.commands.sender import sender_spec
 from maildiag.settings import SenderIdentity, Settings
 from maildiag.web import i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
-from reports.checklist import checklist_view, render_checklist
+from reports import checklist_view, render_checklist
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

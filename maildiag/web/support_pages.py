@@ -37,7 +37,7 @@ from maildiag.web.checklist_pages import (
 )
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.pages import error_page
-from reports.checklist import checklist_json, checklist_view, render_checklist
+from reports import checklist_json, checklist_view, render_checklist
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
