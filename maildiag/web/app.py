@@ -6,10 +6,12 @@ lives in the database.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,7 +23,22 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.settings import Settings
-from maildiag.web import api_spf, check_pages, checklist_api, checklist_pages, pages, support_pages
+from maildiag.web import (
+    api_spf,
+    captcha_routes,
+    check_pages,
+    checklist_api,
+    checklist_pages,
+    pages,
+    reset_pages,
+    sink_api,
+    sink_pages,
+    support_pages,
+)
+
+if TYPE_CHECKING:
+    from maildiag.sinkservice import SinkHandle
+    from maildiag.web.auth import ResetServices
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -35,6 +52,8 @@ class AppState:
     registry: CollectorRegistry
     requests: Counter
     resolver: Resolver | None = None
+    sink: SinkHandle | None = None  # the SMTP sink running in this process, if any
+    reset: ResetServices | None = None  # the account pages' services, built on first use
 
     def new_resolver(self) -> Resolver:
         """A resolver for one request (its cache and log belong to that request)."""
@@ -45,24 +64,32 @@ class AppState:
         )
 
 
-def create_app(settings: Settings, *, resolver: Resolver | None = None) -> FastAPI:
-    """The application for ``settings``; ``resolver`` overrides DNS (tests, the lab)."""
+def create_app(
+    settings: Settings, *, resolver: Resolver | None = None, sink: SinkHandle | None = None
+) -> FastAPI:
+    """The application for ``settings``; ``resolver`` overrides DNS (tests, the lab);
+    ``sink`` is the SMTP sink running beside it (its pages and API answer 503 without one)."""
     app = FastAPI(
         title="maildiag",
         summary="Why reset mails don't arrive, and how to prove it.",
         version="0.1.0",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        lifespan=_lifespan,
     )
     registry = CollectorRegistry()
     requests = Counter(
         "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
     )
-    app.state.maildiag = AppState(settings, registry, requests, resolver)
+    app.state.maildiag = AppState(settings, registry, requests, resolver, sink)
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(api_spf.router, prefix="/api/v1")
+    app.include_router(sink_pages.router)
+    app.include_router(sink_api.router, prefix="/api/v1")
+    app.include_router(reset_pages.router)
+    app.include_router(captcha_routes.router)
     app.include_router(checklist_pages.router)
     app.include_router(support_pages.router)
     app.include_router(check_pages.router)
@@ -79,6 +106,31 @@ def create_app(settings: Settings, *, resolver: Resolver | None = None) -> FastA
         return PlainTextResponse("ok\n")
 
     return app
+
+
+def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
+    """An application with only the sink's pages and API (``maildiag sink``)."""
+    app = FastAPI(title="maildiag sink", version="0.1.0", docs_url="/docs")
+    registry = CollectorRegistry()
+    requests = Counter(
+        "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
+    )
+    app.state.maildiag = AppState(settings, registry, requests, None, sink)
+    app.add_middleware(_SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(sink_pages.router)
+    app.include_router(sink_api.router, prefix="/api/v1")
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    state: AppState = app.state.maildiag
+    if state.reset is not None:
+        await state.reset.aclose()
 
 
 class _SecurityHeaders(BaseHTTPMiddleware):
