@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
+import dns._asyncbackend
+import dns.asyncbackend
+import dns.asyncquery
 import dns.asyncresolver
 import dns.exception
+import dns.inet
 import dns.message
 import dns.name
 import dns.nameserver
@@ -177,6 +182,127 @@ def _negative_ttl(response: dns.message.Message | None) -> int:
     return DEFAULT_NEGATIVE_TTL
 
 
+class _UdpSocket(dns._asyncbackend.DatagramSocket):
+    """A plain non-blocking UDP socket read through the event loop's reader callbacks.
+
+    dnspython's asyncio backend builds a datagram endpoint (transport, protocol, queue) for
+    every query; this does the same exchange with one socket and one future. The method
+    signatures (``timeout`` included) are dnspython's socket interface.
+    """
+
+    def __init__(self, family: int) -> None:
+        super().__init__(family, socket.SOCK_DGRAM)
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        self._sock.setblocking(False)
+
+    async def sendto(
+        self,
+        what: bytes,
+        destination: tuple[Any, ...],
+        timeout: float | None,  # noqa: ASYNC109 (dnspython's socket interface)
+    ) -> int:
+        try:
+            return self._sock.sendto(what, destination)
+        except BlockingIOError:
+            await asyncio.get_running_loop().sock_sendto(self._sock, what, destination)
+            return len(what)
+
+    async def recvfrom(
+        self,
+        size: int,
+        timeout: float | None,  # noqa: ASYNC109 (dnspython's socket interface)
+    ) -> tuple[bytes, Any]:
+        if timeout is not None and timeout <= 0:  # expired, as dnspython's own wait says
+            raise dns.exception.Timeout(timeout=timeout)  # type: ignore[no-untyped-call]
+        try:
+            return self._sock.recvfrom(size)
+        except BlockingIOError:
+            pass
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[bytes, Any]] = loop.create_future()
+
+        def readable() -> None:
+            if future.done():
+                return
+            try:
+                future.set_result(self._sock.recvfrom(size))
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                future.set_exception(exc)
+
+        def expired() -> None:
+            if not future.done():
+                future.set_exception(dns.exception.Timeout(timeout=timeout))  # type: ignore[no-untyped-call]
+
+        fd = self._sock.fileno()
+        loop.add_reader(fd, readable)
+        timer = loop.call_later(timeout, expired) if timeout is not None else None
+        try:
+            return await future
+        finally:
+            loop.remove_reader(fd)
+            if timer is not None:
+                timer.cancel()
+
+    async def close(self) -> None:
+        self._sock.close()
+
+
+class _Do53(dns.nameserver.Do53Nameserver):
+    """Do53 whose UDP exchanges use ``_UdpSocket``; TCP and bound sources stay dnspython's."""
+
+    async def async_query(
+        self,
+        request: dns.message.QueryMessage,
+        timeout: float,  # noqa: ASYNC109 (dnspython's nameserver interface)
+        source: str | None,
+        source_port: int,
+        max_size: bool,
+        backend: dns._asyncbackend.Backend,
+        one_rr_per_rrset: bool = False,
+        ignore_trailing: bool = False,
+    ) -> dns.message.Message:
+        if max_size or source or source_port:
+            return await super().async_query(
+                request,
+                timeout,
+                source,
+                source_port,
+                max_size,
+                backend,
+                one_rr_per_rrset,
+                ignore_trailing,
+            )
+        udp = _UdpSocket(dns.inet.af_for_address(self.address))
+        try:
+            return await dns.asyncquery.udp(
+                request,
+                self.address,
+                timeout=timeout,
+                port=self.port,
+                raise_on_truncation=True,
+                sock=udp,
+                one_rr_per_rrset=one_rr_per_rrset,
+                ignore_trailing=ignore_trailing,
+                ignore_errors=True,
+                ignore_unexpected=True,
+            )
+        finally:
+            await udp.close()
+
+
+def _system_nameserver(
+    resolver: dns.asyncresolver.Resolver, ns: str | dns.nameserver.Nameserver
+) -> str | dns.nameserver.Nameserver:
+    """A configured address as ``_Do53`` on the port dnspython would use; others unchanged."""
+    if isinstance(ns, str) and dns.inet.is_address(ns):
+        return _Do53(ns, resolver.nameserver_ports.get(ns, resolver.port))
+    if type(ns) is dns.nameserver.Do53Nameserver:
+        return _Do53(ns.address, ns.port)
+    return ns
+
+
 class DnsPythonResolver:
     """A resolver over ``dns.asyncresolver`` with a TTL cache and a query log per instance.
 
@@ -200,10 +326,13 @@ class DnsPythonResolver:
             servers: list[str | dns.nameserver.Nameserver] = []
             for spec in nameservers:
                 host, ns_port = _parse_nameserver(spec, port)
-                servers.append(dns.nameserver.Do53Nameserver(host, ns_port))
+                servers.append(_Do53(host, ns_port))
             self._resolver.nameservers = servers
         else:
             self._resolver = dns.asyncresolver.Resolver()
+            self._resolver.nameservers = [
+                _system_nameserver(self._resolver, ns) for ns in self._resolver.nameservers
+            ]
         self._resolver.timeout = timeout
         self._resolver.lifetime = timeout
         self._resolver.retry_servfail = False
