@@ -465,15 +465,16 @@ Where the time goes (same run, measured separately, {seconds / rounds:.1f} s eac
 Ours keeps parsed records in a bounded LRU keyed on the record text (`parse_spf_cached`,
 {PARSE_CACHE_SIZE} texts; `parse_spf` itself stays pure and uncached), so after the first
 evaluation the tree's records are not parsed again; the "parsed afresh" row empties that cache
-before every evaluation. pyspf parses each record on every evaluation. `DnsPythonResolver` is a
-layer over dnspython's asyncio resolver (query log, sharing of identical queries in flight,
-`Answer` values); the last row is that asyncio resolver alone with the same settings, so the
-gap between it and dnspython's synchronous resolver belongs to dnspython's asyncio transport
-(a new datagram endpoint per query), and only the rest to our layer.
+before every evaluation. pyspf parses each record on every evaluation. `DnsPythonResolver` runs
+dnspython's asyncio resolver for the query itself (message, retries, TCP after truncation,
+errors) but does the UDP exchange on one plain non-blocking socket per query, read through the
+event loop, where dnspython's asyncio backend builds a datagram endpoint per query; around that
+come the query log, the sharing of identical queries in flight and the `Answer` values. The
+last row is dnspython's asyncio resolver alone, with the same settings, for comparison.
 
-Before and after the CPU work on the engine (faster `parse_spf`, the parse cache, cheaper trace
-steps and target names), as ratios within each run; "before" is the published run of commit
-b6fcac5 (2026-11-26 15:39 UTC, load average 10.6 to 11.2):
+Before and after the CPU work (faster `parse_spf`, the parse cache, cheaper trace steps and
+target names, the resolver's UDP exchange), as ratios within each run; "before" is the
+published run of commit b6fcac5 (2026-11-26 15:39 UTC, load average 10.6 to 11.2):
 
 {before_after(results, parts, concurrency)}
 """
