@@ -83,7 +83,9 @@ PRESETS: Mapping[str, tuple[Reply, Stage]] = MappingProxyType(
 class Policy:
     """The sink's behaviour for one recipient (domain or address).
 
-    ``senders`` limits a reject or disconnect to those envelope senders (empty: every sender).
+    ``senders`` limits a reject or disconnect to those envelope senders: an address, or a
+    domain (``example.com`` or ``@example.com``) matching every address at it, so that VERP
+    bounce addresses of a sender domain match too (empty: every sender).
     ``allowlist`` holds sender addresses or domains that escape junk filing.
     Times are in seconds.
     """
@@ -103,7 +105,14 @@ class Policy:
 
     def applies_to_sender(self, sender: str) -> bool:
         """True when the reject/disconnect is meant for ``sender``."""
-        return not self.senders or sender.lower() in {s.lower() for s in self.senders}
+        if not self.senders:
+            return True
+        sender = sender.lower()
+        domain = sender.rpartition("@")[2]
+        for entry in (s.lower() for s in self.senders):
+            if entry == sender or ("@" not in entry.lstrip("@") and entry.lstrip("@") == domain):
+                return True
+        return False
 
     def allowlisted(self, sender: str) -> bool:
         """True when ``sender`` (address or its domain) is on the allowlist."""

@@ -21,7 +21,11 @@ LAB_DOMAIN_POLICIES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         "kunde-ok.example": {"action": "accept"},
         "kunde-nomx.example": {"action": "accept"},
         # Every sender is refused, so both identities and their VERP bounce addresses are.
-        "kunde-blokkerer.example": {"preset": "sender_blocked"},  # 550 5.7.1 at MAIL FROM
+        # 550 5.7.1 at MAIL FROM for both sender domains (any address there, VERP included)
+        "kunde-blokkerer.example": {
+            "preset": "sender_blocked",
+            "senders": ["platform.visma.com", "connect.visma.com"],
+        },
         "kunde-greylist.example": {
             "action": "greylist",
             "greylist_attempts": 1,

@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 from diag.resolver import MX, TXT, Record, ZoneData
 from maildiag.lab.dns_wire import split_txt
+from maildiag.lab.policies import LAB_MX_ADDRESSES
 
 SINK_ADDRESS = "127.0.0.1"  # every lab MX points at the sink on loopback
 STAFF_DOMAIN = "visma.example"
@@ -152,7 +153,9 @@ def _recipient(zone: _Zone, domain: str, behaviour: str) -> None:
         zone.add(domain, "TXT", txt("v=spf1 a -all"))
         return
     zone.add(domain, "MX", MX(10, f"mx.{domain}"))
-    zone.mail_host(f"mx.{domain}")
+    # A domain whose sink policy acts at MAIL FROM has an MX address of its own (see
+    # maildiag.lab.policies.LAB_MX_ADDRESSES): there the sink knows the domain before RCPT.
+    zone.mail_host(f"mx.{domain}", LAB_MX_ADDRESSES.get(domain, SINK_ADDRESS))
     zone.add(domain, "TXT", txt("v=spf1 mx -all"))
 
 

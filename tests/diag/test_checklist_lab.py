@@ -25,6 +25,7 @@ from diag.resolver import DnsPythonResolver
 from diag.senders import SenderSpec
 from maildiag.commands.sender import sender_spec
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
+from maildiag.lab.policies import LAB_MX_ADDRESSES
 from maildiag.labkit import lab_senders, prepare_lab
 from smtp_sink import SinkConfig, SinkServer, SinkStore, create_store_engine, parse_policies
 
@@ -67,7 +68,16 @@ async def sink(tmp_path: Path) -> AsyncIterator[SinkServer]:
     policies = parse_policies(LAB_POLICIES, source="test")
     server = SinkServer(store, port=0, config=SinkConfig(hostname="sink.test"), policies=policies)
     async with server:
-        yield server
+        # As in the lab: kunde-blokkerer's MX has a loopback address of its own, where the
+        # sink knows the domain at MAIL FROM (maildiag.lab.policies.LAB_MX_ADDRESSES).
+        mx_address = LAB_MX_ADDRESSES["kunde-blokkerer.example"]
+        config = SinkConfig(
+            hostname="sink.test", local_domains={mx_address: "kunde-blokkerer.example"}
+        )
+        async with SinkServer(
+            store, host=mx_address, port=server.port, config=config, policies=policies
+        ):
+            yield server
 
 
 def healthy(specs: list[SenderSpec]) -> list[SenderSpec]:

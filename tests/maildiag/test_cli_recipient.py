@@ -135,14 +135,14 @@ def smtp_thread() -> Iterator[Any]:
     """Start aiosmtpd servers on loopback port 0, each on a loop in its own thread."""
     stops: list[Any] = []
 
-    def start(handler: _Handler) -> int:
+    def start(handler: _Handler, host: str = "127.0.0.1") -> int:
         ready = threading.Event()
         holder: dict[str, Any] = {}
 
         async def serve() -> None:
             loop = asyncio.get_running_loop()
             server = await loop.create_server(
-                lambda: SMTP(handler, hostname="mx.lab.test"), "127.0.0.1", 0
+                lambda: SMTP(handler, hostname="mx.lab.test"), host, 0
             )
             holder["port"] = server.sockets[0].getsockname()[1]
             holder["stop"] = stop = asyncio.Event()
@@ -202,7 +202,8 @@ def test_probe_domain_only_sends_no_rcpt(
 def test_probe_sender_blocked_exits_1(
     lab: Any, capsys: pytest.CaptureFixture[str], smtp_thread: Any
 ) -> None:
-    port = smtp_thread(_Handler("550 5.7.1 Sender rejected by policy"))
+    # The lab's kunde-blokkerer MX has a loopback address of its own (LAB_MX_ADDRESSES).
+    port = smtp_thread(_Handler("550 5.7.1 Sender rejected by policy"), "127.0.0.2")
     argv = _args(lab, "recipient", "kari@kunde-blokkerer.example", "--probe", "--port", str(port))
     code, out, _ = _run(capsys, *[*argv, "--json"])
     assert code == 1

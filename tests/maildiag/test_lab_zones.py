@@ -8,6 +8,7 @@ import pytest
 
 from diag.resolver import MX, MemoryResolver, Rcode, ZoneData
 from diag.spf import check_host
+from maildiag.lab.policies import LAB_MX_ADDRESSES
 from maildiag.lab.zones import (
     BROKEN_SENDER,
     DEMO_DOMAINS,
@@ -228,7 +229,8 @@ async def test_implicit_mx_domain(resolver: MemoryResolver) -> None:
 )
 async def test_demo_mx_points_at_the_sink(resolver: MemoryResolver, domain: str) -> None:
     assert (await resolver.query(domain, "MX")).mx_records == (MX(10, f"mx.{domain}"),)
-    assert (await resolver.query(f"mx.{domain}", "A")).strings == ("127.0.0.1",)
+    expected = LAB_MX_ADDRESSES.get(domain, "127.0.0.1")  # a MAIL FROM policy needs its own
+    assert (await resolver.query(f"mx.{domain}", "A")).strings == (expected,)
 
 
 @pytest.mark.parametrize("domain", list(DEMO_DOMAINS))

@@ -172,3 +172,19 @@ def test_greylist_counts_attempts_within_window() -> None:
     assert grey.defer(("192.0.2.2", *triplet[1:]), attempts=2, window=100)
     now[0] = 101.0  # window over: the triplet starts again
     assert grey.defer(triplet, attempts=2, window=100)
+
+
+@pytest.mark.parametrize(
+    ("entry", "sender", "applies"),
+    [
+        ("do.not.reply@platform.visma.com", "do.not.reply@platform.visma.com", True),
+        ("do.not.reply@platform.visma.com", "bounce+7@platform.visma.com", False),
+        ("platform.visma.com", "bounce+7@platform.visma.com", True),
+        ("@platform.visma.com", "Do.Not.Reply@PLATFORM.visma.com", True),
+        ("platform.visma.com", "x@sub.platform.visma.com", False),
+        ("platform.visma.com", "x@connect.visma.com", False),
+    ],
+)
+def test_sender_entries_are_addresses_or_domains(entry: str, sender: str, applies: bool) -> None:
+    policy = Policy(action=Action.REJECT, senders=(entry,))
+    assert policy.applies_to_sender(sender) is applies
