@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import reset
 from maildiag.web.auth import SignedIn, optional_user
+from maildiag.web.check_pages import admin_check
 from maildiag.web.checklist_pages import (
     MAX_ADDRESS,
     MAX_DOMAIN,
@@ -157,9 +158,8 @@ async def check_domain(
     domain: Annotated[str, Query(min_length=1, max_length=MAX_DOMAIN)],
     lang: Annotated[Literal["nb", "en"] | None, Query()] = None,
 ) -> Response:
-    """The mail administrator's check of a recipient domain: the admin-audience checklist for
-    its postmaster (RFC 5321 §4.5.1), never a person's mailbox; rate limited per client IP
-    and per domain."""
+    """The mail administrator's check of a recipient domain: the admin-audience checklist, its
+    probe stopping after MAIL FROM (no RCPT TO); rate limited per client IP and per domain."""
     chosen = lang or request.app.state.maildiag.settings.lang
     try:
         name = clean_domain(domain)
@@ -169,5 +169,8 @@ async def check_domain(
     if not decision.allowed:
         log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)
         return _rate_limited(decision, chosen)
-    result = await run_checklist(request, domain_target(name), audience="admin")
-    return private(JSONResponse(checklist_json(result, lang=chosen)))
+    state = request.app.state.maildiag
+    result = await admin_check(
+        state.settings, state.new_resolver(), domain_target(name), rcpt=False
+    )
+    return private(JSONResponse(checklist_json(result.checklist, lang=chosen)))

@@ -107,8 +107,8 @@ class Limits:
 
 
 def domain_target(domain: str) -> str:
-    """The address a domain check asks about: postmaster, which every mail domain must accept
-    (RFC 5321 §4.5.1), so the probe never asks about a real person's mailbox."""
+    """The address a domain check is reported for: postmaster, which every mail domain must
+    accept (RFC 5321 §4.5.1). Domain checks never send it in a RCPT TO."""
     return f"{POSTMASTER}@{domain}"
 
 
@@ -182,9 +182,9 @@ async def run_checklist(
 ) -> Checklist:
     """The checklist for ``address`` with this app's resolver, senders and probe settings.
 
-    The probe asks RCPT TO for the support and admin audiences (never for self); a domain
-    check passes ``domain_target(domain)`` so no person's mailbox is asked about. Pass
-    ``resolver`` to share one resolver (and its cache) with other checks of the request.
+    The probe asks RCPT TO for the support and admin audiences (never for self); the domain
+    check (``check_pages.admin_check``) decides RCPT itself. Pass ``resolver`` to share one
+    resolver (and its cache) with other checks of the request.
     """
     state = request.app.state.maildiag
     settings: Settings = state.settings

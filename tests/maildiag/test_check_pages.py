@@ -66,10 +66,11 @@ async def test_null_mx_domain(lab: Lab) -> None:
     assert "recipient.can_receive" in response.text
 
 
-async def test_domain_check_asks_only_about_postmaster(lab: Lab) -> None:
+async def test_domain_check_sends_no_rcpt(lab: Lab) -> None:
     response = await lab.client.get("/check", params={"domain": "kunde-ukjent.example"})
     assert response.status_code == 200
-    assert "kari@kunde-ukjent.example" not in response.text
+    assert "MAIL FROM:&lt;do.not.reply@platform.visma.com&gt;" in response.text
+    assert "RCPT TO" not in response.text
     assert "5.1.1" not in response.text
 
 
@@ -78,6 +79,7 @@ async def test_address_without_admin_checks_the_domain(lab: Lab) -> None:
     response = await lab.client.get("/check", params={"domain": "kari@kunde-ukjent.example"})
     assert response.status_code == 200
     assert 'class="note"' in response.text
+    assert "RCPT TO" not in response.text
     assert "5.1.1" not in response.text
 
 
@@ -86,6 +88,7 @@ async def test_address_with_admin_is_asked_by_rcpt(lab: Lab) -> None:
     response = await lab.client.get("/check", params={"domain": "kari@kunde-ukjent.example"})
     assert response.status_code == 200
     assert 'class="note"' not in response.text
+    assert "RCPT TO:&lt;kari@kunde-ukjent.example&gt;" in response.text
     assert "5.1.1" in response.text
 
 

@@ -400,6 +400,7 @@ async def test_check_domain_finds_the_sender_block(lab: Lab) -> None:
     assert "5.7.1" in str(blocks["evidence"])
     assert "550" in str(blocks["evidence"])
     assert all(sender in str(blocks["evidence"]) for sender in SENDERS)
+    assert "RCPT TO" not in response.text  # a domain check stops after MAIL FROM
 
 
 async def test_check_domain_healthy(lab: Lab) -> None:
