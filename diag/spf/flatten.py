@@ -15,7 +15,7 @@ from typing import Any
 
 from diag.errors import DnsError, SpfSyntaxError
 from diag.resolver import Answer, Rcode, Resolver, normalize_name
-from diag.spf.parse import Mechanism, Modifier, SpfRecord, is_spf_record, parse_spf
+from diag.spf.parse import Mechanism, Modifier, SpfRecord, is_spf_record, parse_spf_cached
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -218,7 +218,7 @@ class SpfWalker:
         txt = found[0]
         base = SpfNode(domain, via, txt.text, txt.strings, (txt.text,))
         try:
-            record = parse_spf(txt.text)
+            record = parse_spf_cached(txt.text)
         except SpfSyntaxError as exc:
             return replace(base, problem="syntax", syntax=exc)
         terms = await self._terms(record, domain, (*path, domain))
