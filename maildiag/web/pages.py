@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -26,9 +27,12 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
     def t(key: str, **values: Any) -> str:
         return i18n.text(key, lang, **values)
 
-    response = TEMPLATES.TemplateResponse(
-        request, template, {"t": t, "lang": lang, "lab": settings.lab, **context}, status_code
+    other = "en" if lang == "nb" else "nb"
+    switch = "?" + urlencode(
+        [*((k, v) for k, v in request.query_params.multi_items() if k != "lang"), ("lang", other)]
     )
+    base = {"t": t, "lang": lang, "lab": settings.lab, "lang_switch": switch}
+    response = TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code)
     if request.query_params.get("lang") in ("nb", "en"):
         response.set_cookie("lang", lang, samesite="lax", httponly=True)
     return response

@@ -90,3 +90,8 @@ async def test_unknown_page_is_404_page(client: httpx.AsyncClient) -> None:
     assert "<html" in response.text
     api = await client.get("/api/v1/nothing")
     assert api.status_code == 404 and api.json()["error"] == "http_error"
+
+
+async def test_language_switch_keeps_the_query(client: httpx.AsyncClient) -> None:
+    response = await client.get("/spf", params={"domain": "example.test", "ip": "198.51.100.1"})
+    assert 'href="?domain=example.test&amp;ip=198.51.100.1&amp;lang=en"' in response.text
