@@ -20,7 +20,6 @@ from markupsafe import Markup
 
 import reset
 from diag.checklist import AccountFacts, Checklist, ProbeOptions, build_checklist
-from diag.resolver import Resolver
 from maildiag.commands.sender import sender_spec
 from maildiag.settings import SenderIdentity, Settings
 from maildiag.web import i18n
@@ -178,13 +177,11 @@ async def run_checklist(
     account: AccountFacts | None = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
-    resolver: Resolver | None = None,
 ) -> Checklist:
     """The checklist for ``address`` with this app's resolver, senders and probe settings.
 
     The probe asks RCPT TO for the support and admin audiences (never for self); the domain
-    check (``check_pages.admin_check``) decides RCPT itself. Pass ``resolver`` to share one
-    resolver (and its cache) with other checks of the request.
+    check (``check_pages.admin_check``) decides RCPT itself.
     """
     state = request.app.state.maildiag
     settings: Settings = state.settings
@@ -192,7 +189,7 @@ async def run_checklist(
     return await build_checklist(
         address,
         audience=audience,
-        resolver=resolver or state.new_resolver(),
+        resolver=state.new_resolver(),
         senders=[sender_spec(identity) for identity in reset_identities(settings)],
         account=account,
         headers=headers,
