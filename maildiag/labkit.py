@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from diag.resolver import ZoneData
 from maildiag.lab.zones import LAB_EGRESS, build_lab_zone
-from maildiag.settings import SenderIdentity, Settings
+from maildiag.settings import SenderIdentity, Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ BROKEN = "legacy.visma.example"
 RSA_BITS = 2048
 
 
-class LabDataError(RuntimeError):
+class LabDataError(SettingsError):
     """The data dir holds lab data but the app is not in lab mode (or the reverse)."""
 
 
@@ -128,10 +128,12 @@ def write_lab_config(settings: Settings) -> Path:
     (same data dir) check the lab's identities through the lab's DNS server."""
     lines = [
         "# Written by `maildiag serve --lab`: the running lab's settings.",
+        "lab = true",
         f"nameservers = [{_toml(settings.nameservers[0])}]",
         "allow_private_targets = true",
         f"smtp_host = {_toml(settings.smtp_host)}",
         f"smtp_port = {settings.smtp_port}",
+        f"sink_proxy_port = {settings.sink_proxy_port}",
         f"public_base_url = {_toml(settings.public_base_url)}",
     ]
     for sender in settings.senders:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from maildiag.labkit import lab_settings, prepare_lab, refuse_lab_data
+from maildiag.labkit import lab_settings, prepare_lab, refuse_lab_data, write_lab_config
 from maildiag.settings import Settings
 from maildiag.web import create_app
 
@@ -42,7 +42,8 @@ async def serve(settings: Settings) -> int:
         print(
             f"maildiag lab: http://{settings.http_host}:{port}  "
             f"DNS 127.0.0.1:{settings.dns_port}  data {settings.data_dir}  "
-            f"SMTP {settings.smtp_host}:{sink.port}",
+            f"SMTP {settings.smtp_host}:{sink.port}  "
+            f"PROXY-SMTP {settings.smtp_host}:{sink.proxy_port}",
             flush=True,
         )
         await server
@@ -67,7 +68,10 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
     await dns_server.start()
     engine = None
     try:
-        lab = lab_settings(settings.model_copy(update={"dns_port": dns_server.port}), keys)
+        ports: dict[str, int] = {"dns_port": dns_server.port}
+        if settings.sink_proxy_port == 0 and settings.smtp_port:
+            ports["sink_proxy_port"] = settings.smtp_port + 1  # a fixed port test sends can find
+        lab = lab_settings(settings.model_copy(update=ports), keys)
         engine = create_engine(lab.database)
         await asyncio.to_thread(prepare_lab_database, lab, engine)  # migrate, demo accounts
         nameservers = [f"127.0.0.1:{dns_server.port}"]
@@ -80,7 +84,10 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
             lab, engine, resolver_factory=lab_resolver, on_bounce=on_bounce
         ) as sink:
             relay = lab.relay.model_copy(update={"host": "127.0.0.1", "port": sink.port})
-            lab = lab.model_copy(update={"smtp_port": sink.port, "relay": relay})
+            lab = lab.model_copy(
+                update={"smtp_port": sink.port, "sink_proxy_port": sink.proxy_port, "relay": relay}
+            )
+            write_lab_config(lab)  # with the sink's bound ports
             async with running_worker(lab, engine):  # the outbox sends to the sink
                 yield lab, sink
     finally:

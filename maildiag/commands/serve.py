@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from maildiag.commands.common import UsageError
 from maildiag.settings import Settings
 
 
@@ -24,7 +25,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     from maildiag.runtime import serve
 
     overrides = {
-        "lab": args.lab or settings.lab,
+        # Only --lab starts the lab (a lab's lab.toml beside it says lab = true for the
+        # other commands; serving its data without --lab is refused below).
+        "lab": args.lab,
         "http_host": args.host,
         "http_port": args.port,
         "smtp_port": args.smtp_port,
@@ -32,4 +35,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         "data_dir": args.data,
     }
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    return await serve(settings)
+    try:
+        return await serve(settings)
+    except OSError as exc:  # a port that is taken, a data dir that can't be written
+        raise UsageError(f"cannot start: {exc.strerror or exc}") from exc

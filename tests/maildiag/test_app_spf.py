@@ -70,9 +70,11 @@ async def test_spf_page_bad_input_is_400_page(client: httpx.AsyncClient) -> None
 
 async def test_language_switch(client: httpx.AsyncClient) -> None:
     nb = await client.get("/spf")
-    assert 'lang="nb"' in nb.text and "SPF-sjekk" in nb.text
+    assert 'lang="nb"' in nb.text
+    assert "SPF-sjekk" in nb.text
     en = await client.get("/spf", params={"lang": "en"})
-    assert 'lang="en"' in en.text and "SPF check" in en.text
+    assert 'lang="en"' in en.text
+    assert "SPF check" in en.text
     assert en.cookies.get("lang") == "en"
 
 
@@ -89,7 +91,8 @@ async def test_unknown_page_is_404_page(client: httpx.AsyncClient) -> None:
     assert response.status_code == 404
     assert "<html" in response.text
     api = await client.get("/api/v1/nothing")
-    assert api.status_code == 404 and api.json()["error"] == "http_error"
+    assert api.status_code == 404
+    assert api.json()["error"] == "http_error"
 
 
 async def test_language_switch_keeps_the_query(client: httpx.AsyncClient) -> None:

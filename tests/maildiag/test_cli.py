@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -100,7 +101,8 @@ def test_spf_json_keys(capsys: pytest.CaptureFixture[str], lab: LabDnsServer) ->
     data = json.loads(out)
     assert data["result"] == "fail"
     assert data["explanation"] == "192.0.2.99 is not one of our servers"
-    assert isinstance(data["lookups"], int) and isinstance(data["void_lookups"], int)
+    assert isinstance(data["lookups"], int)
+    assert isinstance(data["void_lookups"], int)
     assert data["trace"], "the trace explains the result"
 
 
@@ -155,3 +157,31 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "maildiag: error: not an IP address: 'nope'"
+
+
+def test_serve_refuses_lab_data_without_lab(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maildiag.labkit import prepare_lab
+
+    prepare_lab(tmp_path / "data")
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", "a-real-secret-for-this-test")
+    code, _, err = _run(capsys, "serve", "--data", str(tmp_path / "data"), "--port", "0")
+    assert code == 2
+    assert "lab" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_serve_reports_a_taken_port(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", "a-real-secret-for-this-test")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = _run(capsys, "serve", "--data", str(tmp_path), "--port", str(port))
+    assert code == 2
+    assert err.startswith("maildiag: error: cannot start")
