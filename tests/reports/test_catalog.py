@@ -7,7 +7,8 @@ from reports.catalog import _CATALOG
 @pytest.mark.parametrize("key", sorted(known_keys()))
 def test_every_key_has_both_languages(key: str) -> None:
     nb, en = _CATALOG[key]
-    assert nb.strip() and en.strip()
+    assert nb.strip()
+    assert en.strip()
 
 
 def test_unknown_key_falls_back_to_the_key() -> None:
