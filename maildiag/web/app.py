@@ -131,6 +131,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: AppState = app.state.maildiag
     if state.reset is not None:
         await state.reset.aclose()
+    await checklist_pages.close_limits(app)
 
 
 class _SecurityHeaders(BaseHTTPMiddleware):

@@ -78,6 +78,16 @@ def _client_ip(request: Request) -> str:
 # --- login -------------------------------------------------------------------------------
 
 
+def safe_next(target: str | None) -> str:
+    """A local path to go to after login, or ``""``: never another site (no scheme, no
+    ``//host``, no backslash tricks), so ``?next=`` cannot become an open redirect."""
+    if not target or len(target) > 512 or not target.startswith("/"):
+        return ""
+    if target.startswith(("//", "/\\")) or "\\" in target or any(ord(c) < 32 for c in target):
+        return ""
+    return target
+
+
 def _login_page(request: Request, status_code: int = 200, **context: Any) -> Response:
     remembered = request.cookies.get(REMEMBER_COOKIE, "")[:MAX_EMAIL]
     values: dict[str, Any] = {
@@ -86,6 +96,7 @@ def _login_page(request: Request, status_code: int = 200, **context: Any) -> Res
         "remember": bool(remembered),
         "error": None,
         "notice": None,
+        "next": safe_next(request.query_params.get("next")),
     }
     values.update(context)
     return _private(form_page(request, "login.html", status_code, **values))
@@ -105,6 +116,7 @@ async def login_submit(request: Request) -> Response:
     form = await read_form(request)
     address, password = field(form, "email"), field(form, "password")
     remember = field(form, "remember") == "1"
+    next_path = safe_next(field(form, "next"))
     lang = _lang(request)
     shown = address[:MAX_EMAIL]
     problem = email_problem(address, lang)
@@ -113,13 +125,17 @@ async def login_submit(request: Request) -> Response:
     if problem is None and len(password) > MAX_PASSWORD_FIELD:
         problem = i18n.text("input.field_too_long", lang)
     if problem is not None:
-        return _login_page(request, 400, email=shown, remember=remember, error=problem)
+        return _login_page(
+            request, 400, email=shown, remember=remember, error=problem, next=next_path
+        )
     result = await log_in(services(request), address, password)
     if result is None:
         error = i18n.text("login.failed", lang)
-        return _login_page(request, 401, email=shown, remember=remember, error=error)
+        return _login_page(
+            request, 401, email=shown, remember=remember, error=error, next=next_path
+        )
     user, session_id = result
-    target = "/support" if user.has_role("support") else "/login"
+    target = next_path or ("/support" if user.has_role("support") else "/login")
     response = RedirectResponse(target, status_code=303)
     settings = request.app.state.maildiag.settings
     set_session_cookie(response, settings, session_id)

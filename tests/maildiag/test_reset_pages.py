@@ -539,3 +539,21 @@ async def test_odd_request_bodies_are_4xx_never_500(env: Env, path: str) -> None
         response = await env.client.post(path, **kwargs)
         assert 400 <= response.status_code < 500, (kwargs, response.status_code)
     assert env.outbox() == []
+
+
+@pytest.mark.parametrize(
+    ("next_path", "target"),
+    [
+        ("/support?address=kari%40kunde-ok.example", "/support?address=kari%40kunde-ok.example"),
+        ("https://evil.example/", "/login"),
+        ("//evil.example/x", "/login"),
+        ("/\\evil.example", "/login"),
+        ("support", "/login"),
+    ],
+)
+async def test_login_returns_to_a_local_next_only(env: Env, next_path: str, target: str) -> None:
+    page = await env.client.get("/login", params={"next": next_path})
+    assert ('name="next" value="' in page.text) is (target != "/login")
+    response = await _login(env, env.client, KARI, OLD_PASSWORD, next=next_path)
+    assert response.status_code == 303
+    assert response.headers["location"] == target
