@@ -173,7 +173,12 @@ class SmtpReply:
 
     @property
     def line(self) -> str:
-        parts = [str(self.code), self.enhanced, self.text]
+        """``550 5.7.1 Sender blocked``: the enhanced status once, even when the reply text
+        already starts with it (as it does on the wire, RFC 3463 §2)."""
+        text = self.text
+        if self.enhanced and text.split(" ", 1)[0] == self.enhanced:
+            text = text[len(self.enhanced) :].lstrip()
+        parts = [str(self.code), self.enhanced, text]
         return " ".join(p for p in parts if p)
 
     def to_dict(self) -> dict[str, Any]:

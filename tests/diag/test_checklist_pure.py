@@ -226,3 +226,16 @@ def test_content_checks_never_raise(text: str) -> None:
 
     found = check_content(text.encode("utf-8", "surrogatepass"), base_url="https://x.example")
     assert found
+
+
+@pytest.mark.parametrize(
+    ("reply", "line"),
+    [
+        (SmtpReply(550, "5.7.1", "5.7.1 Sender blocked"), "550 5.7.1 Sender blocked"),
+        (SmtpReply(550, "5.7.1", "Sender blocked"), "550 5.7.1 Sender blocked"),
+        (SmtpReply(554, "", "go away"), "554 go away"),
+        (SmtpReply(550, "5.1.1", "5.1.10 odd text"), "550 5.1.1 5.1.10 odd text"),
+    ],
+)
+def test_reply_line_names_the_enhanced_status_once(reply: SmtpReply, line: str) -> None:
+    assert reply.line == line
