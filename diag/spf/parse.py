@@ -32,7 +32,6 @@ _TOPLABEL = re.compile(
     r"(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9\-]*[A-Za-z0-9])\Z"
 )
 _MACRO_EXPAND = re.compile(r"%\{([A-Za-z])(\d*)([rR]?)([.\-+,/_=]*)\}")
-_TERM = re.compile(r"[^ ]+")
 _MACRO_TOKEN = re.compile(r"%\{[^}]*\}|%.|.")
 # Runs of macro-string characters that need no further check: visible ASCII except '%'
 # (RFC 7208 §7.1 macro-literal), and with the space for explain-strings.
@@ -145,7 +144,13 @@ def _check_ascii(text: str) -> None:
 
 def _split_terms(text: str) -> list[tuple[str, int]]:
     """The space-separated words after the version, with their offsets (RFC 7208 §4.6.1)."""
-    return [(m.group(), m.start()) for m in _TERM.finditer(text)][1:]
+    words: list[tuple[str, int]] = []
+    offset = 0
+    for word in text.split(" "):
+        if word:
+            words.append((word, offset))
+        offset += len(word) + 1
+    return words[1:]
 
 
 def _check_duplicates(text: str, terms: tuple[Term, ...]) -> None:
@@ -159,7 +164,7 @@ def _check_duplicates(text: str, terms: tuple[Term, ...]) -> None:
 
 
 def _parse_term(text: str, word: str, start: int) -> Term:
-    modifier = _MODIFIER_NAME.match(word)
+    modifier = _MODIFIER_NAME.match(word) if "=" in word else None
     if modifier and word[modifier.end() : modifier.end() + 1] == "=":
         return _parse_modifier(text, word, start, modifier.end())
     return _parse_mechanism(text, word, start)
