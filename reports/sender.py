@@ -1,5 +1,5 @@
 """The sender report: one view-model over the sender reports' JSON (configured identities or
-bare domains), rendered as text, Markdown or JSON with pass/fail marks.
+bare domains), rendered as text, Markdown, HTML (autoescaped) or JSON with pass/fail marks.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from reports.catalog_auth import finding_text, translate_auth
 from reports.environment import LANGUAGES, environment
 
-SENDER_FORMATS = ("text", "markdown", "json")
+SENDER_FORMATS = ("text", "markdown", "html", "json")
 STATUS_MARKS = {"ok": "✔", "problem": "✘", "warning": "!", "not_checked": "!"}
 SEVERITY_MARKS = {"ok": "✔", "error": "✘", "warning": "!", "info": "·"}
 
@@ -42,13 +42,15 @@ def build_sender_view(reports: Sequence[Mapping[str, Any]], sections: Sequence[s
 
 
 def render_sender(view: SenderView, *, fmt: str = "text", lang: str = "nb") -> str:
-    """Render ``view`` as text, markdown or json.
+    """Render ``view`` as text, markdown, html or json.
 
     Raises ValueError for another format or language.
     """
     if fmt == "json":
         return json.dumps(view.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    template = {"text": "sender.txt.j2", "markdown": "sender.md.j2"}.get(fmt)
+    template = {"text": "sender.txt.j2", "markdown": "sender.md.j2", "html": "sender.html.j2"}.get(
+        fmt
+    )
     if template is None:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(SENDER_FORMATS)}")
     return render_auth_template(template, {"v": view}, lang=lang)

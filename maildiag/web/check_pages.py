@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from publicsuffixlist import PublicSuffixList
 
 from diag.checklist import (
@@ -137,9 +138,9 @@ def _result(task: asyncio.Future[Any], default: Any) -> Any:
 
 
 def sender_text(reports: tuple[SenderReport, ...], lang: str) -> str:
-    """Our reset senders' SPF, DKIM, DMARC and alignment as text (the sender report)."""
+    """Our reset senders' SPF, DKIM, DMARC and alignment (the sender report, as HTML)."""
     view = build_sender_view([report.to_dict() for report in reports], SENDER_SECTIONS)
-    return render_sender(view, fmt="markdown", lang=lang)
+    return render_sender(view, fmt="html", lang=lang)
 
 
 def _check_page(request: Request, status_code: int = 200, **context: Any) -> Response:
@@ -186,5 +187,6 @@ async def check(request: Request, domain: str = "") -> Response:
     state = request.app.state.maildiag
     result = await admin_check(state.settings, state.new_resolver(), target, rcpt=rcpt)
     report = fragment(result.checklist, lang)
-    senders = sender_text(result.senders, lang) if result.senders else None
+    # The sender report's HTML comes from the autoescaping Environment.
+    senders = Markup(sender_text(result.senders, lang)) if result.senders else None  # noqa: S704
     return _check_page(request, domain=shown, report=report, note=note, sender_text=senders)

@@ -53,9 +53,9 @@ async def test_blocking_domain(lab: Lab) -> None:
 async def test_sender_evidence_for_both_identities(lab: Lab) -> None:
     response = await lab.client.get("/check", params={"domain": "kunde-ok.example"})
     assert response.status_code == 200
-    evidence = response.text.split('class="sender-report"')[1].split("</pre>")[0]
+    evidence = response.text.split('class="sender-report"')[1].split("</section>")[0]
     for code in ("sender.spf_pass", "dkim.key_ok", "dmarc.policy_ok"):
-        assert evidence.count(f"`{code}`") == 2, code
+        assert evidence.count(f"<code>{code}</code>") == 2, code
     assert all(sender in evidence for sender in SENDERS)
     assert "legacy.visma.example" not in evidence
 
