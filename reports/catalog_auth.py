@@ -26,7 +26,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "sender.helo": ("HELO-navn", "HELO name"),
     "sender.none": ("ingen", "none"),
     "sender.summary_ok": ("Ingen feil funnet.", "No errors found."),
-    "sender.summary_problem": ("{count} feil funnet.", "{count} errors found."),
+    "sender.summary_problem": ("Feil funnet: {count}.", "Errors found: {count}."),
     "sender.section.spf": ("SPF", "SPF"),
     "sender.section.dkim": ("DKIM-nøkler", "DKIM keys"),
     "sender.section.dmarc": ("DMARC-policy", "DMARC policy"),

@@ -27,7 +27,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "recipient.certificate": ("Sertifikat", "Certificate"),
     "recipient.transcript": ("SMTP-samtalen", "The SMTP conversation"),
     "recipient.summary_ok": ("Ingen feil funnet.", "No errors found."),
-    "recipient.summary_problem": ("{count} feil funnet.", "{count} errors found."),
+    "recipient.summary_problem": ("Feil funnet: {count}.", "Errors found: {count}."),
     "recipient.provider.generic": ("annen / egen server", "other / own server"),
     "recipient.provider.microsoft365": ("Microsoft 365", "Microsoft 365"),
     "recipient.provider.google": ("Google Workspace", "Google Workspace"),
