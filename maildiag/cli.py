@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SettingsError) as exc:
         print(f"maildiag: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a port that is taken, a directory that can't be written
+        print(f"maildiag: error: {exc.strerror or exc}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

@@ -185,3 +185,18 @@ def test_serve_reports_a_taken_port(
         code, _, err = _run(capsys, "serve", "--data", str(tmp_path), "--port", str(port))
     assert code == 2
     assert err.startswith("maildiag: error: cannot start")
+
+
+def test_sink_reports_a_taken_port(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = _run(
+            capsys, "sink", "--smtp-port", str(port), "--http-port", "0", "--data", str(tmp_path)
+        )
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "in use" in err
