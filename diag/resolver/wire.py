@@ -1,8 +1,5 @@
-"""The DNS layer every check goes through: the Resolver protocol and its implementations.
-
-NXDOMAIN and NODATA are data (``Answer.rcode``); only transport failures raise ``DnsError``.
-Caches and query logs belong to a resolver instance; nothing here is module-level state.
-"""
+"""DnsPythonResolver: queries over the wire through dns.asyncresolver, with a TTL cache,
+coalesced lookups and a query log per instance; transport failures raise DnsError."""
 
 from __future__ import annotations
 
@@ -10,10 +7,8 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import dns._asyncbackend
 import dns.asyncbackend
@@ -29,125 +24,19 @@ import dns.rdatatype
 import dns.resolver
 
 from diag.errors import DnsError
+from diag.resolver.answer import (
+    DEFAULT_NEGATIVE_TTL,
+    MAX_CACHE_TTL,
+    MX,
+    TXT,
+    Answer,
+    QueryLogEntry,
+    Rcode,
+    Record,
+    normalize_name,
+)
 
 log = logging.getLogger(__name__)
-
-DEFAULT_NEGATIVE_TTL = 60  # used when a negative answer carries no SOA (RFC 2308 §5)
-MAX_CACHE_TTL = 3600
-MAX_CNAME_CHAIN = 8  # MemoryResolver: CNAMEs followed before it reports a loop (RFC 1034 §3.6.2)
-
-
-class Rcode(StrEnum):
-    """What a completed query found: records, no such name, or the name without that type."""
-
-    NOERROR = "NOERROR"
-    NXDOMAIN = "NXDOMAIN"
-    NODATA = "NODATA"
-
-
-@dataclass(frozen=True)
-class MX:
-    """One MX record. ``exchange`` is ``""`` for the null MX of RFC 7505."""
-
-    preference: int
-    exchange: str
-
-    def __str__(self) -> str:
-        return f"{self.preference} {self.exchange or '.'}"
-
-
-@dataclass(frozen=True)
-class TXT:
-    """One TXT (or type-99 SPF) record: its character-strings, kept apart (RFC 7208 §3.3)."""
-
-    strings: tuple[bytes, ...]
-
-    @property
-    def text(self) -> str:
-        """The strings concatenated without separators; non-UTF-8 bytes become U+FFFD."""
-        return b"".join(self.strings).decode("utf-8", "replace")
-
-    def __str__(self) -> str:
-        return self.text
-
-
-Record = str | MX | TXT
-"""A/AAAA addresses, PTR/CNAME/NS targets and SOA text are ``str``; MX and TXT are values."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The outcome of one query. Names are lower-case and carry no trailing dot."""
-
-    name: str
-    rdtype: str
-    rcode: Rcode
-    records: tuple[Record, ...] = ()
-    ttl: int = 0
-    elapsed: float = 0.0
-    canonical_name: str = ""
-
-    @property
-    def texts(self) -> tuple[str, ...]:
-        """The TXT records' concatenated text."""
-        return tuple(r.text for r in self.records if isinstance(r, TXT))
-
-    @property
-    def txt_records(self) -> tuple[TXT, ...]:
-        return tuple(r for r in self.records if isinstance(r, TXT))
-
-    @property
-    def mx_records(self) -> tuple[MX, ...]:
-        return tuple(r for r in self.records if isinstance(r, MX))
-
-    @property
-    def strings(self) -> tuple[str, ...]:
-        """Address and name records (A, AAAA, PTR, CNAME, NS, SOA) as text."""
-        return tuple(r for r in self.records if isinstance(r, str))
-
-    @property
-    def exists(self) -> bool:
-        """True unless the name does not exist (NODATA means the name exists)."""
-        return self.rcode is not Rcode.NXDOMAIN
-
-
-@dataclass(frozen=True)
-class QueryLogEntry:
-    """One query as evidence: what was asked, what came back, how long it took."""
-
-    name: str
-    rdtype: str
-    outcome: str  # an Rcode value, or "error:<reason>"
-    elapsed: float
-    cached: bool = False
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "type": self.rdtype,
-            "outcome": self.outcome,
-            "elapsed_ms": round(self.elapsed * 1000, 2),
-            "cached": self.cached,
-        }
-
-
-class Resolver(Protocol):
-    """What every check needs from DNS."""
-
-    async def query(self, name: str, rdtype: str) -> Answer:
-        """Answer ``name``/``rdtype``; NXDOMAIN and NODATA are answers. Raises ``DnsError``."""
-        ...
-
-
-def normalize_name(name: str) -> str:
-    """Lower-case, no trailing dot; IDN U-labels become A-labels."""
-    name = name.strip().rstrip(".").lower()
-    if not name.isascii():
-        try:
-            name = dns.name.from_unicode(name).to_text(omit_final_dot=True).lower()
-        except (dns.exception.DNSException, UnicodeError, ValueError):
-            return name
-    return name
 
 
 def _parse_nameserver(spec: str, default_port: int) -> tuple[str, int]:
@@ -444,85 +333,3 @@ def _server_error_reason(error: Sequence[object]) -> str:
     if isinstance(failure, OSError):
         return "unreachable"
     return "error"
-
-
-ZoneData = Mapping[str, Mapping[str, Sequence[Record]]]
-"""Records by name and type: ``{"example.com": {"TXT": [TXT((b"v=spf1 -all",))]}}``."""
-
-
-class UnexpectedQuery(AssertionError):
-    """A strict MemoryResolver was asked something its zone does not mention."""
-
-
-@dataclass
-class MemoryResolver:
-    """An in-memory resolver for tests and offline analysis.
-
-    Names in ``zone`` exist; their ancestors exist as empty non-terminals (NODATA). In strict
-    mode a query for any other name raises ``UnexpectedQuery`` (an AssertionError, so the test
-    fails) unless the name is listed in ``nxdomain``; otherwise it is NXDOMAIN. ``errors`` maps
-    ``(name, rdtype)`` (rdtype ``"*"`` for any) to a DnsError reason such as ``"timeout"``.
-    Every query is logged in ``log``.
-    """
-
-    zone: ZoneData
-    strict: bool = True
-    nxdomain: Iterable[str] = ()
-    errors: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    ttl: int = 300
-    log: list[QueryLogEntry] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._zone = {
-            normalize_name(n): {t.upper(): tuple(rs) for t, rs in types.items()}
-            for n, types in self.zone.items()
-        }
-        self._nx = {normalize_name(n) for n in self.nxdomain}
-        self._ents = {
-            ".".join(name.split(".")[i:])
-            for name in self._zone
-            for i in range(1, name.count(".") + 1)
-        }
-        self._errors = {(normalize_name(n), t.upper()): r for (n, t), r in self.errors.items()}
-
-    @property
-    def queries(self) -> list[tuple[str, str]]:
-        """The (name, type) pairs asked so far, in order."""
-        return [(e.name, e.rdtype) for e in self.log]
-
-    async def query(self, name: str, rdtype: str) -> Answer:
-        qname = normalize_name(name)
-        rdtype = rdtype.upper()
-        reason = self._errors.get((qname, rdtype)) or self._errors.get((qname, "*"))
-        if reason:
-            self.log.append(QueryLogEntry(qname, rdtype, f"error:{reason}", 0.0))
-            raise DnsError(qname=qname, rdtype=rdtype, reason=reason)
-        try:
-            answer = self._answer(qname, rdtype)
-        except DnsError as exc:
-            self.log.append(QueryLogEntry(qname, rdtype, f"error:{exc.reason}", 0.0))
-            raise DnsError(
-                qname=qname, rdtype=rdtype, reason=exc.reason, detail=exc.detail
-            ) from None
-        self.log.append(QueryLogEntry(qname, rdtype, answer.rcode.value, 0.0))
-        return answer
-
-    def _answer(self, qname: str, rdtype: str, depth: int = 0) -> Answer:
-        types = self._zone.get(qname)
-        if types is None:
-            if qname in self._ents:
-                return Answer(qname, rdtype, Rcode.NODATA, (), self.ttl)
-            if self.strict and qname not in self._nx:
-                raise UnexpectedQuery(f"unexpected DNS query {qname} {rdtype}")
-            return Answer(qname, rdtype, Rcode.NXDOMAIN, (), self.ttl)
-        records = types.get(rdtype, ())
-        if not records and "CNAME" in types and rdtype != "CNAME":
-            if depth >= MAX_CNAME_CHAIN:
-                detail = f"more than {MAX_CNAME_CHAIN} CNAMEs, at {qname}"
-                raise DnsError(qname=qname, rdtype=rdtype, reason="cname_loop", detail=detail)
-            target = normalize_name(str(types["CNAME"][0]))
-            followed = self._answer(target, rdtype, depth + 1)
-            canonical = followed.canonical_name or target
-            return Answer(qname, rdtype, followed.rcode, followed.records, self.ttl, 0.0, canonical)
-        rcode = Rcode.NOERROR if records else Rcode.NODATA
-        return Answer(qname, rdtype, rcode, tuple(records), self.ttl, 0.0, qname)
