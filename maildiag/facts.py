@@ -40,7 +40,8 @@ def _token_for(
     return chosen
 
 
-def _query(session: Session, address: str) -> AccountFacts:
+def facts_in(session: Session, address: str) -> AccountFacts:
+    """``account_facts`` inside an open session (the support pages' own transaction)."""
     user = reset.find_user(session, address)
     key = reset.address_key(address)
     outbox = reset.OutboxMessage
@@ -105,10 +106,10 @@ def account_facts(engine: sa.Engine, address: str) -> AccountFacts:
     """
     try:
         with Session(engine) as session:
-            return _query(session, address)
+            return facts_in(session, address)
     except sa.exc.SQLAlchemyError as exc:
         log.warning("facts.read_failed error=%s", type(exc).__name__)
         raise FactsError(reason=str(exc.orig if hasattr(exc, "orig") else exc)[:200]) from exc
 
 
-__all__ = ["FactsError", "account_facts"]
+__all__ = ["FactsError", "account_facts", "facts_in"]

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import logging
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -22,7 +22,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 
 import reset
-from diag.checklist import AccountFacts, Checklist, DeliveryFact, ResetRequestFact
+from diag.checklist import AccountFacts, Checklist
+from maildiag.facts import facts_in
 from maildiag.web import i18n
 from maildiag.web.auth import SignedIn, in_transaction, optional_user, services
 from maildiag.web.checklist_pages import (
@@ -69,80 +70,9 @@ async def _staff(request: Request) -> SignedIn | Response:
     return user
 
 
-def _account_query(session: Session, address: str) -> AccountFacts:
-    user = reset.find_user(session, address)
-    key = reset.address_key(address)
-    rows = session.scalars(
-        sa.select(reset.OutboxMessage)
-        .where(sa.func.lower(reset.OutboxMessage.recipient) == key)
-        .where(reset.OutboxMessage.kind == "reset_request")
-        .order_by(reset.OutboxMessage.created.desc(), reset.OutboxMessage.id.desc())
-        .limit(MAX_ROWS)
-    ).all()
-    tokens = (
-        session.scalars(
-            sa.select(reset.ResetToken)
-            .where(reset.ResetToken.user_id == user.id)
-            .order_by(reset.ResetToken.created)
-        ).all()
-        if user is not None
-        else []
-    )
-    ids = [row.id for row in rows]
-    log_rows = (
-        session.scalars(
-            sa.select(reset.DeliveryLogEntry)
-            .where(reset.DeliveryLogEntry.outbox_id.in_(ids))
-            .order_by(reset.DeliveryLogEntry.at, reset.DeliveryLogEntry.id)
-        ).all()
-        if ids
-        else []
-    )
-    resets = []
-    for index, row in enumerate(rows):
-        later = rows[index - 1].created if index > 0 else None  # rows are newest first
-        token = _token_for(tokens, row.created, later)
-        resets.append(
-            ResetRequestFact(
-                requested_at=row.created,
-                outbox_id=row.id,
-                status=row.status,
-                token_expires_at=None if token is None else token.expires_at,
-                token_used_at=None if token is None else token.used_at,
-            )
-        )
-    deliveries = tuple(
-        DeliveryFact(
-            at=entry.at,
-            relay=entry.relay,
-            code=entry.code,
-            enhanced_status=entry.enhanced_status or "",
-            text=entry.text,
-            queue_id=entry.queue_id or "",
-            outbox_id=entry.outbox_id,
-            bounced=entry.outcome == "bounced",
-            bounce_reason=entry.text if entry.outcome == "bounced" else "",
-        )
-        for entry in log_rows
-    )
-    email = user.email if user is not None else reset.normalize_address(address)
-    return AccountFacts(user is not None, email, tuple(resets), deliveries)
-
-
-def _token_for(
-    tokens: Sequence[reset.ResetToken], since: dt.datetime, until: dt.datetime | None
-) -> reset.ResetToken | None:
-    """The last token issued for a request: made after it and before the next request."""
-    chosen = None
-    for token in tokens:
-        if token.created >= since and (until is None or token.created < until):
-            chosen = token
-    return chosen
-
-
 async def account_facts(request: Request, address: str) -> AccountFacts:
     """What the reset database knows about ``address`` (support and admin only)."""
-    return await in_transaction(services(request), lambda s: _account_query(s, address))
+    return await in_transaction(services(request), lambda s: facts_in(s, address))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,9 +105,7 @@ def _info_query(session: Session, address: str, now: dt.datetime) -> AccountInfo
 async def _lookup(request: Request, address: str) -> tuple[AccountFacts, AccountInfo | None]:
     svc = services(request)
     now = svc.clock()
-    return await in_transaction(
-        svc, lambda s: (_account_query(s, address), _info_query(s, address, now))
-    )
+    return await in_transaction(svc, lambda s: (facts_in(s, address), _info_query(s, address, now)))
 
 
 def _console(request: Request, status_code: int = 200, **context: Any) -> Response:
