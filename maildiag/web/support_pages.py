@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 ROLE = "support"
-MAX_ROWS = 50  # reset requests shown per account (newest first); their deliveries with them
 EXPORTS: Mapping[str, tuple[str, str]] = MappingProxyType(
     {  # format -> (media type, file suffix)
         "html": ("text/html; charset=utf-8", "html"),
