@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -109,11 +109,12 @@ class NotifyingStore(SinkStore):
         super().__init__(engine)
         self.events = events
 
-    def save(self, message: CapturedMessage) -> int:
-        new_id = super().save(message)
-        boxes = [{"address": m.address, "folder": m.folder} for m in message.mailboxes]
-        self.events.publish_threadsafe("stored", id=new_id, mailboxes=boxes)
-        return new_id
+    def save_many(self, messages: Sequence[CapturedMessage]) -> list[int]:
+        ids = super().save_many(messages)
+        for new_id, message in zip(ids, messages, strict=True):
+            boxes = [{"address": m.address, "folder": m.folder} for m in message.mailboxes]
+            self.events.publish_threadsafe("stored", id=new_id, mailboxes=boxes)
+        return ids
 
     def delete(
         self,

@@ -1,7 +1,9 @@
 """``SinkServer``: the sink's listening socket, bound by us with ``loop.create_server``.
 
 Port 0 works: the kernel picks a port and ``.port`` reads it back (aiosmtpd's ``Controller``
-is not used). Database work runs on a small thread pool so the event loop never blocks on it.
+is not used). Database work runs on a small thread pool so the event loop never blocks on it;
+messages are committed there in groups (``GroupCommit``), each DATA answered 250 only after
+the transaction holding its message has committed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from smtp_sink.handler import SinkHandler
 from smtp_sink.policies import PolicyBook
 from smtp_sink.protocol import ConnectionGate, SinkSMTP
 from smtp_sink.proxy import is_trusted, parse_networks
-from smtp_sink.store import SinkStore
+from smtp_sink.store import GroupCommit, SinkStore
 from smtp_sink.tls import ensure_certificate, server_tls_context
 from smtp_sink.verdicts import Judge
 
@@ -64,6 +66,7 @@ class SinkServer:
         self._requested_port = port
         self._server: asyncio.Server | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._commits: GroupCommit | None = None
         self._gate = ConnectionGate(self.config.max_connections)
         self.handler = SinkHandler(
             config=self.config,
@@ -96,9 +99,8 @@ class SinkServer:
         return len(self._gate.open)
 
     async def _save(self, message: CapturedMessage) -> int:
-        assert self._executor is not None
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.store.save, message)
+        assert self._commits is not None
+        return await self._commits.save(message)
 
     def _protocol_factory(self) -> Callable[[], SinkSMTP]:
         cfg = self.config
@@ -133,6 +135,7 @@ class SinkServer:
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, self.config.store_workers), thread_name_prefix="sink-store"
         )
+        self._commits = GroupCommit(self.store, self._executor)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             factory,
@@ -156,6 +159,8 @@ class SinkServer:
         if self.handler.tasks:
             await asyncio.gather(*self.handler.tasks, return_exceptions=True)
         await server.wait_closed()
+        if self._commits is not None:
+            await self._commits.drain()
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,12 +20,14 @@ from smtp_sink import (
     Mailbox,
     MessageNotFound,
     SinkStore,
+    StoreError,
     TlsFacts,
     build_metadata,
     create_store_engine,
     metadata,
     summarize_headers,
 )
+from smtp_sink.store import GroupCommit
 from tests.smtp_sink.helpers import message
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
@@ -222,3 +227,95 @@ async def test_sink_on_each_database_stores_nasty_text(any_store: SinkStore, jud
     assert "\ufffd" in stored.mail_from
     assert stored.summary.subject == "nul \ufffd here"
     assert any_store.list(to="kåri@kunde-ok.example")[0].id == stored.id
+
+
+def unstorable(subject: str) -> CapturedMessage:
+    """A message the database refuses (a lone surrogate cannot be encoded as UTF-8)."""
+    return dataclasses.replace(captured(subject), mail_from="\udcff@x.example")
+
+
+def test_save_many_commits_all_in_order_or_none(store: SinkStore) -> None:
+    ids = store.save_many([captured("one"), captured("two", to=("a@x.example", "b@x.example"))])
+    assert [store.get(i).summary.subject for i in ids] == ["one", "two"]
+    assert [m.address for m in store.get(ids[1]).mailboxes] == ["a@x.example", "b@x.example"]
+    with pytest.raises(StoreError):
+        store.save_many([captured("three"), unstorable("bad")])
+    assert store.count() == 2
+
+
+class GatedStore(SinkStore):
+    """Records each transaction's size; the first one waits until ``gate`` is set."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine)
+        self.gate = threading.Event()
+        self.transactions: list[int] = []
+
+    def save_many(self, messages: Sequence[CapturedMessage]) -> list[int]:
+        if not self.transactions:
+            assert self.gate.wait(10)
+        ids = super().save_many(messages)
+        self.transactions.append(len(messages))
+        return ids
+
+
+async def test_group_commit_answers_each_message_only_after_its_commit(tmp_path: Path) -> None:
+    db = tmp_path / "group.db"
+    store = GatedStore(create_store_engine(db))
+    store.create_schema()
+    observer = SinkStore(create_store_engine(db))  # another connection sees committed rows only
+    seen: dict[str, bool] = {}
+    with ThreadPoolExecutor(1) as executor:
+        commits = GroupCommit(store, executor, linger=0)
+
+        async def save(subject: str) -> int:
+            new_id = await commits.save(captured(subject))
+            seen[subject] = observer.get(new_id).summary.subject == subject
+            return new_id
+
+        first = asyncio.create_task(save("first"))
+        await asyncio.sleep(0.05)  # the first transaction is now held open in the store thread
+        rest = [asyncio.create_task(save(f"m{i}")) for i in range(5)]
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        assert not any(t.done() for t in rest)
+        assert observer.count() == 0
+        store.gate.set()
+        ids = await asyncio.gather(first, *rest)
+    assert len(set(ids)) == 6
+    assert all(seen.values())
+    assert len(seen) == 6
+    assert store.transactions == [1, 5]  # the five that waited went in one transaction
+    assert commits.batches == 2
+    store.engine.dispose()
+    observer.engine.dispose()
+
+
+async def test_group_commit_bounds_the_batch(store: SinkStore) -> None:
+    sizes: list[int] = []
+    original = store.save_many
+
+    def recording(messages: Sequence[CapturedMessage]) -> list[int]:
+        sizes.append(len(messages))
+        return original(messages)
+
+    store.save_many = recording  # type: ignore[method-assign]
+    commits = GroupCommit(store, max_batch=4, linger=0.001)
+    ids = await asyncio.gather(*(commits.save(captured(f"m{i}")) for i in range(10)))
+    assert len(set(ids)) == 10
+    assert store.count() == 10
+    assert max(sizes) <= 4
+    assert sum(sizes) == 10
+
+
+async def test_group_commit_failure_costs_only_the_bad_message(store: SinkStore) -> None:
+    commits = GroupCommit(store, linger=0.01)
+    results = await asyncio.gather(
+        commits.save(captured("good 1")),
+        commits.save(unstorable("bad")),
+        commits.save(captured("good 2")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], StoreError)
+    assert [store.get(r).summary.subject for r in (results[0], results[2])] == ["good 1", "good 2"]  # type: ignore[arg-type]
+    assert store.count() == 2
