@@ -1,6 +1,9 @@
 """DKIM signing with dkimpy (RSA-SHA256, Ed25519-SHA256) and key-pair generation for the lab.
 
-Signing is local computation only: no DNS. Private keys never appear in reprs or logs.
+dkimpy builds, canonicalizes, hashes and folds the signature; the RSA operation itself is done
+by ``cryptography`` (diag/dkim/rsa.py) whenever it can read the key, with a result identical to
+dkimpy's pure-Python one. Signing is local computation only: no DNS. Private keys never appear
+in reprs or logs.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from diag.dkim.fetch import capture_logger, to_crlf
+from diag.dkim.rsa import FastRsaDKIM, load_rsa_signing_key
 from diag.dkim.verify import SUPPORTED_ALGORITHMS
 from diag.errors import DiagError
 
@@ -103,8 +107,13 @@ def sign_message(
         raise DkimSignError(reason="unsupported_algorithm", detail=algorithm, domain=domain)
     data = to_crlf(message)
     logger, _messages = capture_logger("diag.dkim.sign")
+    rsa_key = load_rsa_signing_key(private_key) if algorithm == "rsa-sha256" else None
+    options = {"logger": logger, "signature_algorithm": algorithm.encode("ascii")}
     try:
-        signer = dkim.DKIM(data, logger=logger, signature_algorithm=algorithm.encode("ascii"))
+        if rsa_key is None:
+            signer = dkim.DKIM(data, **options)
+        else:
+            signer = FastRsaDKIM(data, rsa_key=rsa_key, **options)
     except Exception as exc:  # dkimpy's header parser on a malformed header block
         raise DkimSignError(reason="message_syntax", detail=str(exc), domain=domain) from exc
     include = [name.lower() for name in headers] if headers is not None else None
