@@ -1,52 +1,42 @@
 """Wording for reports in Norwegian (nb) and English (en), keyed by stable message ids.
 
-Findings are identified by code; their sentences live here, so improving wording never
-breaks a test that asserts codes.
+The text lives in ``reports/locale/<lang>/LC_MESSAGES/reports.po`` and is read through
+``reports.i18n``; the messages referenced from this module are the shared report wording
+(SPF report labels, result names, severities). Findings are identified by code; their
+sentences live in the catalogs, so improving wording never breaks a test that asserts codes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Mapping
 
-_CATALOG: dict[str, tuple[str, str]] = {
-    # key: (nb, en)
-    "spf.title": ("SPF-sjekk for {domain}", "SPF check for {domain}"),
-    "spf.client": ("Klient-IP", "Client IP"),
-    "spf.sender": ("Avsender", "Sender"),
-    "spf.result": ("Resultat", "Result"),
-    "spf.explanation": ("Forklaring", "Explanation"),
-    "spf.matched": ("Traff", "Matched"),
-    "spf.no_match": ("ingen mekanisme traff", "no mechanism matched"),
-    "spf.lookups": ("DNS-oppslag", "DNS lookups"),
-    "spf.void_lookups": ("Tomme oppslag", "Void lookups"),
-    "spf.trace": ("Slik ble resultatet funnet", "How the result was reached"),
-    "spf.tree": ("Include-treet", "The include tree"),
-    "spf.networks": ("Autoriserte nettverk", "Authorized networks"),
-    "findings": ("Funn", "Findings"),
-    "findings.none": ("Ingen funn", "No findings"),
-    "result.pass": ("godkjent (pass)", "PASS"),
-    "result.fail": ("avvist (fail)", "FAIL"),
-    "result.softfail": ("mykt avvist (softfail)", "SOFTFAIL"),
-    "result.neutral": ("nøytral (neutral)", "NEUTRAL"),
-    "result.none": ("ingen SPF-post (none)", "NONE (no SPF record)"),
-    "result.permerror": ("permanent feil (permerror)", "PERMERROR"),
-    "result.temperror": ("midlertidig feil (temperror)", "TEMPERROR"),
-    "severity.error": ("FEIL", "ERROR"),
-    "severity.warning": ("ADVARSEL", "WARNING"),
-    "severity.info": ("INFO", "INFO"),
-    "severity.ok": ("OK", "OK"),
-}
+from reports.i18n import known_keys, messages, translate
+
+AREA = "reports/catalog.py"
 
 
-def translate(key: str, lang: str, **values: Any) -> str:
-    """The text for ``key`` in ``lang``, formatted with ``values``; the key itself when unknown."""
-    pair = _CATALOG.get(key)
-    if pair is None:
-        return key
-    text = pair[0] if lang == "nb" else pair[1]
-    return text.format(**values) if values else text
+class AreaPairs(Mapping[str, tuple[str, str]]):
+    """A read-only ``key -> (nb, en)`` view of one area of the reports catalogs."""
+
+    def __init__(self, area: str) -> None:
+        self._area = area
+
+    def _pairs(self) -> Mapping[str, tuple[str, str]]:
+        return messages().pairs(self._area)
+
+    def __getitem__(self, key: str) -> tuple[str, str]:
+        return self._pairs()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._pairs())
+
+    def __len__(self) -> int:
+        return len(self._pairs())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._pairs()
 
 
-def known_keys() -> frozenset[str]:
-    """Every message id in the catalog (tests check both languages are filled)."""
-    return frozenset(_CATALOG)
+_CATALOG: Mapping[str, tuple[str, str]] = AreaPairs(AREA)
+
+__all__ = ["AREA", "AreaPairs", "known_keys", "translate"]
