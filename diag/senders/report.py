@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -20,7 +21,7 @@ from publicsuffixlist import PublicSuffixList
 
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding, has_errors, worst_severity
-from diag.resolver import Resolver, normalize_name
+from diag.resolver import Answer, Resolver, normalize_name
 from diag.senders.checks import (
     Part,
     alignment_part,
@@ -44,6 +45,7 @@ DEFAULT_DEADLINE = 15.0  # seconds for a whole report
 STATUSES = ("ok", "warning", "problem", "not_checked")
 
 Job = tuple[str, str, Coroutine[Any, Any, Part]]
+Starter = Callable[[], Coroutine[Any, Any, Part]]
 
 
 @dataclass(frozen=True)
@@ -179,18 +181,34 @@ async def check_sender_domain(
 def _identity_jobs(
     spec: SenderSpec, resolver: Resolver, zones: Sequence[str], now: float, psl: PublicSuffixList
 ) -> tuple[list[Job], list[Finding]]:
-    # Longest chains of dependent lookups first (DMARC discovery, SPF includes, PTR -> A):
-    # each answer is then handled as soon as it arrives, before the CPU-heavy key checks.
-    jobs: list[Job] = [("dmarc", "record", dmarc_part(spec.domain, resolver, psl))]
-    jobs.append(("spf", "lint", spf_lint_part(spec.envelope, resolver)))
-    jobs += [("spf", f"ip:{ip}", spf_ip_part(spec, ip, resolver)) for ip in spec.egress_ips]
+    # Three waves:
+    # 1. the checks whose answers name further lookups (DMARC discovery and report
+    #    destinations, SPF includes, PTR -> A), the critical path: their questions go out
+    #    first, so their answers come back first and are handled before the others;
+    # 2. once each of those has asked, the one-level lookups (DKIM keys, DNSBL, bounce MX);
+    # 3. once those have ended, the sample signature, the report's biggest CPU cost: it then
+    #    runs while the second level of lookups is in flight (its key is in the cache), not
+    #    before the questions go out or while first-level answers wait to be handled.
+    chain, single = _Wave(resolver), _Wave(resolver)
+    jobs: list[Job] = [("dmarc", "record", chain.job(partial(dmarc_part, spec.domain, psl=psl))())]
+    jobs.append(("spf", "lint", chain.job(partial(spf_lint_part, spec.envelope))()))
+    jobs += [
+        ("spf", f"ip:{ip}", chain.job(partial(spf_ip_part, spec, ip))()) for ip in spec.egress_ips
+    ]
     helo = spec.helo or None
-    jobs += [("reverse", ip, reverse_part(ip, helo, resolver)) for ip in spec.egress_ips]
-    jobs.append(("alignment", "alignment", alignment_part(spec, resolver, psl)))
+    jobs += [
+        ("reverse", ip, chain.job(partial(reverse_part, ip, helo))()) for ip in spec.egress_ips
+    ]
+    jobs.append(("alignment", "alignment", chain.job(partial(alignment_part, spec, psl=psl))()))
     extra: list[Finding] = []
     if spec.selectors:
         jobs += [
-            ("dkim", f"selector:{s}", dkim_selector_part(spec, s, resolver)) for s in spec.selectors
+            (
+                "dkim",
+                f"selector:{s}",
+                _after(chain.asked, single.job(partial(dkim_selector_part, spec, s))),
+            )
+            for s in spec.selectors
         ]
     else:
         extra.append(
@@ -201,12 +219,15 @@ def _identity_jobs(
                 address=spec.address,
             )
         )
-        jobs.append(
-            ("dkim", "common", dkim_discovery_part(spec.signing_domain, COMMON_SELECTORS, resolver))
-        )
+        discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS)
+        jobs.append(("dkim", "common", _after(chain.asked, single.job(discovery))))
     if zones:
-        jobs += [("dnsbl", ip, dnsbl_part(ip, zones, resolver)) for ip in spec.egress_ips]
-    jobs.append(("bounce_mx", "mx", bounce_mx_part(spec.envelope, resolver)))
+        jobs += [
+            ("dnsbl", ip, _after(chain.asked, single.job(partial(dnsbl_part, ip, zones))))
+            for ip in spec.egress_ips
+        ]
+    bounces = single.job(partial(bounce_mx_part, spec.envelope))
+    jobs.append(("bounce_mx", "mx", _after(chain.asked, bounces)))
     if spec.key_error:
         extra.append(
             finding(
@@ -219,7 +240,11 @@ def _identity_jobs(
         )
     elif spec.private_key is not None:
         jobs += [
-            ("sample", f"selector:{s}", sample_part(spec, s, resolver, now=now))
+            (
+                "sample",
+                f"selector:{s}",
+                _after(single.ended, partial(sample_part, spec, s, resolver, now=now)),
+            )
             for s in spec.selectors
         ]
     else:
@@ -241,6 +266,65 @@ def _identity_jobs(
             )
         )
     return jobs, extra
+
+
+class _Wave:
+    """Jobs started together: ``asked`` is set once each has made its first query (or ended),
+    ``ended`` once all have ended.
+
+    Only the order in which lookups are sent and answers handled depends on it, never a result.
+    """
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.asked = asyncio.Event()
+        self.ended = asyncio.Event()
+        self._resolver = resolver
+        self._silent = 0
+        self._running = 0
+
+    def job(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Starter:
+        """Count a job of this wave now; the returned callable starts it."""
+        self._silent += 1
+        self._running += 1
+        return partial(self._run, make)
+
+    async def _run(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Part:
+        announcing = _AnnouncingResolver(self._resolver, self._heard)
+        try:
+            return await make(announcing)
+        finally:
+            announcing.announce()
+            self._running -= 1
+            if self._running <= 0:
+                self.ended.set()
+
+    def _heard(self) -> None:
+        self._silent -= 1
+        if self._silent <= 0:
+            self.asked.set()
+
+
+class _AnnouncingResolver:
+    """Passes every query on; calls ``on_first`` once, at the first query or at ``announce``."""
+
+    def __init__(self, inner: Resolver, on_first: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_first: Callable[[], None] | None = on_first
+
+    def announce(self) -> None:
+        if self._on_first is not None:
+            on_first, self._on_first = self._on_first, None
+            on_first()
+
+    async def query(self, name: str, rdtype: str) -> Answer:
+        self.announce()
+        return await self._inner.query(name, rdtype)
+
+
+async def _after(ready: asyncio.Event, start: Starter) -> Part:
+    """Run the job ``start`` makes once ``ready`` is set."""
+    await ready.wait()
+    return await start()
 
 
 async def run_jobs(
