@@ -213,13 +213,13 @@ def _parse_time(value: Any) -> dt.datetime | None:
         return None
 
 
-def timeline_events(checklist: Checklist) -> list[TimelineEvent]:
+def timeline_events(checklist: Checklist, *, lang: str = "en") -> list[TimelineEvent]:
     """The reset request, each delivery attempt, the pasted headers' Received hops and the
-    link's use, from the items' evidence."""
+    link's use, from the items' evidence, labelled in ``lang``."""
     events: list[TimelineEvent] = []
     requested = checklist.item("reset.requested")
     if requested is not None and (at := _parse_time(requested.evidence.get("requested_at"))):
-        events.append(TimelineEvent(at, "reset requested"))
+        events.append(TimelineEvent(at, phrase("timeline.reset_requested", lang)))
     sent = checklist.item("delivery.sent")
     for attempt in (sent.evidence.get("attempts") or ()) if sent is not None else ():
         at = _parse_time(attempt.get("at"))
@@ -243,7 +243,7 @@ def timeline_events(checklist: Checklist) -> list[TimelineEvent]:
             events.append(TimelineEvent(at, label))
     link = checklist.item("link.valid")
     if link is not None and (at := _parse_time(link.evidence.get("token_used_at"))):
-        events.append(TimelineEvent(at, "link used", "warning"))
+        events.append(TimelineEvent(at, phrase("timeline.link_used", lang), "warning"))
     return events
 
 
@@ -264,7 +264,7 @@ def checklist_view(checklist: Checklist, *, lang: str) -> ChecklistView:
         else "unknown"
     )
     items = tuple(_item_view(i, senders, provider, lang) for i in checklist.items)
-    events = timeline_events(checklist)
+    events = timeline_events(checklist, lang=lang)
     labels = {
         k.removeprefix("ui."): v for k, v in CHECKLIST_CATALOG[lang].items() if k.startswith("ui.")
     }

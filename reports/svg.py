@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reports.environment import render
+from reports.i18n import format_when
 
 ROW = 22  # pixels per row
 INDENT = 18  # pixels per include level
@@ -64,7 +65,8 @@ def spf_tree_svg(tree: Mapping[str, Any], *, lang: str = "en") -> str:
 
 
 def timeline_svg(events: Sequence[TimelineEvent], *, lang: str = "en") -> str:
-    """Events oldest first on a vertical line, with the time since the first one."""
+    """Events oldest first on a vertical line, with the time since the first one; times in
+    UTC, formatted for ``lang`` by Babel."""
     ordered = sorted(events, key=lambda e: e.at)
     first = ordered[0].at if ordered else None
     rows = []
@@ -73,7 +75,7 @@ def timeline_svg(events: Sequence[TimelineEvent], *, lang: str = "en") -> str:
         rows.append(
             {
                 "y": 18 + index * ROW,
-                "time": event.at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "time": format_when(event.at, lang),
                 "offset": f"+{offset:.0f} s",
                 "label": _clip(event.label),
                 "status": event.status if event.status in ("ok", "warning", "problem") else "ok",
