@@ -84,6 +84,15 @@ def test_the_check_finds_a_used_key_the_catalog_lacks(tmp_path: Path) -> None:
     ]
 
 
+def test_the_check_finds_a_key_given_twice(tmp_path: Path) -> None:
+    _po(tmp_path / "nb" / "LC_MESSAGES", "nb", {"a.one": "En"})
+    _po(tmp_path / "en" / "LC_MESSAGES", "en", {"a.one": "One"})
+    path = tmp_path / "en" / "LC_MESSAGES" / "demo.po"
+    path.write_text(path.read_text(encoding="utf-8") + '\nmsgid "a.one"\nmsgstr "Uno"\n')
+    domain = SCRIPT_MODULE.Domain("demo", tmp_path, ())
+    assert SCRIPT_MODULE.domain_problems(domain) == [f"{path}: 'a.one' is given more than once"]
+
+
 def test_the_script_passes_on_the_repository() -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=60, check=False
