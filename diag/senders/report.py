@@ -186,9 +186,11 @@ def _identity_jobs(
     #    destinations, SPF includes, PTR -> A), the critical path: their questions go out
     #    first, so their answers come back first and are handled before the others;
     # 2. once each of those has asked, the one-level lookups (DKIM keys, DNSBL, bounce MX);
-    # 3. once those have ended, the sample signature, the report's biggest CPU cost: it then
-    #    runs while the second level of lookups is in flight (its key is in the cache), not
-    #    before the questions go out or while first-level answers wait to be handled.
+    # 3. once its key's check has ended, the sample signature, the report's biggest CPU cost:
+    #    it then runs after the first-level answers of the chains (the key's answer comes
+    #    after theirs) while the second level is in flight, not before any question goes out.
+    #    Verification needs that answer anyway: it asks for the same record, which the
+    #    resolver then has in its cache (or in flight).
     chain, single = _Wave(resolver), _Wave(resolver)
     jobs: list[Job] = [("dmarc", "record", chain.job(partial(dmarc_part, spec.domain, psl=psl))())]
     jobs.append(("spf", "lint", chain.job(partial(spf_lint_part, spec.envelope))()))
@@ -201,12 +203,13 @@ def _identity_jobs(
     ]
     jobs.append(("alignment", "alignment", chain.job(partial(alignment_part, spec, psl=psl))()))
     extra: list[Finding] = []
+    fetched = {s: asyncio.Event() for s in spec.selectors}
     if spec.selectors:
         jobs += [
             (
                 "dkim",
                 f"selector:{s}",
-                _after(chain.asked, single.job(partial(dkim_selector_part, spec, s))),
+                _after(chain.asked, single.job(partial(dkim_selector_part, spec, s)), fetched[s]),
             )
             for s in spec.selectors
         ]
@@ -243,7 +246,7 @@ def _identity_jobs(
             (
                 "sample",
                 f"selector:{s}",
-                _after(single.ended, partial(sample_part, spec, s, resolver, now=now)),
+                _after(fetched[s], partial(sample_part, spec, s, resolver, now=now)),
             )
             for s in spec.selectors
         ]
@@ -269,23 +272,19 @@ def _identity_jobs(
 
 
 class _Wave:
-    """Jobs started together: ``asked`` is set once each has made its first query (or ended),
-    ``ended`` once all have ended.
+    """Jobs started together: ``asked`` is set once each has made its first query (or ended).
 
     Only the order in which lookups are sent and answers handled depends on it, never a result.
     """
 
     def __init__(self, resolver: Resolver) -> None:
         self.asked = asyncio.Event()
-        self.ended = asyncio.Event()
         self._resolver = resolver
         self._silent = 0
-        self._running = 0
 
     def job(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Starter:
         """Count a job of this wave now; the returned callable starts it."""
         self._silent += 1
-        self._running += 1
         return partial(self._run, make)
 
     async def _run(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Part:
@@ -294,9 +293,6 @@ class _Wave:
             return await make(announcing)
         finally:
             announcing.announce()
-            self._running -= 1
-            if self._running <= 0:
-                self.ended.set()
 
     def _heard(self) -> None:
         self._silent -= 1
@@ -321,10 +317,14 @@ class _AnnouncingResolver:
         return await self._inner.query(name, rdtype)
 
 
-async def _after(ready: asyncio.Event, start: Starter) -> Part:
-    """Run the job ``start`` makes once ``ready`` is set."""
-    await ready.wait()
-    return await start()
+async def _after(ready: asyncio.Event, start: Starter, done: asyncio.Event | None = None) -> Part:
+    """Run the job ``start`` makes once ``ready`` is set; set ``done`` however it ends."""
+    try:
+        await ready.wait()
+        return await start()
+    finally:
+        if done is not None:
+            done.set()
 
 
 async def run_jobs(
