@@ -1,15 +1,20 @@
 """Benchmark of the SMTP sink service (not a test): run ``python -m bench.sink``.
 
 The sink runs as ``maildiag serve --lab`` runs it (``maildiag.sinkservice.run_sink`` on the lab
-zone served by the lab DNS server, SQLite in WAL mode with ``synchronous=FULL``, one commit per
-message). Eight SMTP clients in a separate process send small DKIM-signed messages over the
-PROXY listener from the healthy sender's egress IP, several transactions per connection.
+zone served by the lab DNS server, SQLite in WAL mode with ``synchronous=FULL``, group commit:
+each message answered 250 only after the transaction holding it has committed). Eight SMTP
+clients in a separate process send small DKIM-signed messages over the PROXY listener from the
+healthy sender's egress IP, several transactions per connection.
 
-1. throughput with verdicts (``diag.authenticate``: SPF, DKIM, DMARC, ARC) and durable storage;
+1. throughput with verdicts (``diag.authenticate``: SPF, DKIM, DMARC, ARC) and durable storage,
+   with the judge on the sink's event loop, in one worker process, and as configured by
+   default (``sink_judge_processes = "auto"``);
 2. the same server with the no-op judge (``sink_judge = false``), in the same run: the ratio
-   is the cost of judging;
-3. memory: the sink's RSS, sampled every 10,000 stored messages while 100,000 small messages
-   are stored with the no-op judge (with verdicts 100,000 would take several minutes).
+   is the cost of judging. The configurations are interleaved over ``--rounds`` rounds and the
+   medians reported, with the CPU per message of the sink process (with the lab DNS server in
+   it), the judge's worker process and the client process, and messages per transaction;
+3. memory: the sink's RSS, sampled every 10,000 stored messages while ``--memory-messages``
+   small messages are stored with the no-op judge (with verdicts it would take several minutes).
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import socket
+import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiosmtplib
 import sqlalchemy as sa
@@ -65,9 +73,9 @@ async def _client(port: int, count: int, message: bytes) -> None:
 
 def _client_process(port: int, per_client: int, message: bytes, result: Any) -> None:
     async def main() -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(_client(port, per_client, message) for _ in range(CLIENTS)))
-        result.put(time.perf_counter() - started)
+        result.put((time.perf_counter() - started, time.process_time() - cpu))
 
     asyncio.run(main())
 
@@ -86,6 +94,42 @@ def _fast_engine(url: str) -> sa.Engine:
     return engine
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU of process ``pid`` so far (proc(5): stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _workers_cpu() -> float:
+    """CPU so far of this process's live children (the judge's worker processes)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid():
+                total += _cpu_seconds(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+@dataclass
+class Phase:
+    """One configuration's run: rate, messages per transaction, CPU ms per message."""
+
+    stored: int
+    seconds: float
+    per_transaction: float
+    sink_cpu_ms: float
+    worker_cpu_ms: float
+    client_cpu_ms: float
+    samples: list[tuple[int, float]]
+
+    @property
+    def rate(self) -> float:
+        return self.stored / self.seconds
+
+
 def _rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -95,8 +139,8 @@ def _rss_mib() -> float:
 
 async def _drive(
     sink: SinkHandle, total: int, message: bytes, *, sample_every: int = 0
-) -> tuple[float, list[tuple[int, float]]]:
-    """Send ``total`` messages from the client process; seconds taken and RSS samples."""
+) -> tuple[float, float, list[tuple[int, float]]]:
+    """Send ``total`` messages from the client process; seconds, client CPU, RSS samples."""
     samples: list[tuple[int, float]] = [(0, _rss_mib())]
     result: Any = multiprocessing.get_context("spawn").Queue()
     process = multiprocessing.get_context("spawn").Process(
@@ -111,23 +155,22 @@ async def _drive(
             if sample_every and stored % sample_every == 0:
                 samples.append((stored, _rss_mib()))
                 print(f"  stored {stored:>7}: RSS {samples[-1][1]:.1f} MiB", flush=True)
-    elapsed = float(await asyncio.to_thread(result.get))
+    elapsed, client_cpu = await asyncio.to_thread(result.get)
     await asyncio.to_thread(process.join)
-    return elapsed, samples
+    return float(elapsed), float(client_cpu), samples
 
 
 async def _phase(
     data: Path,
     keys: Any,
-    zone: Any,
     dns: LabDnsServer,
     *,
     judge: bool,
     total: int,
     sample_every: int = 0,
-    processes: int = 0,
+    processes: int | Literal["auto"] = 0,
     durable: bool = True,
-) -> tuple[float, list[tuple[int, float]], int]:
+) -> Phase:
     db = Path(tempfile.mkdtemp(prefix="sink-bench-db-"))
     base = Settings(
         lab=True,
@@ -149,52 +192,93 @@ async def _phase(
     message = _message(key.private_path.read_bytes(), key.selector)
     try:
         async with run_sink(settings, engine, resolver_factory=resolver) as sink:
-            elapsed, samples = await _drive(sink, total, message, sample_every=sample_every)
+            cpu, workers = time.process_time(), _workers_cpu()
+            elapsed, client_cpu, samples = await _drive(
+                sink, total, message, sample_every=sample_every
+            )
+            cpu, workers = time.process_time() - cpu, _workers_cpu() - workers
             stored = await asyncio.to_thread(sink.store.count)
+            transactions = sum(server.transactions for server in sink.servers)
             newest = (await asyncio.to_thread(sink.store.list, limit=1))[0]
             if judge:
                 assert "dmarc=pass" in newest.authentication_results, newest.authentication_results
     finally:
         engine.dispose()
-    return elapsed, samples, stored
+    return Phase(
+        stored,
+        elapsed,
+        stored / max(1, transactions),
+        1000 * cpu / stored,
+        1000 * workers / stored,
+        1000 * client_cpu / stored,
+        samples,
+    )
 
 
-async def main(messages: int, memory_messages: int, durable_memory_run: bool) -> None:
+RUNS: list[tuple[str, bool, int | Literal["auto"]]] = [
+    ("no-op judge", False, 0),
+    ("judge on the loop", True, 0),
+    ("judge in 1 process", True, 1),
+    ("default (auto)", True, "auto"),
+]
+
+
+async def main(messages: int, rounds: int, memory_messages: int, durable_memory_run: bool) -> None:
     data = Path(tempfile.mkdtemp(prefix="sink-bench-lab-"))
-    keys, zone = prepare_lab(data)
-    async with LabDnsServer(zone, port=0) as dns:
-        runs = [("verdicts, judge on the loop", True, 0), ("verdicts, judge in 1 process", True, 1)]
-        runs.append(("no-op judge", False, 0))
-        rates: dict[str, float] = {}
-        for label, judge, processes in runs:
-            took, _, stored = await _phase(
-                data, keys, zone, dns, judge=judge, total=messages, processes=processes
+    keys, _zone = prepare_lab(data)
+    print(f"load average at the start: {os.getloadavg()}", flush=True)
+    async with LabDnsServer(_zone, port=0) as dns:
+        phases: dict[str, list[Phase]] = {label: [] for label, _, _ in RUNS}
+        for round_ in range(1, rounds + 1):
+            for label, judge, processes in RUNS:
+                phase = await _phase(
+                    data, keys, dns, judge=judge, total=messages, processes=processes
+                )
+                phases[label].append(phase)
+                print(
+                    f"round {round_} {label:<20} {phase.stored} in {phase.seconds:5.1f} s "
+                    f"= {phase.rate:4.0f} msg/s",
+                    flush=True,
+                )
+        print(f"load average at the end: {os.getloadavg()}")
+        print(
+            f"{'median of ' + str(rounds):<20} {'msg/s':>6} {'/no-op':>6} {'msg/txn':>7} "
+            f"{'sink ms':>7} {'judge ms':>8} {'client ms':>9}"
+        )
+        noop = statistics.median(p.rate for p in phases["no-op judge"])
+        for label, _, _ in RUNS:
+            runs = phases[label]
+            rate = statistics.median(p.rate for p in runs)
+            print(
+                f"{label:<20} {rate:6.0f} {rate / noop:6.2f} "
+                f"{statistics.median(p.per_transaction for p in runs):7.1f} "
+                f"{statistics.median(p.sink_cpu_ms for p in runs):7.2f} "
+                f"{statistics.median(p.worker_cpu_ms for p in runs):8.2f} "
+                f"{statistics.median(p.client_cpu_ms for p in runs):9.2f}"
             )
-            rates[label] = stored / took
-            print(f"{label:<30} {stored} messages in {took:5.1f} s = {rates[label]:4.0f} msg/s")
-        for label, _, _ in runs[:2]:
-            print(f"ratio {label} / no-op: {rates[label] / rates['no-op judge']:.2f}")
         if memory_messages:
-            took, samples, stored = await _phase(
+            phase = await _phase(
                 data,
                 keys,
-                zone,
                 dns,
                 judge=False,
                 total=memory_messages,
                 sample_every=10_000,
                 durable=durable_memory_run,
             )
-            print(f"memory run: {stored} messages in {took:.0f} s = {stored / took:.0f} msg/s")
+            samples = phase.samples
+            took = f"{phase.seconds:.0f} s = {phase.rate:.0f} msg/s"
+            print(f"memory run: {phase.stored} messages in {took}")
             print(f"RSS at start {samples[0][1]:.1f} MiB, at the end {samples[-1][1]:.1f} MiB")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--messages", type=int, default=2000, help="per configuration and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memory-messages", type=int, default=100_000)
     parser.add_argument(
         "--durable-memory-run", action="store_true", help="fsync every commit in the memory run"
     )
     args = parser.parse_args()
-    asyncio.run(main(args.messages, args.memory_messages, args.durable_memory_run))
+    asyncio.run(main(args.messages, args.rounds, args.memory_messages, args.durable_memory_run))

@@ -1,88 +1,197 @@
-"""The sink's judge in worker processes, so judging (about 3.5 ms of CPU per message) runs on
+"""The sink's judge in worker processes, so judging (about 2-5 ms of CPU per message) runs on
 another core than the SMTP event loop and the store.
 
-Each worker builds its own event loop, Public Suffix List and resolver once (in the pool's
-initializer) and judges one message at a time with ``maildiag.sinkservice.authenticate_judge``.
-The per-process ``_WORKER`` holder is the one piece of module state, and it exists only inside
-the workers.
+Each worker is ``python -m maildiag.judgepool``: it builds its event loop, Public Suffix List and
+resolver once, then judges the messages it reads from stdin concurrently, writing each verdict
+to stdout as it is ready. Frames are a 4-byte big-endian length and a pickle (both ends are
+this module, in processes we started). The sink's event loop writes and reads the pipes itself:
+no threads, so a judgment costs the loop only the framing. A worker exits when its stdin
+closes, so it never outlives the sink, even a killed one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import json
 import logging
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+import pickle
+import struct
+import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from diag.resolver import DnsPythonResolver, Resolver
 from smtp_sink import EnvelopeFacts, Judge, Verdict
 
 log = logging.getLogger(__name__)
 
+MAX_RESTARTS = 3  # workers started anew after one died, before judging stays in-loop
+WORKER_CONCURRENCY = 32  # judgments in flight in one worker (they overlap their DNS waits)
+STOP_TIMEOUT = 5.0  # seconds a worker gets to finish after its stdin closes
+_HEADER = struct.Struct(">I")
+_READY = 0  # the frame id a worker sends once it can judge
 
-@dataclass
-class _WorkerState:
-    loop: asyncio.AbstractEventLoop
-    judge: Judge
-
-
-_WORKER: list[_WorkerState] = []  # filled once per worker process by _start_worker
-
-
-def _start_worker(nameservers: list[str] | None, timeout: float, authserv_id: str) -> None:
-    from publicsuffixlist import PublicSuffixList
-
-    from maildiag.sinkservice import authenticate_judge
-
-    def resolver() -> Resolver:
-        return DnsPythonResolver(nameservers, timeout=timeout)
-
-    judge = authenticate_judge(resolver, authserv_id=authserv_id, psl=PublicSuffixList())
-    _WORKER.append(_WorkerState(asyncio.new_event_loop(), judge))
+FallbackFactory = Callable[[], Awaitable[Judge]]
 
 
-def _judge_here(raw: bytes, ip: str, helo: str, mail_from: str) -> dict[str, Any]:
-    state = _WORKER[0]
-    facts = EnvelopeFacts(client_ip=ip, helo=helo, mail_from=mail_from, rcpt_tos=())
-    return state.loop.run_until_complete(state.judge(raw, facts)).as_json()
+class JudgeWorkerDied(RuntimeError):
+    """A judge worker process exited or broke its pipe with judgments in flight."""
 
 
-def _ready() -> bool:
-    return bool(_WORKER)
+def _frame(payload: Any) -> bytes:
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> Any:
+    """The next frame's payload; ``IncompleteReadError`` at the end of the stream."""
+    (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+    return pickle.loads(await reader.readexactly(size))  # noqa: S301 - our own child process
+
+
+class _Worker:
+    """One worker process and the judgments it has in flight."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+        self.alive = True
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        error: BaseException = JudgeWorkerDied(f"judge worker {self.process.pid} exited")
+        try:
+            while True:
+                ident, result, failure = await _read_frame(self.process.stdout)
+                if ident == _READY:
+                    if not self.ready.done():
+                        self.ready.set_result(None)
+                    continue
+                future = self.pending.pop(ident, None)
+                if future is None or future.done():
+                    continue
+                if failure is not None:
+                    future.set_exception(RuntimeError(f"judge failed in worker: {failure}"))
+                else:
+                    future.set_result(result)
+        except (asyncio.IncompleteReadError, ConnectionError, pickle.UnpicklingError) as exc:
+            error = JudgeWorkerDied(f"judge worker {self.process.pid} died: {exc!r}")
+        finally:
+            self.alive = False
+            waiting: list[asyncio.Future[Any]] = [self.ready, *self.pending.values()]
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_exception(error)
+                    waiter.exception()  # retrieved here: nobody may be waiting for it
+            self.pending.clear()
+
+    async def judge(self, ident: int, raw: bytes, facts: EnvelopeFacts) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        if not self.alive:
+            raise JudgeWorkerDied(f"judge worker {self.process.pid} is gone")
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[ident] = future
+        try:
+            request = (ident, raw, facts.client_ip, facts.helo, facts.mail_from)
+            self.process.stdin.write(_frame(request))
+        except (ConnectionError, RuntimeError) as error:
+            self.pending.pop(ident, None)
+            raise JudgeWorkerDied(f"judge worker {self.process.pid}: {error!r}") from error
+        return await future
+
+    async def stop(self) -> None:
+        """Close stdin (the worker finishes what it holds and exits); kill it if it lingers."""
+        self.alive = False
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("sink.judge_worker_killed pid=%d", self.process.pid)
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
 
 
 class ProcessJudge:
     """A ``Judge`` that runs ``diag.authenticate`` in ``processes`` worker processes.
 
-    Use ``await start()`` before the first message and ``close()`` at the end. A failed or
-    broken worker raises from the call; the sink then stores the message with no verdict.
+    ``await start()`` before the first message and ``await aclose()`` at the end. When a worker
+    dies, the judgments it held are made again by the in-loop judge that ``fallback`` builds
+    (once, on first need) and a new worker is started, up to ``max_restarts`` times in all;
+    with no worker left every message is judged in-loop. Without ``fallback`` the error
+    (``JudgeWorkerDied``) is raised, and the sink stores the message with no verdict.
     """
 
     def __init__(
-        self, nameservers: list[str] | None, *, timeout: float, authserv_id: str, processes: int
+        self,
+        nameservers: list[str] | None,
+        *,
+        timeout: float,
+        authserv_id: str,
+        processes: int,
+        fallback: FallbackFactory | None = None,
+        max_restarts: int = MAX_RESTARTS,
     ) -> None:
-        self._pool = ProcessPoolExecutor(
-            max_workers=max(1, processes),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(nameservers, timeout, authserv_id),
-        )
         self.processes = max(1, processes)
+        self._config = json.dumps(
+            {"nameservers": nameservers, "timeout": timeout, "authserv_id": authserv_id}
+        )
+        self._workers: list[_Worker] = []
+        self._fallback_factory = fallback
+        self._fallback: Judge | None = None
+        self._ids = itertools.count(1)
+        self._turn = itertools.count()
+        self._closed = False
+        self.restarts_left = max(0, max_restarts)
+        self.failures = 0  # judgments made in-loop because a worker died
+
+    @property
+    def pids(self) -> list[int]:
+        """The live workers' process ids."""
+        return [w.process.pid for w in self._workers if w.alive]
+
+    async def _spawn(self) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "maildiag.judgepool",
+            self._config,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        worker = _Worker(process)
+        self._workers.append(worker)
+        return worker
 
     async def start(self) -> None:
-        """Start every worker (each loads its Public Suffix List) before mail arrives."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(loop.run_in_executor(self._pool, _ready) for _ in range(self.processes))
-        )
+        """Start every worker and wait until each has loaded its Public Suffix List.
+
+        Raises ``JudgeWorkerDied`` when a worker cannot start.
+        """
+        workers = [await self._spawn() for _ in range(self.processes)]
+        await asyncio.gather(*(w.ready for w in workers))
 
     async def __call__(self, raw: bytes, facts: EnvelopeFacts) -> Verdict:
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._pool, _judge_here, raw, facts.client_ip, facts.helo, facts.mail_from
-        )
+        for dead in [w for w in self._workers if not w.alive]:
+            await self._replace(dead)  # one that died idle
+        live = [w for w in self._workers if w.alive]
+        if not live:
+            return await self._in_loop(raw, facts)
+        worker = live[next(self._turn) % len(live)]
+        try:
+            result = await worker.judge(next(self._ids), raw, facts)
+        except JudgeWorkerDied:
+            if self._fallback_factory is None:
+                raise
+            await self._replace(worker)
+            return await self._in_loop(raw, facts)
         return Verdict(
             authentication_results=result["authentication_results"],
             dmarc_result=result["dmarc_result"],
@@ -90,9 +199,89 @@ class ProcessJudge:
             data=result["data"],
         )
 
-    def close(self) -> None:
-        """Stop the workers (waiting for the one message each may be judging)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    async def _replace(self, dead: _Worker) -> None:
+        """Retire a dead worker (once, however many judgments saw it die); start another."""
+        if dead not in self._workers:
+            return
+        self._workers.remove(dead)
+        code = dead.process.returncode
+        if self.restarts_left and not self._closed:
+            self.restarts_left -= 1
+            log.error("sink.judge_worker_died code=%s action=restart", code)
+            await self._spawn()  # its first judgments wait in the pipe until it is ready
+        else:
+            log.error("sink.judge_worker_died code=%s action=judge_in_loop", code)
+        await dead.stop()
+
+    async def _in_loop(self, raw: bytes, facts: EnvelopeFacts) -> Verdict:
+        self.failures += 1
+        if self._fallback is None:
+            if self._fallback_factory is None:
+                raise JudgeWorkerDied("no judge worker is running")
+            self._fallback = await self._fallback_factory()
+        return await self._fallback(raw, facts)
+
+    async def aclose(self) -> None:
+        """Stop the workers (each finishes the judgments it holds)."""
+        self._closed = True
+        workers, self._workers = self._workers, []
+        await asyncio.gather(*(w.stop() for w in workers))
 
 
-__all__ = ["ProcessJudge"]
+async def _serve(config: dict[str, Any]) -> None:
+    """The worker: judge frames from stdin, write verdicts to stdout, until stdin closes."""
+    from publicsuffixlist import PublicSuffixList
+
+    from diag.resolver import DnsPythonResolver, Resolver
+    from maildiag.sinkservice import authenticate_judge
+
+    def resolver() -> Resolver:
+        return DnsPythonResolver(config["nameservers"], timeout=config["timeout"])
+
+    judge = authenticate_judge(resolver, authserv_id=config["authserv_id"], psl=PublicSuffixList())
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out = sys.stdout.buffer
+    slots = asyncio.Semaphore(WORKER_CONCURRENCY)
+    tasks: set[asyncio.Task[None]] = set()
+
+    def reply(payload: Any) -> None:
+        out.write(_frame(payload))
+        out.flush()
+
+    async def one(ident: int, raw: bytes, ip: str, helo: str, mail_from: str) -> None:
+        try:
+            facts = EnvelopeFacts(client_ip=ip, helo=helo, mail_from=mail_from, rcpt_tos=())
+            verdict = await judge(raw, facts)
+            reply((ident, verdict.as_json(), None))
+        except Exception as error:  # reported to the sink, which stores without a verdict
+            reply((ident, None, repr(error)))
+        finally:
+            slots.release()
+
+    reply((_READY, None, None))
+    while True:
+        try:
+            request = await _read_frame(reader)
+        except asyncio.IncompleteReadError:
+            break
+        await slots.acquire()
+        task = loop.create_task(one(*request))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)
+
+
+def main(argv: list[str]) -> None:
+    """Run one judge worker with the JSON configuration in ``argv[0]``."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(_serve(json.loads(argv[0])))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+
+
+__all__ = ["JudgeWorkerDied", "ProcessJudge"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -120,7 +120,8 @@ class Settings(BaseSettings):
     sink_policy_file: Path | None = None  # TOML/YAML policies; in the lab, on top of the demo's
     sink_bounce_addresses: list[str] = Field(default_factory=list)  # empty: bounce+*@<sender>
     sink_judge: bool = True  # judge mail as a receiver (SPF, DKIM, DMARC, ARC)
-    sink_judge_processes: int = Field(default=0, ge=0, le=64)  # 0: judge on the event loop
+    # judge worker processes; 0: on the event loop; "auto": 1 when there are 2 or more CPUs
+    sink_judge_processes: Literal["auto"] | Annotated[int, Field(ge=0, le=64)] = "auto"
     sink_bounce_delay: float = Field(default=60.0, ge=0)  # kunde-sprett's late bounce, seconds
     sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)
     sink_proxy_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])

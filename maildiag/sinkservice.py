@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -184,6 +185,26 @@ def _connect_host(host: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
 
+def judge_processes(
+    settings: Settings, *, in_loop_dns_only: bool = False, cpus: int | None = None
+) -> int:
+    """How many worker processes judge the sink's mail (0: the judge runs on the event loop).
+
+    ``sink_judge_processes = "auto"`` gives 1 on a machine with 2 or more CPUs (``cpus``,
+    default ``os.cpu_count()``), and 0 when ``in_loop_dns_only`` (the judge's DNS is reachable
+    only through an in-process resolver factory, since workers use ``settings.nameservers``).
+    """
+    if not settings.sink_judge:
+        return 0
+    wanted = settings.sink_judge_processes
+    if wanted != "auto":
+        return wanted
+    if in_loop_dns_only:
+        return 0
+    count = os.cpu_count() if cpus is None else cpus
+    return 1 if (count or 1) >= 2 else 0
+
+
 async def _judge(settings: Settings, resolver_factory: Callable[[], Resolver] | None) -> Judge:
     if not settings.sink_judge:
         return null_judge(SINK_HOSTNAME)
@@ -221,8 +242,9 @@ async def run_sink(
 ) -> AsyncIterator[SinkHandle]:
     """Migrate the schema, start both listeners, yield the handle; stop them on exit.
 
-    ``resolver_factory`` overrides the judge's DNS (the lab passes one for its own server);
-    with ``sink_judge_processes`` set, worker processes judge through ``settings.nameservers``.
+    ``resolver_factory`` overrides the in-loop judge's DNS (the lab passes one for its own
+    server); worker processes (``judge_processes``) judge through ``settings.nameservers``, and
+    a dead worker's messages are judged in-loop while a new one starts.
     Raises ``smtp_sink.ConfigError`` for unusable sink settings, ``OSError`` when a port
     cannot be bound.
     """
@@ -233,14 +255,21 @@ async def run_sink(
     book = policies if policies is not None else sink_policies(settings)
     stack = contextlib.AsyncExitStack()
     process_judge: ProcessJudge | None = None
-    if settings.sink_judge and settings.sink_judge_processes:
+    in_loop_only = resolver_factory is not None and not settings.nameservers
+    processes = judge_processes(settings, in_loop_dns_only=in_loop_only)
+    if processes:
+
+        async def fallback() -> Judge:  # judges in-loop while a dead worker is replaced
+            return await _judge(settings, resolver_factory)
+
         process_judge = ProcessJudge(
             settings.nameservers or None,
             timeout=settings.dns_timeout,
             authserv_id=SINK_HOSTNAME,
-            processes=settings.sink_judge_processes,
+            processes=processes,
+            fallback=fallback,
         )
-        stack.push_async_callback(asyncio.to_thread, process_judge.close)  # after the servers
+        stack.push_async_callback(process_judge.aclose)  # after the servers have stopped
     judge = process_judge or await _judge(settings, resolver_factory)
     host = settings.smtp_host
     main: SinkServer | None = None
@@ -295,6 +324,7 @@ __all__ = [
     "SinkHandle",
     "authenticate_judge",
     "bounce_patterns",
+    "judge_processes",
     "run_sink",
     "sink_policies",
 ]

@@ -94,6 +94,11 @@ class SinkServer:
         return [(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in self._server.sockets]
 
     @property
+    def transactions(self) -> int:
+        """How many store transactions this server has committed (each holds 1-64 messages)."""
+        return self._commits.batches if self._commits is not None else 0
+
+    @property
     def open_connections(self) -> int:
         """How many SMTP connections are open now."""
         return len(self._gate.open)

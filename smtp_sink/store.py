@@ -114,21 +114,20 @@ class SinkStore:
         All or nothing: on ``StoreError`` none of them is stored.
         """
         t = self.tables
-        ids: list[int] = []
+        if not messages:
+            return []
+        insert = t.messages.insert().returning(t.messages.c.id, sort_by_parameter_order=True)
         try:
-            with self.engine.begin() as conn:
-                boxes: list[dict[str, Any]] = []
-                for message in messages:
-                    result = conn.execute(t.messages.insert().values(**_message_row(message)))
-                    pk = result.inserted_primary_key
-                    if pk is None:  # pragma: no cover - every supported dialect returns it
-                        raise StoreError("no primary key returned", operation="save")
-                    new_id = int(pk[0])
-                    ids.append(new_id)
-                    boxes += [
-                        {"message_pk": new_id, "address": m.address.lower(), "folder": m.folder}
-                        for m in message.mailboxes
-                    ]
+            rows = [_message_row(message) for message in messages]
+            with self.engine.begin() as conn:  # one INSERT ... RETURNING for all the messages
+                ids = [int(i) for i in conn.execute(insert, rows).scalars()]
+                if len(ids) != len(messages):  # pragma: no cover - RETURNING gives every row
+                    raise StoreError("not every message got an id", operation="save")
+                boxes = [
+                    {"message_pk": new_id, "address": m.address.lower(), "folder": m.folder}
+                    for new_id, message in zip(ids, messages, strict=True)
+                    for m in message.mailboxes
+                ]
                 if boxes:
                     conn.execute(t.mailboxes.insert(), boxes)
         except (sa.exc.SQLAlchemyError, UnicodeError, ValueError) as error:

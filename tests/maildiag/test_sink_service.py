@@ -4,25 +4,30 @@ through the lab's DNS server on port 0, each demo domain's behaviour seen by a r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
+import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiosmtplib
 import pytest
 
+from maildiag.judgepool import JudgeWorkerDied, ProcessJudge
 from maildiag.lab.dns import lab_dns_in_thread
 from maildiag.lab.policies import LAB_MX_ADDRESSES, lab_policies
 from maildiag.labkit import LabKey, prepare_lab
 from maildiag.settings import Settings
-from maildiag.sinkservice import bounce_patterns, sink_policies
-from smtp_sink import Action, CapturedMessage
+from maildiag.sinkservice import bounce_patterns, judge_processes, sink_policies
+from smtp_sink import Action, CapturedMessage, EnvelopeFacts, Judge, Verdict
 from tests.maildiag.sink_lab import Lab, key_for, lab_sink, make_message, proxied_socket, signed
 
 PLATFORM = "do.not.reply@platform.visma.com"
@@ -299,3 +304,123 @@ async def test_judge_in_a_worker_process_gives_the_same_verdict(
     assert [m.verdict["data"]["dmarc"]["result"] for m in stored] == ["fail", "pass"]
     assert [m.folder_for(to) for m in stored] == ["junk", "inbox"]
     assert "dkim=pass header.d=connect.visma.com" in stored[1].authentication_results
+
+
+def judge_workers(marker: str = "") -> list[int]:
+    """Live ``maildiag.judgepool`` worker processes whose command line contains ``marker``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+            state = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"maildiag.judgepool" in args and marker.encode() in b" ".join(args) and state != "Z":
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+async def _wait_for(predicate: Any, seconds: float = 15.0) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(predicate())
+
+
+def test_judge_processes_auto_is_one_worker_on_two_cpus() -> None:
+    auto = Settings()
+    assert auto.sink_judge_processes == "auto"
+    assert judge_processes(auto, cpus=2) == 1
+    assert judge_processes(auto, cpus=1) == 0
+    assert judge_processes(auto, cpus=None) == (1 if (os.cpu_count() or 1) >= 2 else 0)
+    assert judge_processes(auto, cpus=8, in_loop_dns_only=True) == 0
+    assert judge_processes(Settings(sink_judge_processes=0), cpus=8) == 0
+    assert judge_processes(Settings(sink_judge_processes=3), cpus=1) == 3
+    assert judge_processes(Settings(sink_judge=False), cpus=8) == 0
+
+
+async def test_a_killed_judge_worker_loses_no_message_and_is_replaced(
+    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path
+) -> None:
+    data, keys, zone = lab_data
+    to = "kari@kunde-ok.example"
+    key = key_for(keys, "platform.visma.com")
+    async with lab_sink(data, keys, zone, tmp_path, sink_judge_processes=1) as lab:
+        marker = lab.settings.nameservers[0]
+        [worker] = judge_workers(marker)
+        os.kill(worker, signal.SIGKILL)
+        assert await _wait_for(lambda: not judge_workers(marker))
+        for n in range(3):  # judged by the worker started in its place
+            sock = proxied_socket(lab.sink.proxy_port, "platform.visma.com")
+            async with aiosmtplib.SMTP(
+                sock=sock, start_tls=False, local_hostname="mail-out.platform.visma.com"
+            ) as client:
+                await client.sendmail(
+                    PLATFORM, [to], signed(key, make_message(PLATFORM, to, f"m{n}"))
+                )
+        stored = await _stored(lab, to)
+        assert await _wait_for(lambda: len(judge_workers(marker)) == 1)
+        assert judge_workers(marker) != [worker]
+    assert sorted(m.summary.subject for m in stored) == ["m0", "m1", "m2"]
+    assert all("dmarc=pass" in m.authentication_results for m in stored)
+    assert all("judge_error" not in m.verdict.get("data", {}) for m in stored)
+    assert judge_workers(marker) == []  # stopped with the sink
+
+
+FACTS = EnvelopeFacts(client_ip="192.0.2.1", helo="x.example", mail_from="", rcpt_tos=())
+RAW = b"From: a@x.example\r\nSubject: hi\r\n\r\nhi\r\n"
+
+
+@contextlib.contextmanager
+def silent_dns() -> Iterator[str]:
+    """A UDP port that never answers: a judgment there waits for its DNS timeout."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def _kill_while_judging(judge: ProcessJudge) -> asyncio.Task[Verdict]:
+    [worker] = judge.pids
+    pending = asyncio.create_task(judge(RAW, FACTS))
+    await asyncio.sleep(0.3)  # the worker is waiting for DNS
+    assert not pending.done()
+    os.kill(worker, signal.SIGKILL)
+    return pending
+
+
+async def test_judgment_in_flight_when_its_worker_dies_is_made_in_loop() -> None:
+    fallback = Verdict(authentication_results="sink.test; none", data={"in_loop": True})
+
+    async def in_loop(raw: bytes, facts: EnvelopeFacts) -> Verdict:
+        return fallback
+
+    async def build() -> Judge:
+        return in_loop
+
+    with silent_dns() as dns:
+        judge = ProcessJudge(
+            [dns], timeout=5.0, authserv_id="sink.test", processes=1, fallback=build
+        )
+        await judge.start()
+        first = judge.pids
+        try:
+            assert await (await _kill_while_judging(judge)) is fallback
+            assert judge.failures == 1
+            assert len(judge.pids) == 1
+            assert judge.pids != first  # a new worker took its place
+        finally:
+            await judge.aclose()
+    assert judge.pids == []
+
+
+async def test_process_judge_without_fallback_raises_when_its_worker_dies() -> None:
+    with silent_dns() as dns:
+        judge = ProcessJudge([dns], timeout=5.0, authserv_id="sink.test", processes=1)
+        await judge.start()
+        try:
+            with pytest.raises(JudgeWorkerDied):
+                await (await _kill_while_judging(judge))
+        finally:
+            await judge.aclose()
+    assert judge.pids == []
