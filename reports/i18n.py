@@ -170,12 +170,18 @@ def known_keys() -> frozenset[str]:
 
 def catalog_problems(found: Messages) -> list[str]:
     """What is inconsistent between the nb and en catalogs: keys only one language has,
-    placeholders that differ, templates ``str.format`` cannot parse."""
+    placeholders that differ, templates ``str.format`` cannot parse, and a ``#:`` reference
+    (area) that only one language gives a key."""
     problems: list[str] = []
     nb, en = found.texts.get("nb", {}), found.texts.get("en", {})
     for key in sorted(set(nb) ^ set(en)):
         where = "nb" if key in nb else "en"
         problems.append(f"{found.domain}: {key!r} is only in {where}")
+    for area, by_lang in sorted(found.areas.items()):
+        in_nb, in_en = set(by_lang.get("nb", {})), set(by_lang.get("en", {}))
+        for key in sorted((in_nb ^ in_en) & set(nb) & set(en)):
+            where = "nb" if key in in_nb else "en"
+            problems.append(f"{found.domain}: {key!r} is referenced from {area} only in {where}")
     for key in sorted(set(nb) & set(en)):
         try:
             mine, theirs = placeholders(nb[key]), placeholders(en[key])

@@ -73,6 +73,18 @@ def test_the_check_finds_missing_keys_and_placeholder_mismatches(tmp_path: Path)
     assert any("'a.b' is only in nb" in p for p in problems)
 
 
+def test_the_check_finds_a_key_whose_area_differs(tmp_path: Path) -> None:
+    _po(tmp_path / "nb" / "LC_MESSAGES", "nb", {"a.one": "En"})
+    _po(tmp_path / "en" / "LC_MESSAGES", "en", {"a.one": "One"})
+    path = tmp_path / "nb" / "LC_MESSAGES" / "demo.po"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('msgid "a.one"', '#: m.py\nmsgid "a.one"')
+    )
+    assert catalog_problems(load_messages(tmp_path, "demo")) == [
+        "demo: 'a.one' is referenced from m.py only in nb"
+    ]
+
+
 def test_the_check_finds_a_used_key_the_catalog_lacks(tmp_path: Path) -> None:
     _po(tmp_path / "nb" / "LC_MESSAGES", "nb", {"a.one": "En"})
     _po(tmp_path / "en" / "LC_MESSAGES", "en", {"a.one": "One"})
