@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import ipaddress
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -291,7 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the lab DNS server in a thread of this process (default) or in its own",
     )
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     m = _measure(args.runs, args.latency, args.server)
+    load_after = os.getloadavg()[0]
     inherent = max(len(chain) for chain in m["inherent"].values())
     bound = inherent * args.latency
     our_bound = m["levels"] * args.latency
@@ -304,6 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"latency {args.latency * 1000:.0f} ms per answer; DNS server in a {args.server};"
         f" {args.runs} runs; medians below"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs, 1-minute load average {load_before:.1f} before,"
+        f" {load_after:.1f} after (other jobs slow the report, which is mostly CPU)"
     )
     print("inherent chains (from the zone's data):")
     for check, links in m["inherent"].items():
