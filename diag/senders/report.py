@@ -191,7 +191,7 @@ def _identity_jobs(
     #    after theirs) while the second level is in flight, not before any question goes out.
     #    Verification needs that answer anyway: it asks for the same record, which the
     #    resolver then has in its cache (or in flight).
-    chain, single = _Wave(resolver), _Wave(resolver)
+    chain = _Wave(resolver)
     jobs: list[Job] = [("dmarc", "record", chain.job(partial(dmarc_part, spec.domain, psl=psl))())]
     jobs.append(("spf", "lint", chain.job(partial(spf_lint_part, spec.envelope))()))
     jobs += [
@@ -209,7 +209,7 @@ def _identity_jobs(
             (
                 "dkim",
                 f"selector:{s}",
-                _after(chain.asked, single.job(partial(dkim_selector_part, spec, s)), fetched[s]),
+                _after(chain.asked, partial(dkim_selector_part, spec, s, resolver), fetched[s]),
             )
             for s in spec.selectors
         ]
@@ -222,14 +222,14 @@ def _identity_jobs(
                 address=spec.address,
             )
         )
-        discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS)
-        jobs.append(("dkim", "common", _after(chain.asked, single.job(discovery))))
+        discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS, resolver)
+        jobs.append(("dkim", "common", _after(chain.asked, discovery)))
     if zones:
         jobs += [
-            ("dnsbl", ip, _after(chain.asked, single.job(partial(dnsbl_part, ip, zones))))
+            ("dnsbl", ip, _after(chain.asked, partial(dnsbl_part, ip, zones, resolver)))
             for ip in spec.egress_ips
         ]
-    bounces = single.job(partial(bounce_mx_part, spec.envelope))
+    bounces = partial(bounce_mx_part, spec.envelope, resolver)
     jobs.append(("bounce_mx", "mx", _after(chain.asked, bounces)))
     if spec.key_error:
         extra.append(
@@ -273,6 +273,9 @@ def _identity_jobs(
 
 class _Wave:
     """Jobs started together: ``asked`` is set once each has made its first query (or ended).
+
+    Each job gets a resolver that reports its first query; ``job`` counts the job at once, so
+    ``asked`` cannot be set before every job of the wave has started.
 
     Only the order in which lookups are sent and answers handled depends on it, never a result.
     """
