@@ -223,6 +223,25 @@ RUNS: list[tuple[str, bool, int | Literal["auto"]]] = [
 ]
 
 
+def _report(phases: dict[str, list[Phase]], rounds: int) -> None:
+    """The medians of every configuration, with the rate as a ratio to the no-op judge."""
+    print(
+        f"{'median of ' + str(rounds):<20} {'msg/s':>6} {'/no-op':>6} {'msg/txn':>7} "
+        f"{'sink ms':>7} {'judge ms':>8} {'client ms':>9}"
+    )
+    noop = statistics.median(p.rate for p in phases["no-op judge"])
+    for label, _, _ in RUNS:
+        runs = phases[label]
+        rate = statistics.median(p.rate for p in runs)
+        print(
+            f"{label:<20} {rate:6.0f} {rate / noop:6.2f} "
+            f"{statistics.median(p.per_transaction for p in runs):7.1f} "
+            f"{statistics.median(p.sink_cpu_ms for p in runs):7.2f} "
+            f"{statistics.median(p.worker_cpu_ms for p in runs):8.2f} "
+            f"{statistics.median(p.client_cpu_ms for p in runs):9.2f}"
+        )
+
+
 async def main(messages: int, rounds: int, memory_messages: int, durable_memory_run: bool) -> None:
     data = Path(tempfile.mkdtemp(prefix="sink-bench-lab-"))
     keys, _zone = prepare_lab(data)
@@ -241,21 +260,8 @@ async def main(messages: int, rounds: int, memory_messages: int, durable_memory_
                     flush=True,
                 )
         print(f"load average at the end: {os.getloadavg()}")
-        print(
-            f"{'median of ' + str(rounds):<20} {'msg/s':>6} {'/no-op':>6} {'msg/txn':>7} "
-            f"{'sink ms':>7} {'judge ms':>8} {'client ms':>9}"
-        )
-        noop = statistics.median(p.rate for p in phases["no-op judge"])
-        for label, _, _ in RUNS:
-            runs = phases[label]
-            rate = statistics.median(p.rate for p in runs)
-            print(
-                f"{label:<20} {rate:6.0f} {rate / noop:6.2f} "
-                f"{statistics.median(p.per_transaction for p in runs):7.1f} "
-                f"{statistics.median(p.sink_cpu_ms for p in runs):7.2f} "
-                f"{statistics.median(p.worker_cpu_ms for p in runs):8.2f} "
-                f"{statistics.median(p.client_cpu_ms for p in runs):9.2f}"
-            )
+        if rounds:
+            _report(phases, rounds)
         if memory_messages:
             phase = await _phase(
                 data,

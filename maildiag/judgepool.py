@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import pickle
+import signal
 import struct
 import sys
 from collections.abc import Awaitable, Callable
@@ -276,6 +277,7 @@ async def _serve(config: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> None:
     """Run one judge worker with the JSON configuration in ``argv[0]``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the sink; its exit stops us
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     asyncio.run(_serve(json.loads(argv[0])))
 
