@@ -38,7 +38,7 @@ from smtp_sink.policies import (
 from smtp_sink.protocol import with_enhanced_code
 from smtp_sink.schema import SinkTables, build_metadata, create_store_engine, metadata
 from smtp_sink.server import SinkServer
-from smtp_sink.store import SinkStore
+from smtp_sink.store import GroupCommit, SinkStore
 from smtp_sink.tls import ensure_certificate, generate_self_signed, server_tls_context
 from smtp_sink.verdicts import EnvelopeFacts, Judge, TlsFacts, Verdict, null_judge
 
@@ -58,6 +58,7 @@ __all__ = [
     "DmarcDecision",
     "EnvelopeFacts",
     "Greylist",
+    "GroupCommit",
     "HeaderSummary",
     "Judge",
     "Mailbox",
