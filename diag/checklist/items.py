@@ -249,7 +249,9 @@ def sender_authentication(ev: Evidence) -> ChecklistItem:
         if not send.would_reach_inbox:
             worst = "problem"
             findings += [
-                _with_identity(f, send.identity) for f in send.findings if f.severity is ERROR
+                _with_identity(f, send.identity)
+                for f in (*send.findings, *send.content)
+                if f.severity is ERROR
             ]
     if not identities and not sends:
         return ChecklistItem(key, "not_checked", {"reason": "no_senders"})

@@ -1,5 +1,7 @@
 """``maildiag checklist ADDRESS``: every possible reason a reset mail did not arrive, for the
 self-service user, support or a mail administrator; exit 1 when any item is a problem.
+With ``--test-send`` the sink's verdicts on our test reset mails (sent to the sink's test
+mailbox, never to the address checked) feed the sender item.
 
 Only the support audience reads the reset database; self-service output never depends on
 whether the address is registered.
@@ -8,14 +10,18 @@ whether the address is registered.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from diag.checklist import AUDIENCES, AccountFacts, Checklist, ProbeOptions, build_checklist
+from diag.dkim import DkimSignError
+from diag.testsend import TestSendResult
 from maildiag.commands.common import UsageError, make_resolver, parse_address, read_input
 from maildiag.commands.sender import sender_spec
 from maildiag.db import create_engine
 from maildiag.facts import FactsError, account_facts
 from maildiag.settings import Settings
+from maildiag.testsend import DEFAULT_TO, TestSendError, run_test_sends
 from reports import checklist_json, checklist_view, render_checklist
 
 FORMATS = ("text", "markdown", "html", "json")
@@ -31,6 +37,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", dest="fmt")
     parser.add_argument("--headers", metavar="FILE", help="pasted header fields (or - for stdin)")
     parser.add_argument("--bounce", metavar="FILE", help="a bounce message (or - for stdin)")
+    parser.add_argument(
+        "--test-send",
+        action="store_true",
+        help=f"first send test reset mails into the sink (to {DEFAULT_TO})",
+    )
     parser.set_defaults(run=run)
 
 
@@ -61,6 +72,7 @@ async def make_checklist(
     audience: str,
     headers: bytes | None = None,
     bounce: bytes | None = None,
+    test_sends: Sequence[TestSendResult] = (),
 ) -> Checklist:
     """The checklist with this deployment's resolver, senders and probe settings."""
     account = load_account(settings, address) if audience == "support" else None
@@ -73,8 +85,25 @@ async def make_checklist(
         headers=headers,
         bounce=bounce,
         probe=probe_options(settings),
+        test_sends=test_sends,
         deadline=max(MIN_DEADLINE, settings.dns_timeout * 5),
     )
+
+
+async def test_sends(settings: Settings) -> list[TestSendResult]:
+    """The reset identities' test sends into the sink's test mailbox (``DEFAULT_TO``).
+
+    Raises UsageError when there is no identity, the sink cannot be reached or a key cannot sign.
+    """
+    identities = list(settings.reset_identities)
+    if not identities:
+        raise UsageError("no sender identities are configured")
+    try:
+        return await run_test_sends(settings, to=DEFAULT_TO, identities=identities)
+    except TestSendError as exc:
+        raise UsageError(str(exc)) from exc
+    except DkimSignError as exc:
+        raise UsageError(f"cannot DKIM-sign: {exc}") from exc
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,8 +115,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     bounce = read_input(args.bounce, limit) if args.bounce else None
     if args.headers == "-" and args.bounce == "-":
         raise UsageError("only one of --headers and --bounce can read stdin")
+    sends = await test_sends(settings) if args.test_send else []
     result = await make_checklist(
-        settings, address, audience=args.audience, headers=headers, bounce=bounce
+        settings, address, audience=args.audience, headers=headers, bounce=bounce, test_sends=sends
     )
     if args.fmt == "json":
         data = checklist_json(result, lang=settings.lang)

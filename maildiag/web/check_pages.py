@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,17 +23,24 @@ from markupsafe import Markup
 from publicsuffixlist import PublicSuffixList
 
 from diag.checklist import (
+    AccountFacts,
     Checklist,
     Evidence,
     ProbeResult,
     checklist_from_evidence,
     probe_recipient,
+    read_bounce,
+    read_spam_verdict,
 )
+from diag.dkim import DkimSignError
 from diag.mx import MxReport, lookup_mx
 from diag.resolver import Resolver
 from diag.senders import SenderReport, check_sender
+from diag.testsend import TestSendResult
 from maildiag.commands.sender import sender_spec
 from maildiag.settings import Settings
+from maildiag.testsend import DEFAULT_TO, SinkTarget, TestSendError, run_test_sends
+from maildiag.web import i18n
 from maildiag.web.auth import optional_user
 from maildiag.web.checklist_pages import (
     CHECK_DEADLINE,
@@ -53,7 +61,7 @@ from maildiag.web.checklist_pages import (
     sender_addresses,
 )
 from maildiag.web.pages import page
-from reports import build_sender_view, render_sender
+from reports import build_sender_view, render_sender, render_testsend, testsend_view
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -62,21 +70,66 @@ SENDER_SECTIONS = ("spf", "dkim", "dmarc", "alignment")  # what an allowlisting 
 
 
 @dataclass(frozen=True)
+class TestSendRun:
+    """The in-process sink's verdicts on our test sends, or why there are none (``error``)."""
+
+    __test__ = False  # not a pytest test class
+
+    results: tuple[TestSendResult, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class AdminCheck:
-    """The admin-audience checklist and the sender reports behind its sender item."""
+    """The checklist, the sender reports behind its sender item, and the test sends (None
+    when no sink runs in this process)."""
 
     checklist: Checklist
     senders: tuple[SenderReport, ...]
+    test_sends: TestSendRun | None = None
 
 
-async def admin_check(
-    settings: Settings, resolver: Resolver, address: str, *, rcpt: bool
+async def lab_test_sends(state: Any) -> TestSendRun | None:
+    """Send the reset identities' real reset mail into the sink running in this process (the
+    lab) and read its verdicts; None without such a sink. Never raises: a sink that cannot be
+    reached or a key that cannot sign becomes ``error``."""
+    sink = state.sink
+    if sink is None:
+        return None
+    settings: Settings = state.settings
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(sink.host, sink.host)
+    try:
+        results = await run_test_sends(
+            settings,
+            to=DEFAULT_TO,
+            identities=reset_identities(settings),
+            store=sink.store,
+            target=SinkTarget(host, sink.proxy_port),
+        )
+    except (TestSendError, DkimSignError, OSError, ValueError) as exc:
+        log.warning("check.test_send_failed error=%r", exc)
+        return TestSendRun(error=str(exc) or type(exc).__name__)
+    return TestSendRun(tuple(results))
+
+
+async def gather_check(
+    settings: Settings,
+    resolver: Resolver,
+    address: str,
+    *,
+    audience: str,
+    rcpt: bool,
+    account: AccountFacts | None = None,
+    headers: bytes | None = None,
+    bounce: bytes | None = None,
+    test_send: Callable[[], Awaitable[TestSendRun | None]] | None = None,
 ) -> AdminCheck:
-    """The admin-audience checklist for ``address``, asking RCPT TO only when ``rcpt``.
+    """The ``audience`` checklist for ``address``, asking RCPT TO only when ``rcpt``.
 
     Gathers the evidence as ``diag.checklist.build_checklist`` does (MX then the probe, the
-    sender reports, side by side under one deadline; what the deadline cuts off is
-    not_checked) but decides RCPT itself and keeps the sender reports for the page.
+    sender reports and the ``test_send`` run, side by side under one deadline; what the
+    deadline cuts off is not_checked, a test send cut off is an ``error``) but decides RCPT
+    itself and keeps the sender reports and the test sends for the page.
     """
     specs = [sender_spec(identity) for identity in reset_identities(settings)]
     addresses = tuple(spec.address for spec in specs)
@@ -107,25 +160,51 @@ async def admin_check(
         )
         return tuple(reports)
 
-    mx_task, sender_task = asyncio.ensure_future(recipient()), asyncio.ensure_future(senders())
-    await asyncio.wait((mx_task, sender_task), timeout=CHECK_DEADLINE)
-    late = [name for name, t in (("mx", mx_task), ("senders", sender_task)) if not t.done()]
-    for task in (mx_task, sender_task):
+    async def no_test_send() -> None:
+        return None
+
+    tasks = {
+        "mx": asyncio.ensure_future(recipient()),
+        "senders": asyncio.ensure_future(senders()),
+        "test_send": asyncio.ensure_future((test_send or no_test_send)()),
+    }
+    await asyncio.wait(tasks.values(), timeout=CHECK_DEADLINE)
+    late = [name for name, t in tasks.items() if not t.done()]
+    for task in tasks.values():
         task.cancel()
-    await asyncio.gather(mx_task, sender_task, return_exceptions=True)
-    mx, probes = _result(mx_task, (None, ()))
-    reports: tuple[SenderReport, ...] = _result(sender_task, ())
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    mx, probes = _result(tasks["mx"], (None, ()))
+    reports: tuple[SenderReport, ...] = _result(tasks["senders"], ())
+    sends = _test_send_result(tasks["test_send"])
     evidence = Evidence(
         address=address,
-        audience="admin",
+        audience=audience,
         now=now,
         sender_addresses=addresses,
         mx=mx,
         probes=probes,
         senders=reports,
-        not_finished=tuple(sorted(late)),
+        spam=read_spam_verdict(headers) if headers else None,
+        bounce=read_bounce(bounce) if bounce else None,
+        account=account if audience == "support" else None,
+        test_sends=sends.results if sends is not None else (),
+        not_finished=tuple(sorted(n for n in late if n != "test_send")),
     )
-    return AdminCheck(checklist_from_evidence(evidence), reports)
+    return AdminCheck(checklist_from_evidence(evidence), reports, sends)
+
+
+async def admin_check(
+    settings: Settings,
+    resolver: Resolver,
+    address: str,
+    *,
+    rcpt: bool,
+    test_send: Callable[[], Awaitable[TestSendRun | None]] | None = None,
+) -> AdminCheck:
+    """The admin-audience checklist for ``address``, asking RCPT TO only when ``rcpt``."""
+    return await gather_check(
+        settings, resolver, address, audience="admin", rcpt=rcpt, test_send=test_send
+    )
 
 
 def _result(task: asyncio.Future[Any], default: Any) -> Any:
@@ -137,10 +216,36 @@ def _result(task: asyncio.Future[Any], default: Any) -> Any:
     return task.result()
 
 
+def _test_send_result(task: asyncio.Future[Any]) -> TestSendRun | None:
+    if task.cancelled():
+        return TestSendRun(error="timeout")
+    if task.exception() is not None:
+        log.warning("check.test_send_failed error=%r", task.exception())
+        return TestSendRun(error=type(task.exception()).__name__)
+    found: TestSendRun | None = task.result()
+    return found
+
+
 def sender_text(reports: tuple[SenderReport, ...], lang: str) -> str:
     """Our reset senders' SPF, DKIM, DMARC and alignment (the sender report, as HTML)."""
     view = build_sender_view([report.to_dict() for report in reports], SENDER_SECTIONS)
     return render_sender(view, fmt="html", lang=lang)
+
+
+def testsend_section(run: TestSendRun | None, lang: str) -> Markup | None:
+    """The test sends as a page fragment: the test-send report's table and reasons (from the
+    autoescaping report environment, without its standalone document around them), or a
+    note saying why there are none; None when no sink runs in this process."""
+    if run is None:
+        return None
+    if run.error or not run.results:
+        note = i18n.text("testsend.not_run", lang, reason=run.error or "no_identities")
+        return Markup('<p class="note" id="testsend-note">{}</p>').format(note)
+    html = render_testsend(testsend_view(run.results, lang=lang), fmt="html")
+    body = html.partition("<body>")[2].rpartition("</body>")[0]
+    heading_end = body.find("</h1>")
+    body = body[heading_end + len("</h1>") :] if heading_end >= 0 else body
+    return Markup(body.strip())  # noqa: S704 - rendered by the autoescaping report environment
 
 
 def _check_page(request: Request, status_code: int = 200, **context: Any) -> Response:
@@ -150,6 +255,7 @@ def _check_page(request: Request, status_code: int = 200, **context: Any) -> Res
         "report": None,
         "note": None,
         "sender_text": None,
+        "testsend": None,
         "senders": sender_addresses(request),
     }
     values.update(context)
@@ -185,8 +291,17 @@ async def check(request: Request, domain: str = "") -> Response:
         response.headers["Retry-After"] = retry_after(decision)
         return response
     state = request.app.state.maildiag
-    result = await admin_check(state.settings, state.new_resolver(), target, rcpt=rcpt)
+    result = await admin_check(
+        state.settings,
+        state.new_resolver(),
+        target,
+        rcpt=rcpt,
+        test_send=lambda: lab_test_sends(state),
+    )
     report = fragment(result.checklist, lang)
     # The sender report's HTML comes from the autoescaping Environment.
     senders = Markup(sender_text(result.senders, lang)) if result.senders else None  # noqa: S704
-    return _check_page(request, domain=shown, report=report, note=note, sender_text=senders)
+    section = testsend_section(result.test_sends, lang)
+    return _check_page(
+        request, domain=shown, report=report, note=note, sender_text=senders, testsend=section
+    )

@@ -1,6 +1,7 @@
 """The support console ``/support``: find a user by address, see the account, its reset
 requests and delivery log, run the support checklist (optionally with pasted headers or a
-bounce) and download it as standalone HTML, Markdown or JSON.
+bounce; in the lab with the sink's verdicts on our test sends) and download it as standalone
+HTML, Markdown or JSON.
 
 Needs a login with the support role (admins too): without one the browser is sent to
 ``/login?next=…``; a lower role gets a 403 page.
@@ -26,6 +27,7 @@ from diag.checklist import AccountFacts, Checklist
 from maildiag.facts import facts_in
 from maildiag.web import i18n
 from maildiag.web.auth import SignedIn, in_transaction, optional_user, services
+from maildiag.web.check_pages import gather_check, lab_test_sends, testsend_section
 from maildiag.web.checklist_pages import (
     MAX_ADDRESS,
     MAX_PASTE,
@@ -34,7 +36,6 @@ from maildiag.web.checklist_pages import (
     fragment,
     lang_of,
     private,
-    run_checklist,
 )
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.pages import error_page
@@ -117,6 +118,7 @@ def _console(request: Request, status_code: int = 200, **context: Any) -> Respon
         "headers": "",
         "bounce": "",
         "max_paste": MAX_PASTE,
+        "testsend": None,
     }
     values.update(context)
     return private(form_page(request, "support.html", status_code, **values))
@@ -165,19 +167,25 @@ async def run(request: Request) -> Response:
     except InputError as exc:
         return _console(request, 400, error=exc.text(lang), **context)
     facts, info = await _lookup(request, address)
-    checklist = await run_checklist(
-        request,
+    state = request.app.state.maildiag
+    log.info("checklist.run audience=support")
+    result = await gather_check(
+        state.settings,
+        state.new_resolver(),
         address,
         audience="support",
+        rcpt=True,
         account=facts,
         headers=headers.encode() if headers.strip() else None,
         bounce=bounce.encode() if bounce.strip() else None,
+        test_send=lambda: lab_test_sends(state),
     )
     if fmt != "page":
-        return _export(checklist, fmt, lang)
-    report = fragment(checklist, lang)
+        return _export(result.checklist, fmt, lang)
+    report = fragment(result.checklist, lang)
     context["address"] = address
-    return _console(request, facts=facts, info=info, report=report, **context)
+    section = testsend_section(result.test_sends, lang)
+    return _console(request, facts=facts, info=info, report=report, testsend=section, **context)
 
 
 def _export(checklist: Checklist, fmt: str, lang: str) -> Response:

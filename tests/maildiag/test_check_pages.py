@@ -1,15 +1,32 @@
 """The mail administrator's page /check in process on the lab: the recipient and sender
-evidence, the allowlisting steps, RCPT only for admins, bad input and the rate limit."""
+evidence, the allowlisting steps, RCPT only for admins, bad input, the rate limit, and the test
+sends when a judging sink runs in the app's process (``attached_sink``, shared with the support
+console's tests)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import dataclasses
+import re
+import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+import reports
+from diag.resolver import DnsPythonResolver
+from maildiag.db import create_engine
+from maildiag.sinkservice import SinkHandle, run_sink
+from maildiag.web.check_pages import admin_check, lab_test_sends
 from tests.maildiag.test_checklist_api import SENDERS, Lab, LabFiles, make_lab_files, open_lab
+
+INBOX = reports.testsend_view([], lang="en").labels["folder.inbox"]
+_ROW = re.compile(
+    r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td>"
+    r"<td>([^< ]+) \(p=[a-z]+\)</td><td>([^<]+)</td>"
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -31,6 +48,53 @@ async def shared_lab(
 async def lab(shared_lab: Lab) -> Lab:
     await shared_lab.fresh()
     return shared_lab
+
+
+@contextlib.asynccontextmanager
+async def judging_sink(lab: Lab) -> AsyncIterator[SinkHandle]:
+    """A second sink beside the lab's: it judges (SPF, DKIM, DMARC through the lab DNS, on the
+    event loop) and listens for PROXY connections, as ``maildiag serve --lab`` runs it."""
+    settings = lab.settings.model_copy(
+        update={"sink_judge": True, "sink_judge_processes": 0, "smtp_port": 0, "sink_proxy_port": 0}
+    )
+    nameservers = list(settings.nameservers)
+    engine = create_engine(settings.database)
+    try:
+        async with run_sink(
+            settings, engine, resolver_factory=lambda: DnsPythonResolver(nameservers, timeout=2.0)
+        ) as handle:
+            yield handle
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def attached_sink(lab: Lab, sink: SinkHandle) -> Iterator[None]:
+    """The app sees ``sink`` as the sink running in its process, for one test."""
+    state = lab.app.state.maildiag
+    state.sink = sink
+    try:
+        yield
+    finally:
+        state.sink = None
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rows_of_testsend(html: str) -> dict[str, tuple[str, ...]]:
+    """identity -> (to, spf, dkim, dmarc, folder label) from the page's test-send section."""
+    section = html.split('class="testsend-result"')[1].split("</section>")[0]
+    return {m.group(1): m.groups()[1:] for m in _ROW.finditer(section)}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def sink(shared_lab: Lab) -> AsyncIterator[SinkHandle]:
+    async with judging_sink(shared_lab) as handle:
+        yield handle
 
 
 async def test_form_names_both_senders(lab: Lab) -> None:
@@ -112,3 +176,60 @@ async def test_rate_limited_per_domain(lab_files: LabFiles, tmp_path: Path) -> N
         assert "retry-after" in over.headers
         other = await lab.client.get("/check", params={"domain": "kunde-ok.example"})
         assert other.status_code == 200
+
+
+async def test_no_test_send_section_without_a_sink(lab: Lab) -> None:
+    response = await lab.client.get("/check", params={"domain": "kunde-ok.example"})
+    assert response.status_code == 200
+    assert "testsend-result" not in response.text
+
+
+async def test_test_sends_of_both_identities_reach_the_inbox(lab: Lab, sink: SinkHandle) -> None:
+    with attached_sink(lab, sink):
+        response = await lab.client.get(
+            "/check", params={"domain": "kunde-ok.example", "lang": "en"}
+        )
+    assert response.status_code == 200, response.text
+    rows = rows_of_testsend(response.text)
+    assert set(rows) == set(SENDERS)
+    for to, spf, dkim, dmarc, folder in rows.values():
+        assert (to, spf, dkim, dmarc) == ("kari@kunde-ok.example", "pass", "pass", "pass")
+        assert folder == INBOX
+    assert "legacy.visma.example" not in response.text.split('class="testsend-result"')[1]
+
+
+async def test_the_page_checklist_holds_the_test_send_evidence(lab: Lab, sink: SinkHandle) -> None:
+    state = lab.app.state.maildiag
+    with attached_sink(lab, sink):
+        result = await admin_check(
+            state.settings,
+            state.new_resolver(),
+            "postmaster@kunde-ok.example",
+            rcpt=False,
+            test_send=lambda: lab_test_sends(state),
+        )
+    assert result.test_sends is not None
+    assert result.test_sends.error == ""
+    item = result.checklist.item("sender.authentication")
+    assert item is not None
+    assert item.status == "ok"
+    sends = item.evidence["test_sends"]
+    assert sorted(s["identity"] for s in sends) == sorted(SENDERS)
+    for send in sends:
+        assert (send["spf"], send["dkim"], send["dmarc"], send["folder"]) == (
+            "pass",
+            "pass",
+            "pass",
+            "inbox",
+        )
+        assert send["would_reach_inbox"] is True
+
+
+async def test_an_unreachable_sink_becomes_a_note(lab: Lab, sink: SinkHandle) -> None:
+    gone = dataclasses.replace(sink, proxy_port=closed_port())
+    with attached_sink(lab, gone):
+        response = await lab.client.get("/check", params={"domain": "kunde-ok.example"})
+    assert response.status_code == 200, response.text
+    section = response.text.split('class="testsend-result"')[1].split("</section>")[0]
+    assert 'id="testsend-note"' in section
+    assert str(gone.proxy_port) in section

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from maildiag.settings import SenderIdentity, Settings
 from maildiag.sinkservice import SinkHandle, run_sink
 
 HEALTHY = ("do.not.reply@platform.visma.com", "do.not.reply@connect.visma.com")
+LEGACY = "do.not.reply@legacy.visma.example"
 KARI = "kari@kunde-ok.example"
 M365_JUNK = (
     "X-MS-Exchange-Organization-SCL: 5\n"
@@ -142,6 +144,12 @@ def remove_account(database: str, address: str) -> None:
     engine.dispose()
 
 
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data = tmp_path_factory.mktemp("lab")
@@ -167,6 +175,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "settings": live,
                 "healthy": write_config(data / "healthy.toml", live, healthy),
                 "all": write_config(data / "all.toml", live, senders),
+                "no_sink": write_config(
+                    data / "no-sink.toml",
+                    live.model_copy(update={"sink_proxy_port": _closed_port()}),
+                    healthy,
+                ),
                 "data": data,
             }
 
@@ -339,6 +352,63 @@ def test_bad_usage_exits_2_with_one_line(
     capsys: pytest.CaptureFixture[str], lab: dict[str, Any], argv: list[str]
 ) -> None:
     code, out, err = run(capsys, lab, *argv)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_test_send_evidence_in_the_sender_item(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, Any]
+) -> None:
+    argv = ("checklist", "kari@kunde-nullmx.example", "--audience", "admin", "--format", "json")
+    code, out, err = run(capsys, lab, *argv, "--test-send")
+    assert code == 1, err  # the null MX is still a problem: the test mail went to the sink
+    item = items(out)["sender.authentication"]
+    assert item["status"] == "ok"
+    sends = item["evidence"]["test_sends"]
+    assert [s["identity"] for s in sends] == list(HEALTHY)
+    for send in sends:
+        assert (send["spf"], send["dkim"], send["dmarc"], send["folder"]) == (
+            "pass",
+            "pass",
+            "pass",
+            "inbox",
+        )
+        assert send["to"] == KARI
+    code, out, _ = run(capsys, lab, *argv)
+    assert code == 1
+    assert items(out)["sender.authentication"]["evidence"]["test_sends"] == []
+
+
+def test_test_send_to_junk_makes_the_sender_item_a_problem(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, Any]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        lab,
+        "checklist",
+        KARI,
+        "--audience",
+        "admin",
+        "--format",
+        "json",
+        "--test-send",
+        config="all",
+    )
+    assert code == 1
+    item = items(out)["sender.authentication"]
+    assert item["status"] == "problem"
+    (legacy,) = [s for s in item["evidence"]["test_sends"] if s["identity"] == LEGACY]
+    assert legacy["folder"] == "junk"
+    assert legacy["would_reach_inbox"] is False
+    from_send = {f["code"] for f in item["findings"] if f["evidence"].get("identity") == LEGACY}
+    assert {"testsend.dkim_fail", "testsend.junk"} <= from_send
+
+
+def test_test_send_without_a_sink_exits_2(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, Any]
+) -> None:
+    code, out, err = run(capsys, lab, "checklist", KARI, "--test-send", config="no_sink")
     assert code == 2
     assert out == ""
     assert len(err.strip().splitlines()) == 1

@@ -1,8 +1,10 @@
 """The support console in process on the lab: login and role checks, the account facts, the
-reset requests and delivery log, the support checklist with pasted headers, and the exports."""
+reset requests and delivery log, the support checklist with pasted headers, the exports, and
+the test sends when a judging sink runs in the app's process."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -12,7 +14,21 @@ import pytest
 import pytest_asyncio
 
 import reset
-from tests.maildiag.test_checklist_api import Lab, LabFiles, make_lab_files, open_lab
+from maildiag.sinkservice import SinkHandle
+from tests.maildiag.test_check_pages import (
+    INBOX,
+    attached_sink,
+    closed_port,
+    judging_sink,
+    rows_of_testsend,
+)
+from tests.maildiag.test_checklist_api import (
+    SENDERS,
+    Lab,
+    LabFiles,
+    make_lab_files,
+    open_lab,
+)
 
 HOSTILE = "<script>alert('x')</script>"
 
@@ -36,6 +52,12 @@ async def shared_lab(
 async def lab(shared_lab: Lab) -> Lab:
     await shared_lab.fresh()
     return shared_lab
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def sink(shared_lab: Lab) -> AsyncIterator[SinkHandle]:
+    async with judging_sink(shared_lab) as handle:
+        yield handle
 
 
 @pytest.fixture
@@ -223,3 +245,45 @@ async def test_exports_are_downloads(support: Lab, fmt: str, media: str, suffix:
         assert {i["key"] for i in data["items"]} >= {"address.registered", "delivery.sent"}
     if fmt == "html":
         assert response.text.lstrip().lower().startswith("<!doctype html")
+
+
+async def test_no_test_send_section_without_a_sink(support: Lab) -> None:
+    response = await _run(support)
+    assert response.status_code == 200, response.text
+    assert "testsend-result" not in response.text
+
+
+async def test_test_send_section_for_both_identities(support: Lab, sink: SinkHandle) -> None:
+    support.client.cookies.set("lang", "en")
+    with attached_sink(support, sink):
+        response = await _run(support)
+    assert response.status_code == 200, response.text
+    rows = rows_of_testsend(response.text)
+    assert set(rows) == set(SENDERS)
+    for row in rows.values():
+        assert row == ("kari@kunde-ok.example", "pass", "pass", "pass", INBOX)
+
+
+async def test_sender_item_carries_the_test_sends(support: Lab, sink: SinkHandle) -> None:
+    with attached_sink(support, sink):
+        response = await _run(support, format="json")
+    assert response.status_code == 200, response.text
+    item = next(i for i in response.json()["items"] if i["key"] == "sender.authentication")
+    assert item["status"] == "ok"
+    sends = item["evidence"]["test_sends"]
+    assert sorted(s["identity"] for s in sends) == sorted(SENDERS)
+    for send in sends:
+        verdict = (send["spf"], send["dkim"], send["dmarc"], send["folder"])
+        assert verdict == ("pass", "pass", "pass", "inbox")
+        assert send["would_reach_inbox"] is True
+        assert send["to"] == "kari@kunde-ok.example"
+
+
+async def test_unreachable_sink_is_a_note_not_a_500(support: Lab, sink: SinkHandle) -> None:
+    gone = dataclasses.replace(sink, proxy_port=closed_port())
+    with attached_sink(support, gone):
+        response = await _run(support)
+    assert response.status_code == 200, response.text
+    section = response.text.split('class="testsend-result"')[1].split("</section>")[0]
+    assert 'id="testsend-note"' in section
+    assert "address.registered" in response.text
