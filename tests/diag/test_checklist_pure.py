@@ -239,3 +239,24 @@ def test_content_checks_never_raise(text: str) -> None:
 )
 def test_reply_line_names_the_enhanced_status_once(reply: SmtpReply, line: str) -> None:
     assert reply.line == line
+
+
+def test_a_test_send_content_error_is_a_finding_of_the_authentication_item() -> None:
+    from diag.findings import ERROR, Finding
+
+    broken = Finding("testsend.no_link", ERROR, "the mail has no reset link")
+    send = TestSendResult(
+        "do.not.reply@platform.visma.com",
+        "kari@kunde-ok.example",
+        "pass",
+        "pass",
+        "pass",
+        "reject",
+        True,
+        "inbox",
+        content=(broken,),
+    )
+    item = checklist_from_evidence(evidence(test_sends=(send,))).item("sender.authentication")
+    assert item is not None
+    assert item.status == "problem"
+    assert "testsend.no_link" in [f.code for f in item.findings]
