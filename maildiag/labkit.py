@@ -6,14 +6,11 @@ dir and reused, so a restarted lab keeps verifying mail it captured before.
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
+from diag.dkim import generate_keypair, public_key_record
 from diag.resolver import ZoneData
 from maildiag.lab.zones import LAB_EGRESS, build_lab_zone
 from maildiag.settings import SenderIdentity, Settings, SettingsError
@@ -86,20 +83,10 @@ def _ensure_key(data_dir: Path, domain: str) -> LabKey:
     keys_dir.mkdir(exist_ok=True)
     path = (keys_dir / f"{domain}.{LAB_SELECTOR}.pem").resolve()
     if not path.is_file():
-        key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-        path.write_bytes(pem)
+        path.write_bytes(generate_keypair("rsa-sha256", RSA_BITS).private_pem_or_seed)
         path.chmod(0o600)
         log.info("lab.key_generated domain=%s", domain)
-    private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    der = private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    public_txt = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode("ascii")
+    public_txt = public_key_record(path.read_bytes())
     return LabKey(domain, LAB_SELECTOR, path, public_txt)
 
 

@@ -6,7 +6,7 @@ cryptography on keys fetched beforehand. Results and findings carry stable reaso
 
 from diag.dkim.arc import ArcResult, ArcSetResult, verify_arc
 from diag.dkim.fetch import KeyLookup, fetch_key, fetch_keys
-from diag.dkim.keys import check_selector
+from diag.dkim.keys import check_selector, public_key_record
 from diag.dkim.parse import (
     DkimKey,
     DkimSignature,
@@ -36,6 +36,7 @@ __all__ = [
     "parse_key_record",
     "parse_signature",
     "parse_tag_list",
+    "public_key_record",
     "sign_message",
     "verify_arc",
     "verify_message",

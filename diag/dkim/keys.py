@@ -167,6 +167,15 @@ def _published_public(key: DkimKey) -> tuple[str, bytes]:
     return key.key_type, raw
 
 
+def public_key_record(private_key: bytes) -> str:
+    """The key record (``v=DKIM1; k=…; p=…``) that publishes ``private_key``'s public half.
+
+    Takes the forms ``sign_message`` takes (PEM, or a base64 Ed25519 seed). Raises ``ValueError``.
+    """
+    kind, public = _public_from_private(private_key)
+    return f"v=DKIM1; k={kind}; p={base64.b64encode(public).decode('ascii')}"
+
+
 def _public_from_private(private_key: bytes) -> tuple[str, bytes]:
     """``("rsa", SPKI DER)`` or ``("ed25519", raw 32 bytes)``. Raises ``ValueError``."""
     if b"-----BEGIN" in private_key:

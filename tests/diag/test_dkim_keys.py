@@ -170,3 +170,22 @@ def test_public_surface_is_exported() -> None:
         "check_selector",
         "verify_arc",
     } <= set(diag.dkim.__all__)
+
+
+@pytest.mark.parametrize("algorithm", ["rsa-sha256", "ed25519-sha256"])
+def test_public_key_record_is_what_generate_keypair_publishes(algorithm: str) -> None:
+    from diag.dkim import generate_keypair, public_key_record
+
+    pair = (
+        generate_keypair(algorithm, 1024)
+        if algorithm == "rsa-sha256"
+        else generate_keypair(algorithm)
+    )
+    assert public_key_record(pair.private_pem_or_seed) == pair.public_txt
+
+
+def test_public_key_record_refuses_garbage() -> None:
+    from diag.dkim import public_key_record
+
+    with pytest.raises(ValueError, match="neither PEM"):
+        public_key_record(b"not a key")
