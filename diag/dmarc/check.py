@@ -12,24 +12,15 @@ from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
-from diag.findings import ERROR, INFO, OK, WARNING, CheckResult, Finding, Severity
+from diag.findings import ERROR, INFO, OK, WARNING, CheckResult, Finding
 from diag.resolver import Resolver
 
 from .discovery import InvalidDomainError, WalkCache, discover, normalize_domain
 from .parse import DmarcRecord, Policy
+from .parse import dmarc_finding as _finding
 from .reports import check_report_uris
 
 CHECK_NAME = "dmarc"
-
-
-def _finding(code: str, severity: Severity, rfc: str, **evidence: Any) -> Finding:
-    return Finding(
-        code=code,
-        severity=severity,
-        summary=code.removeprefix("dmarc.").replace("_", " "),
-        evidence=MappingProxyType(evidence),
-        rfc=rfc,
-    )
 
 
 async def check_domain(

@@ -43,6 +43,7 @@ from .discovery import (
     tree_walk,
 )
 from .parse import DmarcRecord, Policy
+from .parse import dmarc_finding as _finding
 
 DmarcOutcome = Literal["pass", "fail", "none", "temperror", "permerror"]
 DmarcVersion = Literal["rfc9989", "rfc7489"]
@@ -95,16 +96,6 @@ class DmarcResult:
         if self.domains:
             data["domains"] = [d.to_dict() for d in self.domains]
         return data
-
-
-def _finding(code: str, severity: Any, rfc: str, **evidence: Any) -> Finding:
-    return Finding(
-        code=code,
-        severity=severity,
-        summary=code.removeprefix("dmarc.").replace("_", " "),
-        evidence=MappingProxyType(evidence),
-        rfc=rfc,
-    )
 
 
 @dataclass

@@ -28,6 +28,18 @@ SIZE_UNITS: Mapping[str, int] = MappingProxyType(
 )  # RFC 7489 §6.2
 _MAX_URIS_REPORTED = 32
 
+
+def dmarc_finding(code: str, severity: Severity, rfc: str, **evidence: object) -> Finding:
+    """A finding of this package: its summary is the code in words (reports word it properly)."""
+    return Finding(
+        code=code,
+        severity=severity,
+        summary=code.removeprefix("dmarc.").replace("_", " "),
+        evidence=MappingProxyType(dict(evidence)),
+        rfc=rfc,
+    )
+
+
 _WSP = " \t"
 _VERSION = re.compile(r"v[ \t]*=[ \t]*", re.IGNORECASE)  # RFC 5234 §2.3: "v" is case-insensitive
 _TAG = re.compile(r"([A-Za-z]+)[ \t]*=[ \t]*(.*)", re.DOTALL)
@@ -218,15 +230,7 @@ class _Builder:
         rfc = "RFC 9989 §4.8"
         if code == "dmarc.removed_tag":
             rfc = "RFC 9989 Appendix C.5.2"
-        self.warnings.append(
-            Finding(
-                code=code,
-                severity=severity,
-                summary=code.removeprefix("dmarc.").replace("_", " "),
-                evidence=MappingProxyType(dict(evidence)),
-                rfc=rfc,
-            )
-        )
+        self.warnings.append(dmarc_finding(code, severity, rfc, **evidence))
 
     def malformed(self, body: str, position: int) -> None:
         self.is_malformed = True

@@ -13,30 +13,20 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Coroutine
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from diag.errors import DnsError
-from diag.findings import INFO, OK, WARNING, Finding, Severity
+from diag.findings import INFO, OK, WARNING, Finding
 from diag.resolver import Resolver
 
 from .discovery import DnsFailure, InvalidDomainError, WalkCache, tree_walk
 from .parse import DmarcRecord, ReportUri
+from .parse import dmarc_finding as _finding
 
 _RFC_URI = "RFC 9989 §4.7 rua/ruf; §4.8"
 _RFC_EXTERNAL = "RFC 7489 §7.1; RFC 9989 §11.6"
 _AUTHORIZING = re.compile(r"v[ \t]*=[ \t]*DMARC1(?:[ \t]*;|[ \t]*$)", re.IGNORECASE)
 _T = TypeVar("_T")
-
-
-def _finding(code: str, severity: Severity, rfc: str, **evidence: Any) -> Finding:
-    return Finding(
-        code=code,
-        severity=severity,
-        summary=code.removeprefix("dmarc.").replace("_", " "),
-        evidence=MappingProxyType(evidence),
-        rfc=rfc,
-    )
 
 
 async def check_report_uris(
