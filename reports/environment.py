@@ -5,8 +5,8 @@ Autoescape is on for HTML and XML templates, and undefined names fail loudly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Callable, Mapping
+from functools import cache, partial
 from typing import Any
 
 import jinja2
@@ -31,9 +31,18 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(template: str, context: Mapping[str, Any], *, lang: str) -> str:
+def render(
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    lang: str,
+    translate: Callable[..., str] = translate,
+    **per_language: Callable[[Any, str], str],
+) -> str:
     """Render ``template`` with ``context`` in ``lang`` (``nb`` or ``en``).
 
+    ``t(key, **values)`` in the template is ``translate(key, lang, **values)``; each further
+    keyword ``name=fn`` becomes ``name(value)`` = ``fn(value, lang)`` (e.g. ``finding_text``).
     Raises ValueError for an unknown language.
     """
     if lang not in LANGUAGES:
@@ -42,4 +51,9 @@ def render(template: str, context: Mapping[str, Any], *, lang: str) -> str:
     def t(key: str, **values: Any) -> str:
         return translate(key, lang, **values)
 
-    return environment().get_template(template).render(**context, t=t, lang=lang)
+    helpers = {name: partial(_in_language, fn, lang) for name, fn in per_language.items()}
+    return environment().get_template(template).render(**context, **helpers, t=t, lang=lang)
+
+
+def _in_language(fn: Callable[[Any, str], str], lang: str, value: Any) -> str:
+    return fn(value, lang)

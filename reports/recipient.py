@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reports.catalog_recipient import detail_text, finding_text, translate_recipient
-from reports.environment import LANGUAGES, environment
+from reports.environment import render
 
 RECIPIENT_FORMATS = ("text", "markdown", "html", "json")
 SEVERITY_MARKS = {"ok": "✔", "error": "✘", "warning": "!", "info": "·"}
@@ -58,29 +58,13 @@ def render_recipient_template(template: str, context: Mapping[str, Any], *, lang
 
     Raises ValueError for an unknown language.
     """
-    if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}")
-
-    def t(key: str, **values: Any) -> str:
-        return translate_recipient(key, lang, **values)
-
-    def text(finding: Mapping[str, Any]) -> str:
-        return finding_text(finding, lang)
-
-    def detail(code: str) -> str:
-        return detail_text(code, lang)
-
-    return (
-        environment()
-        .get_template(template)
-        .render(
-            **context,
-            t=t,
-            finding_text=text,
-            detail_text=detail,
-            severity_mark=SEVERITY_MARKS,
-            lang=lang,
-        )
+    return render(
+        template,
+        {**context, "severity_mark": SEVERITY_MARKS},
+        lang=lang,
+        translate=translate_recipient,
+        finding_text=finding_text,
+        detail_text=detail_text,
     )
 
 

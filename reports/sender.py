@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reports.catalog_auth import finding_text, translate_auth
-from reports.environment import LANGUAGES, environment
+from reports.environment import render
 
 SENDER_FORMATS = ("text", "markdown", "html", "json")
 STATUS_MARKS = {"ok": "✔", "problem": "✘", "warning": "!", "not_checked": "!"}
@@ -58,24 +58,11 @@ def render_sender(view: SenderView, *, fmt: str = "text", lang: str = "nb") -> s
 
 def render_auth_template(template: str, context: Mapping[str, Any], *, lang: str) -> str:
     """Render through the shared Environment with this area's catalog (and marks) in scope."""
-    if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}")
-
-    def t(key: str, **values: Any) -> str:
-        return translate_auth(key, lang, **values)
-
-    def text(finding: Mapping[str, Any]) -> str:
-        return finding_text(finding, lang)
-
-    return (
-        environment()
-        .get_template(template)
-        .render(
-            **context,
-            t=t,
-            finding_text=text,
-            status_mark=STATUS_MARKS,
-            severity_mark=SEVERITY_MARKS,
-            lang=lang,
-        )
+    marks = {"status_mark": STATUS_MARKS, "severity_mark": SEVERITY_MARKS}
+    return render(
+        template,
+        {**context, **marks},
+        lang=lang,
+        translate=translate_auth,
+        finding_text=finding_text,
     )
