@@ -231,15 +231,14 @@ class ProcessJudge:
 
 async def _serve(config: dict[str, Any]) -> None:
     """The worker: judge frames from stdin, write verdicts to stdout, until stdin closes."""
-    from publicsuffixlist import PublicSuffixList
-
+    from diag.dmarc import default_psl
     from diag.resolver import DnsPythonResolver, Resolver
     from maildiag.sinkservice import authenticate_judge
 
     def resolver() -> Resolver:
         return DnsPythonResolver(config["nameservers"], timeout=config["timeout"])
 
-    judge = authenticate_judge(resolver, authserv_id=config["authserv_id"], psl=PublicSuffixList())
+    judge = authenticate_judge(resolver, authserv_id=config["authserv_id"], psl=default_psl())
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from publicsuffixlist import PublicSuffixList
 
 from diag.authenticate import authenticate
+from diag.dmarc import default_psl
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.db import migrate
 from maildiag.events import Broadcaster
@@ -81,7 +82,7 @@ def authenticate_judge(
     List serves every judgment (building one costs a third of a second of CPU).
     """
     pool = _ResolverPool(resolver_factory)
-    suffixes = psl or PublicSuffixList()
+    suffixes = psl or default_psl()
 
     async def judge(raw: bytes, facts: EnvelopeFacts) -> Verdict:
         verdict = await authenticate(

@@ -37,6 +37,7 @@ from .discovery import (
     DnsFailure,
     InvalidDomainError,
     WalkCache,
+    default_psl,
     discover,
     normalize_domain,
     psl_organizational_domain,
@@ -148,7 +149,7 @@ async def evaluate(
         resolver=resolver,
         exists=from_domain_exists if len(domains) == 1 else None,
         version=version,
-        psl=psl or PublicSuffixList(),
+        psl=psl or default_psl(),
         rng=rng,
         cache=WalkCache(resolver),
     )

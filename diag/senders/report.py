@@ -19,6 +19,7 @@ from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
+from diag.dmarc import default_psl
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding, has_errors, worst_severity
 from diag.resolver import Answer, Resolver, normalize_name
@@ -133,7 +134,7 @@ async def check_sender(
     started = time.perf_counter()
     clock = time.time() if now is None else now
     jobs, extra = _identity_jobs(
-        spec, resolver, dnsbl_zones, clock, psl if psl is not None else PublicSuffixList()
+        spec, resolver, dnsbl_zones, clock, psl if psl is not None else default_psl()
     )
     parts, missing = await run_jobs(jobs, deadline)
     identity = {

@@ -8,8 +8,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from publicsuffixlist import PublicSuffixList
-
+from diag.dmarc import default_psl
 from diag.senders import SECTIONS, SenderReport, SenderSpec, check_sender, check_sender_domain
 from maildiag.commands.common import make_resolver, parse_domain
 from maildiag.settings import SenderIdentity, Settings
@@ -60,7 +59,7 @@ async def sender_reports(
     every configured identity when none are named; all run concurrently."""
     deadline = max(MIN_DEADLINE, settings.dns_timeout * 5)
     zones = settings.dnsbl_zones
-    psl = PublicSuffixList()  # built once for every report (it costs ~0.15 s of CPU)
+    psl = default_psl()  # one list for every report (building it costs ~0.15 s of CPU)
     if not domains:
         identities = list(settings.senders)
         jobs = [
