@@ -49,7 +49,8 @@ class LabDnsServer:
     """An authoritative DNS server for ``zone`` on ``host``:``port`` (UDP and TCP).
 
     Port 0 picks one port free for both transports; ``port`` holds it once ``start`` returns.
-    Every response is delayed by ``latency`` seconds without blocking other queries.
+    Every response leaves ``latency`` seconds after its query arrived (a network's round
+    trip: the server's own work overlaps it), without blocking other queries.
     ``query_count`` counts every message received, malformed ones included. All records are
     served with ``ttl`` seconds, which is also the negative-caching TTL of the synthetic SOA.
     ``set_zone`` and ``set_fault`` may be called from another thread (they swap whole values).
@@ -150,12 +151,13 @@ class LabDnsServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _respond(self, data: bytes, *, tcp: bool) -> bytes | None:
-        """The reply to one received message, or None for no reply; waits ``latency`` first."""
+    async def _respond(self, data: bytes, arrived: float, *, tcp: bool) -> bytes | None:
+        """The reply to one received message, or None for no reply, once ``latency`` seconds
+        have passed since it ``arrived`` (event-loop time)."""
         self.query_count += 1
         reply = self._reply(data, tcp=tcp)
         if reply is not None and self.latency > 0:
-            await asyncio.sleep(self.latency)
+            await asyncio.sleep(arrived + self.latency - asyncio.get_running_loop().time())
         return reply
 
     def _reply(self, data: bytes, *, tcp: bool) -> bytes | None:
@@ -189,8 +191,8 @@ class LabDnsServer:
             return dns_wire.truncated(response)
         return dns_wire.to_wire_limited(response, dns_wire.udp_limit(query))
 
-    async def _answer_udp(self, data: bytes, addr: Any) -> None:
-        reply = await self._respond(data, tcp=False)
+    async def _answer_udp(self, data: bytes, addr: Any, arrived: float) -> None:
+        reply = await self._respond(data, arrived, tcp=False)
         if reply is not None and self._udp is not None:
             self._udp.sendto(reply, addr)
 
@@ -201,7 +203,9 @@ class LabDnsServer:
         try:
             while True:
                 length = struct.unpack("!H", await reader.readexactly(2))[0]
-                reply = await self._respond(await reader.readexactly(length), tcp=True)
+                data = await reader.readexactly(length)
+                arrived = asyncio.get_running_loop().time()
+                reply = await self._respond(data, arrived, tcp=True)
                 if reply is not None:
                     writer.write(struct.pack("!H", len(reply)) + reply)
                     await writer.drain()
@@ -220,7 +224,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self._server = server
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._server._spawn(self._server._answer_udp(data, addr))
+        arrived = asyncio.get_running_loop().time()
+        self._server._spawn(self._server._answer_udp(data, addr, arrived))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("labdns.udp_error error=%s", exc)
