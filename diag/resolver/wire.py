@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ import dns.rdatatype
 import dns.resolver
 
 from diag.errors import DnsError
+from diag.resolver import codec
 from diag.resolver.answer import (
     DEFAULT_NEGATIVE_TTL,
     MAX_CACHE_TTL,
@@ -273,9 +275,24 @@ class DnsPythonResolver:
 
     async def _lookup(self, qname: str, rdtype: str) -> Answer:
         started = time.perf_counter()
+        tcp = False
+        try:
+            decoded = await self._fast_exchange(qname, rdtype)
+        except codec.Truncated:
+            decoded, tcp = None, True
+        except DnsError as failure:
+            self._log_error(qname, rdtype, failure, started)
+            raise
+        if decoded is not None:
+            elapsed = time.perf_counter() - started
+            self.log.append(QueryLogEntry(qname, rdtype, decoded.rcode.value, elapsed))
+            canonical = decoded.canonical_name
+            return Answer(
+                qname, rdtype, decoded.rcode, decoded.records, decoded.ttl, elapsed, canonical
+            )
         try:
             result = await self._resolver.resolve(
-                qname + ".", rdtype, raise_on_no_answer=False, search=False
+                qname + ".", rdtype, tcp=tcp, raise_on_no_answer=False, search=False
             )
         except dns.resolver.NXDOMAIN as exc:
             elapsed = time.perf_counter() - started
@@ -284,10 +301,8 @@ class DnsPythonResolver:
             self.log.append(QueryLogEntry(qname, rdtype, Rcode.NXDOMAIN.value, elapsed))
             return Answer(qname, rdtype, Rcode.NXDOMAIN, (), ttl, elapsed)
         except dns.exception.DNSException as exc:
-            elapsed = time.perf_counter() - started
             error = _classify(exc, qname, rdtype)
-            self.log.append(QueryLogEntry(qname, rdtype, f"error:{error.reason}", elapsed))
-            log.debug("dns.error qname=%s rdtype=%s reason=%s", qname, rdtype, error.reason)
+            self._log_error(qname, rdtype, error, started)
             raise error from exc
         elapsed = time.perf_counter() - started
         canonical = result.canonical_name.to_text(omit_final_dot=True).lower()
@@ -298,6 +313,100 @@ class DnsPythonResolver:
         records = tuple(_rdata_to_record(rdata, rdtype) for rdata in result.rrset)
         self.log.append(QueryLogEntry(qname, rdtype, Rcode.NOERROR.value, elapsed))
         return Answer(qname, rdtype, Rcode.NOERROR, records, result.rrset.ttl, elapsed, canonical)
+
+    def _log_error(self, qname: str, rdtype: str, error: DnsError, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        self.log.append(QueryLogEntry(qname, rdtype, f"error:{error.reason}", elapsed))
+        log.debug("dns.error qname=%s rdtype=%s reason=%s", qname, rdtype, error.reason)
+
+    async def _fast_exchange(self, qname: str, rdtype: str) -> codec.Decoded | None:
+        """The common case without dnspython's message objects: one UDP exchange with the
+        first nameserver (the one dnspython asks first), read by ``diag.resolver.codec``.
+
+        Returns None when it declines: a type or name it does not encode, a socket error, a
+        reply it does not read exactly as dnspython would, an error rcode while other servers
+        remain. The query then goes through dnspython, which asks again and decides.
+        Raises ``codec.Truncated`` for a truncated reply (to be asked over TCP), and
+        ``DnsError`` on timeout (dnspython's lifetime, the same timeout, would have expired on
+        that first server too) or for an error rcode from the only server.
+        """
+        code = codec.TYPE_CODES.get(rdtype)
+        servers = self._resolver.nameservers
+        server = servers[0] if servers else None
+        qname_wire = codec.encode_name(qname)
+        # a scoped IPv6 source address comes back in another text form: left to dnspython
+        if code is None or qname_wire is None or type(server) is not _Do53 or "%" in server.address:
+            return None
+        msg_id = secrets.randbits(16)
+        where = f"{server.address} port {server.port}"
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await _udp_exchange(
+                    (server.address, server.port),
+                    codec.encode_query(msg_id, qname_wire, code),
+                    lambda data: codec.decode_answer(data, msg_id, qname_wire, code),
+                )
+        except codec.Truncated:
+            raise
+        except TimeoutError:  # before OSError, its base class
+            detail = f"no answer from {where} in {self.timeout:g} s"
+            raise DnsError(qname=qname, rdtype=rdtype, reason="timeout", detail=detail) from None
+        except codec.ServerFailure as exc:
+            if len(servers) > 1:
+                return None
+            rcode = dns.rcode.Rcode.make(exc.rcode)
+            reason = _rcode_reason(rcode)
+            rcode_text = dns.rcode.to_text(rcode)
+            detail = f"{where} answered {rcode_text}"
+            raise DnsError(qname=qname, rdtype=rdtype, reason=reason, detail=detail) from None
+        except (codec.Declined, OSError) as exc:
+            log.debug("dns.fast_declined qname=%s rdtype=%s why=%s", qname, rdtype, exc)
+            return None
+
+
+async def _udp_exchange(
+    server: tuple[str, int],
+    query: bytes,
+    read: Callable[[bytes], codec.Decoded | None],
+) -> codec.Decoded:
+    """Send ``query`` from a fresh socket (a random source port per query) and return the
+    first datagram from ``server`` that ``read`` accepts; others are ignored, as dnspython's
+    ``ignore_unexpected`` does. Raises what ``read`` raises and ``OSError``; the caller sets the
+    deadline.
+    """
+    family = dns.inet.af_for_address(server[0])
+    expected = (socket.inet_ntop(family, socket.inet_pton(family, server[0])), server[1])
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[codec.Decoded] = loop.create_future()
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+
+        def readable() -> None:
+            while not future.done():
+                try:
+                    data, source = sock.recvfrom(65535)
+                except BlockingIOError:
+                    return
+                except OSError as exc:
+                    future.set_exception(exc)
+                    return
+                if source[:2] != expected:
+                    continue
+                try:
+                    decoded = read(data)
+                except codec.Declined as exc:
+                    future.set_exception(exc)
+                    return
+                if decoded is not None:
+                    future.set_result(decoded)
+
+        sock.sendto(query, server)
+        fd = sock.fileno()
+        loop.add_reader(fd, readable)
+        try:
+            return await future
+        finally:
+            loop.remove_reader(fd)
 
 
 def _classify(exc: dns.exception.DNSException, qname: str, rdtype: str) -> DnsError:
@@ -324,12 +433,15 @@ def _server_error_reason(error: Sequence[object]) -> str:
     if isinstance(failure, dns.message.ChainTooLong):
         return "cname_loop"
     if isinstance(response, dns.message.Message) and response.rcode() != dns.rcode.NOERROR:
-        code = response.rcode()
-        return {dns.rcode.SERVFAIL: "servfail", dns.rcode.REFUSED: "refused"}.get(
-            code, dns.rcode.to_text(code).lower()
-        )
+        return _rcode_reason(response.rcode())
     if isinstance(failure, dns.exception.DNSException | ValueError | EOFError):
         return "malformed"
     if isinstance(failure, OSError):
         return "unreachable"
     return "error"
+
+
+def _rcode_reason(code: dns.rcode.Rcode) -> str:
+    """A server's error rcode as a reason: ``servfail``, ``refused``, or the rcode's name."""
+    named = {dns.rcode.SERVFAIL: "servfail", dns.rcode.REFUSED: "refused"}
+    return named.get(code, dns.rcode.to_text(code).lower())
