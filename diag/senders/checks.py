@@ -297,13 +297,16 @@ def _mx_temperror(domain: str, reason: str) -> Finding:
     )
 
 
-async def sample_part(spec: SenderSpec, selector: str, resolver: Resolver, *, now: float) -> Part:
-    """Sign a sample reset mail with the configured key and verify it through the DNS."""
+def sign_sample(spec: SenderSpec, selector: str, *, now: float) -> bytes | Part:
+    """A sample reset mail signed with the configured key, or the part saying it cannot sign.
+
+    Needs no DNS: the report signs while its first questions are in flight.
+    """
     base = {"domain": spec.signing_domain, "selector": selector, "algorithm": spec.algorithm}
     assert spec.private_key is not None
     message = sample_reset_mail(spec, now=now)
     try:
-        signed = sign_message(
+        return sign_message(
             message,
             domain=spec.signing_domain,
             selector=selector,
@@ -320,7 +323,13 @@ async def sample_part(spec: SenderSpec, selector: str, resolver: Resolver, *, no
             **base,
         )
         return Part("sample", f"selector:{selector}", base, (found,))
-    results = await verify_message(signed, resolver, now=now)
+
+
+async def verify_sample(spec: SenderSpec, selector: str, signed: bytes, resolver: Resolver) -> Part:
+    """Verify the signed sample through the DNS, as a receiver would, at the system clock's
+    time: dkimpy writes t= from that clock, whatever ``now`` dated the mail with."""
+    base = {"domain": spec.signing_domain, "selector": selector, "algorithm": spec.algorithm}
+    results = await verify_message(signed, resolver)
     verdict = results[0].to_dict() if results else {"result": "none", "reason": "not_signed"}
     data = {**base, "verdict": verdict}
     evidence = {**base, "result": verdict["result"], "reason": verdict["reason"]}

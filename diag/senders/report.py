@@ -33,9 +33,10 @@ from diag.senders.checks import (
     dnsbl_part,
     finding,
     reverse_part,
-    sample_part,
+    sign_sample,
     spf_ip_part,
     spf_lint_part,
+    verify_sample,
 )
 from diag.senders.spec import COMMON_SELECTORS, SenderSpec
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 SECTIONS = ("spf", "dkim", "dmarc", "alignment", "reverse", "dnsbl", "bounce_mx", "sample")
 DEFAULT_DEADLINE = 15.0  # seconds for a whole report
+YIELD_TURNS = 8  # loop turns the sample's verification lets pass first (see _sample)
 STATUSES = ("ok", "warning", "problem", "not_checked")
 
 Job = tuple[str, str, Coroutine[Any, Any, Part]]
@@ -182,16 +184,14 @@ async def check_sender_domain(
 def _identity_jobs(
     spec: SenderSpec, resolver: Resolver, zones: Sequence[str], now: float, psl: PublicSuffixList
 ) -> tuple[list[Job], list[Finding]]:
-    # Three waves:
+    # Three waves, so that the waiting overlaps the CPU work instead of following it:
     # 1. the checks whose answers name further lookups (DMARC discovery and report
     #    destinations, SPF includes, PTR -> A), the critical path: their questions go out
     #    first, so their answers come back first and are handled before the others;
     # 2. once each of those has asked, the one-level lookups (DKIM keys, DNSBL, bounce MX);
-    # 3. once its key's check has ended, the sample signature, the report's biggest CPU cost:
-    #    it then runs after the first-level answers of the chains (the key's answer comes
-    #    after theirs) while the second level is in flight, not before any question goes out.
-    #    Verification needs that answer anyway: it asks for the same record, which the
-    #    resolver then has in its cache (or in flight).
+    # 3. once those have asked too, the sample mail is signed (no DNS needed), while every
+    #    first-level question is in flight; it is verified once its key's check has ended.
+    #    Verification asks for the same key record, then in the resolver's cache.
     chain = _Wave(resolver)
     jobs: list[Job] = [("dmarc", "record", chain.job(partial(dmarc_part, spec.domain, psl=psl))())]
     jobs.append(("spf", "lint", chain.job(partial(spf_lint_part, spec.envelope))()))
@@ -203,6 +203,7 @@ def _identity_jobs(
         ("reverse", ip, chain.job(partial(reverse_part, ip, helo))()) for ip in spec.egress_ips
     ]
     jobs.append(("alignment", "alignment", chain.job(partial(alignment_part, spec, psl=psl))()))
+    single = _Wave(resolver)
     extra: list[Finding] = []
     fetched = {s: asyncio.Event() for s in spec.selectors}
     if spec.selectors:
@@ -210,7 +211,7 @@ def _identity_jobs(
             (
                 "dkim",
                 f"selector:{s}",
-                _after(chain.asked, partial(dkim_selector_part, spec, s, resolver), fetched[s]),
+                _after(chain.asked, single.job(partial(dkim_selector_part, spec, s)), fetched[s]),
             )
             for s in spec.selectors
         ]
@@ -223,15 +224,15 @@ def _identity_jobs(
                 address=spec.address,
             )
         )
-        discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS, resolver)
-        jobs.append(("dkim", "common", _after(chain.asked, discovery)))
+        discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS)
+        jobs.append(("dkim", "common", _after(chain.asked, single.job(discovery))))
     if zones:
         jobs += [
-            ("dnsbl", ip, _after(chain.asked, partial(dnsbl_part, ip, zones, resolver)))
+            ("dnsbl", ip, _after(chain.asked, single.job(partial(dnsbl_part, ip, zones))))
             for ip in spec.egress_ips
         ]
-    bounces = partial(bounce_mx_part, spec.envelope, resolver)
-    jobs.append(("bounce_mx", "mx", _after(chain.asked, bounces)))
+    bounces = partial(bounce_mx_part, spec.envelope)
+    jobs.append(("bounce_mx", "mx", _after(chain.asked, single.job(bounces))))
     if spec.key_error:
         extra.append(
             finding(
@@ -244,11 +245,7 @@ def _identity_jobs(
         )
     elif spec.private_key is not None:
         jobs += [
-            (
-                "sample",
-                f"selector:{s}",
-                _after(fetched[s], partial(sample_part, spec, s, resolver, now=now)),
-            )
+            ("sample", f"selector:{s}", _sample(spec, s, resolver, now, single.asked, fetched[s]))
             for s in spec.selectors
         ]
     else:
@@ -319,6 +316,30 @@ class _AnnouncingResolver:
     async def query(self, name: str, rdtype: str) -> Answer:
         self.announce()
         return await self._inner.query(name, rdtype)
+
+
+async def _sample(
+    spec: SenderSpec,
+    selector: str,
+    resolver: Resolver,
+    now: float,
+    asked: asyncio.Event,
+    fetched: asyncio.Event,
+) -> Part:
+    """Sign once every first-level question is out; verify once the key's check has ended.
+
+    The key's answer arrives among the first-level answers that lead to the second level
+    (another identity's DMARC record, say). Before its CPU-heavy verification the sample lets
+    a few loop turns pass, in which those answers' handlers send their next questions.
+    """
+    await asked.wait()
+    signed = sign_sample(spec, selector, now=now)
+    if not isinstance(signed, bytes):
+        return signed
+    await fetched.wait()
+    for _ in range(YIELD_TURNS):
+        await asyncio.sleep(0)
+    return await verify_sample(spec, selector, signed, resolver)
 
 
 async def _after(ready: asyncio.Event, start: Starter, done: asyncio.Event | None = None) -> Part:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,6 +113,17 @@ async def test_healthy_identity(keys: tuple[KeyPair, KeyPair]) -> None:
     assert data["spf"]["checks"][f"ip:{IP}"]["trace"]
     assert data["findings"]
     assert data["status"] == "ok"
+
+
+@pytest.mark.parametrize("days", [-3, 3])
+async def test_a_report_dated_another_day_still_verifies_its_sample(
+    keys: tuple[KeyPair, KeyPair], days: int
+) -> None:
+    # ``now`` dates the sample mail; the signature's t= comes from the system clock
+    resolver = MemoryResolver(_zone(keys[0]), nxdomain=["_dmarc.test"])
+    now = time.time() + days * 86400
+    report = await check_sender(_spec(keys[0]), resolver, now=now)
+    assert "sender.sample_dkim_pass" in _codes(report)
 
 
 async def test_key_mismatch_fails_the_sample(keys: tuple[KeyPair, KeyPair]) -> None:
