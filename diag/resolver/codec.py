@@ -31,8 +31,9 @@ CLASS_IN = 1
 EDNS_PAYLOAD = 1232  # the resolver's advertised UDP size (DNS flag day 2020)
 MAX_CHAIN = 16  # CNAMEs dnspython follows within one response before ChainTooLong
 MAX_NAME = 255  # RFC 1035 §2.3.4
+MAX_TTL = 0x7FFFFFFF  # RFC 2181 §8
 MAX_LABEL = 63  # RFC 1035 §2.3.4
-MAX_POINTERS = 64  # compression pointers followed in one name before the name is refused
+MAX_POINTERS = 16  # compression pointers followed in one name (dnspython's limit)
 
 _HEADER = struct.Struct("!HHHHHH")
 _RR_FIXED = struct.Struct("!HHIH")  # type, class, TTL, RDLENGTH (RFC 1035 §4.1.3)
@@ -113,7 +114,9 @@ def decode_answer(data: bytes, msg_id: int, qname_wire: bytes, rdtype: int) -> D
     if qdcount != 1:
         raise Declined("not one question")  # dnspython accepts some error replies without one
     end = _HEADER.size + len(qname_wire) + 4
-    if len(data) < end:
+    if len(data) < end:  # with TC set, dnspython may take a cut reply for a truncated one
+        if flags & _TC:
+            raise Declined("truncated before the question ends")
         return None
     name_end = end - 4
     if data[_HEADER.size : name_end].lower() != qname_wire.lower():
@@ -230,36 +233,43 @@ def _text(name: bytes) -> str:
 
 
 def _read_name(data: bytes, offset: int) -> tuple[bytes, int]:
-    """The dotted name at ``offset`` (no trailing dot) and the offset just past it."""
+    """The dotted name at ``offset`` (no trailing dot) and the offset just past it.
+
+    Compression pointers follow dnspython's rules (RFC 1035 §4.1.4 leaves them open): each
+    points before the previous target, what it points to ends before the part of the name
+    that holds the pointer, and at most ``MAX_POINTERS`` are followed.
+    """
     labels: list[bytes] = []
     after = -1
     size = 1
-    for _ in range(MAX_POINTERS):
-        if offset >= len(data):
-            raise Declined("name runs past the message")
-        length = data[offset]
-        if length == 0:
-            return b".".join(labels), offset + 1 if after < 0 else after
-        if length >= 0xC0:
-            if offset + 1 >= len(data):
-                raise Declined("pointer runs past the message")
-            target = ((length & 0x3F) << 8) | data[offset + 1]
-            if target >= offset:
-                raise Declined("forward compression pointer")
-            if after < 0:
-                after = offset + 2
-            offset = target
-            continue
-        if length > MAX_LABEL:
-            raise Declined("unknown label type")
-        label = data[offset + 1 : offset + 1 + length]
-        if len(label) != length or b"." in label:
-            raise Declined("label runs past the message or holds a dot")
-        size += length + 1
-        if size > MAX_NAME:
-            raise Declined("name too long")
-        labels.append(label)
-        offset += 1 + length
+    start, end = offset, len(data)
+    for _ in range(MAX_POINTERS + 1):
+        while True:
+            if offset >= end:
+                raise Declined("name runs past its bounds")
+            length = data[offset]
+            if length == 0:
+                return b".".join(labels), offset + 1 if after < 0 else after
+            if length >= 0xC0:
+                break
+            if length > MAX_LABEL:
+                raise Declined("unknown label type")
+            label = data[offset + 1 : offset + 1 + length]
+            if offset + 1 + length > end or b"." in label:
+                raise Declined("label runs past its bounds or holds a dot")
+            size += length + 1
+            if size > MAX_NAME:
+                raise Declined("name too long")
+            labels.append(label)
+            offset += 1 + length
+        if offset + 1 >= end:
+            raise Declined("pointer runs past its bounds")
+        target = ((length & 0x3F) << 8) | data[offset + 1]
+        if target >= start:
+            raise Declined("compression pointer not backwards")
+        if after < 0:
+            after = offset + 2
+        offset, end, start = target, start, target
     raise Declined("too many compression pointers")
 
 
@@ -286,6 +296,8 @@ class _Reader:
             raise Declined("a record of another class")
         else:
             _check_rdata(self.data, rtype, rdata, length)
+            if ttl > MAX_TTL:
+                ttl = 0  # RFC 2181 §8: a TTL with the top bit set is taken as zero
         self.offset = rdata + length
         return rtype, rclass, ttl, rdata, owner
 

@@ -109,7 +109,7 @@ ODD = st.sampled_from([b"sp ace", b"a(b", b"\x00", b"d.t", b"@", b"\xc3\xa5"])
 LABEL = st.one_of(PLAIN, PLAIN, PLAIN, ODD)
 NAMES = st.lists(LABEL, min_size=1, max_size=4).map(lambda ls: dns.name.Name([*ls, b""]))
 QNAMES = st.sampled_from(["mail.example", "_dmarc.example", "a.b.example", "sel_1.example"])
-TTLS = st.integers(min_value=0, max_value=2**31 - 1)
+TTLS = st.integers(min_value=0, max_value=2**32 - 1)  # the top bit set means 0 (RFC 2181 §8)
 
 
 def rdata_for(rdtype: str) -> st.SearchStrategy[dns.rdata.Rdata]:
