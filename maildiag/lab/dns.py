@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 TCP_MAX_MESSAGE = 65535  # RFC 1035 §4.2.2: two-octet length prefix
 BIND_ATTEMPTS = 20  # port 0: tries to find a port free for both UDP and TCP
 THREAD_START_TIMEOUT = 10.0
+REPLY_CACHE_SIZE = 4096  # distinct messages whose replies are kept; then the cache starts over
 
 
 class Fault(StrEnum):
@@ -76,6 +77,9 @@ class LabDnsServer:
         self._faults: dict[str, Fault] = {}
         for name, fault in (faults or {}).items():
             self.set_fault(name, fault)
+        self._replies: dict[tuple[bool, bytes], bytes] = {}
+        self._cache_zone: dns_wire.CompiledZone | None = None
+        self._cache_faults: dict[str, Fault] | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -155,27 +159,59 @@ class LabDnsServer:
         """The reply to one received message, or None for no reply, once ``latency`` seconds
         have passed since it ``arrived`` (event-loop time)."""
         self.query_count += 1
-        reply = self._reply(data, tcp=tcp)
+        reply = self._cached_reply(data, tcp=tcp)
         if reply is not None and self.latency > 0:
             await asyncio.sleep(arrived + self.latency - asyncio.get_running_loop().time())
         return reply
 
-    def _reply(self, data: bytes, *, tcp: bool) -> bytes | None:
+    def _cached_reply(self, data: bytes, *, tcp: bool) -> bytes | None:
+        """``_reply``, from a cache for a message seen before with the same zone and faults.
+
+        A reply depends only on the message after its ID, the transport, the zone and the
+        faults, so a repeated question costs a lookup instead of dnspython's parsing and
+        rendering (about 0.3 ms, which a burst of queries would otherwise add up in the
+        server's one loop). Faulty names and malformed messages are never cached.
+        """
+        zone, faults = self._zone, self._faults
+        if self._cache_zone is not zone or self._cache_faults is not faults:
+            self._replies, self._cache_zone, self._cache_faults = {}, zone, faults
+        key = (tcp, data[2:])
+        cached = self._replies.get(key)
+        if cached is not None:
+            return data[:2] + cached[2:]
+        reply, cacheable = self._reply(data, zone, faults, tcp=tcp)
+        if reply is not None and cacheable:
+            if len(self._replies) >= REPLY_CACHE_SIZE:
+                self._replies.clear()
+            self._replies[key] = reply
+        return reply
+
+    def _reply(
+        self, data: bytes, zone: dns_wire.CompiledZone, faults: Mapping[str, Fault], *, tcp: bool
+    ) -> tuple[bytes | None, bool]:
+        """The reply (None for none) and whether it may be cached."""
         try:
             query = dns.message.from_wire(data)
         except Exception:  # untrusted input: any parse failure is answered, never raised
             log.debug("labdns.malformed_query size=%d", len(data))
-            return dns_wire.header_only(data, dns.rcode.FORMERR)
+            return dns_wire.header_only(data, dns.rcode.FORMERR), False
         if query.flags & dns.flags.QR:
-            return None
+            return None, False
+        fault = faults.get(dns_wire.question_name(query))
         try:
-            return self._reply_to(query, tcp=tcp)
+            return self._reply_to(query, zone, fault, tcp=tcp), fault is None
         except Exception:  # a bug here must cost one answer, not the server
             log.exception("labdns.answer_failed qname=%s", dns_wire.question_name(query))
-            return dns_wire.header_only(data, dns.rcode.SERVFAIL)
+            return dns_wire.header_only(data, dns.rcode.SERVFAIL), False
 
-    def _reply_to(self, query: dns.message.Message, *, tcp: bool) -> bytes | None:
-        fault = self._faults.get(dns_wire.question_name(query))
+    def _reply_to(
+        self,
+        query: dns.message.Message,
+        zone: dns_wire.CompiledZone,
+        fault: Fault | None,
+        *,
+        tcp: bool,
+    ) -> bytes | None:
         if fault is Fault.TIMEOUT:
             return None
         if fault is Fault.SERVFAIL:
@@ -184,7 +220,7 @@ class LabDnsServer:
             return dns_wire.rcode_only(query, dns.rcode.REFUSED)
         if fault is Fault.GARBAGE:
             return dns_wire.garbage(query)
-        response = dns_wire.answer(self._zone, query)
+        response = dns_wire.answer(zone, query)
         if tcp:
             return dns_wire.to_wire_limited(response, TCP_MAX_MESSAGE)
         if fault is Fault.TRUNCATE:

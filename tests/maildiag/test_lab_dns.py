@@ -402,6 +402,28 @@ async def test_set_zone_replaces_the_records(server: LabDnsServer) -> None:
     assert (await udp(server, "mx.lab.example", "A")).rcode() == dns.rcode.NXDOMAIN
 
 
+async def test_repeated_questions_get_the_same_reply_under_their_own_id(
+    server: LabDnsServer,
+) -> None:
+    first = await udp(server, "lab.example", "TXT", id=1)
+    second = await udp(server, "LAB.example", "TXT", id=2)
+    third = await udp(server, "lab.example", "TXT", id=3)
+    assert (first.id, second.id, third.id) == (1, 2, 3)
+    assert first.to_wire()[2:] == third.to_wire()[2:]
+    assert str(second.question[0].name) == "LAB.example."  # the question as asked, not cached
+    assert rdata_texts(first) == rdata_texts(second) == rdata_texts(third)
+
+
+async def test_zone_and_fault_changes_reach_repeated_questions(server: LabDnsServer) -> None:
+    assert rdata_texts(await udp(server, "lab.example", "A")) == ["192.0.2.1"]
+    server.set_zone({"lab.example": {"A": ["192.0.2.77"]}})
+    assert rdata_texts(await udp(server, "lab.example", "A")) == ["192.0.2.77"]
+    server.set_fault("lab.example", Fault.SERVFAIL)
+    assert (await udp(server, "lab.example", "A")).rcode() == dns.rcode.SERVFAIL
+    server.set_fault("lab.example", None)
+    assert rdata_texts(await udp(server, "lab.example", "A")) == ["192.0.2.77"]
+
+
 async def test_stop_closes_open_tcp_connections(zone: dict[str, dict[str, list[object]]]) -> None:
     srv = LabDnsServer(zone)  # type: ignore[arg-type]
     await srv.start()
