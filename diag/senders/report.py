@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 SECTIONS = ("spf", "dkim", "dmarc", "alignment", "reverse", "dnsbl", "bounce_mx", "sample")
 DEFAULT_DEADLINE = 15.0  # seconds for a whole report
-YIELD_TURNS = 8  # loop turns the sample's verification lets pass first (see _sample)
 STATUSES = ("ok", "warning", "problem", "not_checked")
 
 Job = tuple[str, str, Coroutine[Any, Any, Part]]
@@ -188,10 +187,12 @@ def _identity_jobs(
     # 1. the checks whose answers name further lookups (DMARC discovery and report
     #    destinations, SPF includes, PTR -> A), the critical path: their questions go out
     #    first, so their answers come back first and are handled before the others;
-    # 2. once each of those has asked, the one-level lookups (DKIM keys, DNSBL, bounce MX);
-    # 3. once those have asked too, the sample mail is signed (no DNS needed), while every
-    #    first-level question is in flight; it is verified once its key's check has ended.
-    #    Verification asks for the same key record, then in the resolver's cache.
+    # 2. once each of those has asked, the one-level lookups (DKIM keys, DNSBL, bounce MX),
+    #    which handle their answers only once each chained check has sent its next level
+    #    (or ended), so that those answers never delay the second level;
+    # 3. once the one-level lookups have asked too, the sample mail is signed (no DNS
+    #    needed), while every first-level question is in flight; it is verified once its
+    #    key's check has ended. Verification asks for the same key record, then cached.
     chain = _Wave(resolver)
     jobs: list[Job] = [("dmarc", "record", chain.job(partial(dmarc_part, spec.domain, psl=psl))())]
     jobs.append(("spf", "lint", chain.job(partial(spf_lint_part, spec.envelope))()))
@@ -203,7 +204,7 @@ def _identity_jobs(
         ("reverse", ip, chain.job(partial(reverse_part, ip, helo))()) for ip in spec.egress_ips
     ]
     jobs.append(("alignment", "alignment", chain.job(partial(alignment_part, spec, psl=psl))()))
-    single = _Wave(resolver)
+    single = _Wave(_GatedResolver(resolver, chain.advanced))
     extra: list[Finding] = []
     fetched = {s: asyncio.Event() for s in spec.selectors}
     if spec.selectors:
@@ -270,52 +271,93 @@ def _identity_jobs(
 
 
 class _Wave:
-    """Jobs started together: ``asked`` is set once each has made its first query (or ended).
+    """Jobs started together. ``asked`` is set once each has made its first query (or ended);
+    ``advanced`` once each has asked again after an answer came back (or ended): for the
+    chained checks, once their next level is in flight.
 
-    Each job gets a resolver that reports its first query; ``job`` counts the job at once, so
-    ``asked`` cannot be set before every job of the wave has started.
-
-    Only the order in which lookups are sent and answers handled depends on it, never a result.
+    Each job gets a resolver that reports this; ``job`` counts the job at once, so neither
+    event can be set before every job of the wave has started. Only the order in which
+    lookups are sent and answers handled depends on them, never a result.
     """
 
     def __init__(self, resolver: Resolver) -> None:
         self.asked = asyncio.Event()
+        self.advanced = asyncio.Event()
         self._resolver = resolver
         self._silent = 0
+        self._behind = 0
 
     def job(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Starter:
         """Count a job of this wave now; the returned callable starts it."""
         self._silent += 1
+        self._behind += 1
         return partial(self._run, make)
 
     async def _run(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Part:
-        announcing = _AnnouncingResolver(self._resolver, self._heard)
+        tracking = _TrackingResolver(self._resolver, self._heard, self._moved)
         try:
-            return await make(announcing)
+            return await make(tracking)
         finally:
-            announcing.announce()
+            tracking.end()
 
     def _heard(self) -> None:
         self._silent -= 1
         if self._silent <= 0:
             self.asked.set()
 
+    def _moved(self) -> None:
+        self._behind -= 1
+        if self._behind <= 0:
+            self.advanced.set()
 
-class _AnnouncingResolver:
-    """Passes every query on; calls ``on_first`` once, at the first query or at ``announce``."""
 
-    def __init__(self, inner: Resolver, on_first: Callable[[], None]) -> None:
+class _TrackingResolver:
+    """Passes every query on; calls ``on_first`` at the first query and ``on_advance`` at the
+    first query made after an answer came back (each once, and both at ``end``)."""
+
+    def __init__(
+        self, inner: Resolver, on_first: Callable[[], None], on_advance: Callable[[], None]
+    ) -> None:
         self._inner = inner
         self._on_first: Callable[[], None] | None = on_first
+        self._on_advance: Callable[[], None] | None = on_advance
+        self._answered = False
 
-    def announce(self) -> None:
+    def end(self) -> None:
+        self._first()
+        self._advance()
+
+    def _first(self) -> None:
         if self._on_first is not None:
             on_first, self._on_first = self._on_first, None
             on_first()
 
+    def _advance(self) -> None:
+        if self._on_advance is not None:
+            on_advance, self._on_advance = self._on_advance, None
+            on_advance()
+
     async def query(self, name: str, rdtype: str) -> Answer:
-        self.announce()
-        return await self._inner.query(name, rdtype)
+        self._first()
+        if self._answered:
+            self._advance()
+        answer = await self._inner.query(name, rdtype)
+        self._answered = True
+        return answer
+
+
+class _GatedResolver:
+    """Hands each answer over only once ``gate`` is set: the one-level checks handle their
+    answers after the chained checks have sent their next level, not before."""
+
+    def __init__(self, inner: Resolver, gate: asyncio.Event) -> None:
+        self._inner = inner
+        self._gate = gate
+
+    async def query(self, name: str, rdtype: str) -> Answer:
+        answer = await self._inner.query(name, rdtype)
+        await self._gate.wait()
+        return answer
 
 
 async def _sample(
@@ -326,19 +368,12 @@ async def _sample(
     asked: asyncio.Event,
     fetched: asyncio.Event,
 ) -> Part:
-    """Sign once every first-level question is out; verify once the key's check has ended.
-
-    The key's answer arrives among the first-level answers that lead to the second level
-    (another identity's DMARC record, say). Before its CPU-heavy verification the sample lets
-    a few loop turns pass, in which those answers' handlers send their next questions.
-    """
+    """Sign once every first-level question is out; verify once the key's check has ended."""
     await asked.wait()
     signed = sign_sample(spec, selector, now=now)
     if not isinstance(signed, bytes):
         return signed
     await fetched.wait()
-    for _ in range(YIELD_TURNS):
-        await asyncio.sleep(0)
     return await verify_sample(spec, selector, signed, resolver)
 
 
