@@ -1,8 +1,8 @@
 """Benchmark of the sender report (not a test): run ``python -m bench.sender``.
 
-With the lab DNS server adding 30 ms before every answer, it times the sender report for the
-lab's two healthy identities (both reports concurrently, one resolver, cold cache) and compares
-the wall time with
+With each reply of the lab DNS server leaving 30 ms after its query arrived, it times the sender
+report for the lab's two healthy identities (both reports concurrently, one resolver, cold cache)
+and compares the wall time with
 
 1. two critical-path lower bounds, each the length of a chain of dependent lookups times the
    latency:
@@ -56,7 +56,7 @@ from maildiag.commands.sender import sender_spec
 from maildiag.lab.dns import lab_dns_in_thread
 from maildiag.labkit import HEALTHY, lab_senders, prepare_lab
 
-LATENCY = 0.03  # seconds the lab server waits before each answer
+LATENCY = 0.03  # seconds from a query's arrival at the lab server to its reply
 UNIT = 0.5  # seconds per answer in the dependency run
 SERVER_START_TIMEOUT = 30.0  # seconds for the server process to import and bind
 DNSBL_ZONES = ("bl.lab.example",)  # not in the lab zone: every lookup is a (fast) NXDOMAIN

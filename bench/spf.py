@@ -40,7 +40,7 @@ from diag.spf.parse import PARSE_CACHE_SIZE, parse_spf, parse_spf_cached
 TOP = "bench.example"
 CLIENT = "203.0.113.77"
 SENDER = f"bounce@{TOP}"
-LATENCIES = (0.0, 0.02)  # seconds the lab server waits before each answer
+LATENCIES = (0.0, 0.02)  # seconds from a query's arrival at the lab server to its reply
 PHASE_SECONDS = 3.0  # wall time per row
 ROUNDS = 3  # interleaved slices per row
 CONCURRENCY = 32  # evaluations in flight (ours) / threads (pyspf, threaded)
@@ -492,13 +492,14 @@ Evaluations per second of `check_host` on a three-level include tree: `{TOP}` in
 domains, each of which includes two more, all with ip4 terms; the client address is listed only
 in the last domain at the deepest level, so each evaluation walks the whole tree (7 TXT queries,
 6 lookups). The lab DNS server (`maildiag.lab.dns.LabDnsServer`) runs in its own process on
-127.0.0.1 and adds the stated latency to every answer. Ours: `DnsPythonResolver(cache=False)`,
-one resolver per worker, so every evaluation makes its own queries over UDP. pyspf 2.0.14: its
-own `DNSLookup_dnspython`, with dnspython's default resolver pointed at the same server, in
-the same run. Each row runs for {seconds:.0f} s in all, in {rounds} slices interleaved with the
-other rows; every evaluation is checked to give `pass`, and the server counts the queries.
-Client CPU is this benchmark process's CPU time (all its threads) per evaluation; the DNS
-server's own CPU is not in it.
+127.0.0.1, sends each reply the stated latency after its query arrived and answers a repeated
+question from its reply cache (both engines ask the same questions over and over). Ours:
+`DnsPythonResolver(cache=False)`, one resolver per worker, so every evaluation makes its own
+queries over UDP. pyspf 2.0.14: its own `DNSLookup_dnspython`, with dnspython's default
+resolver pointed at the same server, in the same run. Each row runs for {seconds:.0f} s in all,
+in {rounds} slices interleaved with the other rows; every evaluation is checked to give `pass`,
+and the server counts the queries. Client CPU is this benchmark process's CPU time (all its
+threads) per evaluation; the DNS server's own CPU is not in it.
 
 - Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}. The cores are
   shared with other work (load average {load[0]:.1f} at the start, {load[1]:.1f} at the end),
