@@ -114,17 +114,15 @@ def decode_answer(data: bytes, msg_id: int, qname_wire: bytes, rdtype: int) -> D
     if qdcount != 1:
         raise Declined("not one question")  # dnspython accepts some error replies without one
     end = _HEADER.size + len(qname_wire) + 4
-    if len(data) < end:  # with TC set, dnspython may take a cut reply for a truncated one
-        if flags & _TC:
-            raise Declined("truncated before the question ends")
+    ours = (
+        len(data) >= end
+        and data[_HEADER.size : end - 4].lower() == qname_wire.lower()
+        and data[end - 4 : end] == struct.pack("!HH", rdtype, CLASS_IN)
+    )
+    if flags & _TC:  # dnspython may take even a cut or garbled truncated reply for ours
+        raise Truncated("truncated") if ours else Declined("truncated, question unclear")
+    if not ours:
         return None
-    name_end = end - 4
-    if data[_HEADER.size : name_end].lower() != qname_wire.lower():
-        return None
-    if data[name_end:end] != struct.pack("!HH", rdtype, CLASS_IN):
-        return None
-    if flags & _TC:
-        raise Truncated("truncated")
     reader = _Reader(data, end)
     answers = [reader.record() for _ in range(ancount)]
     authority = [reader.record() for _ in range(nscount)]

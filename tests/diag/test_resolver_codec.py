@@ -170,10 +170,19 @@ def replies(draw: st.DrawFn) -> tuple[bytes, int, str, str, dns.message.QueryMes
         del wire[draw(st.integers(0, len(wire))) :]
     elif mutation == 3:  # trailing bytes
         wire += draw(st.binary(min_size=1, max_size=4))
+    elif mutation == 4 and len(wire) > 12:  # one byte of the header or the question changed
+        wire[draw(st.integers(2, min(len(wire), 40) - 1))] = draw(st.integers(0, 255))
     return bytes(wire), msg_id, qname, rdtype, query
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized: the same 1500 replies on every run, so that the suite cannot turn red by chance;
+# a longer random run (max_examples in the tens of thousands) is how new cases are looked for.
+@settings(
+    max_examples=1500,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(replies())
 def test_every_reply_it_reads_is_read_as_dnspython_reads_it(
     reply: tuple[bytes, int, str, str, dns.message.QueryMessage],
