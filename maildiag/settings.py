@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import limits
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -99,6 +100,8 @@ class Settings(BaseSettings):
     reset_token_minutes: int = 30
     rate_limit_per_ip: str = "30/minute"
     rate_limit_per_address: str = "3/15 minutes"
+    login_failures_per_ip: str = "50/15 minutes"
+    login_failures_per_address: str = "10/15 minutes"
     max_input_bytes: int = 1_000_000
     captcha_kind: Literal["altcha", "recaptcha", "hcaptcha", "turnstile"] = "altcha"
     captcha_site_key: str = ""
@@ -130,6 +133,22 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator(
+        "rate_limit_per_ip",
+        "rate_limit_per_address",
+        "login_failures_per_ip",
+        "login_failures_per_address",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit: write it as '30/minute' or '3 per 15 minutes'"
+            ) from None
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,5 @@
-"""Rate limits for the forgot-password form: per client IP and per submitted address.
+"""Rate limits per client IP and per submitted address: the forgot-password form, the
+checklist pages, and failed sign-ins.
 
 A thin wrapper over the ``limits`` library (async API): in-process memory storage by default,
 Redis when a URL is given, so app replicas share counters. The per-address limit is keyed on
@@ -89,6 +90,18 @@ class ResetRateLimiter:
         addr_ok = await self._limiter.hit(
             self.per_address, self.namespace, "addr", _address_id(address)
         )
+        return await self._decision(ip_ok, addr_ok, ip, address)
+
+    async def check(self, ip: str, address: str) -> RateDecision:
+        """Whether one more request from ``ip`` for ``address`` would be allowed, without
+        counting it (the login form counts only failed attempts, after checking)."""
+        ip_ok = await self._limiter.test(self.per_ip, self.namespace, "ip", ip)
+        addr_ok = await self._limiter.test(
+            self.per_address, self.namespace, "addr", _address_id(address)
+        )
+        return await self._decision(ip_ok, addr_ok, ip, address)
+
+    async def _decision(self, ip_ok: bool, addr_ok: bool, ip: str, address: str) -> RateDecision:
         if ip_ok and addr_ok:
             return RateDecision(True)
         item, ids, by = (

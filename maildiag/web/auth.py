@@ -34,6 +34,7 @@ T = TypeVar("T")
 SESSION_COOKIE = "maildiag_session"
 MAX_SESSION_ID = 128  # a session id is 43 characters; anything longer is not ours
 ROLE_RANK = {"user": 0, "support": 1, "admin": 2}
+LOGIN_NAMESPACE = "maildiag-login"  # failed sign-ins, apart from the reset form's counters
 _BUSY_ATTEMPTS = 5  # SQLite: a writer that lost the race for the write lock starts over
 
 
@@ -55,6 +56,7 @@ class ResetServices:
     policy: reset.PasswordPolicy
     limiter: reset.ResetRateLimiter
     captcha: reset.CaptchaVerifier
+    login_limiter: reset.ResetRateLimiter
     clock: Callable[[], dt.datetime] = utc_now
     session_ttl: dt.timedelta = dt.timedelta(hours=8)
     # SQLite takes one writer at a time and makes the others poll with growing sleeps; taking
@@ -68,6 +70,7 @@ class ResetServices:
     async def aclose(self) -> None:
         """Release connections and background tasks (application shutdown)."""
         await self.limiter.aclose()
+        await self.login_limiter.aclose()
         closer = getattr(getattr(self.captcha, "replay_store", None), "aclose", None)
         if closer is not None:
             await closer()
@@ -110,6 +113,12 @@ def build_reset_services(
             redis_url=settings.redis_url or None,
         ),
         captcha=build_verifier(settings),
+        login_limiter=reset.ResetRateLimiter(
+            per_ip=settings.login_failures_per_ip,
+            per_address=settings.login_failures_per_address,
+            redis_url=settings.redis_url or None,
+            namespace=LOGIN_NAMESPACE,
+        ),
         session_ttl=dt.timedelta(hours=settings.session_hours),
     )
 

@@ -10,6 +10,7 @@ token or password is ever logged.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -128,8 +129,20 @@ async def login_submit(request: Request) -> Response:
         return _login_page(
             request, 400, email=shown, remember=remember, error=problem, next=next_path
         )
-    result = await log_in(services(request), address, password)
+    svc, ip = services(request), _client_ip(request)
+    throttled = await svc.login_limiter.check(ip, address)
+    if not throttled.allowed:
+        log.info("login.throttled by=%s", throttled.limited_by)
+        minutes = max(1, math.ceil(throttled.retry_after / 60))
+        error = i18n.text("login.too_many", lang, minutes=minutes)
+        response = _login_page(
+            request, 429, email=shown, remember=remember, error=error, next=next_path
+        )
+        response.headers["Retry-After"] = str(max(1, math.ceil(throttled.retry_after)))
+        return response
+    result = await log_in(svc, address, password)
     if result is None:
+        await svc.login_limiter.hit(ip, address)
         error = i18n.text("login.failed", lang)
         return _login_page(
             request, 401, email=shown, remember=remember, error=error, next=next_path

@@ -455,6 +455,44 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(env: Env) -> 
     )
 
 
+async def test_failed_sign_ins_are_throttled_per_address(tmp_path: Path) -> None:
+    async with reset_env(tmp_path, login_failures_per_address="3/15 minutes") as env:
+        env.add_user(KARI)
+        for _ in range(3):
+            assert (await _login(env, env.client, KARI, "Feil#Passord9")).status_code == 401
+        blocked = await _login(env, env.client, KARI, OLD_PASSWORD)  # even the right password
+        assert blocked.status_code == 429
+        assert 1 <= int(blocked.headers["retry-after"]) <= 15 * 60
+        assert _alert(blocked).startswith("For mange mislykkede innlogginger. Vent 15 minutter")
+        assert "maildiag_session" not in blocked.headers.get("set-cookie", "")
+        # an unknown address is counted and refused the same way (no enumeration)
+        for _ in range(3):
+            await _login(env, env.client, STRANGER, "Feil#Passord9")
+        stranger = await _login(env, env.client, STRANGER, "Feil#Passord9")
+        assert stranger.status_code == 429
+        assert _without_csrf(stranger.text).replace(STRANGER, "X") == _without_csrf(
+            blocked.text
+        ).replace(KARI, "X")
+
+
+async def test_successful_sign_ins_are_not_counted(tmp_path: Path) -> None:
+    async with reset_env(tmp_path, login_failures_per_address="2/15 minutes") as env:
+        env.add_user(KARI)
+        for _ in range(4):
+            assert (await _login(env, env.client, KARI, OLD_PASSWORD)).status_code == 303
+
+
+async def test_failed_sign_ins_are_throttled_per_client_ip(tmp_path: Path) -> None:
+    async with reset_env(tmp_path, login_failures_per_ip="2/15 minutes") as env:
+        env.add_user(KARI)
+        for address in ("a@kunde-ok.example", "b@kunde-ok.example"):
+            assert (await _login(env, env.client, address, "Feil#Passord9")).status_code == 401
+        env.client.cookies.set("lang", "en")
+        blocked = await _login(env, env.client, KARI, OLD_PASSWORD)
+        assert blocked.status_code == 429
+        assert _alert(blocked).startswith("Too many failed sign-ins.")
+
+
 async def test_remember_the_address(env: Env) -> None:
     await _login(env, env.client, KARI, OLD_PASSWORD, remember="1")
     await env.client.post("/logout", data={"csrf_token": await env.csrf("/login")})

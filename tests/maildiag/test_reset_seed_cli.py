@@ -167,7 +167,11 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 async def test_replicas_sharing_redis_share_captcha_replays_and_limits(
     tmp_path: Path, redis_url: str
 ) -> None:
-    common = {"redis_url": redis_url, "rate_limit_per_address": "2/15 minutes"}
+    common = {
+        "redis_url": redis_url,
+        "rate_limit_per_address": "2/15 minutes",
+        "login_failures_per_address": "2/15 minutes",
+    }
     async with (
         reset_env(tmp_path / "a", **common) as first,
         reset_env(tmp_path / "b", **common) as second,
@@ -181,3 +185,10 @@ async def test_replicas_sharing_redis_share_captcha_replays_and_limits(
         assert (await second.forgot("kari@kunde-ok.example")).status_code == 200
         assert (await first.forgot("kari@kunde-ok.example")).status_code == 200
         assert len(first.outbox()) + len(second.outbox()) == 2
+        # So do failed sign-ins.
+        statuses = []
+        for env in (first, second, first):
+            form = {"csrf_token": await env.csrf("/login"), "password": "Feil#Passord9"}
+            form["email"] = "kari@kunde-ok.example"
+            statuses.append((await env.client.post("/login", data=form)).status_code)
+        assert statuses == [401, 401, 429]

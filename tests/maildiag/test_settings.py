@@ -42,6 +42,16 @@ def test_invalid_value_is_a_settings_error(tmp_path: Path) -> None:
         load_settings(config)
 
 
+@pytest.mark.parametrize("key", ["rate_limit_per_ip", "login_failures_per_address"])
+def test_a_rate_limit_that_does_not_parse_is_a_settings_error(tmp_path: Path, key: str) -> None:
+    config = tmp_path / "m.toml"
+    config.write_text(f'{key} = "ten a minute"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=f"{key}.*is not a rate limit"):
+        load_settings(config)
+    config.write_text(f'{key} = "10 per 15 minutes"\n', encoding="utf-8")
+    assert getattr(load_settings(config), key) == "10 per 15 minutes"
+
+
 def test_placeholder_secret_refused_outside_the_lab() -> None:
     settings = load_settings()
     assert settings.secret_key.get_secret_value() == PLACEHOLDER_SECRET

@@ -71,6 +71,21 @@ async def test_per_ip_limit(make_limiter) -> None:  # type: ignore[no-untyped-de
     assert (await limiter.hit("192.0.2.10", "user0b@kunde-ok.example")).allowed
 
 
+async def test_check_asks_without_counting(make_limiter) -> None:  # type: ignore[no-untyped-def]
+    limiter = make_limiter(per_address="2/hour", per_ip="3/hour")
+    for _ in range(5):
+        assert (await limiter.check("192.0.2.1", "kari@kunde-ok.example")).allowed
+    await limiter.hit("192.0.2.1", "kari@kunde-ok.example")
+    await limiter.hit("192.0.2.1", "kari@kunde-ok.example")
+    refused = await limiter.check("192.0.2.1", "KARI@kunde-ok.example")
+    assert (refused.allowed, refused.limited_by) == (False, "address")
+    assert 0 < refused.retry_after <= 3600
+    assert (await limiter.check("192.0.2.1", "ola@kunde-ok.example")).allowed
+    await limiter.hit("192.0.2.1", "ola@kunde-ok.example")
+    by_ip = await limiter.check("192.0.2.1", "per@kunde-ok.example")
+    assert (by_ip.allowed, by_ip.limited_by) == (False, "ip")
+
+
 async def test_reset_forgets_counters(make_limiter) -> None:  # type: ignore[no-untyped-def]
     limiter = make_limiter(per_address="1/hour")
     assert (await limiter.hit("192.0.2.1", "kari@kunde-ok.example")).allowed
