@@ -6,6 +6,7 @@ Outside the lab, placeholder secrets are refused.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -128,11 +129,26 @@ class Settings(BaseSettings):
     sink_bounce_delay: float = Field(default=60.0, ge=0)  # kunde-sprett's late bounce, seconds
     sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)
     sink_proxy_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
+    # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web app believes (IPs or
+    # networks); empty: the client is the socket's peer
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @field_validator("public_base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (such as 10.0.0.0/8)"
+                ) from None
+        return value
 
     @field_validator(
         "rate_limit_per_ip",

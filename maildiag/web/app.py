@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.settings import Settings
@@ -83,6 +84,8 @@ def create_app(
     )
     app.state.maildiag = AppState(settings, registry, requests, resolver, sink)
     app.add_middleware(_SecurityHeaders)
+    if settings.trusted_proxies:  # outermost: every part sees the client the proxy saw
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(api_spf.router, prefix="/api/v1")
@@ -117,6 +120,8 @@ def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
     )
     app.state.maildiag = AppState(settings, registry, requests, None, sink)
     app.add_middleware(_SecurityHeaders)
+    if settings.trusted_proxies:  # outermost: every part sees the client the proxy saw
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(sink_pages.router)
     app.include_router(sink_api.router, prefix="/api/v1")

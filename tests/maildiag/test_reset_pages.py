@@ -493,6 +493,20 @@ async def test_failed_sign_ins_are_throttled_per_client_ip(tmp_path: Path) -> No
         assert _alert(blocked).startswith("Too many failed sign-ins.")
 
 
+@pytest.mark.parametrize("trusted", [[], ["203.0.113.0/24"]])
+async def test_the_client_ip_comes_from_a_trusted_proxy_only(
+    tmp_path: Path, trusted: list[str]
+) -> None:
+    # the test client connects from 203.0.113.7: a proxy when trusted, a client otherwise
+    overrides = {"login_failures_per_ip": "1/15 minutes", "trusted_proxies": trusted}
+    async with reset_env(tmp_path, **overrides) as env:
+        statuses = []
+        for forwarded in ("192.0.2.1", "192.0.2.2", "192.0.2.1"):
+            env.client.headers["x-forwarded-for"] = forwarded
+            statuses.append((await _login(env, env.client, KARI, "Feil#Passord9")).status_code)
+        assert statuses == ([401, 401, 429] if trusted else [401, 429, 429])
+
+
 async def test_remember_the_address(env: Env) -> None:
     await _login(env, env.client, KARI, OLD_PASSWORD, remember="1")
     await env.client.post("/logout", data={"csrf_token": await env.csrf("/login")})

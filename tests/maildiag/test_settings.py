@@ -52,6 +52,15 @@ def test_a_rate_limit_that_does_not_parse_is_a_settings_error(tmp_path: Path, ke
     assert getattr(load_settings(config), key) == "10 per 15 minutes"
 
 
+def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
+    config = tmp_path / "m.toml"
+    config.write_text('trusted_proxies = ["10.0.0.0/8", "proxy.example"]\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"proxy\.example.*is not an IP address or network"):
+        load_settings(config)
+    config.write_text('trusted_proxies = ["10.0.0.0/8", "::1"]\n', encoding="utf-8")
+    assert load_settings(config).trusted_proxies == ["10.0.0.0/8", "::1"]
+
+
 def test_placeholder_secret_refused_outside_the_lab() -> None:
     settings = load_settings()
     assert settings.secret_key.get_secret_value() == PLACEHOLDER_SECRET
