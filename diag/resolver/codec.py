@@ -93,11 +93,6 @@ def encode_query(msg_id: int, qname_wire: bytes, rdtype: int) -> bytes:
     return header + qname_wire + struct.pack("!HH", rdtype, CLASS_IN) + _OPT_RR
 
 
-def reply_id(data: bytes) -> int | None:
-    """The message ID of a datagram, if it is long enough to have a header."""
-    return int.from_bytes(data[:2], "big") if len(data) >= _HEADER.size else None
-
-
 def decode_answer(data: bytes, msg_id: int, qname_wire: bytes, rdtype: int) -> Decoded | None:
     """Read the reply to (``msg_id``, ``qname_wire``, ``rdtype``).
 
@@ -145,15 +140,14 @@ def decode_answer(data: bytes, msg_id: int, qname_wire: bytes, rdtype: int) -> D
         raise Declined("YXDOMAIN")
     if rcode != _NOERROR:
         raise ServerFailure(rcode)
-    return _resolve_chain(data, qname_wire, rdtype, answers, authority)
+    return _resolve_chain(data, rdtype, answers, authority)
 
 
 _Raw = tuple[int, int, int, int, int]  # type, class, TTL, rdata offset, owner name offset
 
 
-def _resolve_chain(
-    data: bytes, qname_wire: bytes, rdtype: int, answers: list[_Raw], authority: list[_Raw]
-) -> Decoded:
+def _resolve_chain(data: bytes, rdtype: int, answers: list[_Raw], authority: list[_Raw]) -> Decoded:
+    """From the question's name through any CNAMEs to the ``rdtype`` records (or NODATA)."""
     owner = _read_name(data, _HEADER.size)[0].lower()
     for _ in range(MAX_CHAIN + 1):
         here = [r for r in answers if _read_name(data, r[4])[0].lower() == owner]

@@ -376,37 +376,15 @@ async def _udp_exchange(
     """
     family = dns.inet.af_for_address(server[0])
     expected = (socket.inet_ntop(family, socket.inet_pton(family, server[0])), server[1])
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[codec.Decoded] = loop.create_future()
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
-
-        def readable() -> None:
-            while not future.done():
-                try:
-                    data, source = sock.recvfrom(65535)
-                except BlockingIOError:
-                    return
-                except OSError as exc:
-                    future.set_exception(exc)
-                    return
-                if source[:2] != expected:
-                    continue
-                try:
-                    decoded = read(data)
-                except codec.Declined as exc:
-                    future.set_exception(exc)
-                    return
-                if decoded is not None:
-                    future.set_result(decoded)
-
-        sock.sendto(query, server)
-        fd = sock.fileno()
-        loop.add_reader(fd, readable)
-        try:
-            return await future
-        finally:
-            loop.remove_reader(fd)
+    udp = _UdpSocket(family)
+    try:
+        await udp.sendto(query, server, None)
+        while True:
+            data, source = await udp.recvfrom(65535, None)
+            if source[:2] == expected and (decoded := read(data)) is not None:
+                return decoded
+    finally:
+        await udp.close()
 
 
 def _classify(exc: dns.exception.DNSException, qname: str, rdtype: str) -> DnsError:
