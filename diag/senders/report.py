@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
@@ -22,7 +22,7 @@ from publicsuffixlist import PublicSuffixList
 from diag.dmarc import default_psl
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding, has_errors, worst_severity
-from diag.resolver import Answer, Resolver, normalize_name
+from diag.resolver import Resolver, normalize_name
 from diag.senders.checks import (
     Part,
     alignment_part,
@@ -39,6 +39,7 @@ from diag.senders.checks import (
     verify_sample,
 )
 from diag.senders.spec import COMMON_SELECTORS, SenderSpec
+from diag.senders.waves import GatedResolver, Wave, run_after
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ DEFAULT_DEADLINE = 15.0  # seconds for a whole report
 STATUSES = ("ok", "warning", "problem", "not_checked")
 
 Job = tuple[str, str, Coroutine[Any, Any, Part]]
-Starter = Callable[[], Coroutine[Any, Any, Part]]
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def _identity_jobs(
     # 3. once the one-level lookups have asked too, the sample mail is signed (no DNS
     #    needed), while every first-level question is in flight; it is verified once its
     #    key's check has ended. Verification asks for the same key record, then cached.
-    chain = _Wave(resolver)
+    chain = Wave(resolver)
     jobs: list[Job] = [("dmarc", "record", chain.job(partial(dmarc_part, spec.domain, psl=psl))())]
     jobs.append(("spf", "lint", chain.job(partial(spf_lint_part, spec.envelope))()))
     jobs += [
@@ -204,7 +204,7 @@ def _identity_jobs(
         ("reverse", ip, chain.job(partial(reverse_part, ip, helo))()) for ip in spec.egress_ips
     ]
     jobs.append(("alignment", "alignment", chain.job(partial(alignment_part, spec, psl=psl))()))
-    single = _Wave(_GatedResolver(resolver, chain.advanced))
+    single = Wave(GatedResolver(resolver, chain.advanced))
     extra: list[Finding] = []
     fetched = {s: asyncio.Event() for s in spec.selectors}
     if spec.selectors:
@@ -212,7 +212,9 @@ def _identity_jobs(
             (
                 "dkim",
                 f"selector:{s}",
-                _after(chain.asked, single.job(partial(dkim_selector_part, spec, s)), fetched[s]),
+                run_after(
+                    chain.asked, single.job(partial(dkim_selector_part, spec, s)), fetched[s]
+                ),
             )
             for s in spec.selectors
         ]
@@ -226,14 +228,14 @@ def _identity_jobs(
             )
         )
         discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS)
-        jobs.append(("dkim", "common", _after(chain.asked, single.job(discovery))))
+        jobs.append(("dkim", "common", run_after(chain.asked, single.job(discovery))))
     if zones:
         jobs += [
-            ("dnsbl", ip, _after(chain.asked, single.job(partial(dnsbl_part, ip, zones))))
+            ("dnsbl", ip, run_after(chain.asked, single.job(partial(dnsbl_part, ip, zones))))
             for ip in spec.egress_ips
         ]
     bounces = partial(bounce_mx_part, spec.envelope)
-    jobs.append(("bounce_mx", "mx", _after(chain.asked, single.job(bounces))))
+    jobs.append(("bounce_mx", "mx", run_after(chain.asked, single.job(bounces))))
     if spec.key_error:
         extra.append(
             finding(
@@ -270,96 +272,6 @@ def _identity_jobs(
     return jobs, extra
 
 
-class _Wave:
-    """Jobs started together. ``asked`` is set once each has made its first query (or ended);
-    ``advanced`` once each has asked again after an answer came back (or ended): for the
-    chained checks, once their next level is in flight.
-
-    Each job gets a resolver that reports this; ``job`` counts the job at once, so neither
-    event can be set before every job of the wave has started. Only the order in which
-    lookups are sent and answers handled depends on them, never a result.
-    """
-
-    def __init__(self, resolver: Resolver) -> None:
-        self.asked = asyncio.Event()
-        self.advanced = asyncio.Event()
-        self._resolver = resolver
-        self._silent = 0
-        self._behind = 0
-
-    def job(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Starter:
-        """Count a job of this wave now; the returned callable starts it."""
-        self._silent += 1
-        self._behind += 1
-        return partial(self._run, make)
-
-    async def _run(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Part:
-        tracking = _TrackingResolver(self._resolver, self._heard, self._moved)
-        try:
-            return await make(tracking)
-        finally:
-            tracking.end()
-
-    def _heard(self) -> None:
-        self._silent -= 1
-        if self._silent <= 0:
-            self.asked.set()
-
-    def _moved(self) -> None:
-        self._behind -= 1
-        if self._behind <= 0:
-            self.advanced.set()
-
-
-class _TrackingResolver:
-    """Passes every query on; calls ``on_first`` at the first query and ``on_advance`` at the
-    first query made after an answer came back (each once, and both at ``end``)."""
-
-    def __init__(
-        self, inner: Resolver, on_first: Callable[[], None], on_advance: Callable[[], None]
-    ) -> None:
-        self._inner = inner
-        self._on_first: Callable[[], None] | None = on_first
-        self._on_advance: Callable[[], None] | None = on_advance
-        self._answered = False
-
-    def end(self) -> None:
-        self._first()
-        self._advance()
-
-    def _first(self) -> None:
-        if self._on_first is not None:
-            on_first, self._on_first = self._on_first, None
-            on_first()
-
-    def _advance(self) -> None:
-        if self._on_advance is not None:
-            on_advance, self._on_advance = self._on_advance, None
-            on_advance()
-
-    async def query(self, name: str, rdtype: str) -> Answer:
-        self._first()
-        if self._answered:
-            self._advance()
-        answer = await self._inner.query(name, rdtype)
-        self._answered = True
-        return answer
-
-
-class _GatedResolver:
-    """Hands each answer over only once ``gate`` is set: the one-level checks handle their
-    answers after the chained checks have sent their next level, not before."""
-
-    def __init__(self, inner: Resolver, gate: asyncio.Event) -> None:
-        self._inner = inner
-        self._gate = gate
-
-    async def query(self, name: str, rdtype: str) -> Answer:
-        answer = await self._inner.query(name, rdtype)
-        await self._gate.wait()
-        return answer
-
-
 async def _sample(
     spec: SenderSpec,
     selector: str,
@@ -375,16 +287,6 @@ async def _sample(
         return signed
     await fetched.wait()
     return await verify_sample(spec, selector, signed, resolver)
-
-
-async def _after(ready: asyncio.Event, start: Starter, done: asyncio.Event | None = None) -> Part:
-    """Run the job ``start`` makes once ``ready`` is set; set ``done`` however it ends."""
-    try:
-        await ready.wait()
-        return await start()
-    finally:
-        if done is not None:
-            done.set()
 
 
 async def run_jobs(

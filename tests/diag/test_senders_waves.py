@@ -7,13 +7,13 @@ import asyncio
 
 from diag.resolver import TXT, Answer, MemoryResolver, Resolver, ZoneData
 from diag.senders.checks import Part
-from diag.senders.report import _GatedResolver, _Wave
+from diag.senders.waves import GatedResolver, Wave
 
 ZONE: ZoneData = {name: {"TXT": [TXT((b"x",))]} for name in ("a.test", "b.test", "c.test")}
 
 
 async def test_a_wave_advances_once_each_job_asks_again_after_an_answer_or_ends() -> None:
-    wave = _Wave(MemoryResolver(ZONE))
+    wave = Wave(MemoryResolver(ZONE))
     step = asyncio.Event()
 
     async def two_levels(resolver: Resolver) -> Part:
@@ -41,7 +41,7 @@ async def test_a_wave_advances_once_each_job_asks_again_after_an_answer_or_ends(
 
 
 async def test_a_failing_job_still_counts_as_asked_and_advanced() -> None:
-    wave = _Wave(MemoryResolver(ZONE))
+    wave = Wave(MemoryResolver(ZONE))
 
     async def fails(resolver: Resolver) -> Part:
         raise RuntimeError("before any query")
@@ -54,7 +54,7 @@ async def test_a_failing_job_still_counts_as_asked_and_advanced() -> None:
 
 async def test_gated_answers_are_handed_over_only_once_the_gate_opens() -> None:
     gate = asyncio.Event()
-    resolver = _GatedResolver(MemoryResolver(ZONE), gate)
+    resolver = GatedResolver(MemoryResolver(ZONE), gate)
     query = asyncio.ensure_future(resolver.query("a.test", "TXT"))
     for _ in range(5):
         await asyncio.sleep(0)
