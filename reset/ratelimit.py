@@ -86,28 +86,26 @@ class ResetRateLimiter:
 
         Both counters are always consulted, in the same order, whatever the address is.
         """
+        addr = _address_id(address)
         ip_ok = await self._limiter.hit(self.per_ip, self.namespace, "ip", ip)
-        addr_ok = await self._limiter.hit(
-            self.per_address, self.namespace, "addr", _address_id(address)
-        )
-        return await self._decision(ip_ok, addr_ok, ip, address)
+        addr_ok = await self._limiter.hit(self.per_address, self.namespace, "addr", addr)
+        return await self._decision(ip_ok, addr_ok, ip, addr)
 
     async def check(self, ip: str, address: str) -> RateDecision:
         """Whether one more request from ``ip`` for ``address`` would be allowed, without
         counting it (the login form counts only failed attempts, after checking)."""
+        addr = _address_id(address)
         ip_ok = await self._limiter.test(self.per_ip, self.namespace, "ip", ip)
-        addr_ok = await self._limiter.test(
-            self.per_address, self.namespace, "addr", _address_id(address)
-        )
-        return await self._decision(ip_ok, addr_ok, ip, address)
+        addr_ok = await self._limiter.test(self.per_address, self.namespace, "addr", addr)
+        return await self._decision(ip_ok, addr_ok, ip, addr)
 
-    async def _decision(self, ip_ok: bool, addr_ok: bool, ip: str, address: str) -> RateDecision:
+    async def _decision(self, ip_ok: bool, addr_ok: bool, ip: str, addr: str) -> RateDecision:
         if ip_ok and addr_ok:
             return RateDecision(True)
         item, ids, by = (
             (self.per_ip, ("ip", ip), "ip")
             if not ip_ok
-            else (self.per_address, ("addr", _address_id(address)), "address")
+            else (self.per_address, ("addr", addr), "address")
         )
         stats = await self._limiter.get_window_stats(item, self.namespace, *ids)
         return RateDecision(False, by, max(0.0, stats.reset_time - time.time()))

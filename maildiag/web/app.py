@@ -65,6 +65,14 @@ class AppState:
         )
 
 
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """Security headers on every answer; behind trusted proxies, their view of the client
+    (added last, so outermost: every other part sees the client the proxy saw)."""
+    app.add_middleware(_SecurityHeaders)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+
+
 def create_app(
     settings: Settings, *, resolver: Resolver | None = None, sink: SinkHandle | None = None
 ) -> FastAPI:
@@ -83,9 +91,7 @@ def create_app(
         "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
     )
     app.state.maildiag = AppState(settings, registry, requests, resolver, sink)
-    app.add_middleware(_SecurityHeaders)
-    if settings.trusted_proxies:  # outermost: every part sees the client the proxy saw
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(api_spf.router, prefix="/api/v1")
@@ -119,9 +125,7 @@ def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
         "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
     )
     app.state.maildiag = AppState(settings, registry, requests, None, sink)
-    app.add_middleware(_SecurityHeaders)
-    if settings.trusted_proxies:  # outermost: every part sees the client the proxy saw
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(sink_pages.router)
     app.include_router(sink_api.router, prefix="/api/v1")
