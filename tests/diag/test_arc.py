@@ -29,7 +29,15 @@ def zone(records: dict[str, str], **kwargs: Any) -> MemoryResolver:
 def _suite_cases() -> list[Any]:
     """One param per test of every scenario; the scenario's zone travels with it."""
     if not SUITE_FILE.is_file():
-        return [pytest.param(None, None, "", id="arc-suite-absent", marks=pytest.mark.skip)]
+        return [
+            pytest.param(
+                None,
+                None,
+                "",
+                id="arc-suite-absent",
+                marks=pytest.mark.skip(reason=f"{SUITE_FILE} absent"),
+            )
+        ]
     cases = []
     with SUITE_FILE.open() as handle:
         for scenario in yaml.safe_load_all(handle):
