@@ -2,7 +2,7 @@
 
 Store calls block, so they run in a worker thread. Bad ids and dates are 404/422 with a reason;
 unusable policy entries are 422 naming the key. Nothing here parses untrusted mail beyond the
-header list it returns.
+header list it returns, which is made off the event loop and cached (``sink_render``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import Field
 
+from maildiag.web.sink_render import views_of
 from smtp_sink import (
     CapturedMessage,
     ConfigError,
@@ -149,7 +150,8 @@ async def list_messages(
 
 @router.get("/messages/{message_id}", summary="One captured message with its verdict")
 async def get_message(request: Request, message_id: MessageId) -> dict[str, Any]:
-    return describe(await load_message(sink_of(request).store, message_id))
+    message = await load_message(sink_of(request).store, message_id)
+    return await views_of(request.app.state).details(message, describe)
 
 
 @router.get(
