@@ -30,6 +30,7 @@ from smtp_sink import (
     SinkStore,
     StoreError,
     clean_text,
+    header_block,
     parse_policies,
     parse_policy,
 )
@@ -83,7 +84,7 @@ async def load_message(store: SinkStore, message_id: int) -> CapturedMessage:
 
 def header_fields(raw: bytes) -> list[tuple[str, str]]:
     """The message's header fields in order, unfolded and decoded leniently; bounded."""
-    parsed = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
     fields: list[tuple[str, str]] = []
     for name, value in list(parsed.raw_items())[:MAX_HEADER_FIELDS]:
         text = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")

@@ -1,12 +1,13 @@
 """Reading captured mail for the sink's pages and API, off the event loop and cached.
 
 What a view of one message costs depends on the message, which anyone who can send mail to
-the sink writes: reading its MIME tree, listing its header fields, sanitizing its HTML part.
-That work runs here, in a small thread pool of its own (so it never waits behind, nor holds
-up, the store's calls in the default pool), within caps that keep it bounded: diag.mime's
-depth and part caps, ``sink_view.MAX_PART_CHARS``, and ``MAX_HTML_DEPTH`` for the HTML the
-sanitizer reads (its cost grows with the square of the nesting). Each result is kept in a
-bounded LRU cache per stored message, so a repeat view costs nothing.
+the sink writes: reading its MIME tree, sanitizing its HTML part, listing its header fields.
+The MIME tree and the HTML are read in worker processes (pure-Python parsing in a thread
+would still hold the GIL the event loop needs), the header fields, bounded by
+``smtp_sink.header_block``, in a thread; all within caps that keep the work bounded:
+diag.mime's depth and part caps, ``sink_view.MAX_PART_CHARS``, and ``MAX_HTML_DEPTH`` for the
+HTML the sanitizer reads (its cost grows with the square of the nesting). Each result is kept
+in a bounded LRU cache per stored message, so a repeat view costs nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import asyncio
 import collections
 import concurrent.futures
 import datetime as dt
+import multiprocessing
 import re
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,7 +30,7 @@ from smtp_sink import CapturedMessage
 
 T = TypeVar("T")
 
-WORKERS = 2  # threads for untrusted mail; nh3 releases the GIL, the rest is bounded by caps
+WORKERS = 2  # processes reading untrusted mail (started on first use)
 CACHE_ENTRIES = 64  # views kept; one holds at most about 1 MB (MAX_PART_CHARS per part)
 MAX_HTML_DEPTH = 512  # elements nested in an HTML part; real mail stays below 100
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]{0,40})")
@@ -84,23 +87,21 @@ def refused_html(part: HtmlPart, note: str) -> str:
     return f'<p role="note">{escape(note)}</p><pre>{escape(part.source)}</pre>'
 
 
-def _html_of(raw: bytes) -> HtmlPart | None:
-    html = message_parts(raw).html
-    return None if html is None else safe_html(html)
-
-
 _Key = tuple[str, int | None, dt.datetime, int]
 
 
 class MessageViews:
-    """Views of stored messages, made in this object's threads and cached per message.
+    """Views of stored messages, made in this object's processes and threads, cached per
+    message.
 
     A message's id, arrival time and size name it: a store that reuses an id after a delete
     still gets a fresh view. Concurrent requests for the same view share one computation.
     """
 
     def __init__(self, *, workers: int = WORKERS, entries: int = CACHE_ENTRIES) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(
+        self._workers = workers
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        self._threads = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="maildiag-mail-view"
         )
         self._entries = entries
@@ -113,23 +114,43 @@ class MessageViews:
 
     async def html(self, message: CapturedMessage) -> HtmlPart | None:
         """The HTML part, sanitized or refused; None when the message has none."""
-        found: HtmlPart | None = await self._cached("html", message, _html_of, message.raw)
+        html = (await self.parts(message)).html
+        if html is None:
+            return None
+        found: HtmlPart = await self._cached("html", message, safe_html, html)
         return found
 
     async def details(
         self, message: CapturedMessage, describe: Callable[[CapturedMessage], dict[str, Any]]
     ) -> dict[str, Any]:
         """``describe(message)`` (the API's view of it), a copy of its top level: read only."""
-        found: dict[str, Any] = await self._cached("details", message, describe, message)
+        found: dict[str, Any] = await self._cached(
+            "details", message, describe, message, in_thread=True
+        )
         return dict(found)
 
+    def _pool(self, in_thread: bool) -> concurrent.futures.Executor:
+        if in_thread:
+            return self._threads
+        if self._processes is None:  # spawned, not forked: the server has threads
+            self._processes = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._processes
+
     async def _cached(
-        self, kind: str, message: CapturedMessage, work: Callable[..., T], *args: Any
+        self,
+        kind: str,
+        message: CapturedMessage,
+        work: Callable[..., T],
+        *args: Any,
+        in_thread: bool = False,
     ) -> T:
         key = (kind, message.id, message.received_at, message.size)
         future = self._cache.get(key)
         if future is None:
-            future = asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+            pool = self._pool(in_thread)
+            future = asyncio.get_running_loop().run_in_executor(pool, work, *args)
             self._cache[key] = future
             while len(self._cache) > self._entries:
                 self._cache.popitem(last=False)
@@ -139,14 +160,20 @@ class MessageViews:
             result: T = await asyncio.shield(future)
         except asyncio.CancelledError:
             raise  # the request went away; the work goes on for the next one
+        except BrokenProcessPool:
+            self._cache.pop(key, None)
+            self._processes = None  # a worker died (killed, out of memory): start anew
+            raise
         except Exception:
             self._cache.pop(key, None)
             raise
         return result
 
     def close(self) -> None:
-        """Stop the threads once the work in them is done; queued work is dropped."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers once their work is done; queued work is dropped."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
         self._cache.clear()
 
 
