@@ -5,8 +5,6 @@ recipients, the status, and a plain-language reason code. Pure; never raises for
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -14,7 +12,9 @@ from typing import Any
 
 from flufl.bounce import all_failures
 
+from diag.errors import MimeStructureError
 from diag.findings import ERROR, INFO, WARNING, Finding
+from diag.mime import parse_message, walk_parts
 
 MAX_BOUNCE_BYTES = 2_000_000  # a bounce carrying more than this is read only this far
 MAX_PARTS = 200  # MIME parts walked; a message with more is not read as a heuristic bounce
@@ -137,7 +137,9 @@ def classify_status(status: str, diagnostic: str = "") -> str:
 def parse_bounce_message(raw: bytes) -> BounceAnalysis:
     """Read ``raw`` as a bounce. Never raises: garbage gives ``is_bounce=False`` and a finding."""
     try:
-        message = email.message_from_bytes(raw[:MAX_BOUNCE_BYTES], policy=email.policy.compat32)
+        message = parse_message(raw[:MAX_BOUNCE_BYTES])
+    except MimeStructureError as exc:
+        return _not_a_bounce("bounce.unreadable", f"cannot be read as a message: {exc}")
     except Exception as exc:  # the email package raises assorted errors on hostile input
         return _not_a_bounce("bounce.unreadable", f"cannot be read as a message: {exc}")
     try:
@@ -151,7 +153,7 @@ def _not_a_bounce(code: str, summary: str) -> BounceAnalysis:
 
 
 def _analyze(message: Message) -> BounceAnalysis:
-    parts = list(_walk(message))
+    parts = walk_parts(message, MAX_PARTS)
     status_part = next(
         (p for p in parts if p.get_content_type() == "message/delivery-status"), None
     )
@@ -170,15 +172,6 @@ def _analyze(message: Message) -> BounceAnalysis:
     return _result(False, message_id, token, "", recipients)
 
 
-def _walk(message: Message) -> list[Message]:
-    found: list[Message] = []
-    for part in message.walk():
-        found.append(part)
-        if len(found) >= MAX_PARTS:
-            break
-    return found
-
-
 def _original_headers(parts: list[Message]) -> Message | None:
     for part in parts:
         kind = part.get_content_type()
@@ -189,7 +182,7 @@ def _original_headers(parts: list[Message]) -> Message | None:
         if kind == "text/rfc822-headers":
             text = part.get_payload(decode=True)
             if isinstance(text, bytes):
-                return email.message_from_bytes(text, policy=email.policy.compat32)
+                return parse_message(text)
     return None
 
 
@@ -269,7 +262,7 @@ def _heuristic(message: Message) -> list[FailedRecipient]:
 
 def _plain_text(message: Message) -> str:
     chunks = []
-    for part in _walk(message):
+    for part in walk_parts(message, MAX_PARTS):
         if part.get_content_maintype() == "text":
             payload = part.get_payload(decode=True)
             if isinstance(payload, bytes):

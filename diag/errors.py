@@ -6,10 +6,11 @@ exceptions are for transport failures and for input that cannot be read at all.
     DiagError
     ├── DnsError            a DNS transport failure (timeout, SERVFAIL, REFUSED, malformed answer,
     │                       CNAME loop); carries the query that failed
-    └── ParseError          text that does not follow its grammar; carries the position
-        ├── SpfSyntaxError
-        ├── DkimSyntaxError
-        └── DmarcSyntaxError
+    ├── ParseError          text that does not follow its grammar; carries the position
+    │   ├── SpfSyntaxError
+    │   ├── DkimSyntaxError
+    │   └── DmarcSyntaxError
+    └── MimeStructureError  a message whose MIME tree is nested too deep or has too many parts
 
 Every error takes keyword evidence and builds ``__str__`` from it.
 """
@@ -65,3 +66,17 @@ class DkimSyntaxError(ParseError):
 
 class DmarcSyntaxError(ParseError):
     """A DMARC record that does not follow RFC 9989."""
+
+
+class MimeStructureError(DiagError):
+    """A message whose MIME structure is refused before it is read to the end: ``reason`` is
+    ``depth`` (containers nested deeper than ``limit``) or ``parts`` (more than ``limit``)."""
+
+    def __init__(self, *, reason: str, limit: int) -> None:
+        self.reason = reason
+        self.limit = limit
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        what = "nested deeper than" if self.reason == "depth" else "more parts than"
+        return f"the MIME structure is refused: {what} {self.limit}"

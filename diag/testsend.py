@@ -7,7 +7,6 @@ the composition root. Findings carry stable ``testsend.*`` codes.
 
 from __future__ import annotations
 
-import email
 import email.policy
 import re
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,9 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+from diag.errors import MimeStructureError
 from diag.findings import ERROR, INFO, OK, WARNING, Finding, has_errors
+from diag.mime import parse_message
 
 # Public URL shorteners that filters score as a phishing signal in transactional mail; a reset
 # link must point at our own host. A small documented list, not a complete one.
@@ -94,7 +95,11 @@ def check_content(raw: bytes, *, base_url: str, require_https: bool = True) -> t
     Links must point at ``base_url``'s host (and path). With ``require_https`` an http link is
     an error; without it (the lab serves http on loopback) it is a warning.
     """
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    try:
+        message = parse_message(raw, policy=email.policy.default)
+    except MimeStructureError as exc:
+        summary = "the MIME structure is refused"
+        return (_finding("testsend.mime_refused", ERROR, summary, reason=exc.reason),)
     assert isinstance(message, EmailMessage)
     found: list[Finding] = []
     for name, rfc in (("Message-ID", "RFC 5322 §3.6.4"), ("Date", "RFC 5322 §3.6")):

@@ -1,6 +1,7 @@
 """The one jinja2 Environment every report renders through, and the nb/en catalog lookup.
 
-Autoescape is on for HTML and XML templates, and undefined names fail loudly.
+Autoescape is on for HTML and XML templates; every ``{{ }}`` of a text or Markdown template is
+made inert for its format (``reports.escape``); undefined names fail loudly.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import jinja2
 
 from reports.catalog import translate
+from reports.escape import finalize_for, markdown_code, markdown_fenced
 
 LANGUAGES = ("nb", "en")
 
@@ -26,9 +28,17 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_finalize,
     )
+    env.filters["md_code"] = markdown_code
+    env.filters["md_fenced"] = markdown_fenced
     env.filters["ms"] = lambda seconds: f"{float(seconds) * 1000:.0f} ms"
     return env
+
+
+@jinja2.pass_context
+def _finalize(context: jinja2.runtime.Context, value: Any) -> Any:
+    return finalize_for(context.name, value)
 
 
 def render(

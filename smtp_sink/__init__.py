@@ -13,6 +13,7 @@ from smtp_sink.capture import (
     HeaderSummary,
     Mailbox,
     clean_text,
+    header_block,
     summarize_headers,
 )
 from smtp_sink.config import DmarcDecision, SinkConfig
@@ -83,6 +84,7 @@ __all__ = [
     "create_store_engine",
     "ensure_certificate",
     "generate_self_signed",
+    "header_block",
     "load_policies",
     "metadata",
     "null_judge",

@@ -7,17 +7,16 @@ the configured bounce address patterns and takes the VERP token (the part after 
 
 from __future__ import annotations
 
-import email
 import fnmatch
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from email.message import Message
-from email.policy import compat32
 
 from flufl.bounce import all_failures
 
+from diag.mime import MimeStructureError, parse_message
 from smtp_sink.errors import BounceParseError
 
 log = logging.getLogger(__name__)
@@ -160,7 +159,11 @@ def parse_bounce(raw: bytes, *, verp_token: str = "") -> BounceReport | None:
     """
     if not raw.strip():
         raise BounceParseError("empty message")
-    message = email.message_from_bytes(raw, policy=compat32)
+    try:
+        message = parse_message(raw)
+    except MimeStructureError as error:
+        log.info("sink.bounce_unreadable reader=parse error=%s", error)
+        return None
     for reader in (_from_delivery_status, _heuristic):
         try:
             report = reader(message, verp_token)

@@ -16,6 +16,7 @@ from email.policy import compat32
 from types import MappingProxyType
 from typing import Any
 
+from diag.authenticate import MAX_HEADER_BYTES, split_header
 from smtp_sink.verdicts import TlsFacts
 
 FOLDERS = ("inbox", "junk")
@@ -114,12 +115,18 @@ def _decoded(value: str) -> str:
     return clean_text(" ".join(text.split())[:MAX_SUMMARY_FIELD])
 
 
+def header_block(raw: bytes) -> bytes:
+    """The header fields of ``raw`` (up to its first empty line), at most MAX_HEADER_BYTES:
+    what a header-only reading needs, whatever the size of the body."""
+    return split_header(raw)[0][:MAX_HEADER_BYTES]
+
+
 def summarize_headers(raw: bytes) -> HeaderSummary:
     """Message-ID, Subject and From of ``raw``, decoded; empty strings where absent.
 
     Pure and total: garbage in gives empty or best-effort fields, never an exception.
     """
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
     first: dict[str, str] = {}
     for name, value in headers.raw_items():
         first.setdefault(name.lower(), value)

@@ -18,6 +18,7 @@ from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 
+from smtp_sink.capture import header_block
 from smtp_sink.policies import MAILBOX_FULL, Reply
 
 Deliver = Callable[..., Awaitable[None]]
@@ -55,7 +56,7 @@ def build_dsn(
     The original's header block goes in a text/rfc822-headers part (RFC 6522 §3).
     """
     now = now or dt.datetime.now(dt.UTC)
-    original_headers = BytesHeaderParser(policy=compat32).parsebytes(original)
+    original_headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(original))
     report = MIMEMultipart("report", report_type="delivery-status")
     report["From"] = f"Mail Delivery System <MAILER-DAEMON@{reporting_mta}>"
     report["To"] = envelope_sender

@@ -2,7 +2,8 @@
 
 Order at end of DATA: data-stage faults, the injected judge, the DMARC decision, then the
 message is committed through the store (in a worker thread) and only then does the client get
-250. Bounces are scheduled and bounce reports handed on after the commit. Never relays.
+250. Bounces are scheduled and bounce reports handed on after the commit. Never relays. Reading
+the message (its header summary, a bounce) happens in worker threads, off the event loop.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from typing import Any
 from aiosmtpd.proxy_protocol import ProxyData
 
 from smtp_sink.bounces import OnBounce, bounce_token, parse_bounce
-from smtp_sink.capture import CapturedMessage, Mailbox, clean_text, summarize_headers
+from smtp_sink.capture import (
+    CapturedMessage,
+    HeaderSummary,
+    Mailbox,
+    clean_text,
+    summarize_headers,
+)
 from smtp_sink.config import SinkConfig
 from smtp_sink.dsn import Deliver, build_dsn
 from smtp_sink.errors import SinkError
@@ -225,7 +232,8 @@ class SinkHandler:
         if self._dmarc_rejects(verdict):
             log.info("sink.rejected reason=dmarc client=%s", facts.client_ip)
             return DMARC_REJECT
-        message = self._capture(raw, session, envelope, facts, verdict)
+        summary = await asyncio.to_thread(summarize_headers, raw)
+        message = self._capture(raw, session, envelope, facts, verdict, summary)
         try:
             stored_id = await self._save(message)
         except (SinkError, OSError) as error:
@@ -256,6 +264,7 @@ class SinkHandler:
         envelope: SinkEnvelope,
         facts: EnvelopeFacts,
         verdict: Verdict,
+        summary: HeaderSummary,
     ) -> CapturedMessage:
         quarantine = (
             verdict.dmarc_failed
@@ -291,7 +300,7 @@ class SinkHandler:
             added_headers=added,
             authentication_results=results,
             verdict=verdict.as_json(),
-            summary=summarize_headers(raw),
+            summary=summary,
         )
 
     def _after_commit(self, raw: bytes, envelope: SinkEnvelope, sender: str) -> None:
@@ -332,7 +341,7 @@ class SinkHandler:
             if token is None or self._on_bounce is None:
                 continue
             try:
-                report = parse_bounce(raw, verp_token=token)
+                report = await asyncio.to_thread(parse_bounce, raw, verp_token=token)
                 if report is not None:
                     await self._on_bounce(report)
             except Exception:  # the message is stored; a bad bounce is only logged

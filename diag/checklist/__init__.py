@@ -6,6 +6,7 @@ from diag.checklist.build import (
     DEFAULT_DEADLINE,
     build_checklist,
     checklist_from_evidence,
+    read_pastes,
     split_address,
 )
 from diag.checklist.facts import (
@@ -60,6 +61,7 @@ __all__ = [
     "parse_smtp_reply",
     "probe_recipient",
     "read_bounce",
+    "read_pastes",
     "read_spam_verdict",
     "split_address",
 ]

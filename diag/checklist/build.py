@@ -20,10 +20,12 @@ from diag.checklist.facts import (
     AUDIENCE_ITEMS,
     AUDIENCES,
     AccountFacts,
+    BounceFacts,
     Checklist,
     Evidence,
     ProbeOptions,
     ProbeResult,
+    SpamVerdict,
 )
 from diag.checklist.items import ITEM_FUNCTIONS
 from diag.checklist.readers import read_bounce, read_spam_verdict
@@ -108,6 +110,7 @@ async def build_checklist(
         "senders": _sender_reports(senders, resolver, deadline * 0.9, clock.timestamp()),
     }
     done = await _run(jobs, deadline)
+    spam, bounce_facts = await read_pastes(headers, bounce)
     mx, probes = done.get("mx", (None, ()))
     evidence = Evidence(
         address=address.strip(),
@@ -117,13 +120,26 @@ async def build_checklist(
         mx=mx,
         probes=probes,
         senders=done.get("senders", ()),
-        spam=read_spam_verdict(headers) if headers else None,
-        bounce=read_bounce(bounce) if bounce else None,
+        spam=spam,
+        bounce=bounce_facts,
         account=account if audience == "support" else None,
         test_sends=tuple(test_sends),
         not_finished=tuple(sorted(set(jobs) - set(done))),
     )
     return checklist_from_evidence(evidence)
+
+
+async def read_pastes(
+    headers: bytes | None, bounce: bytes | None
+) -> tuple[SpamVerdict | None, BounceFacts | None]:
+    """The pasted headers' and bounce's readings, made in a worker thread: their cost depends on
+    the paste, and the event loop serves other requests meanwhile (each paste is capped)."""
+
+    def read() -> tuple[SpamVerdict | None, BounceFacts | None]:
+        spam = read_spam_verdict(headers) if headers else None
+        return spam, read_bounce(bounce) if bounce else None
+
+    return await asyncio.to_thread(read)
 
 
 async def _run(jobs: dict[str, Coroutine[Any, Any, Any]], deadline: float) -> dict[str, Any]:
@@ -158,4 +174,10 @@ def checklist_from_evidence(evidence: Evidence) -> Checklist:
     return Checklist(evidence.address, evidence.audience, items, tuple(findings), evidence.provider)
 
 
-__all__ = ["DEFAULT_DEADLINE", "build_checklist", "checklist_from_evidence", "split_address"]
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "build_checklist",
+    "checklist_from_evidence",
+    "read_pastes",
+    "split_address",
+]

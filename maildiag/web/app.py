@@ -34,6 +34,7 @@ from maildiag.web import (
     reset_pages,
     sink_api,
     sink_pages,
+    sink_render,
     support_pages,
 )
 
@@ -119,7 +120,7 @@ def create_app(
 
 def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
     """An application with only the sink's pages and API (``maildiag sink``)."""
-    app = FastAPI(title="maildiag sink", version="0.1.0", docs_url="/docs")
+    app = FastAPI(title="maildiag sink", version="0.1.0", docs_url="/docs", lifespan=_sink_lifespan)
     registry = CollectorRegistry()
     requests = Counter(
         "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
@@ -141,6 +142,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if state.reset is not None:
         await state.reset.aclose()
     await checklist_pages.close_limits(app)
+    sink_render.close_views(app.state)
+
+
+@contextlib.asynccontextmanager
+async def _sink_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    sink_render.close_views(app.state)
 
 
 class _SecurityHeaders(BaseHTTPMiddleware):

@@ -29,8 +29,7 @@ from diag.checklist import (
     ProbeResult,
     checklist_from_evidence,
     probe_recipient,
-    read_bounce,
-    read_spam_verdict,
+    read_pastes,
 )
 from diag.dkim import DkimSignError
 from diag.mx import MxReport, lookup_mx
@@ -176,6 +175,7 @@ async def gather_check(
     mx, probes = _result(tasks["mx"], (None, ()))
     reports: tuple[SenderReport, ...] = _result(tasks["senders"], ())
     sends = _test_send_result(tasks["test_send"])
+    spam, bounce_facts = await read_pastes(headers, bounce)
     evidence = Evidence(
         address=address,
         audience=audience,
@@ -184,8 +184,8 @@ async def gather_check(
         mx=mx,
         probes=probes,
         senders=reports,
-        spam=read_spam_verdict(headers) if headers else None,
-        bounce=read_bounce(bounce) if bounce else None,
+        spam=spam,
+        bounce=bounce_facts,
         account=account if audience == "support" else None,
         test_sends=sends.results if sends is not None else (),
         not_finished=tuple(sorted(n for n in late if n != "test_send")),

@@ -2,7 +2,7 @@
 
 Store calls block, so they run in a worker thread. Bad ids and dates are 404/422 with a reason;
 unusable policy entries are 422 naming the key. Nothing here parses untrusted mail beyond the
-header list it returns.
+header list it returns, which is made off the event loop and cached (``sink_render``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import Field
 
+from maildiag.web.sink_render import views_of
 from smtp_sink import (
     CapturedMessage,
     ConfigError,
@@ -29,6 +30,7 @@ from smtp_sink import (
     SinkStore,
     StoreError,
     clean_text,
+    header_block,
     parse_policies,
     parse_policy,
 )
@@ -82,7 +84,7 @@ async def load_message(store: SinkStore, message_id: int) -> CapturedMessage:
 
 def header_fields(raw: bytes) -> list[tuple[str, str]]:
     """The message's header fields in order, unfolded and decoded leniently; bounded."""
-    parsed = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
     fields: list[tuple[str, str]] = []
     for name, value in list(parsed.raw_items())[:MAX_HEADER_FIELDS]:
         text = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
@@ -149,7 +151,8 @@ async def list_messages(
 
 @router.get("/messages/{message_id}", summary="One captured message with its verdict")
 async def get_message(request: Request, message_id: MessageId) -> dict[str, Any]:
-    return describe(await load_message(sink_of(request).store, message_id))
+    message = await load_message(sink_of(request).store, message_id)
+    return await views_of(request.app.state).details(message, describe)
 
 
 @router.get(

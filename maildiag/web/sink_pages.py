@@ -3,7 +3,9 @@ HTML in a sandboxed iframe, its raw bytes, delete (CSRF-checked by ``maildiag.we
 live updates (``/sink/events``, server-sent events).
 
 All message text reaches templates as plain strings (autoescaped). The HTML part is only ever
-served from its own endpoint with a CSP that forbids scripts and any network access.
+served from its own endpoint with a CSP that forbids scripts and any network access. Reading a
+message (MIME, header fields, the HTML sanitizer) happens off the event loop, within caps, and
+is cached (``maildiag.web.sink_render``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from diag.mime import MAX_MIME_DEPTH, MAX_MIME_PARTS
 from maildiag.web import i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.pages import page
 from maildiag.web.sink_api import MAX_ID, describe, in_store, load_message, sink_of
-from maildiag.web.sink_view import explain_verdict, message_parts, sanitize_html
+from maildiag.web.sink_render import MAX_HTML_DEPTH, refused_html, views_of
+from maildiag.web.sink_view import explain_verdict
 from maildiag.web.sse import event_stream
 from smtp_sink import SinkStore
 
@@ -32,6 +36,7 @@ HTML_PART_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 )
 MessageId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+MIME_LIMITS = {"depth": MAX_MIME_DEPTH, "parts": MAX_MIME_PARTS}  # for a refused structure's note
 
 
 def _standalone(request: Request) -> bool:
@@ -135,14 +140,16 @@ async def sink_events(request: Request) -> Response:
 @router.get("/sink/messages/{message_id}", response_class=HTMLResponse)
 async def sink_message(request: Request, message_id: MessageId) -> Response:
     message = await load_message(sink_of(request).store, message_id)
-    parts = message_parts(message.raw)
+    views = views_of(request.app.state)
+    parts = await views.parts(message)
     return form_page(
         request,
         "sink_message.html",
         message=message,
-        details=describe(message),
+        details=await views.details(message, describe),
         lines=explain_verdict(message.verdict),
         parts=parts,
+        mime_limits=MIME_LIMITS,
         standalone=_standalone(request),
         nav_current=False,
     )
@@ -152,10 +159,13 @@ async def sink_message(request: Request, message_id: MessageId) -> Response:
 async def sink_message_html(request: Request, message_id: MessageId) -> Response:
     """The sanitized HTML part, for the sandboxed iframe only: no scripts, no network."""
     message = await load_message(sink_of(request).store, message_id)
-    html = message_parts(message.raw).html
-    if html is None:
+    part = await views_of(request.app.state).html(message)
+    if part is None:
         raise HTTPException(404, "this message has no HTML part")
-    body = sanitize_html(html)
+    body = part.body
+    if part.refused:
+        lang = i18n.lang_of(request, request.app.state.maildiag.settings.lang)
+        body = refused_html(part, i18n.text("sink.html_refused", lang, limit=MAX_HTML_DEPTH))
     return HTMLResponse(
         f'<!doctype html><meta charset="utf-8">{body}',
         headers={

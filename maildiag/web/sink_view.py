@@ -2,12 +2,13 @@
 verdict explained result by result.
 
 Everything here takes untrusted bytes and returns plain strings for autoescaped templates; the
-HTML part is additionally sanitized (nh3) before it is served, sandboxed, in an iframe.
+HTML part is additionally sanitized (nh3) before it is served, sandboxed, in an iframe. The
+MIME tree is read within diag.mime's depth and part caps; a refused structure gives the raw
+text. What costs time here runs off the event loop (``maildiag.web.sink_render``).
 """
 
 from __future__ import annotations
 
-import email
 import email.policy
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import nh3
 
+from diag.mime import MimeStructureError, parse_message, walk_parts
 from smtp_sink import clean_text
 
 MAX_PART_CHARS = 200_000  # what a page shows of one body part
@@ -29,6 +31,7 @@ class Parts:
     text: str
     html: str | None
     attachments: tuple[str, ...]
+    refused: str = ""  # why the MIME structure was not read (diag.mime); ``text`` is then raw
 
 
 def _content(part: Message) -> str:
@@ -46,13 +49,17 @@ def _content(part: Message) -> str:
 def message_parts(raw: bytes) -> Parts:
     """The first text/plain and text/html parts and the attachment names. Pure and total."""
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        message = parse_message(raw, policy=email.policy.default)
+    except MimeStructureError as exc:
+        return Parts(
+            clean_text(raw.decode("utf-8", "replace")[:MAX_PART_CHARS]), None, (), exc.reason
+        )
     except (ValueError, TypeError, LookupError):  # pragma: no cover - the parser is lenient
         return Parts(raw.decode("utf-8", "replace")[:MAX_PART_CHARS], None, ())
     text: str | None = None
     html: str | None = None
     attachments: list[str] = []
-    for part in message.walk():
+    for part in walk_parts(message):
         if part.is_multipart():
             continue
         try:

@@ -1,0 +1,205 @@
+"""Reading captured mail for the sink's pages and API, off the event loop and cached.
+
+What a view of one message costs depends on the message, which anyone who can send mail to
+the sink writes: reading its MIME tree, sanitizing its HTML part, listing its header fields.
+The MIME tree and the HTML are read in worker processes (pure-Python parsing in a thread
+would still hold the GIL the event loop needs), the header fields, bounded by
+``smtp_sink.header_block``, in a thread; all within caps that keep the work bounded:
+diag.mime's depth and part caps, ``sink_view.MAX_PART_CHARS``, and ``MAX_HTML_DEPTH`` for the
+HTML the sanitizer reads (its cost grows with the square of the nesting). Each result is kept
+in a bounded LRU cache per stored message, so a repeat view costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import datetime as dt
+import multiprocessing
+import re
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from markupsafe import escape
+
+from maildiag.web.sink_view import Parts, message_parts, sanitize_html
+from smtp_sink import CapturedMessage
+
+T = TypeVar("T")
+
+WORKERS = 2  # processes reading untrusted mail (started on first use)
+CACHE_ENTRIES = 64  # views kept; one holds at most about 1 MB (MAX_PART_CHARS per part)
+MAX_HTML_DEPTH = 512  # elements nested in an HTML part; real mail stays below 100
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]{0,40})")
+# Elements that never hold others, and those whose end tag is optional: neither nests in a
+# way the sanitizer keeps open (HTML Living Standard §13.1.2, §13.1.2.4).
+_VOID = ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param")
+_VOID_MORE = ("source", "track", "wbr")
+_OPTIONAL_END = ("p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody")
+_OPTIONAL_MORE = ("tfoot", "colgroup", "caption", "rb", "rt", "rtc", "rp", "html", "head", "body")
+_NOT_NESTING = frozenset((*_VOID, *_VOID_MORE, *_OPTIONAL_END, *_OPTIONAL_MORE))
+
+
+@dataclass(frozen=True)
+class HtmlPart:
+    """The HTML part as the iframe shows it: sanitized, or refused with its source as text."""
+
+    body: str  # the sanitized HTML; empty when refused
+    refused: str = ""  # "depth" when the elements nest deeper than MAX_HTML_DEPTH
+    source: str = ""  # the HTML as text, shown escaped when refused
+
+
+def html_depth(html: str) -> int:
+    """How deep ``html``'s elements nest, counted from its tags alone. Pure and linear.
+
+    An end tag closes only an element of its name that is open; elements that cannot or need
+    not be closed are not counted. The count is an upper bound for the nesting a browser (or
+    the sanitizer) builds, up to elements an HTML parser inserts by itself.
+    """
+    open_by_name: collections.Counter[str] = collections.Counter()
+    depth = deepest = 0
+    for match in _TAG.finditer(html):
+        name = match[2].lower()
+        if name in _NOT_NESTING:
+            continue
+        if not match[1]:
+            open_by_name[name] += 1
+            depth += 1
+            deepest = max(deepest, depth)
+        elif open_by_name[name]:
+            open_by_name[name] -= 1
+            depth -= 1
+    return deepest
+
+
+def safe_html(html: str) -> HtmlPart:
+    """``html`` sanitized, or refused (with its source) when it nests too deep. Pure."""
+    if html_depth(html) > MAX_HTML_DEPTH:
+        return HtmlPart("", "depth", html)
+    return HtmlPart(sanitize_html(html))
+
+
+def refused_html(part: HtmlPart, note: str) -> str:
+    """The iframe's document for a refused HTML part: the note, then the source as text."""
+    return f'<p role="note">{escape(note)}</p><pre>{escape(part.source)}</pre>'
+
+
+_Key = tuple[str, int | None, dt.datetime, int]
+
+
+class MessageViews:
+    """Views of stored messages, made in this object's processes and threads, cached per
+    message.
+
+    A message's id, arrival time and size name it: a store that reuses an id after a delete
+    still gets a fresh view. Concurrent requests for the same view share one computation.
+    """
+
+    def __init__(self, *, workers: int = WORKERS, entries: int = CACHE_ENTRIES) -> None:
+        self._workers = workers
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="maildiag-mail-view"
+        )
+        self._entries = entries
+        self._cache: collections.OrderedDict[_Key, asyncio.Future[Any]] = collections.OrderedDict()
+
+    async def parts(self, message: CapturedMessage) -> Parts:
+        """The readable parts (``Parts.refused`` says when the structure was not read)."""
+        found: Parts = await self._cached("parts", message, message_parts, message.raw)
+        return found
+
+    async def html(self, message: CapturedMessage) -> HtmlPart | None:
+        """The HTML part, sanitized or refused; None when the message has none."""
+        html = (await self.parts(message)).html
+        if html is None:
+            return None
+        found: HtmlPart = await self._cached("html", message, safe_html, html)
+        return found
+
+    async def details(
+        self, message: CapturedMessage, describe: Callable[[CapturedMessage], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """``describe(message)`` (the API's view of it), a copy of its top level: read only."""
+        found: dict[str, Any] = await self._cached(
+            "details", message, describe, message, in_thread=True
+        )
+        return dict(found)
+
+    def _pool(self, in_thread: bool) -> concurrent.futures.Executor:
+        if in_thread:
+            return self._threads
+        if self._processes is None:  # spawned, not forked: the server has threads
+            self._processes = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._processes
+
+    async def _cached(
+        self,
+        kind: str,
+        message: CapturedMessage,
+        work: Callable[..., T],
+        *args: Any,
+        in_thread: bool = False,
+    ) -> T:
+        key = (kind, message.id, message.received_at, message.size)
+        future = self._cache.get(key)
+        if future is None:
+            pool = self._pool(in_thread)
+            future = asyncio.get_running_loop().run_in_executor(pool, work, *args)
+            self._cache[key] = future
+            while len(self._cache) > self._entries:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        try:
+            result: T = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            raise  # the request went away; the work goes on for the next one
+        except BrokenProcessPool:
+            self._cache.pop(key, None)
+            self._processes = None  # a worker died (killed, out of memory): start anew
+            raise
+        except Exception:
+            self._cache.pop(key, None)
+            raise
+        return result
+
+    def close(self) -> None:
+        """Stop the workers once their work is done; queued work is dropped."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
+        self._cache.clear()
+
+
+def views_of(app_state: Any) -> MessageViews:
+    """The application's ``MessageViews``, made on first use (no await in between)."""
+    found: MessageViews | None = getattr(app_state, "sink_views", None)
+    if found is None:
+        found = MessageViews()
+        app_state.sink_views = found
+    return found
+
+
+def close_views(app_state: Any) -> None:
+    """Stop the views' threads (for the application's shutdown)."""
+    found: MessageViews | None = getattr(app_state, "sink_views", None)
+    if found is not None:
+        found.close()
+
+
+__all__ = [
+    "MAX_HTML_DEPTH",
+    "HtmlPart",
+    "MessageViews",
+    "close_views",
+    "html_depth",
+    "refused_html",
+    "safe_html",
+    "views_of",
+]
