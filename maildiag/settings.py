@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +18,11 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that is refused outside the lab
+SECRET_KEY_BITS = 256  # 32 random bytes: the CSRF, captcha and session keys derive from it
+MIN_DISTINCT_HEX = 12  # a random 64-digit hex key has fewer with odds of about 1e-7
+MIN_DISTINCT_OTHER = 16  # a random 43-character base64 key has about 31 (fewer than 16: ~1e-9)
+MAKE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'  # noqa: S105 - advice
+_HEX = frozenset(string.hexdigits)
 CONFIG_ENV = "MAILDIAG_CONFIG"
 DEFAULT_CONFIG = Path("maildiag.toml")
 
@@ -192,12 +198,51 @@ class Settings(BaseSettings):
         return next((s for s in self.senders if s.address.lower() == wanted), None)
 
     def require_production_secrets(self) -> None:
-        """Raises SettingsError when a placeholder secret is used outside the lab."""
-        if not self.lab and self.secret_key.get_secret_value() in ("", PLACEHOLDER_SECRET):
+        """Raises SettingsError (one line) when, outside the lab, ``secret_key`` is the
+        placeholder or weaker than 32 random bytes (see ``secret_key_problem``)."""
+        if self.lab:
+            return
+        value = self.secret_key.get_secret_value()
+        if value in ("", PLACEHOLDER_SECRET):
             raise SettingsError(
                 "secret_key is the placeholder; set MAILDIAG_SECRET_KEY "
-                "(only the lab may run without one)"
+                f"(only the lab may run without one); make one with: {MAKE_SECRET}"
             )
+        problem = secret_key_problem(value)
+        if problem is not None:
+            raise SettingsError(
+                f"secret_key is too weak: {problem}; it needs 32 random bytes, "
+                f"make one with: {MAKE_SECRET}"
+            )
+
+
+def secret_key_problem(value: str) -> str | None:
+    """Why ``value`` is not at least 32 bytes of random key material, or None. Pure.
+
+    The rule: 256 bits counted at 4 bits per character for a key of hex digits (64 or
+    more) and at 6 bits per character otherwise, as for base64 (43 or more, which is what
+    ``secrets.token_urlsafe(32)`` gives); and it must not look made by hand: at least 12
+    different characters in a hex key, 16 in any other, and not a shorter string repeated,
+    so ``"a" * 64``, ``"0123456789" * 7`` or ``"0123456789abcdef" * 4`` fail.
+    """
+    chars = set(value)
+    hex_key = chars <= _HEX
+    bits_per_char = 4 if hex_key else 6
+    needed = -(-SECRET_KEY_BITS // bits_per_char)
+    if len(value) < needed:
+        kind = "hex digits" if hex_key else "characters"
+        return f"it has {len(value)} {kind}, at least {needed} are needed"
+    distinct = MIN_DISTINCT_HEX if hex_key else MIN_DISTINCT_OTHER
+    if len(chars) < distinct:
+        return f"it uses {len(chars)} different characters, at least {distinct} are needed"
+    if _repeats(value):
+        return "it is a shorter string repeated"
+    return None
+
+
+def _repeats(value: str) -> bool:
+    """True when ``value`` is some shorter string written again and again (maybe cut)."""
+    return any(value[period:] == value[:-period] for period in range(1, len(value) // 2 + 1))
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

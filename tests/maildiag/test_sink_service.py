@@ -29,6 +29,7 @@ from maildiag.settings import Settings
 from maildiag.sinkservice import bounce_patterns, judge_processes, sink_policies
 from smtp_sink import Action, CapturedMessage, EnvelopeFacts, Judge, Verdict
 from tests.maildiag.sink_lab import Lab, key_for, lab_sink, make_message, proxied_socket, signed
+from tests.maildiag.test_reset_support import SECRET_KEY
 
 PLATFORM = "do.not.reply@platform.visma.com"
 CONNECT = "do.not.reply@connect.visma.com"
@@ -259,9 +260,10 @@ BANNER = re.compile(
 
 
 def test_maildiag_sink_command_serves_smtp_and_http_on_port_0(
-    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path
+    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, _, zone = lab_data
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", SECRET_KEY)
     with lab_dns_in_thread(zone) as dns:
         command = [sys.executable, "-m", "maildiag", "--nameserver", dns.address, "sink"]
         command += ["--smtp-port", "0", "--http-port", "0", "--data", str(tmp_path)]
