@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     sink_bounce_delay: float = Field(default=60.0, ge=0)  # kunde-sprett's late bounce, seconds
     sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)
     sink_proxy_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
+    # open SMTP connections per sink listener, in all and per client address (a PROXY
+    # listener counts the client its header names); seconds a client may idle before its
+    # first command (after it, RFC 5321's five minutes)
+    sink_max_connections: int = Field(default=100, ge=1, le=100_000)
+    sink_max_connections_per_client: int = Field(default=20, ge=1, le=100_000)
+    sink_first_command_timeout: float = Field(default=30.0, gt=0, le=300)
     # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web app believes (IPs or
     # networks); empty: the client is the socket's peer
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -426,3 +426,22 @@ async def test_process_judge_without_fallback_raises_when_its_worker_dies() -> N
         finally:
             await judge.aclose()
     assert judge.pids == []
+
+
+async def test_connection_limits_come_from_the_settings(
+    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path
+) -> None:
+    data, keys, zone = lab_data
+    limits = {
+        "sink_max_connections": 50,
+        "sink_max_connections_per_client": 7,
+        "sink_first_command_timeout": 12.5,
+    }
+    async with lab_sink(data, keys, zone, tmp_path, sink_judge=False, **limits) as lab:
+        for server in lab.sink.servers:  # the relay, the PROXY listener and every demo MX
+            config = server.config
+            assert (
+                config.max_connections,
+                config.max_connections_per_client,
+                config.first_command_timeout,
+            ) == (50, 7, 12.5)
