@@ -144,13 +144,15 @@ class Settings(BaseSettings):
     # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web app believes (IPs or
     # networks); empty: the client is the socket's peer
     trusted_proxies: list[str] = Field(default_factory=list)
+    # client addresses or networks that may read /metrics (others get 404)
+    metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
 
     @field_validator("public_base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for entry in value:

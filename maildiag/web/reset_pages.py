@@ -33,7 +33,7 @@ from maildiag.web.auth import (
     set_session_cookie,
 )
 from maildiag.web.captcha_routes import solution_of
-from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.csrf import csrf_protect, field, form_page, read_form, rotate_binding
 from maildiag.web.pages import page
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ async def login_submit(request: Request) -> Response:
     response = RedirectResponse(target, status_code=303)
     settings = request.app.state.maildiag.settings
     set_session_cookie(response, settings, session_id)
+    rotate_binding(response, settings)
     if remember:
         response.set_cookie(
             REMEMBER_COOKIE,
@@ -161,8 +162,10 @@ async def login_submit(request: Request) -> Response:
             samesite="lax",
             secure=secure_cookies(settings),
         )
-    else:
-        response.delete_cookie(REMEMBER_COOKIE)
+    else:  # the attributes it was set with, Secure among them on https
+        response.delete_cookie(
+            REMEMBER_COOKIE, httponly=True, samesite="lax", secure=secure_cookies(settings)
+        )
     return _private(response)
 
 
@@ -173,6 +176,7 @@ async def logout(request: Request) -> Response:
         await log_out(services(request), session_id)
     response = RedirectResponse("/login?logged_out=1", status_code=303)
     clear_session_cookie(response, request.app.state.maildiag.settings)
+    rotate_binding(response, request.app.state.maildiag.settings)
     return _private(response)
 
 

@@ -609,3 +609,65 @@ async def test_login_returns_to_a_local_next_only(env: Env, next_path: str, targ
     response = await _login(env, env.client, KARI, OLD_PASSWORD, next=next_path)
     assert response.status_code == 303
     assert response.headers["location"] == target
+
+
+# --- cookies at sign-in and sign-out ---------------------------------------------------------
+
+
+def set_cookies(response: httpx.Response, name: str) -> list[str]:
+    return [c for c in response.headers.get_list("set-cookie") if c.startswith(f"{name}=")]
+
+
+async def test_login_and_logout_renew_the_csrf_cookie(env: Env) -> None:
+    page = await env.client.get("/login")
+    before = env.client.cookies["maildiag_csrf"]
+    old_token = csrf_of(page.text)
+    login = await env.client.post(
+        "/login", data={"csrf_token": old_token, "email": KARI, "password": OLD_PASSWORD}
+    )
+    assert login.status_code == 303
+    assert set_cookies(login, "maildiag_csrf")
+    signed_in = env.client.cookies["maildiag_csrf"]
+    assert signed_in != before
+    # a token made before the sign-in no longer passes
+    refused = await env.client.post("/logout", data={"csrf_token": old_token})
+    assert refused.status_code == 403
+    token = csrf_of((await env.client.get("/login")).text)
+    logout = await env.client.post("/logout", data={"csrf_token": token})
+    assert logout.status_code == 303
+    assert env.client.cookies["maildiag_csrf"] not in (before, signed_in)
+    again = await env.client.post(
+        "/login", data={"csrf_token": token, "email": KARI, "password": OLD_PASSWORD}
+    )
+    assert again.status_code == 403  # nor one made while signed in, after the sign-out
+
+
+async def test_a_failed_login_keeps_the_csrf_cookie(env: Env) -> None:
+    token = csrf_of((await env.client.get("/login")).text)
+    failed = await env.client.post(
+        "/login", data={"csrf_token": token, "email": KARI, "password": "Feil#Passord9"}
+    )
+    assert failed.status_code == 401
+    assert not set_cookies(failed, "maildiag_csrf")
+
+
+async def test_on_https_the_remember_cookie_is_deleted_with_secure(tmp_path: Path) -> None:
+    async with reset_env(tmp_path, public_base_url="https://konto.example") as env:
+        env.add_user(KARI)
+        page = await env.client.get("/login")
+        cookie = page.headers["set-cookie"].split(";")[0]
+        data = {"csrf_token": csrf_of(page.text), "email": KARI, "password": OLD_PASSWORD}
+        remembered = await env.client.post(
+            "/login", data={**data, "remember": "1"}, headers={"cookie": cookie}
+        )
+        (kept,) = set_cookies(remembered, "maildiag_email")
+        assert "Secure" in kept
+        forgotten = await env.client.post("/login", data=data, headers={"cookie": cookie})
+        assert forgotten.status_code == 303
+        (deleted,) = set_cookies(forgotten, "maildiag_email")
+        assert "Max-Age=0" in deleted
+        assert "Secure" in deleted
+        assert "HttpOnly" in deleted
+        language = await env.client.get("/login", params={"lang": "en"})
+        (lang,) = set_cookies(language, "lang")
+        assert "Secure" in lang
