@@ -671,3 +671,79 @@ async def test_on_https_the_remember_cookie_is_deleted_with_secure(tmp_path: Pat
         language = await env.client.get("/login", params={"lang": "en"})
         (lang,) = set_cookies(language, "lang")
         assert "Secure" in lang
+
+
+# --- a locked address and its owner -----------------------------------------------------------
+
+
+async def _lock_out(env: Env, address: str, attempts: int = 10) -> None:
+    """Someone else, from another address, fails ``attempts`` times for ``address``."""
+    async with env.new_client("198.51.100.66") as attacker:
+        for _ in range(attempts):
+            assert (await _login(env, attacker, address, "Feil#Passord9")).status_code == 401
+
+
+async def test_the_owner_gets_in_with_a_captcha_after_someone_else_failed(env: Env) -> None:
+    await _lock_out(env, KARI)  # the default limit: 10 failures per address in 15 minutes
+    blocked = await _login(env, env.client, KARI, OLD_PASSWORD)
+    assert blocked.status_code == 429
+    assert 'data-challenge-url="/captcha/challenge"' in blocked.text
+    assert 'id="captcha-hint"' in blocked.text
+    assert "maildiag_session" not in blocked.headers.get("set-cookie", "")
+    solved = await _login(env, env.client, KARI, OLD_PASSWORD, altcha=await env.captcha())
+    assert solved.status_code == 303
+    assert "Du er logget inn" in (await env.client.get("/login")).text
+
+
+async def test_a_captcha_is_no_way_around_a_wrong_password(env: Env) -> None:
+    await _lock_out(env, KARI)
+    wrong = await _login(env, env.client, KARI, "Feil#Passord8", altcha=await env.captcha())
+    assert wrong.status_code == 401
+    assert 'id="captcha-hint"' in wrong.text
+    solution = await env.captcha()
+    assert (await _login(env, env.client, KARI, OLD_PASSWORD, altcha=solution)).status_code == 303
+    async with env.new_client("192.0.2.99") as other:  # a solved challenge counts once
+        replayed = await _login(env, other, KARI, OLD_PASSWORD, altcha=solution)
+        assert replayed.status_code == 429
+
+
+@pytest.mark.parametrize("solution", ["", "bm90LWEtc29sdXRpb24=", "x" * 5000])
+async def test_a_locked_address_without_a_valid_captcha_stays_429(env: Env, solution: str) -> None:
+    await _lock_out(env, KARI)
+    response = await _login(env, env.client, KARI, OLD_PASSWORD, altcha=solution)
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_a_captcha_does_not_lift_the_per_ip_limit(tmp_path: Path) -> None:
+    overrides = {"login_failures_per_ip": "3/15 minutes", "login_failures_per_address": "2/hour"}
+    async with reset_env(tmp_path, **overrides) as env:
+        env.add_user(KARI)
+        await _lock_out(env, KARI, attempts=2)
+        for address in ("a@kunde-ok.example", "b@kunde-ok.example", "c@kunde-ok.example"):
+            assert (await _login(env, env.client, address, "Feil#Passord9")).status_code == 401
+        blocked = await _login(env, env.client, KARI, OLD_PASSWORD, altcha=await env.captcha())
+        assert blocked.status_code == 429
+        assert 'id="captcha-hint"' not in blocked.text  # a captcha would not help here
+        async with env.new_client("192.0.2.99") as elsewhere:  # another IP: the captcha helps
+            solution = await env.captcha(elsewhere)
+            passed = await _login(env, elsewhere, KARI, OLD_PASSWORD, altcha=solution)
+            assert passed.status_code == 303
+
+
+async def test_a_locked_unknown_address_looks_the_same(env: Env) -> None:
+    await _lock_out(env, KARI)
+    await _lock_out(env, STRANGER)
+    pages = []
+    for address in (KARI, STRANGER):
+        pages.append(await _login(env, env.client, address, "Feil#Passord7"))
+        pages.append(
+            await _login(env, env.client, address, "Feil#Passord7", altcha=await env.captcha())
+        )
+    assert [p.status_code for p in pages] == [429, 401, 429, 401]
+    assert _without_csrf(pages[0].text).replace(KARI, "X") == _without_csrf(pages[2].text).replace(
+        STRANGER, "X"
+    )
+    assert _without_csrf(pages[1].text).replace(KARI, "X") == _without_csrf(pages[3].text).replace(
+        STRANGER, "X"
+    )
