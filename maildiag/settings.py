@@ -23,6 +23,8 @@ MIN_DISTINCT_HEX = 12  # a random 64-digit hex key has fewer with odds of about 
 MIN_DISTINCT_OTHER = 16  # a random 43-character base64 key has about 31 (fewer than 16: ~1e-9)
 MAKE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'  # noqa: S105 - advice
 _HEX = frozenset(string.hexdigits)
+DEFAULT_PROBE_LIMIT = "10/10 minutes"  # SMTP probes of one mail server, by all users together
+LAB_PROBE_LIMIT = "120/minute"  # the lab's MX hosts are all its own sink on 127.0.0.1
 CONFIG_ENV = "MAILDIAG_CONFIG"
 DEFAULT_CONFIG = Path("maildiag.toml")
 
@@ -109,6 +111,9 @@ class Settings(BaseSettings):
     rate_limit_per_address: str = "3/15 minutes"
     login_failures_per_ip: str = "50/15 minutes"
     login_failures_per_address: str = "10/15 minutes"
+    # SMTP probes of one mail server (its MX name and each of its addresses), all users
+    # together; None: 10 per 10 minutes (120 per minute in the lab, whose MX are all the sink)
+    probe_limit_per_target: str | None = None
     max_input_bytes: int = 1_000_000
     captcha_kind: Literal["altcha", "recaptcha", "hcaptcha", "turnstile"] = "altcha"
     captcha_site_key: str = ""
@@ -169,9 +174,12 @@ class Settings(BaseSettings):
         "rate_limit_per_address",
         "login_failures_per_ip",
         "login_failures_per_address",
+        "probe_limit_per_target",
     )
     @classmethod
-    def _rate_limit(cls, value: str) -> str:
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             limits.parse(value)
         except ValueError:
@@ -195,6 +203,13 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """The SQLAlchemy URL: the configured one, or a SQLite file in the data dir."""
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'maildiag.sqlite3'}"
+
+    @property
+    def probe_limit(self) -> str:
+        """How often one mail server may be probed: ``probe_limit_per_target`` or its default."""
+        if self.probe_limit_per_target is not None:
+            return self.probe_limit_per_target
+        return LAB_PROBE_LIMIT if self.lab else DEFAULT_PROBE_LIMIT
 
     @property
     def reset_identities(self) -> list[SenderIdentity]:
