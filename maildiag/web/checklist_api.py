@@ -164,7 +164,9 @@ def _bytes(text: str | None) -> bytes | None:
 @router.get("/check", response_model=ChecklistOut, responses={422: {}, 429: {}})
 async def check_domain(
     request: Request,
-    domain: Annotated[str, Query(min_length=1, max_length=MAX_DOMAIN)],
+    domain: Annotated[
+        str, Query(min_length=1, max_length=MAX_DOMAIN, examples=["kunde-blokkerer.example"])
+    ],
     lang: Annotated[Literal["nb", "en"] | None, Query()] = None,
 ) -> Response:
     """The mail administrator's check of a recipient domain: the admin-audience checklist. Its
