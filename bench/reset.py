@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import platform
 import re
+import secrets
 import statistics
 import tempfile
 import time
@@ -73,7 +74,7 @@ async def run(seconds: float, concurrency: int) -> tuple[Timings, float, int]:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-reset-"))
     settings = Settings(
         data_dir=data_dir,
-        secret_key=SecretStr("bench-secret-key-0123456789abcdef"),
+        secret_key=SecretStr(secrets.token_urlsafe(32)),
         rate_limit_per_ip="10000000/minute",
         rate_limit_per_address="10000000/minute",
     )

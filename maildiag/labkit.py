@@ -7,18 +7,22 @@ dir and reused, so a restarted lab keeps verifying mail it captured before.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from diag.dkim import generate_keypair, public_key_record
 from diag.resolver import ZoneData
 from maildiag.lab.zones import LAB_EGRESS, build_lab_zone
-from maildiag.settings import SenderIdentity, Settings, SettingsError
+from maildiag.settings import SenderIdentity, Settings, SettingsError, secret_key_problem
 
 log = logging.getLogger(__name__)
 
 MARKER = "LAB-DATA"
 LAB_CONFIG = "lab.toml"  # the running lab's settings, for CLI commands run beside it
+LAB_SECRET = "secret-key"  # noqa: S105 - a file name: the lab's own key, made at first start
 LAB_SELECTOR = "lab2026"
 LAB_PASSWORD = "Demo#2026lab"  # noqa: S105 - documented demo password, refused outside the lab
 HEALTHY = ("platform.visma.com", "connect.visma.com")
@@ -90,14 +94,31 @@ def _ensure_key(data_dir: Path, domain: str) -> LabKey:
     return LabKey(domain, LAB_SELECTOR, path, public_txt)
 
 
+def lab_secret_key(data_dir: Path) -> SecretStr:
+    """The lab's secret key: made once (``secrets.token_urlsafe(32)``) into
+    ``DATA/secret-key``, mode 0600, and read from there after, so a restarted lab keeps its
+    sessions. Raises OSError when the file cannot be written or read."""
+    path = data_dir / LAB_SECRET
+    if not path.is_file():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n", encoding="ascii")
+        log.info("lab.secret_key_generated path=%s", path)
+    return SecretStr(path.read_text(encoding="ascii").strip())
+
+
 def lab_settings(settings: Settings, keys: list[LabKey]) -> Settings:
-    """``settings`` as the lab runs them: its DNS, its identities, loopback allowed.
+    """``settings`` as the lab runs them: its DNS, its identities, loopback allowed, and its
+    own secret key unless a strong one is configured.
 
     Also writes them to ``DATA/lab.toml`` (see ``write_lab_config``).
     """
+    secret = settings.secret_key
+    if secret_key_problem(secret.get_secret_value()) is not None:
+        secret = lab_secret_key(settings.data_dir)
     lab = settings.model_copy(
         update={
             "lab": True,
+            "secret_key": secret,
             "nameservers": [f"127.0.0.1:{settings.dns_port}"],
             "senders": lab_senders(keys),
             "allow_private_targets": True,

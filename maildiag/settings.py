@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +18,13 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that is refused outside the lab
+SECRET_KEY_BITS = 256  # 32 random bytes: the CSRF, captcha and session keys derive from it
+MIN_DISTINCT_HEX = 12  # a random 64-digit hex key has fewer with odds of about 1e-7
+MIN_DISTINCT_OTHER = 16  # a random 43-character base64 key has about 31 (fewer than 16: ~1e-9)
+MAKE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'  # noqa: S105 - advice
+_HEX = frozenset(string.hexdigits)
+DEFAULT_PROBE_LIMIT = "10/10 minutes"  # SMTP probes of one mail server, by all users together
+LAB_PROBE_LIMIT = "120/minute"  # the lab's MX hosts are all its own sink on 127.0.0.1
 CONFIG_ENV = "MAILDIAG_CONFIG"
 DEFAULT_CONFIG = Path("maildiag.toml")
 
@@ -103,6 +111,9 @@ class Settings(BaseSettings):
     rate_limit_per_address: str = "3/15 minutes"
     login_failures_per_ip: str = "50/15 minutes"
     login_failures_per_address: str = "10/15 minutes"
+    # SMTP probes of one mail server (its MX name and each of its addresses), all users
+    # together; None: 10 per 10 minutes (120 per minute in the lab, whose MX are all the sink)
+    probe_limit_per_target: str | None = None
     max_input_bytes: int = 1_000_000
     captcha_kind: Literal["altcha", "recaptcha", "hcaptcha", "turnstile"] = "altcha"
     captcha_site_key: str = ""
@@ -129,16 +140,24 @@ class Settings(BaseSettings):
     sink_bounce_delay: float = Field(default=60.0, ge=0)  # kunde-sprett's late bounce, seconds
     sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)
     sink_proxy_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
+    # open SMTP connections per sink listener, in all and per client address (a PROXY
+    # listener counts the client its header names); seconds a client may idle before its
+    # first command (after it, RFC 5321's five minutes)
+    sink_max_connections: int = Field(default=100, ge=1, le=100_000)
+    sink_max_connections_per_client: int = Field(default=20, ge=1, le=100_000)
+    sink_first_command_timeout: float = Field(default=30.0, gt=0, le=300)
     # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web app believes (IPs or
     # networks); empty: the client is the socket's peer
     trusted_proxies: list[str] = Field(default_factory=list)
+    # client addresses or networks that may read /metrics (others get 404)
+    metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
 
     @field_validator("public_base_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for entry in value:
@@ -155,9 +174,12 @@ class Settings(BaseSettings):
         "rate_limit_per_address",
         "login_failures_per_ip",
         "login_failures_per_address",
+        "probe_limit_per_target",
     )
     @classmethod
-    def _rate_limit(cls, value: str) -> str:
+    def _rate_limit(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             limits.parse(value)
         except ValueError:
@@ -183,6 +205,13 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'maildiag.sqlite3'}"
 
     @property
+    def probe_limit(self) -> str:
+        """How often one mail server may be probed: ``probe_limit_per_target`` or its default."""
+        if self.probe_limit_per_target is not None:
+            return self.probe_limit_per_target
+        return LAB_PROBE_LIMIT if self.lab else DEFAULT_PROBE_LIMIT
+
+    @property
     def reset_identities(self) -> list[SenderIdentity]:
         """The identities reset mails are sent as (the checklist's and test send's default)."""
         return [s for s in self.senders if s.reset_mail]
@@ -192,12 +221,51 @@ class Settings(BaseSettings):
         return next((s for s in self.senders if s.address.lower() == wanted), None)
 
     def require_production_secrets(self) -> None:
-        """Raises SettingsError when a placeholder secret is used outside the lab."""
-        if not self.lab and self.secret_key.get_secret_value() in ("", PLACEHOLDER_SECRET):
+        """Raises SettingsError (one line) when, outside the lab, ``secret_key`` is the
+        placeholder or weaker than 32 random bytes (see ``secret_key_problem``)."""
+        if self.lab:
+            return
+        value = self.secret_key.get_secret_value()
+        if value in ("", PLACEHOLDER_SECRET):
             raise SettingsError(
                 "secret_key is the placeholder; set MAILDIAG_SECRET_KEY "
-                "(only the lab may run without one)"
+                f"(only the lab may run without one); make one with: {MAKE_SECRET}"
             )
+        problem = secret_key_problem(value)
+        if problem is not None:
+            raise SettingsError(
+                f"secret_key is too weak: {problem}; it needs 32 random bytes, "
+                f"make one with: {MAKE_SECRET}"
+            )
+
+
+def secret_key_problem(value: str) -> str | None:
+    """Why ``value`` is not at least 32 bytes of random key material, or None. Pure.
+
+    The rule: 256 bits counted at 4 bits per character for a key of hex digits (64 or
+    more) and at 6 bits per character otherwise, as for base64 (43 or more, which is what
+    ``secrets.token_urlsafe(32)`` gives); and it must not look made by hand: at least 12
+    different characters in a hex key, 16 in any other, and not a shorter string repeated,
+    so ``"a" * 64``, ``"0123456789" * 7`` or ``"0123456789abcdef" * 4`` fail.
+    """
+    chars = set(value)
+    hex_key = chars <= _HEX
+    bits_per_char = 4 if hex_key else 6
+    needed = -(-SECRET_KEY_BITS // bits_per_char)
+    if len(value) < needed:
+        kind = "hex digits" if hex_key else "characters"
+        return f"it has {len(value)} {kind}, at least {needed} are needed"
+    distinct = MIN_DISTINCT_HEX if hex_key else MIN_DISTINCT_OTHER
+    if len(chars) < distinct:
+        return f"it uses {len(chars)} different characters, at least {distinct} are needed"
+    if _repeats(value):
+        return "it is a shorter string repeated"
+    return None
+
+
+def _repeats(value: str) -> bool:
+    """True when ``value`` is some shorter string written again and again (maybe cut)."""
+    return any(value[period:] == value[:-period] for period in range(1, len(value) // 2 + 1))
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

@@ -285,6 +285,9 @@ async def run_sink(
         max_message_size=settings.sink_max_message_size,
         bounce_addresses=bounce_patterns(settings),
         tls_dir=settings.data_dir / "sink-tls",
+        max_connections=settings.sink_max_connections,
+        max_connections_per_client=settings.sink_max_connections_per_client,
+        first_command_timeout=settings.sink_first_command_timeout,
     )
     shared: dict[str, Any] = {
         "policies": book,

@@ -82,7 +82,7 @@ from reset.policy import (
     load_common_passwords,
     rule_text,
 )
-from reset.ratelimit import RateDecision, ResetRateLimiter
+from reset.ratelimit import RateDecision, ResetRateLimiter, TargetRateLimiter
 from reset.replay import RedisReplayStore
 from reset.secret import Secret, hash_secret
 from reset.siteverify import (
@@ -146,6 +146,7 @@ __all__ = [
     "SiteverifyVerifier",
     "SmtpRelay",
     "SmtpReply",
+    "TargetRateLimiter",
     "TokenError",
     "User",
     "UserSession",

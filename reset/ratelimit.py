@@ -1,5 +1,5 @@
-"""Rate limits per client IP and per submitted address: the forgot-password form, the
-checklist pages, and failed sign-ins.
+"""Rate limits per client IP and per submitted address (the forgot-password form, the
+checklist pages, failed sign-ins), and per outside target (the SMTP probe's mail servers).
 
 A thin wrapper over the ``limits`` library (async API): in-process memory storage by default,
 Redis when a URL is given, so app replicas share counters. The per-address limit is keyed on
@@ -29,7 +29,8 @@ DEFAULT_PER_ADDRESS = "3 per 15 minutes"
 
 @dataclasses.dataclass(frozen=True)
 class RateDecision:
-    """``allowed`` or not; ``limited_by`` is ``ip``, ``address`` or None; ``retry_after`` in s."""
+    """``allowed`` or not; ``limited_by`` is ``ip``, ``address``, ``target`` or None;
+    ``retry_after`` in seconds."""
 
     allowed: bool
     limited_by: str | None = None
@@ -44,7 +45,52 @@ def _address_id(address: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-class ResetRateLimiter:
+class _Counters:
+    """The ``limits`` storage and moving-window limiter behind one rate limiter: in this
+    process, or in Redis when ``redis_url`` (redis:// or rediss://) is given, under
+    ``namespace``."""
+
+    def __init__(self, *, redis_url: str | None, namespace: str) -> None:
+        self.namespace = namespace
+        storage: Storage
+        self._pool: redis.asyncio.ConnectionPool | None = None
+        if redis_url:
+            self._pool = redis.asyncio.ConnectionPool.from_url(redis_url)
+            storage = RedisStorage(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=namespace,
+                connection_pool=self._pool,  # type: ignore[arg-type]
+            )
+        else:
+            storage = MemoryStorage()
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    async def _refusal(self, item: RateLimitItem, by: str, *ids: str) -> RateDecision:
+        stats = await self._limiter.get_window_stats(item, self.namespace, *ids)
+        return RateDecision(False, by, max(0.0, stats.reset_time - time.time()))
+
+    async def aclose(self) -> None:
+        """Stop background work and close connections (call at application shutdown)."""
+        if self._pool is not None:
+            await self._pool.disconnect()
+        await self._stop_expiry_task()
+
+    async def _stop_expiry_task(self) -> None:
+        timer = getattr(self._storage, "timer", None)  # MemoryStorage's expiry task
+        if isinstance(timer, asyncio.Task) and not timer.done():
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+    async def reset(self) -> None:
+        """Forget every counter (an operator's "clear limits"; tests sharing one Redis)."""
+        await self._stop_expiry_task()  # it would race the clearing of the memory store
+        await self._storage.reset()
+
+
+class ResetRateLimiter(_Counters):
     """Per-IP and per-address limits for reset requests.
 
     ``per_ip`` and ``per_address`` use the ``limits`` notation ("30/minute",
@@ -62,21 +108,7 @@ class ResetRateLimiter:
     ) -> None:
         self.per_ip: RateLimitItem = parse(per_ip)
         self.per_address: RateLimitItem = parse(per_address)
-        self.namespace = namespace
-        storage: Storage
-        self._pool: redis.asyncio.ConnectionPool | None = None
-        if redis_url:
-            self._pool = redis.asyncio.ConnectionPool.from_url(redis_url)
-            storage = RedisStorage(
-                "async+" + redis_url,
-                implementation="redispy",
-                key_prefix=namespace,
-                connection_pool=self._pool,  # type: ignore[arg-type]
-            )
-        else:
-            storage = MemoryStorage()
-        self._storage = storage
-        self._limiter = MovingWindowRateLimiter(storage)
+        super().__init__(redis_url=redis_url, namespace=namespace)
 
     def __repr__(self) -> str:
         return f"ResetRateLimiter(per_ip={self.per_ip}, per_address={self.per_address})"
@@ -102,28 +134,40 @@ class ResetRateLimiter:
     async def _decision(self, ip_ok: bool, addr_ok: bool, ip: str, addr: str) -> RateDecision:
         if ip_ok and addr_ok:
             return RateDecision(True)
-        item, ids, by = (
-            (self.per_ip, ("ip", ip), "ip")
-            if not ip_ok
-            else (self.per_address, ("addr", addr), "address")
-        )
-        stats = await self._limiter.get_window_stats(item, self.namespace, *ids)
-        return RateDecision(False, by, max(0.0, stats.reset_time - time.time()))
+        if not ip_ok:
+            return await self._refusal(self.per_ip, "ip", "ip", ip)
+        return await self._refusal(self.per_address, "address", "addr", addr)
 
-    async def aclose(self) -> None:
-        """Stop background work and close connections (call at application shutdown)."""
-        if self._pool is not None:
-            await self._pool.disconnect()
-        await self._stop_expiry_task()
 
-    async def _stop_expiry_task(self) -> None:
-        timer = getattr(self._storage, "timer", None)  # MemoryStorage's expiry task
-        if isinstance(timer, asyncio.Task) and not timer.done():
-            timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timer
+class TargetRateLimiter(_Counters):
+    """One limit per outside target, whoever asks: how often we may contact one mail server.
 
-    async def reset(self) -> None:
-        """Forget every counter (an operator's "clear limits"; tests sharing one Redis)."""
-        await self._stop_expiry_task()  # it would race the clearing of the memory store
-        await self._storage.reset()
+    ``per_target`` uses the ``limits`` notation. A use names the target by several keys (a
+    host name and its IP addresses); it is allowed only when every key is under the limit,
+    and then counts against each, so neither another name for the same server nor another
+    server behind the same name escapes the limit. ``limited_by`` is ``target``.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_target: str,
+        redis_url: str | None = None,
+        namespace: str = "maildiag-targets",
+    ) -> None:
+        self.per_target: RateLimitItem = parse(per_target)
+        super().__init__(redis_url=redis_url, namespace=namespace)
+
+    def __repr__(self) -> str:
+        return f"TargetRateLimiter(per_target={self.per_target})"
+
+    async def hit(self, *keys: str) -> RateDecision:
+        """Count one use of the target named by ``keys`` (case-insensitive), if allowed."""
+        ids = sorted({key.strip().lower() for key in keys if key.strip()})
+        for key in ids:
+            if not await self._limiter.test(self.per_target, self.namespace, "target", key):
+                return await self._refusal(self.per_target, "target", "target", key)
+        for key in ids:
+            if not await self._limiter.hit(self.per_target, self.namespace, "target", key):
+                return await self._refusal(self.per_target, "target", "target", key)
+        return RateDecision(True)

@@ -12,6 +12,12 @@ from types import MappingProxyType
 
 MIN_RECIPIENTS = 100  # RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients
 SERVER_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2.7: server timeout of at least 5 minutes
+# Before the first command the sink waits less than RFC 5321 §4.5.3.2.7's five minutes: a
+# client that connects and says nothing is holding a slot, not sending mail (Postfix's
+# postscreen waits seconds for it too). After the first command SERVER_TIMEOUT applies.
+FIRST_COMMAND_TIMEOUT = 30.0
+MAX_CONNECTIONS = 100  # open connections on one listener
+MAX_CONNECTIONS_PER_CLIENT = 20  # ... from one client address, so one client cannot fill it
 DEFAULT_MAX_SIZE = 25 * 1024 * 1024
 
 
@@ -34,6 +40,10 @@ class SinkConfig:
     ``tls_cert``/``tls_key`` name a certificate; otherwise, with ``tls_dir`` set, a self-signed
     one is generated there. With neither, STARTTLS is not offered.
     ``proxy_trusted`` lists networks whose connections must start with a PROXY header.
+    ``max_connections`` caps the open connections, ``max_connections_per_client`` those of one
+    client address: the peer's, or for a trusted proxy the client its PROXY header names.
+    ``first_command_timeout`` is the idle limit until the first command, ``command_timeout``
+    the one after it.
     ``bounce_addresses`` are ``fnmatch`` patterns (``bounce+*@example.com``) for bounce intake.
     ``local_domains`` maps a local listening IP to the domain it is the MX of, so a MAIL FROM
     stage policy can answer at MAIL FROM; without it such a policy answers at RCPT.
@@ -43,8 +53,10 @@ class SinkConfig:
     max_message_size: int = DEFAULT_MAX_SIZE
     max_recipients: int = MIN_RECIPIENTS
     command_timeout: float = SERVER_TIMEOUT
+    first_command_timeout: float = FIRST_COMMAND_TIMEOUT
     connection_timeout: float = 3600.0
-    max_connections: int = 100
+    max_connections: int = MAX_CONNECTIONS
+    max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT
     proxy_trusted: tuple[str, ...] = ()
     proxy_timeout: float = 5.0
     tls_cert: Path | None = None

@@ -2,16 +2,20 @@
 
 It adds enhanced status codes to every reply (RFC 2034 §4), keeps the PROXY-given client across
 STARTTLS, asks only trusted peers for a PROXY header and refuses one from anyone else, caps
-concurrent connections (421), limits a session's total time, and can drop a connection without
-a reply (fault injection). It holds no policy logic: that is ``SinkHandler``'s.
+concurrent connections in all and per client address (421), gives a client less time to send
+its first command than the ones after, limits a session's total time, and can drop a
+connection without a reply (fault injection). It holds no policy logic: that is
+``SinkHandler``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import MappingProxyType
 from typing import Any, AnyStr
 
@@ -47,6 +51,7 @@ _ENHANCED_DEFAULTS = MappingProxyType(
     }
 )
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
+TOO_MANY_FROM_CLIENT = "421 4.7.0 Too many connections from your address, try again later"
 SESSION_TOO_LONG = "421 4.4.2 Connection time limit exceeded"
 AUTH_UNAVAILABLE = "502 5.5.1 AUTH not available"
 PROXY_REFUSED = "554 5.7.0 PROXY header not accepted from this peer"
@@ -81,11 +86,26 @@ class SinkEnvelope(Envelope):
 
 
 class ConnectionGate:
-    """Counts open connections for one server and refuses those over ``limit``."""
+    """Counts open connections for one server, in all and per client address, and refuses
+    those over ``limit`` or ``per_client``."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_client: int) -> None:
         self.limit = limit
+        self.per_client = per_client
         self.open: set[SinkSMTP] = set()
+        self.clients: collections.Counter[str] = collections.Counter()
+
+    def take(self, client: str) -> bool:
+        """Count one more connection of ``client``; False (nothing counted) over the cap."""
+        if self.clients[client] >= self.per_client:
+            return False
+        self.clients[client] += 1
+        return True
+
+    def give_back(self, client: str) -> None:
+        self.clients[client] -= 1
+        if self.clients[client] <= 0:
+            del self.clients[client]
 
 
 class SinkSMTP(SMTP):
@@ -98,11 +118,18 @@ class SinkSMTP(SMTP):
         gate: ConnectionGate,
         is_trusted: Callable[[str], bool],
         connection_timeout: float,
+        first_command_timeout: float,
         **kwargs: Any,
     ) -> None:
         self._wanted_proxy_timeout = kwargs.pop("proxy_protocol_timeout", None)
+        self._first_command_timeout = first_command_timeout
+        self._commanded = False  # no command yet: the shorter idle limit applies
         super().__init__(handler, **kwargs)
+        self._smtp_methods = {
+            name: self._marks_first_command(method) for name, method in self._smtp_methods.items()
+        }
         self._gate = gate
+        self._client: str | None = None  # the address counted against the per-client cap
         self._is_trusted = is_trusted
         self._connection_timeout = connection_timeout
         self._deadline: asyncio.TimerHandle | None = None
@@ -125,17 +152,20 @@ class SinkSMTP(SMTP):
                 for name in ("client_ip", "client_port", "proxied", "local_ip"):
                     setattr(self.session, name, getattr(previous, name))
             return
-        if len(self._gate.open) >= self._gate.limit:
-            self._refused = True
-            log.info("sink.refused reason=too_many_connections open=%d", len(self._gate.open))
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(TOO_MANY_CONNECTIONS.encode() + b"\r\n")
-            transport.close()
-            return
-        self._gate.open.add(self)
         peer = transport.get_extra_info("peername") or ("", None)
-        sock = transport.get_extra_info("sockname") or ("",)
         trusted = self._is_trusted(str(peer[0]))
+        if len(self._gate.open) >= self._gate.limit:
+            log.info("sink.refused reason=too_many_connections open=%d", len(self._gate.open))
+            self._refuse(transport, TOO_MANY_CONNECTIONS)
+            return
+        if not trusted:  # a trusted proxy's client is counted once its PROXY header names it
+            if not self._gate.take(str(peer[0])):
+                log.info("sink.refused reason=too_many_from_client client=%s", peer[0])
+                self._refuse(transport, TOO_MANY_FROM_CLIENT)
+                return
+            self._client = str(peer[0])
+        self._gate.open.add(self)
+        sock = transport.get_extra_info("sockname") or ("",)
         self._proxy_timeout = self._wanted_proxy_timeout if trusted else None
         super().connection_made(transport)
         session = self.session
@@ -144,10 +174,56 @@ class SinkSMTP(SMTP):
         session.local_ip = str(sock[0])
         self._deadline = self.loop.call_later(self._connection_timeout, self._session_expired)
 
+    def _refuse(self, transport: asyncio.BaseTransport, reply: str) -> None:
+        self._refused = True
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(reply.encode() + b"\r\n")
+        transport.close()
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        """After the handler accepted a PROXY header, count the client it names against the
+        per-client cap (a refused one gets 421 and is closed, as aiosmtpd closes on False)."""
+        status = await super()._call_handler_hook(command, *args)
+        if command != "PROXY" or not status or not isinstance(self.session, SinkSession):
+            return status
+        client = self.session.client_ip
+        if self._client is None and not self._gate.take(client):
+            log.info("sink.refused reason=too_many_from_client client=%s proxied=1", client)
+            if isinstance(self.transport, asyncio.WriteTransport):
+                self.transport.write(TOO_MANY_FROM_CLIENT.encode() + b"\r\n")
+            return False
+        self._client = self._client or client
+        return status
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """aiosmtpd's idle timer, with ``first_command_timeout`` until the first command (or
+        the command timeout, when that is shorter still)."""
+        if duration is None and not self._commanded:
+            duration = min(self._first_command_timeout, self._timeout_duration)
+        super()._reset_timeout(duration)
+
+    def _marks_first_command(
+        self, method: Callable[[str | None], Awaitable[None]]
+    ) -> Callable[[str | None], Awaitable[None]]:
+        """``method`` (an ``smtp_*`` command), which first switches to the idle timeout for
+        clients that have sent a command (aiosmtpd looks commands up in ``_smtp_methods``)."""
+
+        @functools.wraps(method)
+        async def command(arg: str | None) -> None:
+            if not self._commanded:
+                self._commanded = True
+                self._reset_timeout()
+            await method(arg)
+
+        return command
+
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
             return
         self._gate.open.discard(self)
+        if self._client is not None:
+            self._gate.give_back(self._client)
+            self._client = None
         if self._deadline is not None:
             self._deadline.cancel()
         super().connection_lost(error)

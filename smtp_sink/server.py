@@ -67,7 +67,9 @@ class SinkServer:
         self._server: asyncio.Server | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._commits: GroupCommit | None = None
-        self._gate = ConnectionGate(self.config.max_connections)
+        self._gate = ConnectionGate(
+            self.config.max_connections, self.config.max_connections_per_client
+        )
         self.handler = SinkHandler(
             config=self.config,
             policies=self.policies,
@@ -121,6 +123,7 @@ class SinkServer:
             gate=self._gate,
             is_trusted=lambda ip: is_trusted(ip, networks),
             connection_timeout=cfg.connection_timeout,
+            first_command_timeout=cfg.first_command_timeout,
             hostname=cfg.hostname,
             ident="smtp_sink",
             data_size_limit=cfg.max_message_size,

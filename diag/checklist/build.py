@@ -92,11 +92,13 @@ async def build_checklist(
     test_sends: Sequence[TestSendResult] = (),
     now: dt.datetime | None = None,
     deadline: float = DEFAULT_DEADLINE,
+    rcpt: bool | None = None,
 ) -> Checklist:
     """The checklist for ``address`` as ``audience`` (self, support or admin) sees it.
 
-    ``account`` is read for the support audience only; the probe asks RCPT TO only for support
-    and admin. Raises ValueError for an unknown audience or a malformed address.
+    ``account`` is read for the support audience only; the probe asks RCPT TO when ``rcpt``,
+    by default for support and admin (never for self). Raises ValueError for an unknown
+    audience or a malformed address.
     """
     if audience not in AUDIENCES:
         raise ValueError(f"unknown audience {audience!r}; use one of {', '.join(AUDIENCES)}")
@@ -105,7 +107,12 @@ async def build_checklist(
     sender_addresses = tuple(dict.fromkeys(s.address for s in senders))
     jobs: dict[str, Coroutine[Any, Any, Any]] = {
         "mx": _mx_and_probes(
-            address, domain, resolver, sender_addresses, probe, rcpt=audience != "self"
+            address,
+            domain,
+            resolver,
+            sender_addresses,
+            probe,
+            rcpt=audience != "self" and rcpt is not False,
         ),
         "senders": _sender_reports(senders, resolver, deadline * 0.9, clock.timestamp()),
     }

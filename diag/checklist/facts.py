@@ -8,7 +8,7 @@ reports render them per language from the key, the status and the evidence.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -148,12 +148,19 @@ class AccountFacts:
         return tuple(sorted(chosen, key=lambda d: d.at))
 
 
+ProbeGate = Callable[[str, tuple[str, ...]], Awaitable[str | None]]
+"""``(MX host, its addresses) -> None`` to go ahead, or the reason not to connect."""
+
+
 @dataclass(frozen=True)
 class ProbeOptions:
     """How to probe the recipient's mail server.
 
     ``port`` is 25 on the internet and the sink's port in the lab; ``allow_private`` lets the
     probe reach loopback and private addresses (the lab). ``rcpt`` is decided by the audience.
+    ``gate``, when given, is asked before connecting with the chosen MX host's name and
+    addresses; a reason it returns (such as ``rate_limited``) stops the probe, and becomes
+    the ``error`` of every result.
     """
 
     port: int = 25  # SMTP between mail servers (the IANA-assigned port)
@@ -161,6 +168,7 @@ class ProbeOptions:
     timeout: float = 10.0
     allow_private: bool = False
     enabled: bool = True
+    gate: ProbeGate | None = None
 
 
 @dataclass(frozen=True)

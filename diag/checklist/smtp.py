@@ -99,10 +99,14 @@ async def probe_recipient(
     rcpt: bool,
 ) -> tuple[ProbeResult, ...]:
     """Probe the first usable MX host of ``address``'s domain as each of ``senders`` (one
-    conversation), asking RCPT TO only when ``rcpt``. Never raises for the server's answers."""
+    conversation), asking RCPT TO only when ``rcpt``, once ``options.gate`` (if any) lets it.
+    Never raises for the server's answers."""
     host = next((h for h in mx.hosts if h.usable and h.addresses), None)
     if host is None or not senders:
         return tuple(ProbeResult(s, "", "", "connect", error="no_mail_server") for s in senders)
+    held = None if options.gate is None else await options.gate(host.name, host.addresses)
+    if held is not None:
+        return tuple(ProbeResult(s, host.name, "", "connect", error=held) for s in senders)
     report = await probe(
         host.name,
         port=options.port,

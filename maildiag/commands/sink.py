@@ -39,6 +39,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         "data_dir": args.data,
     }
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    settings.require_production_secrets()
     sock = bind_http(settings.http_host, settings.http_port)
     engine = create_engine(settings.database)
     try:

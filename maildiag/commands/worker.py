@@ -29,6 +29,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.data is not None:
         settings = settings.model_copy(update={"data_dir": args.data})
+    settings.require_production_secrets()
     if not settings.lab and not settings.database_url:
         refuse_lab_data(settings.data_dir)
     try:

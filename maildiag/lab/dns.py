@@ -9,6 +9,7 @@ Faults are per query name: ``timeout`` (no answer), ``servfail``, ``refused``, `
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import logging
@@ -34,6 +35,11 @@ TCP_MAX_MESSAGE = 65535  # RFC 1035 §4.2.2: two-octet length prefix
 BIND_ATTEMPTS = 20  # port 0: tries to find a port free for both UDP and TCP
 THREAD_START_TIMEOUT = 10.0
 REPLY_CACHE_SIZE = 4096  # distinct messages whose replies are kept; then the cache starts over
+# RFC 7766 §6.2.3: a server may close idle TCP connections and should limit them per client;
+# it suggests an idle timeout of a few seconds.
+TCP_IDLE_TIMEOUT = 5.0  # seconds for the next whole message (length prefix and body) to arrive
+TCP_MAX_PER_CLIENT = 16  # open TCP connections from one client address
+TCP_MAX_CONNECTIONS = 256  # open TCP connections in all
 
 
 class Fault(StrEnum):
@@ -56,6 +62,11 @@ class LabDnsServer:
     served with ``ttl`` seconds, which is also the negative-caching TTL of the synthetic SOA.
     ``set_zone`` and ``set_fault`` may be called from another thread (they swap whole values).
     Negative answers carry the SOA of the name's apex: see ``dns_wire`` for the apex rule.
+
+    TCP connections are bounded: one that does not deliver its next whole message (length
+    prefix and body) within ``tcp_idle_timeout`` seconds, or does not take its reply within
+    that time, is closed; a client with ``tcp_max_per_client`` connections open, or any client
+    while ``tcp_max_connections`` are open, has its new connection closed at once.
     """
 
     def __init__(
@@ -67,10 +78,17 @@ class LabDnsServer:
         faults: Mapping[str, Fault | str] | None = None,
         latency: float = 0.0,
         ttl: int = 300,
+        tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
+        tcp_max_per_client: int = TCP_MAX_PER_CLIENT,
+        tcp_max_connections: int = TCP_MAX_CONNECTIONS,
     ) -> None:
         self.host = host
         self.port = port
         self.latency = latency
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self.tcp_max_per_client = tcp_max_per_client
+        self.tcp_max_connections = tcp_max_connections
+        self._tcp_clients: collections.Counter[str] = collections.Counter()
         self.query_count = 0
         self._ttl = ttl
         self._zone = dns_wire.CompiledZone(zone, ttl)
@@ -232,22 +250,53 @@ class LabDnsServer:
         if reply is not None and self._udp is not None:
             self._udp.sendto(reply, addr)
 
+    @property
+    def tcp_connections(self) -> int:
+        """How many TCP connections are open now."""
+        return self._tcp_clients.total()
+
+    def _admit_tcp(self, client: str) -> bool:
+        """Count a new connection from ``client``, or say it is over a cap."""
+        if self._tcp_clients.total() >= self.tcp_max_connections:
+            log.info("labdns.tcp_refused reason=total open=%d", self._tcp_clients.total())
+            return False
+        if self._tcp_clients[client] >= self.tcp_max_per_client:
+            log.info("labdns.tcp_refused reason=per_client client=%s", client)
+            return False
+        self._tcp_clients[client] += 1
+        return True
+
+    def _release_tcp(self, client: str) -> None:
+        self._tcp_clients[client] -= 1
+        if self._tcp_clients[client] <= 0:
+            del self._tcp_clients[client]
+
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if task is not None:
+        peer = writer.get_extra_info("peername")
+        client = str(peer[0]) if peer else ""
+        admitted = self._admit_tcp(client)
+        if task is not None and admitted:
             self._tasks.add(task)
         try:
-            while True:
-                length = struct.unpack("!H", await reader.readexactly(2))[0]
-                data = await reader.readexactly(length)
+            while admitted:
+                async with asyncio.timeout(self.tcp_idle_timeout):
+                    length = struct.unpack("!H", await reader.readexactly(2))[0]
+                    data = await reader.readexactly(length)
                 arrived = asyncio.get_running_loop().time()
                 reply = await self._respond(data, arrived, tcp=True)
                 if reply is not None:
                     writer.write(struct.pack("!H", len(reply)) + reply)
-                    await writer.drain()
+                    async with asyncio.timeout(self.tcp_idle_timeout):
+                        await writer.drain()
+        except TimeoutError:
+            log.debug("labdns.tcp_idle_closed client=%s", client)
+            writer.transport.abort()  # a reply it does not read must not hold the close
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            if admitted:
+                self._release_tcp(client)
             if task is not None:
                 self._tasks.discard(task)
             writer.close()

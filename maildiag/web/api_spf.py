@@ -14,8 +14,8 @@ router = APIRouter(tags=["spf"])
 @router.get("/spf", summary="Evaluate SPF for a domain and client IP (RFC 7208 check_host)")
 async def spf(
     request: Request,
-    domain: Annotated[str, Query(max_length=253)],
-    ip: Annotated[str, Query(max_length=64)],
+    domain: Annotated[str, Query(max_length=253, examples=["platform.visma.com"])],
+    ip: Annotated[str, Query(max_length=64, examples=["198.51.100.10"])],
     sender: Annotated[str, Query(max_length=320)] = "",
     helo: Annotated[str, Query(max_length=253)] = "",
     lint: bool = False,

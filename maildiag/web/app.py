@@ -7,6 +7,7 @@ lives in the database.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from maildiag.web import (
     sink_render,
     support_pages,
 )
+from maildiag.web.auth import secure_cookies
 
 if TYPE_CHECKING:
     from maildiag.sinkservice import SinkHandle
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
+HSTS = "max-age=31536000; includeSubDomains"  # one year, and every subdomain
 
 
 @dataclass
@@ -108,7 +111,11 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics, for the addresses in ``metrics_allow`` only (404 for others,
+        as if there were none: the page is not advertised to the world)."""
+        if not _client_in(request, settings.metrics_allow):
+            raise StarletteHTTPException(404, "Not Found")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
@@ -135,6 +142,18 @@ def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
     return app
 
 
+def _client_in(request: Request, networks: list[str]) -> bool:
+    """Whether the request's client (behind trusted proxies: the one they name) lies in one of
+    ``networks``; an IPv4-mapped IPv6 client counts as its IPv4 address."""
+    try:
+        client = ipaddress.ip_address((request.client.host if request.client else "").split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(client, ipaddress.IPv6Address) and client.ipv4_mapped is not None:
+        client = client.ipv4_mapped
+    return any(client in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
@@ -157,12 +176,14 @@ class _SecurityHeaders(BaseHTTPMiddleware):
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        state: AppState = request.app.state.maildiag
+        if secure_cookies(state.settings):  # served over https: RFC 6797 §6.1
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; "
             "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'",
         )
-        state: AppState = request.app.state.maildiag
         state.requests.labels(request.method, str(response.status_code)).inc()
         return response
 

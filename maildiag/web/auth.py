@@ -216,16 +216,22 @@ async def log_out(svc: ResetServices, session_id: str) -> None:
     await in_transaction(svc, work)
 
 
-def set_session_cookie(response: Response, settings: Settings, session_id: str) -> None:
-    """The login cookie: HttpOnly, SameSite=Lax, Secure on https; a browser-session cookie."""
+def set_host_cookie(response: Response, settings: Settings, name: str, value: str) -> None:
+    """A browser-session cookie ``name`` (``__Host-`` on https): HttpOnly, SameSite=Lax,
+    Path=/, Secure on https."""
     response.set_cookie(
-        cookie_name(settings, SESSION_COOKIE),
-        session_id,
+        cookie_name(settings, name),
+        value,
         httponly=True,
         samesite="lax",
         secure=secure_cookies(settings),
         path="/",
     )
+
+
+def set_session_cookie(response: Response, settings: Settings, session_id: str) -> None:
+    """The login cookie: HttpOnly, SameSite=Lax, Secure on https; a browser-session cookie."""
+    set_host_cookie(response, settings, SESSION_COOKIE, session_id)
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:

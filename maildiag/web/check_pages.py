@@ -2,10 +2,11 @@
 evidence (MX, provider, the probe as our senders), the sender evidence (our identities' SPF,
 DKIM and DMARC) and the allowlisting steps for the detected provider out.
 
-No login is needed for a domain: the probe stops after MAIL FROM (no RCPT TO). An address is
-asked about by RCPT only for a logged-in admin; anyone else gets the check of the address's
-domain, so this page cannot be used to learn which mailboxes exist at a company. Rate limited
-per client IP and per domain.
+No login is needed for the DNS checks of a domain. The SMTP probe (as our senders, stopping
+after MAIL FROM for a domain) runs only for a signed-in admin (``maildiag.web.probing``); an
+address is asked about by RCPT only for an admin too, anyone else gets the check of the
+address's domain, so this page cannot be used to learn which mailboxes exist at a company.
+Rate limited per client IP and per domain, and the probe per mail server for all users.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from diag.checklist import (
     AccountFacts,
     Checklist,
     Evidence,
+    ProbeOptions,
     ProbeResult,
     checklist_from_evidence,
     probe_recipient,
@@ -60,6 +62,7 @@ from maildiag.web.checklist_pages import (
     sender_addresses,
 )
 from maildiag.web.pages import page
+from maildiag.web.probing import CHECK_ROLE, RATE_LIMITED, smtp_probe
 from reports import build_sender_view, render_sender, render_testsend, testsend_view
 
 log = logging.getLogger(__name__)
@@ -118,12 +121,14 @@ async def gather_check(
     *,
     audience: str,
     rcpt: bool,
+    probe: ProbeOptions | None = None,
     account: AccountFacts | None = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
     test_send: Callable[[], Awaitable[TestSendRun | None]] | None = None,
 ) -> AdminCheck:
-    """The ``audience`` checklist for ``address``, asking RCPT TO only when ``rcpt``.
+    """The ``audience`` checklist for ``address``, probing as ``probe`` says (None: DNS only;
+    ``maildiag.web.probing`` decides who may probe) and asking RCPT TO only when ``rcpt``.
 
     Gathers the evidence as ``diag.checklist.build_checklist`` does (MX then the probe, the
     sender reports and the ``test_send`` run, side by side under one deadline; what the
@@ -132,13 +137,13 @@ async def gather_check(
     """
     specs = [sender_spec(identity) for identity in reset_identities(settings)]
     addresses = tuple(spec.address for spec in specs)
-    options = probe_options(settings)
     now = dt.datetime.now(dt.UTC)
     domain = address.rpartition("@")[2]
+    options = probe or probe_options(settings, smtp=False)
 
     async def recipient() -> tuple[MxReport, tuple[ProbeResult, ...]]:
         mx = await lookup_mx(domain, resolver, allow_private=options.allow_private)
-        if not mx.can_receive:
+        if not mx.can_receive or not options.enabled:
             return mx, ()
         return mx, await probe_recipient(address, addresses, mx, options, resolver, rcpt=rcpt)
 
@@ -199,11 +204,19 @@ async def admin_check(
     address: str,
     *,
     rcpt: bool,
+    probe: ProbeOptions | None = None,
     test_send: Callable[[], Awaitable[TestSendRun | None]] | None = None,
 ) -> AdminCheck:
-    """The admin-audience checklist for ``address``, asking RCPT TO only when ``rcpt``."""
+    """The admin-audience checklist for ``address``, probing as ``probe`` says (None: DNS
+    only), asking RCPT TO only when ``rcpt``."""
     return await gather_check(
-        settings, resolver, address, audience="admin", rcpt=rcpt, test_send=test_send
+        settings,
+        resolver,
+        address,
+        audience="admin",
+        rcpt=rcpt,
+        probe=probe,
+        test_send=test_send,
     )
 
 
@@ -248,12 +261,19 @@ def testsend_section(run: TestSendRun | None, lang: str) -> Markup | None:
     return Markup(body.strip())  # noqa: S704 - rendered by the autoescaping report environment
 
 
+def probe_held(checklist: Checklist) -> bool:
+    """Whether the probe was held back by the per-server limit."""
+    item = checklist.item("delivery.accepted")
+    return item is not None and item.evidence.get("reason") == RATE_LIMITED
+
+
 def _check_page(request: Request, status_code: int = 200, **context: Any) -> Response:
     values: dict[str, Any] = {
         "domain": "",
         "error": None,
         "report": None,
         "note": None,
+        "probe_note": None,
         "sender_text": None,
         "testsend": None,
         "senders": sender_addresses(request),
@@ -264,9 +284,13 @@ def _check_page(request: Request, status_code: int = 200, **context: Any) -> Res
 
 @router.get("/check", response_class=HTMLResponse)
 async def check(request: Request, domain: str = "") -> Response:
-    """The form; with ``?domain=`` the admin-audience checklist for it."""
+    """The form; with ``?domain=`` the admin-audience checklist for it (its SMTP probe only
+    for a signed-in admin)."""
+    user = await optional_user(request)
+    probe = smtp_probe(request, user, CHECK_ROLE)
+    needs_admin = None if probe.enabled else "check.probe_needs_admin"
     if not domain.strip():
-        return _check_page(request)
+        return _check_page(request, probe_note=needs_admin)
     lang = lang_of(request)
     shown = domain[:MAX_ADDRESS]
     note, rcpt = None, False
@@ -274,20 +298,20 @@ async def check(request: Request, domain: str = "") -> Response:
         if "@" in domain:
             address = clean_address(domain)
             target = domain_target(address.rpartition("@")[2])
-            user = await optional_user(request)
-            if user is not None and user.has_role("admin"):
+            if probe.enabled:
                 target, rcpt = address, True
             else:
                 note = "check.address_as_domain"
         else:
             target = domain_target(clean_domain(domain))
     except InputError as exc:
-        return _check_page(request, 400, domain=shown, error=exc.text(lang))
+        return _check_page(request, 400, domain=shown, error=exc.text(lang), probe_note=needs_admin)
     name = target.rpartition("@")[2]
     decision = await limits(request).domain_check.hit(client_ip(request), name)
     if not decision.allowed:
         log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)
-        response = _check_page(request, 429, domain=shown, error=limited_reason(decision, lang))
+        error = limited_reason(decision, lang)
+        response = _check_page(request, 429, domain=shown, error=error, probe_note=needs_admin)
         response.headers["Retry-After"] = retry_after(decision)
         return response
     state = request.app.state.maildiag
@@ -296,12 +320,20 @@ async def check(request: Request, domain: str = "") -> Response:
         state.new_resolver(),
         target,
         rcpt=rcpt,
+        probe=probe,
         test_send=lambda: lab_test_sends(state),
     )
     report = fragment(result.checklist, lang)
     # The sender report's HTML comes from the autoescaping Environment.
     senders = Markup(sender_text(result.senders, lang)) if result.senders else None  # noqa: S704
     section = testsend_section(result.test_sends, lang)
+    held = "check.probe_rate_limited" if probe_held(result.checklist) else None
     return _check_page(
-        request, domain=shown, report=report, note=note, sender_text=senders, testsend=section
+        request,
+        domain=shown,
+        report=report,
+        note=note,
+        probe_note=needs_admin or held,
+        sender_text=senders,
+        testsend=section,
     )

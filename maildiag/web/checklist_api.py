@@ -1,8 +1,12 @@
 """The checklist's JSON API: ``POST /api/v1/checklist`` and ``GET /api/v1/check``.
 
 The self audience needs no login and is rate limited per client IP and per address; it never
-reads accounts. The support and admin audiences need a logged-in session with that role (or
-higher): 401 without one, 403 with a lower role. Bad input is a 4xx with the reason.
+reads accounts and never opens an SMTP session (the DNS-only check). The support and admin
+audiences need a logged-in session with that role (or higher): 401 without one, 403 with a
+lower role; they probe the recipient's server, RCPT TO only for an address with an account
+unless an admin asks. ``GET /api/v1/check`` probes only for a signed-in admin. Probes are
+limited per mail server for all users (``maildiag.web.probing``). Bad input is a 4xx with
+the reason.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from maildiag.web.checklist_pages import (
     limited_reason,
     limits,
     private,
+    probe_options,
     retry_after,
     run_checklist,
 )
+from maildiag.web.probing import CHECK_ROLE, may_rcpt, smtp_probe
 from maildiag.web.support_pages import account_facts
 from reports import checklist_json
 
@@ -133,14 +139,17 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         if not decision.allowed:
             log.info("checklist.rate_limited audience=self by=%s", decision.limited_by)
             return _rate_limited(decision, lang)
-        result = await run_checklist(request, address, audience="self")
+        dns_only = probe_options(request.app.state.maildiag.settings, smtp=False)
+        result = await run_checklist(request, address, audience="self", probe=dns_only)
     else:
-        await staff_user(request, body.audience)
+        user = await staff_user(request, body.audience)
         account = await account_facts(request, address) if body.audience == "support" else None
         result = await run_checklist(
             request,
             address,
             audience=body.audience,
+            probe=smtp_probe(request, user, body.audience),
+            rcpt=may_rcpt(user, account),
             account=account,
             headers=_bytes(body.headers),
             bounce=_bytes(body.bounce),
@@ -155,11 +164,15 @@ def _bytes(text: str | None) -> bytes | None:
 @router.get("/check", response_model=ChecklistOut, responses={422: {}, 429: {}})
 async def check_domain(
     request: Request,
-    domain: Annotated[str, Query(min_length=1, max_length=MAX_DOMAIN)],
+    domain: Annotated[
+        str, Query(min_length=1, max_length=MAX_DOMAIN, examples=["kunde-blokkerer.example"])
+    ],
     lang: Annotated[Literal["nb", "en"] | None, Query()] = None,
 ) -> Response:
-    """The mail administrator's check of a recipient domain: the admin-audience checklist, its
-    probe stopping after MAIL FROM (no RCPT TO); rate limited per client IP and per domain."""
+    """The mail administrator's check of a recipient domain: the admin-audience checklist. Its
+    SMTP probe (stopping after MAIL FROM, no RCPT TO) runs only for a signed-in admin; anyone
+    else gets the DNS-only check (``delivery.accepted`` not_checked, reason ``not_probed``).
+    Rate limited per client IP and per domain, the probe per mail server for all users."""
     chosen = lang or request.app.state.maildiag.settings.lang
     try:
         name = clean_domain(domain)
@@ -170,7 +183,8 @@ async def check_domain(
         log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)
         return _rate_limited(decision, chosen)
     state = request.app.state.maildiag
+    probe = smtp_probe(request, await optional_user(request), CHECK_ROLE)
     result = await admin_check(
-        state.settings, state.new_resolver(), domain_target(name), rcpt=False
+        state.settings, state.new_resolver(), domain_target(name), rcpt=False, probe=probe
     )
     return private(JSONResponse(checklist_json(result.checklist, lang=chosen)))

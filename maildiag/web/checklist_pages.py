@@ -39,6 +39,7 @@ PROBE_TIMEOUT = 10.0  # seconds per SMTP step of the probe
 POSTMASTER = "postmaster"  # RFC 5321 §4.5.1: every domain that takes mail must accept it
 SELF_NAMESPACE = "maildiag-checklist-self"
 CHECK_NAMESPACE = "maildiag-checklist-check"
+PROBE_NAMESPACE = "maildiag-probe-targets"
 
 
 class InputError(ValueError):
@@ -94,15 +95,18 @@ def clean_domain(text: str) -> str:
 
 @dataclasses.dataclass
 class Limits:
-    """The checklist's rate limiters: self-service (per IP and address) and the domain check
-    (per IP and domain). Memory storage unless Redis is configured."""
+    """The checklist's rate limiters: self-service (per IP and address), the domain check
+    (per IP and domain) and the SMTP probe (per mail server, all users together). Memory
+    storage unless Redis is configured."""
 
     self_service: reset.ResetRateLimiter
     domain_check: reset.ResetRateLimiter
+    probe_targets: reset.TargetRateLimiter
 
     async def aclose(self) -> None:
         await self.self_service.aclose()
         await self.domain_check.aclose()
+        await self.probe_targets.aclose()
 
 
 def domain_target(domain: str) -> str:
@@ -120,7 +124,12 @@ def build_limits(settings: Settings) -> Limits:
             namespace=namespace,
         )
 
-    return Limits(limiter(SELF_NAMESPACE), limiter(CHECK_NAMESPACE))
+    targets = reset.TargetRateLimiter(
+        per_target=settings.probe_limit,
+        redis_url=settings.redis_url or None,
+        namespace=PROBE_NAMESPACE,
+    )
+    return Limits(limiter(SELF_NAMESPACE), limiter(CHECK_NAMESPACE), targets)
 
 
 def limits(request: Request) -> Limits:
@@ -159,13 +168,15 @@ def reset_identities(settings: Settings) -> list[SenderIdentity]:
     return chosen or list(settings.senders)
 
 
-def probe_options(settings: Settings) -> ProbeOptions:
+def probe_options(settings: Settings, *, smtp: bool = True) -> ProbeOptions:
     """How this deployment probes recipient servers: port 25, or the sink's port in the lab;
-    private and loopback targets only when the operator allows them (the lab does)."""
+    private and loopback targets only when the operator allows them (the lab does). Without
+    ``smtp`` the DNS-only check: no SMTP session at all (``maildiag.web.probing`` decides)."""
     return ProbeOptions(
         port=settings.smtp_port if settings.lab else SMTP_PORT,
         allow_private=settings.allow_private_targets,
         timeout=PROBE_TIMEOUT,
+        enabled=smtp,
     )
 
 
@@ -174,15 +185,14 @@ async def run_checklist(
     address: str,
     *,
     audience: str,
+    probe: ProbeOptions,
+    rcpt: bool = False,
     account: AccountFacts | None = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
 ) -> Checklist:
-    """The checklist for ``address`` with this app's resolver, senders and probe settings.
-
-    The probe asks RCPT TO for the support and admin audiences (never for self); the domain
-    check (``check_pages.admin_check``) decides RCPT itself.
-    """
+    """The checklist for ``address`` with this app's resolver and senders, probing as
+    ``probe`` says (``maildiag.web.probing`` decides who may), asking RCPT TO when ``rcpt``."""
     state = request.app.state.maildiag
     settings: Settings = state.settings
     log.info("checklist.run audience=%s", audience)
@@ -194,7 +204,8 @@ async def run_checklist(
         account=account,
         headers=headers,
         bounce=bounce,
-        probe=probe_options(settings),
+        probe=probe,
+        rcpt=rcpt,
         deadline=CHECK_DEADLINE,
     )
 
@@ -250,7 +261,8 @@ async def help_submit(request: Request) -> Response:
         response = _help_page(request, 429, address=shown, error=limited_reason(decision, lang))
         response.headers["Retry-After"] = retry_after(decision)
         return response
-    checklist = await run_checklist(request, address, audience="self")
+    dns_only = probe_options(request.app.state.maildiag.settings, smtp=False)
+    checklist = await run_checklist(request, address, audience="self", probe=dns_only)
     domain = address.rpartition("@")[2]
     return _help_page(request, address=address, domain=domain, report=fragment(checklist, lang))
 

@@ -16,11 +16,12 @@ import secrets
 from typing import Any
 
 from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
+from maildiag.settings import Settings
 from maildiag.web import i18n
-from maildiag.web.auth import cookie_name, secure_cookies
+from maildiag.web.auth import cookie_name, set_host_cookie
 from maildiag.web.pages import page
 
 log = logging.getLogger(__name__)
@@ -91,15 +92,15 @@ def form_page(
         **context,
     )
     if fresh:
-        response.set_cookie(
-            _cookie(request),
-            binding,
-            httponly=True,
-            samesite="lax",
-            secure=secure_cookies(request.app.state.maildiag.settings),
-            path="/",
-        )
+        set_host_cookie(response, request.app.state.maildiag.settings, CSRF_COOKIE, binding)
     return response
+
+
+def rotate_binding(response: Response, settings: Settings) -> None:
+    """Give the browser a new binding value (at login and logout): tokens made before, for
+    the other side of the sign-in, no longer pass (OWASP: renew the token on a privilege
+    change)."""
+    set_host_cookie(response, settings, CSRF_COOKIE, secrets.token_urlsafe(32))
 
 
 async def read_form(request: Request) -> FormData:

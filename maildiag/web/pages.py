@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from maildiag.web import i18n
+from maildiag.web.auth import secure_cookies
 from maildiag.web.spf_service import SpfQueryError, run_spf
 from reports import render_spf
 
@@ -34,7 +35,9 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
     base = {"t": t, "lang": lang, "lab": settings.lab, "lang_switch": switch}
     response = TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code)
     if request.query_params.get("lang") in ("nb", "en"):
-        response.set_cookie("lang", lang, samesite="lax", httponly=True)
+        response.set_cookie(
+            "lang", lang, samesite="lax", httponly=True, secure=secure_cookies(settings)
+        )
     return response
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 import reset
 from maildiag.web import i18n
@@ -33,7 +34,7 @@ from maildiag.web.auth import (
     set_session_cookie,
 )
 from maildiag.web.captcha_routes import solution_of
-from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.csrf import csrf_protect, field, form_page, read_form, rotate_binding
 from maildiag.web.pages import page
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def safe_next(target: str | None) -> str:
 
 def _login_page(request: Request, status_code: int = 200, **context: Any) -> Response:
     remembered = request.cookies.get(REMEMBER_COOKIE, "")[:MAX_EMAIL]
+    settings = request.app.state.maildiag.settings
     values: dict[str, Any] = {
         "user": None,
         "email": remembered,
@@ -98,6 +100,9 @@ def _login_page(request: Request, status_code: int = 200, **context: Any) -> Res
         "error": None,
         "notice": None,
         "next": safe_next(request.query_params.get("next")),
+        "captcha": False,  # shown once the address is over its failure limit
+        "captcha_kind": settings.captcha_kind,
+        "captcha_site_key": settings.captcha_site_key,
     }
     values.update(context)
     return _private(form_page(request, "login.html", status_code, **values))
@@ -131,27 +136,28 @@ async def login_submit(request: Request) -> Response:
         )
     svc, ip = services(request), _client_ip(request)
     throttled = await svc.login_limiter.check(ip, address)
-    if not throttled.allowed:
+    # Over the per-address limit a solved captcha lets a sign-in through, so nobody can lock
+    # an owner out by failing on purpose; the per-IP limit (checked first) still holds.
+    by_address = throttled.limited_by == "address"
+    again = {"email": shown, "remember": remember, "next": next_path, "captcha": by_address}
+    if not throttled.allowed and not (by_address and await _captcha_solved(request, svc, form, ip)):
         log.info("login.throttled by=%s", throttled.limited_by)
         minutes = max(1, math.ceil(throttled.retry_after / 60))
         error = i18n.text("login.too_many", lang, minutes=minutes)
-        response = _login_page(
-            request, 429, email=shown, remember=remember, error=error, next=next_path
-        )
+        response = _login_page(request, 429, error=error, **again)
         response.headers["Retry-After"] = str(max(1, math.ceil(throttled.retry_after)))
         return response
     result = await log_in(svc, address, password)
     if result is None:
         await svc.login_limiter.hit(ip, address)
         error = i18n.text("login.failed", lang)
-        return _login_page(
-            request, 401, email=shown, remember=remember, error=error, next=next_path
-        )
+        return _login_page(request, 401, error=error, **again)
     user, session_id = result
     target = next_path or ("/support" if user.has_role("support") else "/login")
     response = RedirectResponse(target, status_code=303)
     settings = request.app.state.maildiag.settings
     set_session_cookie(response, settings, session_id)
+    rotate_binding(response, settings)
     if remember:
         response.set_cookie(
             REMEMBER_COOKIE,
@@ -161,9 +167,20 @@ async def login_submit(request: Request) -> Response:
             samesite="lax",
             secure=secure_cookies(settings),
         )
-    else:
-        response.delete_cookie(REMEMBER_COOKIE)
+    else:  # the attributes it was set with, Secure among them on https
+        response.delete_cookie(
+            REMEMBER_COOKIE, httponly=True, samesite="lax", secure=secure_cookies(settings)
+        )
     return _private(response)
+
+
+async def _captcha_solved(request: Request, svc: ResetServices, form: FormData, ip: str) -> bool:
+    """Whether ``form`` carries a valid, unused captcha solution (the forgot-password form's
+    verifier)."""
+    verdict = await svc.captcha.verify(solution_of(request.app.state.maildiag.settings, form), ip)
+    if not verdict.ok:
+        log.info("login.captcha_refused reason=%s", verdict.reason)
+    return verdict.ok
 
 
 @router.post("/logout", dependencies=[Depends(csrf_protect)])
@@ -173,6 +190,7 @@ async def logout(request: Request) -> Response:
         await log_out(services(request), session_id)
     response = RedirectResponse("/login?logged_out=1", status_code=303)
     clear_session_cookie(response, request.app.state.maildiag.settings)
+    rotate_binding(response, request.app.state.maildiag.settings)
     return _private(response)
 
 

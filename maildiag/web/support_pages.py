@@ -1,7 +1,8 @@
 """The support console ``/support``: find a user by address, see the account, its reset
 requests and delivery log, run the support checklist (optionally with pasted headers or a
 bounce; in the lab with the sink's verdicts on our test sends) and download it as standalone
-HTML, Markdown or JSON.
+HTML, Markdown or JSON. Its probe asks RCPT TO only for an address with an account, unless
+an admin runs it (``maildiag.web.probing``).
 
 Needs a login with the support role (admins too): without one the browser is sent to
 ``/login?next=…``; a lower role gets a 403 page.
@@ -39,6 +40,7 @@ from maildiag.web.checklist_pages import (
 )
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.pages import error_page
+from maildiag.web.probing import may_rcpt, smtp_probe
 from reports import checklist_json, checklist_view, render_checklist
 
 log = logging.getLogger(__name__)
@@ -174,7 +176,8 @@ async def run(request: Request) -> Response:
         state.new_resolver(),
         address,
         audience="support",
-        rcpt=True,
+        rcpt=may_rcpt(user, facts),
+        probe=smtp_probe(request, user, ROLE),
         account=facts,
         headers=headers.encode() if headers.strip() else None,
         bounce=bounce.encode() if bounce.strip() else None,

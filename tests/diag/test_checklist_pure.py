@@ -15,11 +15,13 @@ from diag.checklist import (
     AccountFacts,
     ChecklistItem,
     Evidence,
+    ProbeOptions,
     ProbeResult,
     SmtpReply,
     build_checklist,
     checklist_from_evidence,
     parse_smtp_reply,
+    probe_recipient,
     read_bounce,
     read_spam_verdict,
     split_address,
@@ -260,3 +262,29 @@ def test_a_test_send_content_error_is_a_finding_of_the_authentication_item() -> 
     assert item is not None
     assert item.status == "problem"
     assert "testsend.no_link" in [f.code for f in item.findings]
+
+
+async def test_a_probe_gate_that_says_no_stops_the_probe_before_connecting() -> None:
+    """The gate hears the MX host and its addresses; its reason becomes every result's error,
+    and nothing connects (the resolver is strict and empty: a lookup would fail the test)."""
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    async def gate(host: str, addresses: tuple[str, ...]) -> str | None:
+        asked.append((host, addresses))
+        return "rate_limited"
+
+    mx = MxReport("kunde.example", (MxHost("mx.kunde.example", 10, ("192.0.2.25",)),))
+    options = ProbeOptions(port=1, allow_private=True, timeout=0.5, gate=gate)
+    results = await probe_recipient(
+        "kari@kunde.example",
+        ("a@x.example", "b@x.example"),
+        mx,
+        options,
+        MemoryResolver({}),
+        rcpt=True,
+    )
+    assert asked == [("mx.kunde.example", ("192.0.2.25",))]
+    assert [(r.sender, r.host, r.stage, r.error) for r in results] == [
+        ("a@x.example", "mx.kunde.example", "connect", "rate_limited"),
+        ("b@x.example", "mx.kunde.example", "connect", "rate_limited"),
+    ]

@@ -4,6 +4,8 @@ against the lab DNS server over the wire."""
 from __future__ import annotations
 
 import json
+import secrets
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -165,7 +167,7 @@ def test_serve_refuses_lab_data_without_lab(
     from maildiag.labkit import prepare_lab
 
     prepare_lab(tmp_path / "data")
-    monkeypatch.setenv("MAILDIAG_SECRET_KEY", "a-real-secret-for-this-test")
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", secrets.token_urlsafe(32))
     code, _, err = _run(capsys, "serve", "--data", str(tmp_path / "data"), "--port", "0")
     assert code == 2
     assert "lab" in err
@@ -177,7 +179,7 @@ def test_serve_reports_a_taken_port(
 ) -> None:
     import socket
 
-    monkeypatch.setenv("MAILDIAG_SECRET_KEY", "a-real-secret-for-this-test")
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", secrets.token_urlsafe(32))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -187,9 +189,12 @@ def test_serve_reports_a_taken_port(
     assert err.startswith("maildiag: error: cannot start")
 
 
-def test_sink_reports_a_taken_port(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_sink_reports_a_taken_port(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import socket
 
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", secrets.token_urlsafe(32))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -200,3 +205,56 @@ def test_sink_reports_a_taken_port(capsys: pytest.CaptureFixture[str], tmp_path:
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert "in use" in err
+
+
+@pytest.mark.parametrize(
+    ("command", "key"),
+    [
+        (("serve", "--port", "0"), "a"),
+        (("worker",), "x" * 64),
+        (("sink", "--smtp-port", "0", "--http-port", "0"), "0123456789abcdef" * 4),
+    ],
+)
+def test_services_refuse_a_weak_secret_key_outside_the_lab(
+    tmp_path: Path, command: tuple[str, ...], key: str
+) -> None:
+    """In a process of its own, so a service that wrongly starts is stopped by the timeout."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDIAG_")}
+    env["MAILDIAG_SECRET_KEY"] = key
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "maildiag", *command, "--data", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"maildiag {command[0]} started with secret_key {key!r}")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("maildiag: error: secret_key")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "secrets.token_urlsafe(32)" in proc.stderr
+
+
+def test_the_lab_makes_its_own_secret_key(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from maildiag.labkit import LAB_SECRET, lab_settings, prepare_lab
+    from maildiag.settings import Settings, secret_key_problem
+
+    keys, _zone = prepare_lab(tmp_path)
+    first = lab_settings(Settings(data_dir=tmp_path), keys).secret_key.get_secret_value()
+    assert secret_key_problem(first) is None
+    path = tmp_path / LAB_SECRET
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = lab_settings(Settings(data_dir=tmp_path), keys).secret_key.get_secret_value()
+    assert again == first  # kept: a restarted lab keeps its sessions
+    own = secrets.token_urlsafe(32)
+    configured = Settings(data_dir=tmp_path, secret_key=SecretStr(own))
+    assert lab_settings(configured, keys).secret_key.get_secret_value() == own

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import struct
@@ -551,3 +552,124 @@ async def test_a_failing_answer_costs_one_servfail_not_the_server(
     assert "labdns.answer_failed qname=lab.example" in caplog.text
     monkeypatch.undo()
     assert (await udp(server, "lab.example", "A")).answer
+
+
+# --- TCP limits: idle timeout, per-client and total caps (RFC 7766 §6.2.3) ------------------
+
+
+async def _connect(
+    server: LabDnsServer, source: str = "127.0.0.1"
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(server.host, server.port, local_addr=(source, 0))
+
+
+async def _closed_by_server(reader: asyncio.StreamReader, within: float) -> bool:
+    """True when the server closes the connection (EOF or reset) within ``within`` seconds."""
+    try:
+        return await asyncio.wait_for(reader.read(), within) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+async def _answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    wire = dns.message.make_query("lab.example", "A").to_wire()
+    writer.write(struct.pack("!H", len(wire)) + wire)
+    await writer.drain()
+    length = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2), 2))[0]
+    reply = dns.message.from_wire(await asyncio.wait_for(reader.readexactly(length), 2))
+    return reply.rcode() == dns.rcode.NOERROR and bool(reply.answer)
+
+
+async def _close(*writers: asyncio.StreamWriter) -> None:
+    for writer in writers:
+        writer.close()
+    for writer in writers:
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def test_tcp_idle_connection_is_closed(zone: dict[str, dict[str, list[object]]]) -> None:
+    async with LabDnsServer(zone, tcp_idle_timeout=0.3) as srv:  # type: ignore[arg-type]
+        reader, writer = await _connect(srv)
+        assert await _answered(reader, writer)  # a query resets the idle clock
+        started = time.monotonic()
+        assert await _closed_by_server(reader, 3)
+        assert 0.25 < time.monotonic() - started < 2.5
+        await _close(writer)
+        assert srv.tcp_connections == 0
+
+
+@pytest.mark.parametrize("sent", [b"\x01", b"\xff\xff" + b"x" * 10])
+async def test_tcp_half_sent_message_is_dropped_at_the_timeout(
+    zone: dict[str, dict[str, list[object]]], sent: bytes
+) -> None:
+    """One byte of the length prefix, or a 65,535-byte prefix with 10 bytes after it."""
+    async with LabDnsServer(zone, tcp_idle_timeout=0.3) as srv:  # type: ignore[arg-type]
+        reader, writer = await _connect(srv)
+        writer.write(sent)
+        await writer.drain()
+        assert await _closed_by_server(reader, 3)
+        await _close(writer)
+        assert srv.tcp_connections == 0
+        assert srv.query_count == 0
+
+
+async def test_tcp_per_client_cap_leaves_room_for_other_clients(
+    zone: dict[str, dict[str, list[object]]],
+) -> None:
+    async with LabDnsServer(
+        zone,  # type: ignore[arg-type]
+        tcp_idle_timeout=30.0,
+        tcp_max_per_client=3,
+    ) as srv:
+        held = [await _connect(srv) for _ in range(3)]
+        for reader, writer in held[:1]:
+            assert await _answered(reader, writer)
+        over_reader, over_writer = await _connect(srv)
+        assert await _closed_by_server(over_reader, 2)  # at once, not after 30 s
+        other_reader, other_writer = await _connect(srv, "127.0.0.2")
+        assert await _answered(other_reader, other_writer)
+        assert srv.tcp_connections == 4
+        await _close(held[0][1])
+        for _ in range(50):  # the server sees the close
+            if srv.tcp_connections == 3:
+                break
+            await asyncio.sleep(0.02)
+        again_reader, again_writer = await _connect(srv)
+        assert await _answered(again_reader, again_writer)
+        await _close(over_writer, other_writer, again_writer, *(w for _, w in held[1:]))
+
+
+async def test_tcp_total_cap(zone: dict[str, dict[str, list[object]]]) -> None:
+    async with LabDnsServer(
+        zone,  # type: ignore[arg-type]
+        tcp_idle_timeout=30.0,
+        tcp_max_per_client=10,
+        tcp_max_connections=4,
+    ) as srv:
+        held = [await _connect(srv, f"127.0.0.{1 + n % 2}") for n in range(4)]
+        reader, writer = await _connect(srv, "127.0.0.3")
+        assert await _closed_by_server(reader, 2)
+        assert srv.tcp_connections == 4
+        await _close(writer, *(w for _, w in held))
+
+
+async def test_tcp_many_one_byte_connections_do_not_stay_open(
+    zone: dict[str, dict[str, list[object]]],
+) -> None:
+    async with LabDnsServer(
+        zone,  # type: ignore[arg-type]
+        tcp_idle_timeout=0.5,
+        tcp_max_per_client=5,
+    ) as srv:
+        opened = [await _connect(srv) for _ in range(40)]
+        for _, writer in opened:
+            writer.write(b"\x00")
+        await asyncio.sleep(0.1)
+        assert srv.tcp_connections <= 5
+        closed = await asyncio.gather(*(_closed_by_server(r, 5) for r, _ in opened))
+        assert all(closed)
+        assert srv.tcp_connections == 0
+        await _close(*(w for _, w in opened))

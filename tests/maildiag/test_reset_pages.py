@@ -609,3 +609,141 @@ async def test_login_returns_to_a_local_next_only(env: Env, next_path: str, targ
     response = await _login(env, env.client, KARI, OLD_PASSWORD, next=next_path)
     assert response.status_code == 303
     assert response.headers["location"] == target
+
+
+# --- cookies at sign-in and sign-out ---------------------------------------------------------
+
+
+def set_cookies(response: httpx.Response, name: str) -> list[str]:
+    return [c for c in response.headers.get_list("set-cookie") if c.startswith(f"{name}=")]
+
+
+async def test_login_and_logout_renew_the_csrf_cookie(env: Env) -> None:
+    page = await env.client.get("/login")
+    before = env.client.cookies["maildiag_csrf"]
+    old_token = csrf_of(page.text)
+    login = await env.client.post(
+        "/login", data={"csrf_token": old_token, "email": KARI, "password": OLD_PASSWORD}
+    )
+    assert login.status_code == 303
+    assert set_cookies(login, "maildiag_csrf")
+    signed_in = env.client.cookies["maildiag_csrf"]
+    assert signed_in != before
+    # a token made before the sign-in no longer passes
+    refused = await env.client.post("/logout", data={"csrf_token": old_token})
+    assert refused.status_code == 403
+    token = csrf_of((await env.client.get("/login")).text)
+    logout = await env.client.post("/logout", data={"csrf_token": token})
+    assert logout.status_code == 303
+    assert env.client.cookies["maildiag_csrf"] not in (before, signed_in)
+    again = await env.client.post(
+        "/login", data={"csrf_token": token, "email": KARI, "password": OLD_PASSWORD}
+    )
+    assert again.status_code == 403  # nor one made while signed in, after the sign-out
+
+
+async def test_a_failed_login_keeps_the_csrf_cookie(env: Env) -> None:
+    token = csrf_of((await env.client.get("/login")).text)
+    failed = await env.client.post(
+        "/login", data={"csrf_token": token, "email": KARI, "password": "Feil#Passord9"}
+    )
+    assert failed.status_code == 401
+    assert not set_cookies(failed, "maildiag_csrf")
+
+
+async def test_on_https_the_remember_cookie_is_deleted_with_secure(tmp_path: Path) -> None:
+    async with reset_env(tmp_path, public_base_url="https://konto.example") as env:
+        env.add_user(KARI)
+        page = await env.client.get("/login")
+        cookie = page.headers["set-cookie"].split(";")[0]
+        data = {"csrf_token": csrf_of(page.text), "email": KARI, "password": OLD_PASSWORD}
+        remembered = await env.client.post(
+            "/login", data={**data, "remember": "1"}, headers={"cookie": cookie}
+        )
+        (kept,) = set_cookies(remembered, "maildiag_email")
+        assert "Secure" in kept
+        forgotten = await env.client.post("/login", data=data, headers={"cookie": cookie})
+        assert forgotten.status_code == 303
+        (deleted,) = set_cookies(forgotten, "maildiag_email")
+        assert "Max-Age=0" in deleted
+        assert "Secure" in deleted
+        assert "HttpOnly" in deleted
+        language = await env.client.get("/login", params={"lang": "en"})
+        (lang,) = set_cookies(language, "lang")
+        assert "Secure" in lang
+
+
+# --- a locked address and its owner -----------------------------------------------------------
+
+
+async def _lock_out(env: Env, address: str, attempts: int = 10) -> None:
+    """Someone else, from another address, fails ``attempts`` times for ``address``."""
+    async with env.new_client("198.51.100.66") as attacker:
+        for _ in range(attempts):
+            assert (await _login(env, attacker, address, "Feil#Passord9")).status_code == 401
+
+
+async def test_the_owner_gets_in_with_a_captcha_after_someone_else_failed(env: Env) -> None:
+    await _lock_out(env, KARI)  # the default limit: 10 failures per address in 15 minutes
+    blocked = await _login(env, env.client, KARI, OLD_PASSWORD)
+    assert blocked.status_code == 429
+    assert 'data-challenge-url="/captcha/challenge"' in blocked.text
+    assert 'id="captcha-hint"' in blocked.text
+    assert "maildiag_session" not in blocked.headers.get("set-cookie", "")
+    solved = await _login(env, env.client, KARI, OLD_PASSWORD, altcha=await env.captcha())
+    assert solved.status_code == 303
+    assert "Du er logget inn" in (await env.client.get("/login")).text
+
+
+async def test_a_captcha_is_no_way_around_a_wrong_password(env: Env) -> None:
+    await _lock_out(env, KARI)
+    wrong = await _login(env, env.client, KARI, "Feil#Passord8", altcha=await env.captcha())
+    assert wrong.status_code == 401
+    assert 'id="captcha-hint"' in wrong.text
+    solution = await env.captcha()
+    assert (await _login(env, env.client, KARI, OLD_PASSWORD, altcha=solution)).status_code == 303
+    async with env.new_client("192.0.2.99") as other:  # a solved challenge counts once
+        replayed = await _login(env, other, KARI, OLD_PASSWORD, altcha=solution)
+        assert replayed.status_code == 429
+
+
+@pytest.mark.parametrize("solution", ["", "bm90LWEtc29sdXRpb24=", "x" * 5000])
+async def test_a_locked_address_without_a_valid_captcha_stays_429(env: Env, solution: str) -> None:
+    await _lock_out(env, KARI)
+    response = await _login(env, env.client, KARI, OLD_PASSWORD, altcha=solution)
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_a_captcha_does_not_lift_the_per_ip_limit(tmp_path: Path) -> None:
+    overrides = {"login_failures_per_ip": "3/15 minutes", "login_failures_per_address": "2/hour"}
+    async with reset_env(tmp_path, **overrides) as env:
+        env.add_user(KARI)
+        await _lock_out(env, KARI, attempts=2)
+        for address in ("a@kunde-ok.example", "b@kunde-ok.example", "c@kunde-ok.example"):
+            assert (await _login(env, env.client, address, "Feil#Passord9")).status_code == 401
+        blocked = await _login(env, env.client, KARI, OLD_PASSWORD, altcha=await env.captcha())
+        assert blocked.status_code == 429
+        assert 'id="captcha-hint"' not in blocked.text  # a captcha would not help here
+        async with env.new_client("192.0.2.99") as elsewhere:  # another IP: the captcha helps
+            solution = await env.captcha(elsewhere)
+            passed = await _login(env, elsewhere, KARI, OLD_PASSWORD, altcha=solution)
+            assert passed.status_code == 303
+
+
+async def test_a_locked_unknown_address_looks_the_same(env: Env) -> None:
+    await _lock_out(env, KARI)
+    await _lock_out(env, STRANGER)
+    pages = []
+    for address in (KARI, STRANGER):
+        pages.append(await _login(env, env.client, address, "Feil#Passord7"))
+        pages.append(
+            await _login(env, env.client, address, "Feil#Passord7", altcha=await env.captcha())
+        )
+    assert [p.status_code for p in pages] == [429, 401, 429, 401]
+    assert _without_csrf(pages[0].text).replace(KARI, "X") == _without_csrf(pages[2].text).replace(
+        STRANGER, "X"
+    )
+    assert _without_csrf(pages[1].text).replace(KARI, "X") == _without_csrf(pages[3].text).replace(
+        STRANGER, "X"
+    )

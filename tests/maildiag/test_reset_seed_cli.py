@@ -24,7 +24,13 @@ from maildiag.lab.zones import DEMO_DOMAINS
 from maildiag.labkit import LAB_PASSWORD
 from maildiag.seed import lab_accounts, prepare_lab_database, seed_lab_accounts
 from maildiag.web.auth import SignedIn, require_role
-from tests.maildiag.test_reset_support import CHEAP_HASHER, OLD_PASSWORD, make_settings, reset_env
+from tests.maildiag.test_reset_support import (
+    CHEAP_HASHER,
+    OLD_PASSWORD,
+    SECRET_KEY,
+    make_settings,
+    reset_env,
+)
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
@@ -79,11 +85,15 @@ def test_worker_command_refuses_an_unknown_reset_sender(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAILDIAG_RESET_SENDER", "nobody@else.example")
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", SECRET_KEY)
     assert main(["worker", "--data", str(tmp_path)]) == 2
     assert "reset_sender" in capsys.readouterr().err
 
 
-def test_worker_command_runs_and_stops_on_sigterm(tmp_path: Path) -> None:
+def test_worker_command_runs_and_stops_on_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", SECRET_KEY)
     migrate_engine = create_engine(f"sqlite:///{tmp_path / 'maildiag.sqlite3'}")
     migrate(migrate_engine)
     migrate_engine.dispose()

@@ -29,7 +29,7 @@ from maildiag.web import create_app
 from maildiag.web.auth import ResetServices, build_reset_services
 
 CHEAP_HASHER = reset.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-SECRET_KEY = "reset-tests-secret-key-0123456789"
+SECRET_KEY = "Yq7dW3nR0sKx_8LmB2vTz-5hJcP4gNf9aUeE6iO1rQw"  # 43 base64url characters
 OLD_PASSWORD = "Gammel#Passord1"
 NEW_PASSWORD = "Nordlys#Fjell2026"
 CLIENT_IP = "203.0.113.7"

@@ -1,8 +1,16 @@
+import base64
+import secrets
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from maildiag.settings import PLACEHOLDER_SECRET, SettingsError, load_settings
+from maildiag.settings import (
+    PLACEHOLDER_SECRET,
+    SettingsError,
+    load_settings,
+    secret_key_problem,
+)
 
 
 def test_defaults_are_the_two_real_sender_identities(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,9 +78,50 @@ def test_placeholder_secret_refused_outside_the_lab() -> None:
 
 
 def test_secret_is_not_in_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MAILDIAG_SECRET_KEY", "s3cret-value-xyz")
+    key = "s3cret-value-xyz-" + secrets.token_urlsafe(32)
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", key)
     settings = load_settings()
-    assert "s3cret-value-xyz" not in repr(settings)
+    assert key not in repr(settings)
+    settings.require_production_secrets()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a",
+        "a" * 64,
+        "ab" * 40,
+        "0" * 80,
+        "0123456789" * 7,
+        "0123456789abcdef" * 4,
+        "Kq3-vZ8_pL1x" * 4,
+        "a-real-secret-for-this-test",
+        secrets.token_hex(31),  # 62 hex digits: 248 bits
+        secrets.token_urlsafe(31)[:42],  # 42 base64 characters: 252 bits
+    ],
+)
+def test_weak_secret_key_refused_outside_the_lab(key: str) -> None:
+    settings = load_settings().model_copy(update={"secret_key": SecretStr(key)})
+    with pytest.raises(SettingsError, match="secret_key is too weak") as caught:
+        settings.require_production_secrets()
+    assert "\n" not in str(caught.value)
+    assert "token_urlsafe(32)" in str(caught.value)
+    assert len(key) < 8 or key not in str(caught.value)  # the key itself is never shown
+    settings.model_copy(update={"lab": True}).require_production_secrets()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        secrets.token_urlsafe(32),
+        secrets.token_hex(32),
+        base64.b64encode(secrets.token_bytes(32)).decode(),
+        "correct horse battery staple, then 7 more words: " + secrets.token_urlsafe(8),
+    ],
+)
+def test_strong_secret_key_accepted(key: str) -> None:
+    assert secret_key_problem(key) is None
+    settings = load_settings().model_copy(update={"secret_key": SecretStr(key)})
     settings.require_production_secrets()
 
 

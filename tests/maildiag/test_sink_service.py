@@ -29,6 +29,7 @@ from maildiag.settings import Settings
 from maildiag.sinkservice import bounce_patterns, judge_processes, sink_policies
 from smtp_sink import Action, CapturedMessage, EnvelopeFacts, Judge, Verdict
 from tests.maildiag.sink_lab import Lab, key_for, lab_sink, make_message, proxied_socket, signed
+from tests.maildiag.test_reset_support import SECRET_KEY
 
 PLATFORM = "do.not.reply@platform.visma.com"
 CONNECT = "do.not.reply@connect.visma.com"
@@ -259,9 +260,10 @@ BANNER = re.compile(
 
 
 def test_maildiag_sink_command_serves_smtp_and_http_on_port_0(
-    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path
+    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, _, zone = lab_data
+    monkeypatch.setenv("MAILDIAG_SECRET_KEY", SECRET_KEY)
     with lab_dns_in_thread(zone) as dns:
         command = [sys.executable, "-m", "maildiag", "--nameserver", dns.address, "sink"]
         command += ["--smtp-port", "0", "--http-port", "0", "--data", str(tmp_path)]
@@ -424,3 +426,22 @@ async def test_process_judge_without_fallback_raises_when_its_worker_dies() -> N
         finally:
             await judge.aclose()
     assert judge.pids == []
+
+
+async def test_connection_limits_come_from_the_settings(
+    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path
+) -> None:
+    data, keys, zone = lab_data
+    limits = {
+        "sink_max_connections": 50,
+        "sink_max_connections_per_client": 7,
+        "sink_first_command_timeout": 12.5,
+    }
+    async with lab_sink(data, keys, zone, tmp_path, sink_judge=False, **limits) as lab:
+        for server in lab.sink.servers:  # the relay, the PROXY listener and every demo MX
+            config = server.config
+            assert (
+                config.max_connections,
+                config.max_connections_per_client,
+                config.first_command_timeout,
+            ) == (50, 7, 12.5)

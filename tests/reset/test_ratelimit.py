@@ -1,4 +1,5 @@
-"""Rate limits per IP and per normalized address, in memory and (when configured) in Redis."""
+"""Rate limits per IP and per normalized address, and per outside target, in memory and (when
+configured) in Redis."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ REDIS_ENV = "MAILDIAG_TEST_REDIS_URL"
 async def make_limiter(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[type[reset.ResetRateLimiter]]:
-    created: list[reset.ResetRateLimiter] = []
+    created: list[reset.ResetRateLimiter | reset.TargetRateLimiter] = []
     url: str | None = None
     if request.param == "redis":
         url = os.environ.get(REDIS_ENV)
@@ -25,8 +26,11 @@ async def make_limiter(
             pytest.skip(f"{REDIS_ENV} is not set; Redis tests skipped")
     namespace = f"maildiag-test-{uuid.uuid4().hex[:10]}"
 
-    def factory(**kwargs: str) -> reset.ResetRateLimiter:
-        limiter = reset.ResetRateLimiter(redis_url=url, namespace=namespace, **kwargs)
+    def factory(
+        kind: type[reset.ResetRateLimiter | reset.TargetRateLimiter] = reset.ResetRateLimiter,
+        **kwargs: str,
+    ) -> reset.ResetRateLimiter | reset.TargetRateLimiter:
+        limiter = kind(redis_url=url, namespace=namespace, **kwargs)
         created.append(limiter)
         return limiter
 
@@ -98,3 +102,24 @@ def test_defaults_and_repr() -> None:
     limiter = reset.ResetRateLimiter()
     assert "30 per 1 minute" in repr(limiter)
     assert "3 per 15 minute" in repr(limiter)
+
+
+async def test_a_target_is_limited_for_everyone_under_each_of_its_names(make_limiter) -> None:  # type: ignore[no-untyped-def]
+    limiter = make_limiter(reset.TargetRateLimiter, per_target="2/hour")
+    first = await limiter.hit("mx.kunde-ok.example", "192.0.2.25")
+    second = await limiter.hit("MX.Kunde-OK.example", "192.0.2.25")
+    assert (first.allowed, second.allowed) == (True, True)
+    third = await limiter.hit("mx.kunde-ok.example", "192.0.2.25")
+    assert (third.allowed, third.limited_by) == (False, "target")
+    assert 0 < third.retry_after <= 3600
+    # another name for the same server, or another server behind the same name
+    assert not (await limiter.hit("mx.other.example", "192.0.2.25")).allowed
+    assert not (await limiter.hit("mx.kunde-ok.example", "192.0.2.26")).allowed
+    # a refused use counts against none of its keys
+    assert (await limiter.hit("mx.other.example")).allowed
+    assert (await limiter.hit("192.0.2.26")).allowed
+    assert (await limiter.hit("mx.third.example", "192.0.2.27")).allowed
+
+
+def test_target_limiter_repr() -> None:
+    assert "5 per 10 minute" in repr(reset.TargetRateLimiter(per_target="5/10 minutes"))
