@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import limits
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from smtp_sink import MAX_WINDOW
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that is refused outside the lab
 CONFIG_ENV = "MAILDIAG_CONFIG"
@@ -64,6 +66,8 @@ def default_senders() -> list[SenderIdentity]:
 class Relay(BaseModel):
     """The SMTP relay the outbox sends through."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     host: str = "127.0.0.1"
     port: int = 25
     starttls: bool = False
@@ -76,7 +80,7 @@ class Settings(BaseSettings):
     """Everything the service can be told. Environment variables use the MAILDIAG_ prefix."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MAILDIAG_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="MAILDIAG_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
     )
 
     lab: bool = False
@@ -119,14 +123,14 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     # The SMTP sink (``maildiag sink``, and inside ``serve --lab``).
     sink_max_message_size: int = Field(default=10 * 1024 * 1024, ge=1024)
-    sink_retention_days: float = Field(default=14.0, ge=0)  # 0 keeps messages forever
+    sink_retention_days: float = Field(default=14.0, ge=0, le=36_500)  # 0: keep forever
     sink_retention_count: int = Field(default=100_000, ge=0)  # 0: no cap on the count
     sink_policy_file: Path | None = None  # TOML/YAML policies; in the lab, on top of the demo's
     sink_bounce_addresses: list[str] = Field(default_factory=list)  # empty: bounce+*@<sender>
     sink_judge: bool = True  # judge mail as a receiver (SPF, DKIM, DMARC, ARC)
     # judge worker processes; 0: on the event loop; "auto": 1 when there are 2 or more CPUs
     sink_judge_processes: Literal["auto"] | Annotated[int, Field(ge=0, le=64)] = "auto"
-    sink_bounce_delay: float = Field(default=60.0, ge=0)  # kunde-sprett's late bounce, seconds
+    sink_bounce_delay: float = Field(default=60.0, ge=0, le=MAX_WINDOW)  # kunde-sprett, seconds
     sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)
     sink_proxy_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
     # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web app believes (IPs or

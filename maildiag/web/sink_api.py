@@ -205,6 +205,8 @@ async def _json_body(request: Request) -> Any:
         return json.loads(body or b"null")
     except ValueError as exc:
         raise HTTPException(422, f"not JSON: {exc}") from exc
+    except RecursionError:
+        raise HTTPException(422, "not JSON: nested too deeply") from None
 
 
 def _replace(book: PolicyBook, new: PolicyBook) -> None:

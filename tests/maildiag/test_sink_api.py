@@ -282,3 +282,25 @@ async def test_a_broken_store_is_503_not_500(lab: Lab, client: httpx.AsyncClient
         assert response.status_code == 503
         assert "store" in response.json()["reason"]
     assert (await client.get("/sink")).status_code == 503
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN", "1e300", "1e999"])
+async def test_a_policy_number_must_be_finite_and_bounded(
+    lab: Lab, client: httpx.AsyncClient, value: str
+) -> None:
+    before = lab.sink.policies.as_json()
+    body = '{"action": "accept", "delay": VALUE}'.replace("VALUE", value)
+    one = await client.put("/api/v1/sink/policies/domains/kunde-ok.example", content=body)
+    assert one.status_code == 422
+    assert "domains.kunde-ok.example.delay" in one.json()["reason"]
+    book = '{"domains": {"kunde-ok.example": {"bounce_delay": VALUE}}}'.replace("VALUE", value)
+    every = await client.put("/api/v1/sink/policies", content=book)
+    assert every.status_code == 422
+    assert "domains.kunde-ok.example.bounce_delay" in every.json()["reason"]
+    assert lab.sink.policies.as_json() == before
+
+
+async def test_a_deeply_nested_policy_document_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.put("/api/v1/sink/policies", content=b"[" * 60_000)
+    assert response.status_code == 422
+    assert "nested" in response.json()["reason"]
