@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +26,30 @@ DEFAULT_CONFIG = Path("maildiag.toml")
 
 class SettingsError(ValueError):
     """Configuration that cannot be used; the message names the setting."""
+
+
+_HOST_NAME = re.compile(r"^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,62})\.?)+$")
+
+
+def host_pattern(value: str) -> str:
+    """``value`` as an ``allowed_hosts`` entry: lower case, an IPv6 address in brackets, no
+    port. Raises ValueError naming the entry for anything else."""
+    text = value.strip().lower()
+    if text == "*":
+        return text
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    else:
+        return f"[{address.compressed}]" if address.version == 6 else address.compressed
+    if len(text) > 253 or not _HOST_NAME.match(text):  # RFC 1035 §2.3.4
+        raise ValueError(
+            f"{value!r} is not a host name, an IP address or '*.domain' "
+            "(write it without scheme or port; the port is not compared)"
+        )
+    return text.rstrip(".")
 
 
 class SenderIdentity(BaseModel):
@@ -96,6 +121,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+    # Host headers the web apps answer (no port; "*.example.no" and "*" allowed); empty: the
+    # public_base_url's host and the names of the bound address (see maildiag.web.hosts)
+    allowed_hosts: list[str] = Field(default_factory=list)
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     senders: list[SenderIdentity] = Field(default_factory=default_senders)
     reset_sender: str = "do.not.reply@platform.visma.com"
@@ -169,6 +197,11 @@ class Settings(BaseSettings):
                 f"{value!r} is not a rate limit: write it as '30/minute' or '3 per 15 minutes'"
             ) from None
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        return [host_pattern(entry) for entry in value]
 
     @classmethod
     def settings_customise_sources(

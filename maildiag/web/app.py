@@ -36,6 +36,7 @@ from maildiag.web import (
     sink_pages,
     support_pages,
 )
+from maildiag.web.hosts import add_host_check
 
 if TYPE_CHECKING:
     from maildiag.sinkservice import SinkHandle
@@ -67,10 +68,11 @@ class AppState:
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     """Security headers on every answer; behind trusted proxies, their view of the client
-    (added last, so outermost: every other part sees the client the proxy saw)."""
+    (so every other part sees the client the proxy saw); outermost, the Host allowlist."""
     app.add_middleware(_SecurityHeaders)
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    add_host_check(app, settings)
 
 
 def create_app(

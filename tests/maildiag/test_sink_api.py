@@ -43,7 +43,8 @@ async def lab(lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path) -> Async
 async def client(lab: Lab) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(lab.settings, sink=lab.sink)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    base = lab.settings.public_base_url
+    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
         yield client
 
 
@@ -247,7 +248,8 @@ async def test_events_stream_announces_a_stored_message(lab: Lab) -> None:
 async def test_without_a_sink_the_api_says_so(lab: Lab) -> None:
     app = create_app(lab.settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    base = lab.settings.public_base_url
+    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
         response = await client.get("/api/v1/sink/messages")
     assert response.status_code == 503
     assert "sink" in response.json()["reason"]
@@ -265,7 +267,8 @@ async def test_sink_only_app_links_only_to_its_own_pages(lab: Lab) -> None:
     from maildiag.web.app import create_sink_app
 
     transport = httpx.ASGITransport(app=create_sink_app(lab.settings, lab.sink))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    base = lab.settings.public_base_url
+    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
         page = await client.get("/sink")
         assert (await client.get("/spf")).status_code == 404
     assert 'href="/sink" aria-current="page"' in page.text
@@ -304,3 +307,14 @@ async def test_a_deeply_nested_policy_document_is_422(client: httpx.AsyncClient)
     response = await client.put("/api/v1/sink/policies", content=b"[" * 60_000)
     assert response.status_code == 422
     assert "nested" in response.json()["reason"]
+
+
+async def test_a_rebinding_host_is_400_on_both_apps(lab: Lab) -> None:
+    from maildiag.web.app import create_sink_app
+
+    for app in (create_app(lab.settings, sink=lab.sink), create_sink_app(lab.settings, lab.sink)):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            for path in ("/sink", "/api/v1/sink/messages", "/api/v1/sink/info"):
+                response = await client.get(path, headers={"Host": "rebind.attacker.example"})
+                assert response.status_code == 400, path
