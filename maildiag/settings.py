@@ -21,6 +21,7 @@ from smtp_sink import MAX_WINDOW
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that is refused outside the lab
 CONFIG_ENV = "MAILDIAG_CONFIG"
+MIN_TOKEN_CHARS = 32  # a bearer token an attacker cannot guess (about 190 bits in base64)
 DEFAULT_CONFIG = Path("maildiag.toml")
 
 
@@ -161,6 +162,9 @@ class Settings(BaseSettings):
     sink_bounce_delay: float = Field(default=60.0, ge=0, le=MAX_WINDOW)  # kunde-sprett, seconds
     sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)
     sink_proxy_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
+    # Bearer token for the sink's pages and API (acts with the admin role); unset: made once
+    # and kept in <data_dir>/sink-api-token, mode 0600 (maildiag.sinktoken)
+    sink_api_token: SecretStr | None = None
     # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web app believes (IPs or
     # networks); empty: the client is the socket's peer
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -196,6 +200,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{value!r} is not a rate limit: write it as '30/minute' or '3 per 15 minutes'"
             ) from None
+        return value
+
+    @field_validator("sink_api_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"the sink's API token must be at least {MIN_TOKEN_CHARS} characters")
         return value
 
     @field_validator("allowed_hosts")

@@ -32,6 +32,7 @@ from maildiag.web import (
     checklist_pages,
     pages,
     reset_pages,
+    sink_access,
     sink_api,
     sink_pages,
     support_pages,
@@ -56,6 +57,7 @@ class AppState:
     resolver: Resolver | None = None
     sink: SinkHandle | None = None  # the SMTP sink running in this process, if any
     reset: ResetServices | None = None  # the account pages' services, built on first use
+    sink_only: bool = False  # the sink-only app (``maildiag sink``), with its own sign-in
 
     def new_resolver(self) -> Resolver:
         """A resolver for one request (its cache and log belong to that request)."""
@@ -107,6 +109,7 @@ def create_app(
     app.include_router(checklist_api.router, prefix="/api/v1")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -120,19 +123,22 @@ def create_app(
 
 
 def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
-    """An application with only the sink's pages and API (``maildiag sink``)."""
-    app = FastAPI(title="maildiag sink", version="0.1.0", docs_url="/docs")
+    """An application with only the sink's pages and API (``maildiag sink``), and the form
+    that takes the sink's API token to sign in."""
+    app = FastAPI(title="maildiag sink", version="0.1.0", docs_url="/docs", lifespan=_lifespan)
     registry = CollectorRegistry()
     requests = Counter(
         "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
     )
-    app.state.maildiag = AppState(settings, registry, requests, None, sink)
+    app.state.maildiag = AppState(settings, registry, requests, None, sink, sink_only=True)
     _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(sink_access.router)
     app.include_router(sink_pages.router)
     app.include_router(sink_api.router, prefix="/api/v1")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)
     return app
 
 

@@ -21,6 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import Field
 
+from maildiag.web.sink_access import sink_admin, sink_viewer
 from smtp_sink import (
     CapturedMessage,
     ConfigError,
@@ -36,7 +37,7 @@ from smtp_sink import (
 if TYPE_CHECKING:
     from maildiag.sinkservice import SinkHandle
 
-router = APIRouter(prefix="/sink", tags=["sink"])
+router = APIRouter(prefix="/sink", tags=["sink"], dependencies=[Depends(sink_viewer)])
 T = TypeVar("T")
 
 MAX_HEADER_FIELDS = 200
@@ -53,13 +54,6 @@ def sink_of(request: Request) -> SinkHandle:
     if handle is None:
         raise HTTPException(503, "the SMTP sink does not run in this process")
     return handle
-
-
-def require_policy_admin(request: Request) -> None:
-    """Who may change the sink's policies.
-
-    TODO(auth): admin-only once the app has roles on the API; today every caller may.
-    """
 
 
 async def in_store(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -167,7 +161,11 @@ async def get_raw(request: Request, message_id: MessageId) -> Response:
     )
 
 
-@router.delete("/messages", summary="Delete messages: all, one mailbox (?to=) or by ?id=")
+@router.delete(
+    "/messages",
+    summary="Delete messages: all, one mailbox (?to=) or by ?id=",
+    dependencies=[Depends(sink_admin)],
+)
 async def delete_messages(
     request: Request,
     to: Annotated[str | None, Query(max_length=320)] = None,
@@ -221,7 +219,7 @@ def _replace(book: PolicyBook, new: PolicyBook) -> None:
 @router.put(
     "/policies",
     summary="Replace every policy ({default, domains, addresses}, as in a policy file)",
-    dependencies=[Depends(require_policy_admin)],
+    dependencies=[Depends(sink_admin)],
     openapi_extra={
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
     },
@@ -242,7 +240,7 @@ async def put_policies(request: Request) -> dict[str, Any]:
 @router.put(
     "/policies/{kind}/{name}",
     summary="Set the policy of one domain or one address",
-    dependencies=[Depends(require_policy_admin)],
+    dependencies=[Depends(sink_admin)],
 )
 async def put_policy(
     request: Request,
@@ -270,7 +268,7 @@ async def put_policy(
 @router.delete(
     "/policies/{kind}/{name}",
     summary="Remove the policy of one domain or one address",
-    dependencies=[Depends(require_policy_admin)],
+    dependencies=[Depends(sink_admin)],
 )
 async def delete_policy(
     request: Request,

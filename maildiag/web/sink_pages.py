@@ -18,13 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from maildiag.web import i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
-from maildiag.web.pages import page
+from maildiag.web.sink_access import sink_page_admin, sink_page_viewer
 from maildiag.web.sink_api import MAX_ID, describe, in_store, load_message, sink_of
 from maildiag.web.sink_view import explain_verdict, message_parts, sanitize_html
 from maildiag.web.sse import event_stream
 from smtp_sink import SinkStore
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(sink_page_viewer)])
 
 PAGE_SIZE = 50
 MAX_MAILBOXES = 500
@@ -36,7 +36,7 @@ MessageId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 def _standalone(request: Request) -> bool:
     """True in the sink-only app (``maildiag sink``), which has no other pages to link to."""
-    return not any(getattr(route, "path", "") == "/spf" for route in request.app.routes)
+    return bool(request.app.state.maildiag.sink_only)
 
 
 def _mailboxes(store: SinkStore) -> list[dict[str, Any]]:
@@ -112,7 +112,7 @@ async def sink_list(
         "until": until,
         "folder": folder,
     }
-    return page(
+    return form_page(
         request,
         "sink_list.html",
         form=form,
@@ -177,7 +177,10 @@ async def sink_message_raw(request: Request, message_id: MessageId) -> Response:
     )
 
 
-@router.post("/sink/messages/{message_id}/delete", dependencies=[Depends(csrf_protect)])
+@router.post(
+    "/sink/messages/{message_id}/delete",
+    dependencies=[Depends(sink_page_admin), Depends(csrf_protect)],
+)
 async def sink_message_delete(request: Request, message_id: MessageId) -> Response:
     """Delete after the confirmation box was ticked (the form's CSRF token checked first)."""
     if field(await read_form(request), "confirm") != "yes":

@@ -19,7 +19,7 @@ from maildiag.labkit import LabKey, prepare_lab
 from maildiag.runtime import bind_http
 from maildiag.web import create_app
 from maildiag.web.sink_pages import HTML_PART_CSP
-from tests.maildiag.sink_lab import Lab, lab_sink, make_message
+from tests.maildiag.sink_lab import BEARER, Lab, lab_sink, make_message
 
 OUTSIDER = "tester@lab-tests.example"
 KARI = "kari@kunde-ok.example"
@@ -44,7 +44,7 @@ async def client(lab: Lab) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(lab.settings, sink=lab.sink)
     transport = httpx.ASGITransport(app=app)
     base = lab.settings.public_base_url
-    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+    async with httpx.AsyncClient(transport=transport, base_url=base, headers=BEARER) as client:
         yield client
 
 
@@ -225,7 +225,7 @@ async def test_events_stream_announces_a_stored_message(lab: Lab) -> None:
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         async with (
-            httpx.AsyncClient(base_url=base, timeout=10) as http,
+            httpx.AsyncClient(base_url=base, timeout=10, headers=BEARER) as http,
             http.stream("GET", "/sink/events") as stream,
         ):
             assert stream.headers["content-type"].startswith("text/event-stream")
@@ -249,7 +249,7 @@ async def test_without_a_sink_the_api_says_so(lab: Lab) -> None:
     app = create_app(lab.settings)
     transport = httpx.ASGITransport(app=app)
     base = lab.settings.public_base_url
-    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+    async with httpx.AsyncClient(transport=transport, base_url=base, headers=BEARER) as client:
         response = await client.get("/api/v1/sink/messages")
     assert response.status_code == 503
     assert "sink" in response.json()["reason"]
@@ -268,7 +268,7 @@ async def test_sink_only_app_links_only_to_its_own_pages(lab: Lab) -> None:
 
     transport = httpx.ASGITransport(app=create_sink_app(lab.settings, lab.sink))
     base = lab.settings.public_base_url
-    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+    async with httpx.AsyncClient(transport=transport, base_url=base, headers=BEARER) as client:
         page = await client.get("/sink")
         assert (await client.get("/spf")).status_code == 404
     assert 'href="/sink" aria-current="page"' in page.text
