@@ -21,7 +21,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import Field
 
-from maildiag.web.sink_access import sink_admin, sink_viewer
+from maildiag.web.sink_access import SinkViewer, sink_admin, sink_viewer
+from maildiag.web.sink_reveal import shown_list, shown_message
 from smtp_sink import (
     CapturedMessage,
     ConfigError,
@@ -117,6 +118,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 @router.get("/messages", summary="List captured messages, newest first")
 async def list_messages(
     request: Request,
+    viewer: Annotated[SinkViewer, Depends(sink_viewer)],
     to: Annotated[str | None, Query(max_length=320, description="recipient address")] = None,
     sender: Annotated[str | None, Query(max_length=320)] = None,
     subject: Annotated[str | None, Query(max_length=998)] = None,
@@ -138,27 +140,49 @@ async def list_messages(
         limit=limit,
         offset=offset,
     )
+    found = await shown_list(request, viewer, found, "api.list")
     return {"messages": [_summary(m) for m in found], "limit": limit, "offset": offset}
 
 
-@router.get("/messages/{message_id}", summary="One captured message with its verdict")
-async def get_message(request: Request, message_id: MessageId) -> dict[str, Any]:
-    return describe(await load_message(sink_of(request).store, message_id))
+@router.get(
+    "/messages/{message_id}",
+    summary="One captured message with its verdict (reset links masked below admin)",
+)
+async def get_message(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_viewer)],
+) -> dict[str, Any]:
+    message = await load_message(sink_of(request).store, message_id)
+    shown = await shown_message(request, viewer, message, "api.message")
+    data = describe(shown.message)
+    data["reset_links"] = {"found": shown.links, "masked": shown.masked}
+    return data
 
 
 @router.get(
     "/messages/{message_id}/raw",
     summary="The message as filed (RFC 5322 bytes, the sink's added header fields first)",
+    description=(
+        "An admin (or the token) gets the exact bytes, and the view is recorded when the "
+        "message holds reset links. Below admin the message comes with each reset link's "
+        "token masked, its parts written back in their transfer encodings (so a DKIM "
+        "signature over it no longer verifies); X-Reset-Links-Masked says how many."
+    ),
     response_class=Response,
     responses={200: {"content": {"message/rfc822": {}}}},
 )
-async def get_raw(request: Request, message_id: MessageId) -> Response:
+async def get_raw(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_viewer)],
+) -> Response:
     message = await load_message(sink_of(request).store, message_id)
-    return Response(
-        message.delivered_bytes,
-        media_type="message/rfc822",
-        headers={"Content-Disposition": f'attachment; filename="message-{message_id}.eml"'},
-    )
+    shown = await shown_message(request, viewer, message, "api.raw")
+    headers = {"Content-Disposition": f'attachment; filename="message-{message_id}.eml"'}
+    if shown.masked:
+        headers["X-Reset-Links-Masked"] = str(shown.links)
+    return Response(shown.message.delivered_bytes, media_type="message/rfc822", headers=headers)
 
 
 @router.delete(

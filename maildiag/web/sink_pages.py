@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from maildiag.web import i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
-from maildiag.web.sink_access import sink_page_admin, sink_page_viewer
+from maildiag.web.sink_access import SinkViewer, sink_page_admin, sink_page_viewer
 from maildiag.web.sink_api import MAX_ID, describe, in_store, load_message, sink_of
+from maildiag.web.sink_reveal import shown_list, shown_message
 from maildiag.web.sink_view import explain_verdict, message_parts, sanitize_html
 from maildiag.web.sse import event_stream
 from smtp_sink import SinkStore
@@ -74,6 +75,7 @@ def _day(value: str, name: str, *, end: bool = False) -> dt.datetime | None:
 @router.get("/sink", response_class=HTMLResponse)
 async def sink_list(
     request: Request,
+    viewer: Annotated[SinkViewer, Depends(sink_page_viewer)],
     to: Annotated[str, Query(max_length=320)] = "",
     sender: Annotated[str, Query(max_length=320)] = "",
     subject: Annotated[str, Query(max_length=998)] = "",
@@ -95,6 +97,7 @@ async def sink_list(
         limit=PAGE_SIZE + 1,
         offset=(page_number - 1) * PAGE_SIZE,
     )
+    messages = await shown_list(request, viewer, messages, "page.list")
     boxes = await in_store(_mailboxes, store)
     rows = [
         {
@@ -133,8 +136,14 @@ async def sink_events(request: Request) -> Response:
 
 
 @router.get("/sink/messages/{message_id}", response_class=HTMLResponse)
-async def sink_message(request: Request, message_id: MessageId) -> Response:
+async def sink_message(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_page_viewer)],
+) -> Response:
     message = await load_message(sink_of(request).store, message_id)
+    shown = await shown_message(request, viewer, message, "page.message")
+    message = shown.message
     parts = message_parts(message.raw)
     return form_page(
         request,
@@ -143,15 +152,21 @@ async def sink_message(request: Request, message_id: MessageId) -> Response:
         details=describe(message),
         lines=explain_verdict(message.verdict),
         parts=parts,
+        reveal=shown,
         standalone=_standalone(request),
         nav_current=False,
     )
 
 
 @router.get("/sink/messages/{message_id}/html")
-async def sink_message_html(request: Request, message_id: MessageId) -> Response:
+async def sink_message_html(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_page_viewer)],
+) -> Response:
     """The sanitized HTML part, for the sandboxed iframe only: no scripts, no network."""
     message = await load_message(sink_of(request).store, message_id)
+    message = (await shown_message(request, viewer, message, "page.html")).message
     html = message_parts(message.raw).html
     if html is None:
         raise HTTPException(404, "this message has no HTML part")
@@ -167,9 +182,14 @@ async def sink_message_html(request: Request, message_id: MessageId) -> Response
 
 
 @router.get("/sink/messages/{message_id}/raw")
-async def sink_message_raw(request: Request, message_id: MessageId) -> Response:
-    """The message as filed, as a text/plain download."""
+async def sink_message_raw(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_page_viewer)],
+) -> Response:
+    """The message as filed, as a text/plain download (reset links masked below admin)."""
     message = await load_message(sink_of(request).store, message_id)
+    message = (await shown_message(request, viewer, message, "page.raw")).message
     return Response(
         message.delivered_bytes,
         media_type="text/plain; charset=utf-8",

@@ -68,6 +68,31 @@ def make_message(
     return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
 
 
+RESET_TOKEN = "Xy7_QwErTy-0123456789abcdefghijklmnopqrstuvw"
+
+
+def reset_mail(
+    token: str = RESET_TOKEN,
+    base_url: str = "https://konto.example.no",
+    to: str = "kari@kunde-ok.example",
+) -> bytes:
+    """The real reset mail (``reset.MailComposer``: quoted-printable text and HTML parts)."""
+    composer = reset.MailComposer(
+        public_base_url=base_url,
+        sender="do.not.reply@platform.visma.com",
+        bounce_domain="platform.visma.com",
+    )
+    mail = composer.reset_mail(
+        to=to,
+        token=reset.Secret(token),
+        language="nb",
+        outbox_id=7,
+        now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        valid_for=dt.timedelta(minutes=30),
+    )
+    return mail.raw
+
+
 def signed(key: LabKey, message: bytes) -> bytes:
     """``message`` DKIM-signed with the lab key of ``key.domain``."""
     return sign_message(
