@@ -226,6 +226,18 @@ class PolicyBook:
         self.domains = {k.lower(): v for k, v in self.domains.items()}
         self.addresses = {k.lower(): v for k, v in self.addresses.items()}
 
+    def copy(self) -> PolicyBook:
+        """A separate book with the same policies (they are frozen, so they are shared)."""
+        return PolicyBook(self.default, dict(self.domains), dict(self.addresses))
+
+    def replace_with(self, other: PolicyBook) -> None:
+        """Take ``other``'s policies in place (the SMTP listeners hold this object)."""
+        self.default = other.default
+        self.domains.clear()
+        self.domains.update(other.domains)
+        self.addresses.clear()
+        self.addresses.update(other.addresses)
+
     def set_domain(self, domain: str, policy: Policy) -> None:
         """Set (or replace) the policy for every address at ``domain``."""
         self.domains[domain.lower().rstrip(".")] = policy

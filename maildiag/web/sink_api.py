@@ -21,12 +21,14 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import Field
 
+from maildiag.sinkrecords import forget_policies, save_book, save_policy
 from maildiag.web.sink_access import SinkViewer, sink_admin, sink_viewer
 from maildiag.web.sink_reveal import shown_list, shown_message
 from smtp_sink import (
     CapturedMessage,
     ConfigError,
     MessageNotFound,
+    Policy,
     PolicyBook,
     SinkStore,
     StoreError,
@@ -231,24 +233,33 @@ async def _json_body(request: Request) -> Any:
         raise HTTPException(422, "not JSON: nested too deeply") from None
 
 
-def _replace(book: PolicyBook, new: PolicyBook) -> None:
-    """Swap the live book's contents in place (the SMTP listeners hold this object)."""
-    book.default = new.default
-    book.domains.clear()
-    book.domains.update(new.domains)
-    book.addresses.clear()
-    book.addresses.update(new.addresses)
+Admin = Annotated[SinkViewer, Depends(sink_admin)]
+PolicyKind = Literal["domains", "addresses"]
+PolicyName = Annotated[str, PathParam(max_length=320)]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _entry_key(kind: str, name: str) -> str:
+    """The book's key for ``name``. Raises HTTPException(422) for an unusable one."""
+    key = name.strip().lower()
+    key = key.rstrip(".") if kind == "domains" else key
+    if not key or (kind == "addresses" and "@" not in key):
+        raise HTTPException(422, f"not a {'domain' if kind == 'domains' else 'address'}: {key!r}")
+    return key
 
 
 @router.put(
     "/policies",
     summary="Replace every policy ({default, domains, addresses}, as in a policy file)",
-    dependencies=[Depends(sink_admin)],
+    description="Kept in the database over the defaults (so it outlasts a restart) and audited.",
     openapi_extra={
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
     },
 )
-async def put_policies(request: Request) -> dict[str, Any]:
+async def put_policies(request: Request, viewer: Admin) -> dict[str, Any]:
     handle = sink_of(request)
     data = await _json_body(request)
     if not isinstance(data, dict):
@@ -257,54 +268,93 @@ async def put_policies(request: Request) -> dict[str, Any]:
         book = parse_policies(data, source="request")
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from exc
-    _replace(handle.policies, book)
+    engine, actor, now = handle.store.engine, viewer.actor, _now()
+    return await _swap_book(
+        handle,
+        lambda before: save_book(engine, actor=actor, before=before, after=book, now=now),
+        book,
+    )
+
+
+@router.post(
+    "/policies/reset",
+    summary="Forget every policy change: back to the defaults (the lab's and the policy file's)",
+)
+async def reset_policies(request: Request, viewer: Admin) -> dict[str, Any]:
+    handle = sink_of(request)
+    engine, actor, now, defaults = handle.store.engine, viewer.actor, _now(), handle.defaults
+    return await _swap_book(
+        handle,
+        lambda before: forget_policies(
+            engine, actor=actor, before=before, defaults=defaults, now=now
+        ),
+        defaults.copy(),
+    )
+
+
+async def _swap_book(
+    handle: SinkHandle, keep: Callable[[PolicyBook], None], new: PolicyBook
+) -> dict[str, Any]:
+    """Keep and audit the change from the live book (``keep(before)``), then take ``new``."""
+    async with handle.changes:
+        await in_store(keep, handle.policies.copy())
+        handle.policies.replace_with(new)
     return handle.policies.as_json()
 
 
-@router.put(
-    "/policies/{kind}/{name}",
-    summary="Set the policy of one domain or one address",
-    dependencies=[Depends(sink_admin)],
-)
+@router.put("/policies/{kind}/{name}", summary="Set the policy of one domain or one address")
 async def put_policy(
-    request: Request,
-    kind: Literal["domains", "addresses"],
-    name: Annotated[str, PathParam(max_length=320)],
+    request: Request, kind: PolicyKind, name: PolicyName, viewer: Admin
 ) -> dict[str, Any]:
     handle = sink_of(request)
-    name = name.strip().lower()
-    if not name or (kind == "addresses" and "@" not in name):
-        raise HTTPException(422, f"not a {'domain' if kind == 'domains' else 'address'}: {name!r}")
+    key = _entry_key(kind, name)
     data = await _json_body(request)
     if not isinstance(data, dict):
         raise HTTPException(422, "expected a policy object")
     try:
-        policy = parse_policy(data, key=f"{kind}.{name}")
+        policy = parse_policy(data, key=f"{kind}.{key}")
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from exc
-    if kind == "domains":
-        handle.policies.set_domain(name, policy)
-    else:
-        handle.policies.set_address(name, policy)
+    await _change(handle, viewer, kind, key, policy)
     return policy.as_json()
 
 
-@router.delete(
-    "/policies/{kind}/{name}",
-    summary="Remove the policy of one domain or one address",
-    dependencies=[Depends(sink_admin)],
-)
+@router.delete("/policies/{kind}/{name}", summary="Remove the policy of one domain or one address")
 async def delete_policy(
-    request: Request,
-    kind: Literal["domains", "addresses"],
-    name: Annotated[str, PathParam(max_length=320)],
+    request: Request, kind: PolicyKind, name: PolicyName, viewer: Admin
 ) -> dict[str, bool]:
-    book = sink_of(request).policies
-    table = book.domains if kind == "domains" else book.addresses
-    key = name.strip().lower().rstrip(".") if kind == "domains" else name.strip().lower()
-    existed = key in table
-    table.pop(key, None)
-    return {"removed": existed}
+    handle = sink_of(request)
+    key = _entry_key(kind, name)
+    table = handle.policies.domains if kind == "domains" else handle.policies.addresses
+    if key not in table:
+        return {"removed": False}
+    await _change(handle, viewer, kind, key, None)
+    return {"removed": True}
+
+
+async def _change(
+    handle: SinkHandle, viewer: SinkViewer, kind: str, key: str, policy: Policy | None
+) -> None:
+    """Keep and audit one entry's change (None: removed), then apply it to the live book."""
+    book = handle.policies
+    async with handle.changes:
+        table = book.domains if kind == "domains" else book.addresses
+        await in_store(
+            save_policy,
+            handle.store.engine,
+            actor=viewer.actor,
+            kind=kind,
+            name=key,
+            before=table.get(key),
+            after=policy,
+            now=_now(),
+        )
+        if policy is None:
+            table.pop(key, None)
+        elif kind == "domains":
+            book.set_domain(key, policy)
+        else:
+            book.set_address(key, policy)
 
 
 __all__ = ["describe", "header_fields", "in_store", "load_message", "router", "sink_of"]

@@ -256,3 +256,16 @@ def test_lists_and_replies_are_bounded() -> None:
     with pytest.raises(ConfigError) as info:
         parse_policy({"reply": "550 5.7.1 " + "x" * 1000}, key="d")
     assert info.value.key == "d.reply"
+
+
+def test_a_copy_is_separate_and_replace_with_works_in_place() -> None:
+    book = PolicyBook(domains={"a.example": Policy(action=Action.GREYLIST)})
+    copy = book.copy()
+    copy.set_domain("b.example", Policy())
+    assert "b.example" not in book.domains
+    live = book.domains
+    book.replace_with(PolicyBook(default=Policy(delay=1.0)))
+    assert book.domains is live
+    assert book.domains == {}
+    assert book.default.delay == 1.0
+    assert copy.for_domain("a.example").action is Action.GREYLIST
