@@ -202,6 +202,11 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("sink_api_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
     @field_validator("sink_api_token")
     @classmethod
     def _long_token(cls, value: SecretStr | None) -> SecretStr | None:

@@ -73,3 +73,8 @@ def test_an_unusable_token_file_is_a_settings_error(tmp_path: Path, content: str
 def test_a_short_configured_token_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 32 characters"):
         Settings(sink_api_token=SecretStr("too-short"))
+
+
+def test_an_empty_token_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILDIAG_SINK_API_TOKEN", "")
+    assert load_settings().sink_api_token is None
