@@ -170,7 +170,10 @@ async def sign_in_redirect(request: Request, exc: Exception) -> Response:
     """Exception handler: send a ``SignInRequired`` page request to the sign-in form."""
     assert isinstance(exc, SignInRequired)
     standalone = request.app.state.maildiag.sink_only
-    query = urllib.parse.urlencode({"next": exc.target})
+    wanted = {"next": exc.target}
+    if request.query_params.get("lang") in i18n.LANGUAGES:
+        wanted["lang"] = request.query_params["lang"]  # the sign-in form in the asked language
+    query = urllib.parse.urlencode(wanted)
     response = RedirectResponse(f"{LOGIN_PATH if standalone else '/login'}?{query}", 303)
     response.headers["Cache-Control"] = "no-store"
     return response

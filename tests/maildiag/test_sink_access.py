@@ -156,6 +156,11 @@ async def test_the_lab_sends_a_page_to_login_and_back(lab: Lab) -> None:
         response = await client.get("/sink", params={"to": KARI})
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=%2Fsink%3Fto%3Dkari%2540kunde-ok.example"
+    async with sink_client(lab, sink_only=True) as client:
+        english = await client.get("/sink", params={"lang": "en"})
+        assert english.headers["location"] == "/sink/login?next=%2Fsink%3Flang%3Den&lang=en"
+        form = await client.get(english.headers["location"])
+    assert "Sign in to the sink" in form.text
     async with sink_client(lab, role="support") as client:
         page = await client.get("/sink", params={"to": KARI})
     assert page.status_code == 200
