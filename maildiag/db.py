@@ -15,10 +15,11 @@ from alembic.config import Config
 
 import reset
 import smtp_sink
+from maildiag import sinkrecords
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-TARGET_METADATA = (reset.metadata, smtp_sink.metadata)
+TARGET_METADATA = (reset.metadata, smtp_sink.metadata, sinkrecords.metadata)
 
 
 def create_engine(url: str) -> sa.Engine:

@@ -17,6 +17,7 @@ import uvicorn
 
 from maildiag.labkit import lab_settings, prepare_lab, refuse_lab_data, write_lab_config
 from maildiag.settings import Settings
+from maildiag.sinktoken import ensure_sink_token
 from maildiag.web import create_app
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ async def serve(settings: Settings) -> int:
             print(f"maildiag: http://{settings.http_host}:{port}", flush=True)
             await server
         return 0
+    settings, token_file = ensure_sink_token(settings)
+    if token_file is not None:
+        print(f"maildiag lab: the sink's API token is in {token_file}", flush=True)
     http_socket = bind_http(settings.http_host, settings.http_port)
     settings = settings.model_copy(update={"http_port": http_socket.getsockname()[1]})
     async with contextlib.AsyncExitStack() as stack:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import limits
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from smtp_sink import MAX_WINDOW
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that is refused outside the lab
 SECRET_KEY_BITS = 256  # 32 random bytes: the CSRF, captcha and session keys derive from it
@@ -26,11 +29,36 @@ _HEX = frozenset(string.hexdigits)
 DEFAULT_PROBE_LIMIT = "10/10 minutes"  # SMTP probes of one mail server, by all users together
 LAB_PROBE_LIMIT = "120/minute"  # the lab's MX hosts are all its own sink on 127.0.0.1
 CONFIG_ENV = "MAILDIAG_CONFIG"
+MIN_TOKEN_CHARS = 32  # a bearer token an attacker cannot guess (about 190 bits in base64)
 DEFAULT_CONFIG = Path("maildiag.toml")
 
 
 class SettingsError(ValueError):
     """Configuration that cannot be used; the message names the setting."""
+
+
+_HOST_NAME = re.compile(r"^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,62})\.?)+$")
+
+
+def host_pattern(value: str) -> str:
+    """``value`` as an ``allowed_hosts`` entry: lower case, an IPv6 address in brackets, no
+    port. Raises ValueError naming the entry for anything else."""
+    text = value.strip().lower()
+    if text == "*":
+        return text
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    else:
+        return f"[{address.compressed}]" if address.version == 6 else address.compressed
+    if len(text) > 253 or not _HOST_NAME.match(text):  # RFC 1035 §2.3.4
+        raise ValueError(
+            f"{value!r} is not a host name, an IP address or '*.domain' "
+            "(write it without scheme or port; the port is not compared)"
+        )
+    return text.rstrip(".")
 
 
 class SenderIdentity(BaseModel):
@@ -72,6 +100,8 @@ def default_senders() -> list[SenderIdentity]:
 class Relay(BaseModel):
     """The SMTP relay the outbox sends through."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     host: str = "127.0.0.1"
     port: int = 25
     starttls: bool = False
@@ -84,7 +114,7 @@ class Settings(BaseSettings):
     """Everything the service can be told. Environment variables use the MAILDIAG_ prefix."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MAILDIAG_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="MAILDIAG_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
     )
 
     lab: bool = False
@@ -100,6 +130,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+    # Host headers the web apps answer (no port; "*.example.no" and "*" allowed); empty: the
+    # public_base_url's host and the names of the bound address (see maildiag.web.hosts)
+    allowed_hosts: list[str] = Field(default_factory=list)
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     senders: list[SenderIdentity] = Field(default_factory=default_senders)
     reset_sender: str = "do.not.reply@platform.visma.com"
@@ -130,14 +163,14 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     # The SMTP sink (``maildiag sink``, and inside ``serve --lab``).
     sink_max_message_size: int = Field(default=10 * 1024 * 1024, ge=1024)
-    sink_retention_days: float = Field(default=14.0, ge=0)  # 0 keeps messages forever
+    sink_retention_days: float = Field(default=14.0, ge=0, le=36_500)  # 0: keep forever
     sink_retention_count: int = Field(default=100_000, ge=0)  # 0: no cap on the count
     sink_policy_file: Path | None = None  # TOML/YAML policies; in the lab, on top of the demo's
     sink_bounce_addresses: list[str] = Field(default_factory=list)  # empty: bounce+*@<sender>
     sink_judge: bool = True  # judge mail as a receiver (SPF, DKIM, DMARC, ARC)
     # judge worker processes; 0: on the event loop; "auto": 1 when there are 2 or more CPUs
     sink_judge_processes: Literal["auto"] | Annotated[int, Field(ge=0, le=64)] = "auto"
-    sink_bounce_delay: float = Field(default=60.0, ge=0)  # kunde-sprett's late bounce, seconds
+    sink_bounce_delay: float = Field(default=60.0, ge=0, le=MAX_WINDOW)  # kunde-sprett, seconds
     sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)
     sink_proxy_trusted: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
     # open SMTP connections per sink listener, in all and per client address (a PROXY
@@ -146,6 +179,9 @@ class Settings(BaseSettings):
     sink_max_connections: int = Field(default=100, ge=1, le=100_000)
     sink_max_connections_per_client: int = Field(default=20, ge=1, le=100_000)
     sink_first_command_timeout: float = Field(default=30.0, gt=0, le=300)
+    # Bearer token for the sink's pages and API (acts with the admin role); unset: made once
+    # and kept in <data_dir>/sink-api-token, mode 0600 (maildiag.sinktoken)
+    sink_api_token: SecretStr | None = None
     # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web app believes (IPs or
     # networks); empty: the client is the socket's peer
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -187,6 +223,23 @@ class Settings(BaseSettings):
                 f"{value!r} is not a rate limit: write it as '30/minute' or '3 per 15 minutes'"
             ) from None
         return value
+
+    @field_validator("sink_api_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("sink_api_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"the sink's API token must be at least {MIN_TOKEN_CHARS} characters")
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        return [host_pattern(entry) for entry in value]
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from maildiag.db import migrate
 from maildiag.events import Broadcaster
 from maildiag.judgepool import ProcessJudge
 from maildiag.settings import Settings
+from maildiag.sinkrecords import apply_stored
 from smtp_sink import (
     CapturedMessage,
     EnvelopeFacts,
@@ -133,7 +134,11 @@ class NotifyingStore(SinkStore):
 
 @dataclass
 class SinkHandle:
-    """A running sink: what the web app and the lab need from it."""
+    """A running sink: what the web app and the lab need from it.
+
+    ``policies`` is the live book (the defaults with the kept changes over them);
+    ``defaults`` what it was before any change; ``changes`` is held while one is made.
+    """
 
     store: SinkStore
     policies: PolicyBook
@@ -142,6 +147,8 @@ class SinkHandle:
     port: int
     proxy_port: int
     servers: tuple[SinkServer, ...]
+    defaults: PolicyBook = field(default_factory=PolicyBook)
+    changes: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def info(self) -> dict[str, Any]:
         """Where the sink listens (for the API and the pages)."""
@@ -243,17 +250,23 @@ async def run_sink(
 ) -> AsyncIterator[SinkHandle]:
     """Migrate the schema, start both listeners, yield the handle; stop them on exit.
 
-    ``resolver_factory`` overrides the in-loop judge's DNS (the lab passes one for its own
-    server); worker processes (``judge_processes``) judge through ``settings.nameservers``, and
-    a dead worker's messages are judged in-loop while a new one starts.
-    Raises ``smtp_sink.ConfigError`` for unusable sink settings, ``OSError`` when a port
-    cannot be bound.
+    The policies are ``policies`` (default: ``sink_policies(settings)``) with the changes
+    kept in the database laid over them. ``resolver_factory`` overrides the in-loop judge's
+    DNS (the lab passes one for its own server); worker processes (``judge_processes``) judge
+    through ``settings.nameservers``, and a dead worker's messages are judged in-loop while a
+    new one starts.
+    Raises ``smtp_sink.ConfigError`` for unusable sink settings or a kept policy that no
+    longer parses, ``OSError`` when a port cannot be bound.
     """
     await asyncio.to_thread(migrate, engine)
     events = Broadcaster()
     events.bind(asyncio.get_running_loop())
     store = NotifyingStore(engine, events)
     book = policies if policies is not None else sink_policies(settings)
+    defaults = book.copy()
+    kept = await asyncio.to_thread(apply_stored, engine, book)
+    if kept:
+        log.info("sink.policies_kept entries=%d", kept)
     stack = contextlib.AsyncExitStack()
     process_judge: ProcessJudge | None = None
     in_loop_only = resolver_factory is not None and not settings.nameservers
@@ -316,7 +329,9 @@ async def run_sink(
             servers.append(await stack.enter_async_context(mx))
         sweeper = asyncio.create_task(_retention(store, settings))
         try:
-            yield SinkHandle(store, book, events, host, main.port, proxied.port, tuple(servers))
+            yield SinkHandle(
+                store, book, events, host, main.port, proxied.port, tuple(servers), defaults
+            )
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

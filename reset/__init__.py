@@ -54,6 +54,8 @@ from reset.flow import (
     user_for_token,
 )
 from reset.mail import (
+    REDACTED,
+    RESET_PATH,
     SENDER_IDENTITIES,
     ComposedMail,
     MailComposer,
@@ -109,6 +111,8 @@ __all__ = [
     "HCAPTCHA_URL",
     "NO_ACCOUNT",
     "RECAPTCHA_URL",
+    "REDACTED",
+    "RESET_PATH",
     "RULE_IDS",
     "SENDER_IDENTITIES",
     "TURNSTILE_URL",

@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from smtp_sink.errors import ConfigError
 
@@ -131,60 +132,83 @@ class Policy:
         return data
 
 
-_FIELDS = frozenset(Policy.__dataclass_fields__)
+MAX_DELAY = 600.0  # RFC 5321 §4.5.3.2: no client waits longer than 10 minutes for a reply
+MAX_WINDOW = 7 * 24 * 3600.0  # greylist window, late bounce: a week (RFC 5321 §4.5.4.1: 4-5 days)
+MAX_GREYLIST_ATTEMPTS = 100
+MAX_LIST_ENTRIES = 1000  # senders, allowlist
+MAX_ENTRY_CHARS = 320  # one address or domain in senders or allowlist
+MAX_REPLY_CHARS = 510  # RFC 5321 §4.5.3.1.5: a reply line is 512 octets with its CRLF
+
+_Seconds = Annotated[float, Field(strict=True, ge=0, le=MAX_WINDOW)]
+_Entries = Annotated[
+    list[Annotated[str, Field(max_length=MAX_ENTRY_CHARS)]], Field(max_length=MAX_LIST_ENTRIES)
+]
+_Text = Annotated[str, Field(max_length=MAX_REPLY_CHARS)]
 
 
-def _strings(value: Any, key: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise ConfigError("expected a string or a list of strings", key=key)
+class _Entry(BaseModel):
+    """One policy entry as written in a file or an API body: every number finite and bounded,
+    every list and string bounded; ``"5"`` is not a number and ``true`` is not a count.
+
+    Only the fields an entry sets are used (the defaults here are never read); ``null`` is
+    refused like any other value of the wrong type."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    preset: _Text = ""
+    action: Action = Action.ACCEPT
+    stage: Stage = Stage.RCPT
+    reply: _Text = ""
+    senders: _Entries = []
+    greylist_attempts: Annotated[int, Field(strict=True, ge=0, le=MAX_GREYLIST_ATTEMPTS)] = 1
+    greylist_window: _Seconds = 0.0
+    tempfail_probability: Annotated[float, Field(strict=True, ge=0, le=1)] = 0.0
+    delay: Annotated[float, Field(strict=True, ge=0, le=MAX_DELAY)] = 0.0
+    delay_stage: Stage = Stage.RCPT
+    allowlist: _Entries = []
+    bounce_delay: _Seconds = 0.0
+    bounce_reply: _Text = ""
+
+    @field_validator("senders", "allowlist", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
-def _number(value: Any, key: str, *, low: float = 0.0, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError("expected a number", key=key)
-    if value < low or (high is not None and value > high):
-        raise ConfigError(f"out of range [{low}, {high}]", key=key)
-    return float(value)
+def _checked(entry: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The fields ``entry`` sets, validated. Raises ``ConfigError`` naming the first bad key."""
+    try:
+        return _Entry.model_validate(dict(entry)).model_dump(exclude_unset=True)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(first["msg"], key=_at(key, where)) from None
+
+
+def _at(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
 
 
 def parse_policy(entry: Mapping[str, Any], *, key: str = "") -> Policy:
     """One policy from a config mapping. Raises ``ConfigError`` naming the bad key."""
-    data = dict(entry)
-    unknown = set(data) - _FIELDS - {"preset"}
-    if unknown:
-        raise ConfigError(f"unknown settings {sorted(unknown)}", key=key)
+    data = _checked(entry, key)
     policy = Policy()
     if "preset" in data:
-        preset = PRESETS.get(str(data.pop("preset")))
+        preset = PRESETS.get(data.pop("preset"))
         if preset is None:
-            raise ConfigError(f"unknown preset; known: {sorted(PRESETS)}", key=f"{key}.preset")
+            known = f"unknown preset; known: {sorted(PRESETS)}"
+            raise ConfigError(known, key=_at(key, "preset"))
         policy = replace(policy, action=Action.REJECT, reply=preset[0], stage=preset[1])
-    try:
-        changes: dict[str, Any] = {}
-        if "action" in data:
-            changes["action"] = Action(data["action"])
-        for name in ("stage", "delay_stage"):
-            if name in data:
-                changes[name] = Stage(data[name])
-    except ValueError as error:
-        raise ConfigError(str(error), key=key) from error
     for name in ("reply", "bounce_reply"):
         if name in data:
-            changes[name] = parse_reply(str(data[name]))
+            try:
+                data[name] = parse_reply(data[name])
+            except ConfigError as error:
+                raise ConfigError(error.message, key=_at(key, name)) from None
     for name in ("senders", "allowlist"):
         if name in data:
-            changes[name] = _strings(data[name], f"{key}.{name}")
-    if "greylist_attempts" in data:
-        changes["greylist_attempts"] = int(_number(data["greylist_attempts"], key))
-    for name in ("greylist_window", "delay", "bounce_delay"):
-        if name in data:
-            changes[name] = _number(data[name], f"{key}.{name}")
-    if "tempfail_probability" in data:
-        changes["tempfail_probability"] = _number(data["tempfail_probability"], key, high=1.0)
-    return replace(policy, **changes)
+            data[name] = tuple(data[name])
+    return replace(policy, **data)
 
 
 @dataclass
@@ -201,6 +225,18 @@ class PolicyBook:
     def __post_init__(self) -> None:
         self.domains = {k.lower(): v for k, v in self.domains.items()}
         self.addresses = {k.lower(): v for k, v in self.addresses.items()}
+
+    def copy(self) -> PolicyBook:
+        """A separate book with the same policies (they are frozen, so they are shared)."""
+        return PolicyBook(self.default, dict(self.domains), dict(self.addresses))
+
+    def replace_with(self, other: PolicyBook) -> None:
+        """Take ``other``'s policies in place (the SMTP listeners hold this object)."""
+        self.default = other.default
+        self.domains.clear()
+        self.domains.update(other.domains)
+        self.addresses.clear()
+        self.addresses.update(other.addresses)
 
     def set_domain(self, domain: str, policy: Policy) -> None:
         """Set (or replace) the policy for every address at ``domain``."""

@@ -32,6 +32,21 @@ from smtp_sink.tls import ensure_certificate, server_tls_context
 from smtp_sink.verdicts import Judge
 
 log = logging.getLogger(__name__)
+AIOSMTPD_LOGGER = "mail.log"  # the logger aiosmtpd's SMTP class writes to
+
+
+class _NoDebugRecords(logging.Filter):
+    """Drops aiosmtpd's DEBUG records: at that level it logs every DATA line, so message
+    bodies (and the reset links in them) would reach the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def _keep_message_content_out_of_logs() -> None:
+    logger = logging.getLogger(AIOSMTPD_LOGGER)
+    if not any(isinstance(f, _NoDebugRecords) for f in logger.filters):
+        logger.addFilter(_NoDebugRecords())
 
 
 class SinkServer:
@@ -139,6 +154,7 @@ class SinkServer:
         """Bind and start serving."""
         if self._server is not None:
             return
+        _keep_message_content_out_of_logs()
         factory = self._protocol_factory()
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, self.config.store_workers), thread_name_prefix="sink-store"

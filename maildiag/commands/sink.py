@@ -29,6 +29,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     from maildiag.db import create_engine
     from maildiag.runtime import bind_http
     from maildiag.sinkservice import run_sink
+    from maildiag.sinktoken import ensure_sink_token
     from maildiag.web.app import create_sink_app
 
     overrides = {
@@ -40,6 +41,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     }
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     settings.require_production_secrets()
+    settings, token_file = ensure_sink_token(settings)
+    if token_file is not None:
+        print(f"maildiag sink: the API token is in {token_file}", flush=True)
     sock = bind_http(settings.http_host, settings.http_port)
     engine = create_engine(settings.database)
     try:

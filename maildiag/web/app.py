@@ -33,12 +33,14 @@ from maildiag.web import (
     checklist_pages,
     pages,
     reset_pages,
+    sink_access,
     sink_api,
     sink_pages,
     sink_render,
     support_pages,
 )
 from maildiag.web.auth import secure_cookies
+from maildiag.web.hosts import add_host_check
 
 if TYPE_CHECKING:
     from maildiag.sinkservice import SinkHandle
@@ -59,6 +61,7 @@ class AppState:
     resolver: Resolver | None = None
     sink: SinkHandle | None = None  # the SMTP sink running in this process, if any
     reset: ResetServices | None = None  # the account pages' services, built on first use
+    sink_only: bool = False  # the sink-only app (``maildiag sink``), with its own sign-in
 
     def new_resolver(self) -> Resolver:
         """A resolver for one request (its cache and log belong to that request)."""
@@ -71,10 +74,11 @@ class AppState:
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     """Security headers on every answer; behind trusted proxies, their view of the client
-    (added last, so outermost: every other part sees the client the proxy saw)."""
+    (so every other part sees the client the proxy saw); outermost, the Host allowlist."""
     app.add_middleware(_SecurityHeaders)
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    add_host_check(app, settings)
 
 
 def create_app(
@@ -109,6 +113,7 @@ def create_app(
     app.include_router(checklist_api.router, prefix="/api/v1")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
@@ -126,19 +131,22 @@ def create_app(
 
 
 def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
-    """An application with only the sink's pages and API (``maildiag sink``)."""
-    app = FastAPI(title="maildiag sink", version="0.1.0", docs_url="/docs", lifespan=_sink_lifespan)
+    """An application with only the sink's pages and API (``maildiag sink``), and the form
+    that takes the sink's API token to sign in."""
+    app = FastAPI(title="maildiag sink", version="0.1.0", docs_url="/docs", lifespan=_lifespan)
     registry = CollectorRegistry()
     requests = Counter(
         "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
     )
-    app.state.maildiag = AppState(settings, registry, requests, None, sink)
+    app.state.maildiag = AppState(settings, registry, requests, None, sink, sink_only=True)
     _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(sink_access.router)
     app.include_router(sink_pages.router)
     app.include_router(sink_api.router, prefix="/api/v1")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)
     return app
 
 
@@ -161,12 +169,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if state.reset is not None:
         await state.reset.aclose()
     await checklist_pages.close_limits(app)
-    sink_render.close_views(app.state)
-
-
-@contextlib.asynccontextmanager
-async def _sink_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
     sink_render.close_views(app.state)
 
 

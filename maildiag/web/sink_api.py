@@ -21,11 +21,15 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import Field
 
+from maildiag.sinkrecords import forget_policies, save_book, save_policy
+from maildiag.web.sink_access import SinkViewer, sink_admin, sink_viewer
 from maildiag.web.sink_render import views_of
+from maildiag.web.sink_reveal import shown_list, shown_message
 from smtp_sink import (
     CapturedMessage,
     ConfigError,
     MessageNotFound,
+    Policy,
     PolicyBook,
     SinkStore,
     StoreError,
@@ -38,7 +42,7 @@ from smtp_sink import (
 if TYPE_CHECKING:
     from maildiag.sinkservice import SinkHandle
 
-router = APIRouter(prefix="/sink", tags=["sink"])
+router = APIRouter(prefix="/sink", tags=["sink"], dependencies=[Depends(sink_viewer)])
 T = TypeVar("T")
 
 MAX_HEADER_FIELDS = 200
@@ -55,13 +59,6 @@ def sink_of(request: Request) -> SinkHandle:
     if handle is None:
         raise HTTPException(503, "the SMTP sink does not run in this process")
     return handle
-
-
-def require_policy_admin(request: Request) -> None:
-    """Who may change the sink's policies.
-
-    TODO(auth): admin-only once the app has roles on the API; today every caller may.
-    """
 
 
 async def in_store(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -125,6 +122,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 @router.get("/messages", summary="List captured messages, newest first")
 async def list_messages(
     request: Request,
+    viewer: Annotated[SinkViewer, Depends(sink_viewer)],
     to: Annotated[str | None, Query(max_length=320, description="recipient address")] = None,
     sender: Annotated[str | None, Query(max_length=320)] = None,
     subject: Annotated[str | None, Query(max_length=998)] = None,
@@ -146,31 +144,56 @@ async def list_messages(
         limit=limit,
         offset=offset,
     )
+    found = await shown_list(request, viewer, found, "api.list")
     return {"messages": [_summary(m) for m in found], "limit": limit, "offset": offset}
 
 
-@router.get("/messages/{message_id}", summary="One captured message with its verdict")
-async def get_message(request: Request, message_id: MessageId) -> dict[str, Any]:
+@router.get(
+    "/messages/{message_id}",
+    summary="One captured message with its verdict (reset links masked below admin)",
+)
+async def get_message(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_viewer)],
+) -> dict[str, Any]:
     message = await load_message(sink_of(request).store, message_id)
-    return await views_of(request.app.state).details(message, describe)
+    shown = await shown_message(request, viewer, message, "api.message")
+    data = await views_of(request.app.state).details(shown.message, describe, masked=shown.masked)
+    data["reset_links"] = {"found": shown.links, "masked": shown.masked}
+    return data
 
 
 @router.get(
     "/messages/{message_id}/raw",
     summary="The message as filed (RFC 5322 bytes, the sink's added header fields first)",
+    description=(
+        "An admin (or the token) gets the exact bytes, and the view is recorded when the "
+        "message holds reset links. Below admin the message comes with each reset link's "
+        "token masked, its parts written back in their transfer encodings (so a DKIM "
+        "signature over it no longer verifies); X-Reset-Links-Masked says how many."
+    ),
     response_class=Response,
     responses={200: {"content": {"message/rfc822": {}}}},
 )
-async def get_raw(request: Request, message_id: MessageId) -> Response:
+async def get_raw(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_viewer)],
+) -> Response:
     message = await load_message(sink_of(request).store, message_id)
-    return Response(
-        message.delivered_bytes,
-        media_type="message/rfc822",
-        headers={"Content-Disposition": f'attachment; filename="message-{message_id}.eml"'},
-    )
+    shown = await shown_message(request, viewer, message, "api.raw")
+    headers = {"Content-Disposition": f'attachment; filename="message-{message_id}.eml"'}
+    if shown.masked:
+        headers["X-Reset-Links-Masked"] = str(shown.links)
+    return Response(shown.message.delivered_bytes, media_type="message/rfc822", headers=headers)
 
 
-@router.delete("/messages", summary="Delete messages: all, one mailbox (?to=) or by ?id=")
+@router.delete(
+    "/messages",
+    summary="Delete messages: all, one mailbox (?to=) or by ?id=",
+    dependencies=[Depends(sink_admin)],
+)
 async def delete_messages(
     request: Request,
     to: Annotated[str | None, Query(max_length=320)] = None,
@@ -208,26 +231,37 @@ async def _json_body(request: Request) -> Any:
         return json.loads(body or b"null")
     except ValueError as exc:
         raise HTTPException(422, f"not JSON: {exc}") from exc
+    except RecursionError:
+        raise HTTPException(422, "not JSON: nested too deeply") from None
 
 
-def _replace(book: PolicyBook, new: PolicyBook) -> None:
-    """Swap the live book's contents in place (the SMTP listeners hold this object)."""
-    book.default = new.default
-    book.domains.clear()
-    book.domains.update(new.domains)
-    book.addresses.clear()
-    book.addresses.update(new.addresses)
+Admin = Annotated[SinkViewer, Depends(sink_admin)]
+PolicyKind = Literal["domains", "addresses"]
+PolicyName = Annotated[str, PathParam(max_length=320)]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _entry_key(kind: str, name: str) -> str:
+    """The book's key for ``name``. Raises HTTPException(422) for an unusable one."""
+    key = name.strip().lower()
+    key = key.rstrip(".") if kind == "domains" else key
+    if not key or (kind == "addresses" and "@" not in key):
+        raise HTTPException(422, f"not a {'domain' if kind == 'domains' else 'address'}: {key!r}")
+    return key
 
 
 @router.put(
     "/policies",
     summary="Replace every policy ({default, domains, addresses}, as in a policy file)",
-    dependencies=[Depends(require_policy_admin)],
+    description="Kept in the database over the defaults (so it outlasts a restart) and audited.",
     openapi_extra={
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
     },
 )
-async def put_policies(request: Request) -> dict[str, Any]:
+async def put_policies(request: Request, viewer: Admin) -> dict[str, Any]:
     handle = sink_of(request)
     data = await _json_body(request)
     if not isinstance(data, dict):
@@ -236,54 +270,93 @@ async def put_policies(request: Request) -> dict[str, Any]:
         book = parse_policies(data, source="request")
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from exc
-    _replace(handle.policies, book)
+    engine, actor, now = handle.store.engine, viewer.actor, _now()
+    return await _swap_book(
+        handle,
+        lambda before: save_book(engine, actor=actor, before=before, after=book, now=now),
+        book,
+    )
+
+
+@router.post(
+    "/policies/reset",
+    summary="Forget every policy change: back to the defaults (the lab's and the policy file's)",
+)
+async def reset_policies(request: Request, viewer: Admin) -> dict[str, Any]:
+    handle = sink_of(request)
+    engine, actor, now, defaults = handle.store.engine, viewer.actor, _now(), handle.defaults
+    return await _swap_book(
+        handle,
+        lambda before: forget_policies(
+            engine, actor=actor, before=before, defaults=defaults, now=now
+        ),
+        defaults.copy(),
+    )
+
+
+async def _swap_book(
+    handle: SinkHandle, keep: Callable[[PolicyBook], None], new: PolicyBook
+) -> dict[str, Any]:
+    """Keep and audit the change from the live book (``keep(before)``), then take ``new``."""
+    async with handle.changes:
+        await in_store(keep, handle.policies.copy())
+        handle.policies.replace_with(new)
     return handle.policies.as_json()
 
 
-@router.put(
-    "/policies/{kind}/{name}",
-    summary="Set the policy of one domain or one address",
-    dependencies=[Depends(require_policy_admin)],
-)
+@router.put("/policies/{kind}/{name}", summary="Set the policy of one domain or one address")
 async def put_policy(
-    request: Request,
-    kind: Literal["domains", "addresses"],
-    name: Annotated[str, PathParam(max_length=320)],
+    request: Request, kind: PolicyKind, name: PolicyName, viewer: Admin
 ) -> dict[str, Any]:
     handle = sink_of(request)
-    name = name.strip().lower()
-    if not name or (kind == "addresses" and "@" not in name):
-        raise HTTPException(422, f"not a {'domain' if kind == 'domains' else 'address'}: {name!r}")
+    key = _entry_key(kind, name)
     data = await _json_body(request)
     if not isinstance(data, dict):
         raise HTTPException(422, "expected a policy object")
     try:
-        policy = parse_policy(data, key=f"{kind}.{name}")
+        policy = parse_policy(data, key=f"{kind}.{key}")
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from exc
-    if kind == "domains":
-        handle.policies.set_domain(name, policy)
-    else:
-        handle.policies.set_address(name, policy)
+    await _change(handle, viewer, kind, key, policy)
     return policy.as_json()
 
 
-@router.delete(
-    "/policies/{kind}/{name}",
-    summary="Remove the policy of one domain or one address",
-    dependencies=[Depends(require_policy_admin)],
-)
+@router.delete("/policies/{kind}/{name}", summary="Remove the policy of one domain or one address")
 async def delete_policy(
-    request: Request,
-    kind: Literal["domains", "addresses"],
-    name: Annotated[str, PathParam(max_length=320)],
+    request: Request, kind: PolicyKind, name: PolicyName, viewer: Admin
 ) -> dict[str, bool]:
-    book = sink_of(request).policies
-    table = book.domains if kind == "domains" else book.addresses
-    key = name.strip().lower().rstrip(".") if kind == "domains" else name.strip().lower()
-    existed = key in table
-    table.pop(key, None)
-    return {"removed": existed}
+    handle = sink_of(request)
+    key = _entry_key(kind, name)
+    table = handle.policies.domains if kind == "domains" else handle.policies.addresses
+    if key not in table:
+        return {"removed": False}
+    await _change(handle, viewer, kind, key, None)
+    return {"removed": True}
+
+
+async def _change(
+    handle: SinkHandle, viewer: SinkViewer, kind: str, key: str, policy: Policy | None
+) -> None:
+    """Keep and audit one entry's change (None: removed), then apply it to the live book."""
+    book = handle.policies
+    async with handle.changes:
+        table = book.domains if kind == "domains" else book.addresses
+        await in_store(
+            save_policy,
+            handle.store.engine,
+            actor=viewer.actor,
+            kind=kind,
+            name=key,
+            before=table.get(key),
+            after=policy,
+            now=_now(),
+        )
+        if policy is None:
+            table.pop(key, None)
+        elif kind == "domains":
+            book.set_domain(key, policy)
+        else:
+            book.set_address(key, policy)
 
 
 __all__ = ["describe", "header_fields", "in_store", "load_message", "router", "sink_of"]

@@ -21,14 +21,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from diag.mime import MAX_MIME_DEPTH, MAX_MIME_PARTS
 from maildiag.web import i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
-from maildiag.web.pages import page
+from maildiag.web.sink_access import SinkViewer, sink_page_admin, sink_page_viewer
 from maildiag.web.sink_api import MAX_ID, describe, in_store, load_message, sink_of
 from maildiag.web.sink_render import MAX_HTML_DEPTH, refused_html, views_of
+from maildiag.web.sink_reveal import shown_list, shown_message
 from maildiag.web.sink_view import explain_verdict
 from maildiag.web.sse import event_stream
 from smtp_sink import SinkStore
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(sink_page_viewer)])
 
 PAGE_SIZE = 50
 MAX_MAILBOXES = 500
@@ -41,7 +42,7 @@ MIME_LIMITS = {"depth": MAX_MIME_DEPTH, "parts": MAX_MIME_PARTS}  # for a refuse
 
 def _standalone(request: Request) -> bool:
     """True in the sink-only app (``maildiag sink``), which has no other pages to link to."""
-    return not any(getattr(route, "path", "") == "/spf" for route in request.app.routes)
+    return bool(request.app.state.maildiag.sink_only)
 
 
 def _mailboxes(store: SinkStore) -> list[dict[str, Any]]:
@@ -79,6 +80,7 @@ def _day(value: str, name: str, *, end: bool = False) -> dt.datetime | None:
 @router.get("/sink", response_class=HTMLResponse)
 async def sink_list(
     request: Request,
+    viewer: Annotated[SinkViewer, Depends(sink_page_viewer)],
     to: Annotated[str, Query(max_length=320)] = "",
     sender: Annotated[str, Query(max_length=320)] = "",
     subject: Annotated[str, Query(max_length=998)] = "",
@@ -100,6 +102,7 @@ async def sink_list(
         limit=PAGE_SIZE + 1,
         offset=(page_number - 1) * PAGE_SIZE,
     )
+    messages = await shown_list(request, viewer, messages, "page.list")
     boxes = await in_store(_mailboxes, store)
     rows = [
         {
@@ -117,7 +120,7 @@ async def sink_list(
         "until": until,
         "folder": folder,
     }
-    return page(
+    return form_page(
         request,
         "sink_list.html",
         form=form,
@@ -138,28 +141,40 @@ async def sink_events(request: Request) -> Response:
 
 
 @router.get("/sink/messages/{message_id}", response_class=HTMLResponse)
-async def sink_message(request: Request, message_id: MessageId) -> Response:
+async def sink_message(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_page_viewer)],
+) -> Response:
     message = await load_message(sink_of(request).store, message_id)
+    shown = await shown_message(request, viewer, message, "page.message")
+    message = shown.message
     views = views_of(request.app.state)
-    parts = await views.parts(message)
+    parts = await views.parts(message, masked=shown.masked)
     return form_page(
         request,
         "sink_message.html",
         message=message,
-        details=await views.details(message, describe),
+        details=await views.details(message, describe, masked=shown.masked),
         lines=explain_verdict(message.verdict),
         parts=parts,
         mime_limits=MIME_LIMITS,
+        reveal=shown,
         standalone=_standalone(request),
         nav_current=False,
     )
 
 
 @router.get("/sink/messages/{message_id}/html")
-async def sink_message_html(request: Request, message_id: MessageId) -> Response:
+async def sink_message_html(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_page_viewer)],
+) -> Response:
     """The sanitized HTML part, for the sandboxed iframe only: no scripts, no network."""
     message = await load_message(sink_of(request).store, message_id)
-    part = await views_of(request.app.state).html(message)
+    shown = await shown_message(request, viewer, message, "page.html")
+    part = await views_of(request.app.state).html(shown.message, masked=shown.masked)
     if part is None:
         raise HTTPException(404, "this message has no HTML part")
     body = part.body
@@ -177,9 +192,14 @@ async def sink_message_html(request: Request, message_id: MessageId) -> Response
 
 
 @router.get("/sink/messages/{message_id}/raw")
-async def sink_message_raw(request: Request, message_id: MessageId) -> Response:
-    """The message as filed, as a text/plain download."""
+async def sink_message_raw(
+    request: Request,
+    message_id: MessageId,
+    viewer: Annotated[SinkViewer, Depends(sink_page_viewer)],
+) -> Response:
+    """The message as filed, as a text/plain download (reset links masked below admin)."""
     message = await load_message(sink_of(request).store, message_id)
+    message = (await shown_message(request, viewer, message, "page.raw")).message
     return Response(
         message.delivered_bytes,
         media_type="text/plain; charset=utf-8",
@@ -187,7 +207,10 @@ async def sink_message_raw(request: Request, message_id: MessageId) -> Response:
     )
 
 
-@router.post("/sink/messages/{message_id}/delete", dependencies=[Depends(csrf_protect)])
+@router.post(
+    "/sink/messages/{message_id}/delete",
+    dependencies=[Depends(sink_page_admin), Depends(csrf_protect)],
+)
 async def sink_message_delete(request: Request, message_id: MessageId) -> Response:
     """Delete after the confirmation box was ticked (the form's CSRF token checked first)."""
     if field(await read_form(request), "confirm") != "yes":

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from markupsafe import escape
 
+from maildiag.web.sink_mask import Masked, masked_view
 from maildiag.web.sink_view import Parts, message_parts, sanitize_html
 from smtp_sink import CapturedMessage
 
@@ -87,7 +88,7 @@ def refused_html(part: HtmlPart, note: str) -> str:
     return f'<p role="note">{escape(note)}</p><pre>{escape(part.source)}</pre>'
 
 
-_Key = tuple[str, int | None, dt.datetime, int]
+_Key = tuple[str, bool, int | None, dt.datetime, int]
 
 
 class MessageViews:
@@ -107,25 +108,47 @@ class MessageViews:
         self._entries = entries
         self._cache: collections.OrderedDict[_Key, asyncio.Future[Any]] = collections.OrderedDict()
 
-    async def parts(self, message: CapturedMessage) -> Parts:
-        """The readable parts (``Parts.refused`` says when the structure was not read)."""
-        found: Parts = await self._cached("parts", message, message_parts, message.raw)
+    async def masked(self, message: CapturedMessage) -> Masked:
+        """The message's values with its reset links masked (``sink_mask.masked_view``), for
+        viewers below admin, and how many links it holds."""
+        summary = message.summary
+        found: Masked = await self._cached(
+            "masked",
+            message,
+            masked_view,
+            message.raw,
+            message.added_headers,
+            summary.subject,
+            summary.from_header,
+        )
         return found
 
-    async def html(self, message: CapturedMessage) -> HtmlPart | None:
+    async def parts(self, message: CapturedMessage, *, masked: bool) -> Parts:
+        """The readable parts (``Parts.refused`` says when the structure was not read).
+        ``masked`` says which of the stored message's two forms ``message`` is."""
+        found: Parts = await self._cached(
+            "parts", message, message_parts, message.raw, masked=masked
+        )
+        return found
+
+    async def html(self, message: CapturedMessage, *, masked: bool) -> HtmlPart | None:
         """The HTML part, sanitized or refused; None when the message has none."""
-        html = (await self.parts(message)).html
+        html = (await self.parts(message, masked=masked)).html
         if html is None:
             return None
-        found: HtmlPart = await self._cached("html", message, safe_html, html)
+        found: HtmlPart = await self._cached("html", message, safe_html, html, masked=masked)
         return found
 
     async def details(
-        self, message: CapturedMessage, describe: Callable[[CapturedMessage], dict[str, Any]]
+        self,
+        message: CapturedMessage,
+        describe: Callable[[CapturedMessage], dict[str, Any]],
+        *,
+        masked: bool,
     ) -> dict[str, Any]:
         """``describe(message)`` (the API's view of it), a copy of its top level: read only."""
         found: dict[str, Any] = await self._cached(
-            "details", message, describe, message, in_thread=True
+            "details", message, describe, message, in_thread=True, masked=masked
         )
         return dict(found)
 
@@ -145,8 +168,11 @@ class MessageViews:
         work: Callable[..., T],
         *args: Any,
         in_thread: bool = False,
+        masked: bool = False,
     ) -> T:
-        key = (kind, message.id, message.received_at, message.size)
+        # The masked and the unmasked form of one message are two entries: an admin's view
+        # must never be served to a viewer below admin.
+        key = (kind, masked, message.id, message.received_at, message.size)
         future = self._cache.get(key)
         if future is None:
             pool = self._pool(in_thread)

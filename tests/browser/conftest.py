@@ -35,6 +35,12 @@ class LabProcess:
     dns_port: int
     data_dir: Path
     process: subprocess.Popen[str]
+    sink_token: str  # from the token file whose path the lab printed
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        """The header that reads the sink's API with the admin role."""
+        return {"Authorization": f"Bearer {self.sink_token}"}
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +76,13 @@ def lab_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabProcess
     else:
         process.wait(timeout=10)
         pytest.fail("the lab did not start:\n" + "".join(lines))
+    token_file = data.resolve() / "sink-api-token"
+    assert f"the sink's API token is in {token_file}" in "".join(lines)
+    token = token_file.read_text().strip()
+    assert token not in "".join(lines)
     try:
         yield LabProcess(
-            f"http://{match['host']}:{match['port']}", int(match["dns"]), data, process
+            f"http://{match['host']}:{match['port']}", int(match["dns"]), data, process, token
         )
     finally:
         process.terminate()

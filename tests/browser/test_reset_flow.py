@@ -86,7 +86,7 @@ def _restore(api: httpx.Client, base_url: str) -> None:
 
 def test_forgot_password_to_login_with_the_new_password(page: Any, lab_process: LabProcess) -> None:
     base = lab_process.base_url
-    with httpx.Client(base_url=base, timeout=10) as api:
+    with httpx.Client(base_url=base, timeout=10, headers=lab_process.bearer) as api:
         seen = _message_ids(api, KARI)
 
         # Login page -> "Glemt ditt passord?" -> the request with the captcha.

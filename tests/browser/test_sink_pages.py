@@ -4,12 +4,14 @@ lab's sink appears in /sink (live, by server-sent events), opens, and shows its 
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import urllib.request
 from typing import Any
 
 import pytest
 
+from maildiag.labkit import LAB_PASSWORD
 from tests.browser.conftest import LabProcess
 
 pytestmark = pytest.mark.browser
@@ -19,8 +21,16 @@ KARI = "kari@kunde-ok.example"
 
 
 def _smtp_port(lab: LabProcess) -> int:
-    with urllib.request.urlopen(f"{lab.base_url}/api/v1/sink/info", timeout=10) as response:
+    request = urllib.request.Request(f"{lab.base_url}/api/v1/sink/info", headers=lab.bearer)
+    with urllib.request.urlopen(request, timeout=10) as response:
         return int(json.load(response)["smtp"]["port"])
+
+
+def _sign_in(page: Any, address: str) -> None:
+    """Fill in the login form the sink page sent the browser to; back on the sink page."""
+    page.fill("#email", address)
+    page.fill("#password", LAB_PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
 
 
 def _send(lab: LabProcess, subject: str) -> None:
@@ -36,6 +46,9 @@ def test_mail_sent_to_the_sink_shows_up_live_and_opens_with_its_verdict(
     page: Any, lab_process: LabProcess
 ) -> None:
     page.goto(f"{lab_process.base_url}/sink?lang=en&to={KARI}")
+    assert "/login?next=" in page.url  # captured mail needs a staff login
+    _sign_in(page, "support@visma.example")
+    page.wait_for_url(re.compile(r"/sink\?lang=en&to="))
     page.wait_for_load_state("networkidle")
     _send(lab_process, "Reset your password <script>x</script>")
     link = page.get_by_role("link", name="Reset your password <script>x</script>")

@@ -4,6 +4,7 @@ and a client that presents the PROXY protocol from a sender identity's egress IP
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,11 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
+import httpx
+from pydantic import SecretStr
+from sqlalchemy.orm import Session
+
+import reset
 from diag.dkim import sign_message
 from diag.resolver import DnsPythonResolver
 from maildiag.db import create_engine
@@ -20,7 +26,13 @@ from maildiag.lab.zones import LAB_EGRESS
 from maildiag.labkit import LabKey, lab_settings
 from maildiag.settings import Settings
 from maildiag.sinkservice import SinkHandle, run_sink
+from maildiag.web import create_app
+from maildiag.web.app import create_sink_app
+from maildiag.web.auth import SESSION_COOKIE, build_reset_services
 from smtp_sink import BounceReport
+
+SINK_TOKEN = "sink-tests-api-token-0123456789-abcdefghij"
+BEARER = {"Authorization": f"Bearer {SINK_TOKEN}"}
 
 
 @dataclass
@@ -56,6 +68,31 @@ def make_message(
     return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
 
 
+RESET_TOKEN = "Xy7_QwErTy-0123456789abcdefghijklmnopqrstuvw"
+
+
+def reset_mail(
+    token: str = RESET_TOKEN,
+    base_url: str = "https://konto.example.no",
+    to: str = "kari@kunde-ok.example",
+) -> bytes:
+    """The real reset mail (``reset.MailComposer``: quoted-printable text and HTML parts)."""
+    composer = reset.MailComposer(
+        public_base_url=base_url,
+        sender="do.not.reply@platform.visma.com",
+        bounce_domain="platform.visma.com",
+    )
+    mail = composer.reset_mail(
+        to=to,
+        token=reset.Secret(token),
+        language="nb",
+        outbox_id=7,
+        now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        valid_for=dt.timedelta(minutes=30),
+    )
+    return mail.raw
+
+
 def signed(key: LabKey, message: bytes) -> bytes:
     """``message`` DKIM-signed with the lab key of ``key.domain``."""
     return sign_message(
@@ -80,7 +117,9 @@ def proxied_socket(port: int, domain: str) -> socket.socket:
 async def lab_sink(
     lab_dir: Path, keys: list[LabKey], zone: Any, db_dir: Path, **overrides: Any
 ) -> AsyncIterator[Lab]:
-    """The lab composition: the lab DNS server on port 0 and the sink judging through it."""
+    """The lab composition: the lab DNS server on port 0 and the sink judging through it
+    (its API token ``SINK_TOKEN``)."""
+    overrides.setdefault("sink_api_token", SecretStr(SINK_TOKEN))
     async with LabDnsServer(zone, port=0) as dns:
         base = Settings(
             lab=True,
@@ -111,3 +150,48 @@ async def lab_sink(
 
 def key_for(keys: list[LabKey], domain: str) -> LabKey:
     return next(k for k in keys if k.domain == domain)
+
+
+CHEAP_HASHER = reset.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_STAFF = itertools.count(1)
+
+
+def sign_in_as(lab: Lab, role: str) -> tuple[str, str]:
+    """A new account with ``role`` in the lab's database and an open session: (address,
+    session id for the cookie)."""
+    engine = create_engine(lab.settings.database)
+    now = dt.datetime.now(dt.UTC)
+    address = f"{role}{next(_STAFF)}@visma.example"
+    try:
+        with Session(engine) as session, session.begin():
+            user = reset.create_user(
+                session, address, "Demo#2026lab", hasher=CHEAP_HASHER, now=now, role=role
+            )
+            secret = reset.start_session(session, user, now=now)
+            return address, secret.reveal()
+    finally:
+        engine.dispose()
+
+
+@asynccontextmanager
+async def sink_client(
+    lab: Lab, *, role: str | None = None, sink_only: bool = False, **kwargs: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app (or, ``sink_only``, of ``maildiag sink``'s app) beside the lab's
+    sink, at the configured base URL; signed in with ``role`` when one is given."""
+    if sink_only:
+        app = create_sink_app(lab.settings, lab.sink)
+    else:
+        app = create_app(lab.settings, sink=lab.sink)
+    engine = create_engine(lab.settings.database)
+    services = build_reset_services(lab.settings, engine=engine, hasher=CHEAP_HASHER)
+    app.state.maildiag.reset = services
+    if role is not None:
+        kwargs.setdefault("cookies", {})[SESSION_COOKIE] = sign_in_as(lab, role)[1]
+    transport = httpx.ASGITransport(app=app)
+    base = lab.settings.public_base_url
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=base, **kwargs) as client:
+            yield client
+    finally:
+        await services.aclose()

@@ -23,7 +23,7 @@ from maildiag.lab.dns import lab_dns_in_thread
 from maildiag.labkit import lab_settings, prepare_lab
 from maildiag.settings import Settings
 from maildiag.web import create_app
-from tests.maildiag.sink_lab import make_message
+from tests.maildiag.sink_lab import BEARER, SINK_TOKEN, make_message
 from tests.maildiag.test_cli_checklist import sink_in_thread
 
 EXAMPLES = 40  # per operation and generation mode
@@ -52,6 +52,8 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             sink_judge=False,
             rate_limit_per_ip=GENEROUS,
             rate_limit_per_address=GENEROUS,
+            sink_api_token=SINK_TOKEN,
+            allowed_hosts=[asgi.HOST],  # the Host schemathesis sends over ASGI
         )
         lab = lab_settings(base, keys)
         with sink_in_thread(lab, dns.address) as sink:
@@ -82,7 +84,8 @@ def _fuzz(strategy: Any, label: str, calls: Counter[str]) -> None:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     def call(case: schemathesis.Case) -> None:
-        response = case.call_and_validate(checks=[not_a_server_error])
+        # the sink's token (admin) on every call, so the sink's operations are reached
+        response = case.call_and_validate(headers=BEARER, checks=[not_a_server_error])
         calls[f"{label} {response.status_code}"] += 1
 
     call()
@@ -104,3 +107,6 @@ def test_no_operation_answers_5xx(api_schema: Any) -> None:
                 assert mode is GenerationMode.NEGATIVE, operation.label  # no input to spoil
     assert {label.rsplit(" ", 1)[0] for label in calls} >= EXPECTED_OPERATIONS, calls
     assert all(int(label.rsplit(" ", 1)[1]) < 500 for label in calls)
+    # not only refusals: the sink's reads were answered (the token and the Host passed)
+    assert calls["GET /api/v1/sink/messages 200"] > 0, calls
+    assert calls["GET /api/v1/sink/messages/{message_id} 200"] > 0, calls

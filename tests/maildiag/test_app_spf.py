@@ -20,9 +20,11 @@ ZONE = {
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     resolver = MemoryResolver(ZONE, strict=False)
-    app = create_app(load_settings(), resolver=resolver)
+    settings = load_settings()
+    app = create_app(settings, resolver=resolver)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    base = settings.public_base_url
+    async with httpx.AsyncClient(transport=transport, base_url=base) as client:
         yield client
 
 

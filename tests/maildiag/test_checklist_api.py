@@ -144,7 +144,8 @@ async def open_lab(files: LabFiles, tmp_path: Path, **overrides: Any) -> AsyncIt
             services.hasher = reset.PasswordHasher(**CHEAP_HASHER)
             app.state.maildiag.reset = services
             transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            base = settings.public_base_url
+            async with httpx.AsyncClient(transport=transport, base_url=base) as c:
                 try:
                     yield Lab(c, settings, sessionmaker(engine, expire_on_commit=False), app)
                 finally:

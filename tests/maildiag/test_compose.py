@@ -57,3 +57,25 @@ def test_dockerfile_installs_every_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     for package in ("diag", "smtp_sink", "reports", "reset", "maildiag"):
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_the_relay_is_required_and_never_the_sink_by_default() -> None:
+    text = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    assert re.search(r"MAILDIAG_RELAY__HOST: \$\{MAILDIAG_RELAY_HOST:\?[^}]+\}", text)
+    relay = re.search(r"MAILDIAG_RELAY__HOST: (.*)", text)
+    assert relay is not None
+    assert ":-" not in relay.group(1)  # no default, so never the sink unless asked for
+
+
+def test_the_sink_publishes_no_port_unless_asked(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if name != "app":
+            assert "ports" not in service, name
+    override = yaml.safe_load((ROOT / "compose.sink-ports.yaml").read_text(encoding="utf-8"))
+    assert set(override["services"]) == {"sink"}
+    published = override["services"]["sink"]["ports"]
+    assert published
+    assert all(port.startswith("127.0.0.1:") for port in published)
+    command = build_parser().parse_args(compose["services"]["sink"]["command"])
+    assert {f"127.0.0.1:{command.smtp_port}:{command.smtp_port}"} <= set(published)
+    assert {f"127.0.0.1:{command.http_port}:{command.http_port}"} <= set(published)

@@ -227,7 +227,7 @@ async def test_probes_of_one_mail_server_are_limited_across_users(
             admin_cookie = await _session_cookie(lab, "admin@visma.example")
             transport = httpx.ASGITransport(app=lab.app, client=("198.51.100.99", 50000))
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://testserver", cookies=admin_cookie
+                transport=transport, base_url=lab.settings.public_base_url, cookies=admin_cookie
             ) as other:
                 api = await other.get("/api/v1/check", params={"domain": "kunde-spam.example"})
                 page = await other.get(

@@ -100,6 +100,7 @@ async def stack(tmp_path: Path, lab_keys: list[LabKey]) -> AsyncIterator[Stack]:
         smtp_port=port,
         sink_judge=False,
         public_base_url=BASE_URL,
+        allowed_hosts=["*"],  # any Host reaches the app, so links are shown not to follow it
     ) as env:
         for domain in ("kunde-ok", "kunde-greylist", "kunde-ukjent", "kunde-blokkerer"):
             env.add_user(f"kari@{domain}.example")

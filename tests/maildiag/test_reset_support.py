@@ -41,6 +41,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "data_dir": data_dir,
         "secret_key": SecretStr(SECRET_KEY),
         "altcha_max_number": 50,
+        "allowed_hosts": ["testserver"],  # the test client's host
     }
     values.update(overrides)
     return Settings(**values)

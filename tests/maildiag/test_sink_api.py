@@ -19,7 +19,7 @@ from maildiag.labkit import LabKey, prepare_lab
 from maildiag.runtime import bind_http
 from maildiag.web import create_app
 from maildiag.web.sink_pages import HTML_PART_CSP
-from tests.maildiag.sink_lab import Lab, lab_sink, make_message
+from tests.maildiag.sink_lab import BEARER, Lab, lab_sink, make_message
 
 OUTSIDER = "tester@lab-tests.example"
 KARI = "kari@kunde-ok.example"
@@ -43,7 +43,8 @@ async def lab(lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path) -> Async
 async def client(lab: Lab) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(lab.settings, sink=lab.sink)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    base = lab.settings.public_base_url
+    async with httpx.AsyncClient(transport=transport, base_url=base, headers=BEARER) as client:
         yield client
 
 
@@ -224,7 +225,7 @@ async def test_events_stream_announces_a_stored_message(lab: Lab) -> None:
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         async with (
-            httpx.AsyncClient(base_url=base, timeout=10) as http,
+            httpx.AsyncClient(base_url=base, timeout=10, headers=BEARER) as http,
             http.stream("GET", "/sink/events") as stream,
         ):
             assert stream.headers["content-type"].startswith("text/event-stream")
@@ -247,7 +248,8 @@ async def test_events_stream_announces_a_stored_message(lab: Lab) -> None:
 async def test_without_a_sink_the_api_says_so(lab: Lab) -> None:
     app = create_app(lab.settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    base = lab.settings.public_base_url
+    async with httpx.AsyncClient(transport=transport, base_url=base, headers=BEARER) as client:
         response = await client.get("/api/v1/sink/messages")
     assert response.status_code == 503
     assert "sink" in response.json()["reason"]
@@ -265,7 +267,8 @@ async def test_sink_only_app_links_only_to_its_own_pages(lab: Lab) -> None:
     from maildiag.web.app import create_sink_app
 
     transport = httpx.ASGITransport(app=create_sink_app(lab.settings, lab.sink))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    base = lab.settings.public_base_url
+    async with httpx.AsyncClient(transport=transport, base_url=base, headers=BEARER) as client:
         page = await client.get("/sink")
         assert (await client.get("/spf")).status_code == 404
     assert 'href="/sink" aria-current="page"' in page.text
@@ -282,3 +285,36 @@ async def test_a_broken_store_is_503_not_500(lab: Lab, client: httpx.AsyncClient
         assert response.status_code == 503
         assert "store" in response.json()["reason"]
     assert (await client.get("/sink")).status_code == 503
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN", "1e300", "1e999"])
+async def test_a_policy_number_must_be_finite_and_bounded(
+    lab: Lab, client: httpx.AsyncClient, value: str
+) -> None:
+    before = lab.sink.policies.as_json()
+    body = '{"action": "accept", "delay": VALUE}'.replace("VALUE", value)
+    one = await client.put("/api/v1/sink/policies/domains/kunde-ok.example", content=body)
+    assert one.status_code == 422
+    assert "domains.kunde-ok.example.delay" in one.json()["reason"]
+    book = '{"domains": {"kunde-ok.example": {"bounce_delay": VALUE}}}'.replace("VALUE", value)
+    every = await client.put("/api/v1/sink/policies", content=book)
+    assert every.status_code == 422
+    assert "domains.kunde-ok.example.bounce_delay" in every.json()["reason"]
+    assert lab.sink.policies.as_json() == before
+
+
+async def test_a_deeply_nested_policy_document_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.put("/api/v1/sink/policies", content=b"[" * 60_000)
+    assert response.status_code == 422
+    assert "nested" in response.json()["reason"]
+
+
+async def test_a_rebinding_host_is_400_on_both_apps(lab: Lab) -> None:
+    from maildiag.web.app import create_sink_app
+
+    for app in (create_app(lab.settings, sink=lab.sink), create_sink_app(lab.settings, lab.sink)):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            for path in ("/sink", "/api/v1/sink/messages", "/api/v1/sink/info"):
+                response = await client.get(path, headers={"Host": "rebind.attacker.example"})
+                assert response.status_code == 400, path

@@ -21,7 +21,7 @@ from maildiag.web.sink_pages import HTML_PART_CSP
 from maildiag.web.sink_render import MAX_HTML_DEPTH, MessageViews, html_depth, safe_html
 from smtp_sink import CapturedMessage
 from tests.hostile_mail import KARI, SENDER, deep_html, nested_multipart
-from tests.maildiag.sink_lab import Lab, lab_sink, make_message
+from tests.maildiag.sink_lab import BEARER, Lab, lab_sink, make_message
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,13 @@ def lab_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
 async def sink(
     lab_files: tuple[Path, Any], tmp_path: Path
 ) -> AsyncIterator[tuple[Lab, httpx.AsyncClient]]:
-    """The sink on port 0 judging through the lab's DNS, and the app over it, in process."""
+    """The sink on port 0 judging through the lab's DNS, and the app over it, in process,
+    read with the sink's API token (the admin's view: nothing masked)."""
     data, (keys, zone) = lab_files
     async with lab_sink(data, keys, zone, tmp_path) as lab:
         transport = httpx.ASGITransport(app=create_app(lab.settings, sink=lab.sink))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+        base = lab.settings.public_base_url
+        async with httpx.AsyncClient(transport=transport, base_url=base, headers=BEARER) as web:
             yield lab, web
 
 
@@ -150,16 +152,18 @@ async def test_views_are_made_once_per_message_off_the_loop() -> None:
 
     first, second, third = (_captured(n, b"Subject: x\r\n\r\nbody") for n in (1, 2, 3))
     try:
-        together = await asyncio.gather(*(views.details(first, work) for _ in range(5)))
+        together = await asyncio.gather(
+            *(views.details(first, work, masked=False) for _ in range(5))
+        )
         assert together == [{"id": 1}] * 5
-        assert await views.details(first, work) == {"id": 1}
+        assert await views.details(first, work, masked=False) == {"id": 1}
         assert len(threads) == 1  # five at once and one later: made once
         assert threads[0].startswith("maildiag-mail-view")
-        await views.details(second, work)
-        await views.details(third, work)  # the cache holds two: the first goes
-        await views.details(first, work)
+        await views.details(second, work, masked=False)
+        await views.details(third, work, masked=False)  # the cache holds two: the first goes
+        await views.details(first, work, masked=False)
         assert len(threads) == 4
-        parts = await views.parts(_captured(4, nested_multipart(100)))
+        parts = await views.parts(_captured(4, nested_multipart(100)), masked=False)
         assert parts.refused == "depth"
     finally:
         views.close()
@@ -177,7 +181,7 @@ async def test_a_failed_view_is_not_kept() -> None:
     try:
         for _ in range(2):
             with pytest.raises(ValueError, match="broken"):
-                await views.details(message, work)
+                await views.details(message, work, masked=False)
         assert len(calls) == 2
     finally:
         views.close()

@@ -272,6 +272,8 @@ def test_maildiag_sink_command_serves_smtp_and_http_on_port_0(
         ) as process:
             try:
                 assert process.stdout is not None
+                token_line = process.stdout.readline()  # where the API token is kept
+                assert token_line.startswith("maildiag sink: the API token is in ")
                 line = process.stdout.readline()
                 match = BANNER.search(line)
                 assert match, line
@@ -279,7 +281,9 @@ def test_maildiag_sink_command_serves_smtp_and_http_on_port_0(
                 with smtplib.SMTP("127.0.0.1", int(match["smtp"]), timeout=10) as smtp:
                     smtp.sendmail(OUTSIDER, [to], make_message(OUTSIDER, to, "via the command"))
                 url = f"http://127.0.0.1:{match['http']}/api/v1/sink/messages?to={to}"
-                with urllib.request.urlopen(url, timeout=10) as response:
+                token = (tmp_path / "sink-api-token").read_text().strip()
+                request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(request, timeout=10) as response:
                     listed = json.load(response)["messages"]
             finally:
                 process.terminate()

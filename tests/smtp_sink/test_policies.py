@@ -8,6 +8,10 @@ import pytest
 
 from smtp_sink import (
     MAILBOX_FULL,
+    MAX_DELAY,
+    MAX_GREYLIST_ATTEMPTS,
+    MAX_LIST_ENTRIES,
+    MAX_WINDOW,
     SENDER_BLOCKED,
     USER_UNKNOWN,
     Action,
@@ -100,10 +104,13 @@ def test_load_yaml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "key"),
     [
-        ({"domains": {"x.example": {"action": "explode"}}}, "domains.x.example"),
-        ({"domains": {"x.example": {"colour": "red"}}}, "domains.x.example"),
-        ({"domains": {"x.example": {"reply": "550 blocked"}}}, "reply"),
-        ({"domains": {"x.example": {"tempfail_probability": 2}}}, "domains.x.example"),
+        ({"domains": {"x.example": {"action": "explode"}}}, "domains.x.example.action"),
+        ({"domains": {"x.example": {"colour": "red"}}}, "domains.x.example.colour"),
+        ({"domains": {"x.example": {"reply": "550 blocked"}}}, "domains.x.example.reply"),
+        (
+            {"domains": {"x.example": {"tempfail_probability": 2}}},
+            "domains.x.example.tempfail_probability",
+        ),
         ({"domains": {"x.example": {"delay": "soon"}}}, "domains.x.example.delay"),
         ({"domains": {"x.example": {"preset": "nope"}}}, "domains.x.example.preset"),
         ({"domains": {"x.example": "reject"}}, "domains.x.example"),
@@ -188,3 +195,77 @@ def test_greylist_counts_attempts_within_window() -> None:
 def test_sender_entries_are_addresses_or_domains(entry: str, sender: str, applies: bool) -> None:
     policy = Policy(action=Action.REJECT, senders=(entry,))
     assert policy.applies_to_sender(sender) is applies
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("delay", float("inf")),
+        ("delay", float("nan")),
+        ("delay", 1e300),
+        ("delay", -0.5),
+        ("greylist_window", float("inf")),
+        ("greylist_window", 1e300),
+        ("bounce_delay", float("inf")),
+        ("bounce_delay", float("nan")),
+        ("tempfail_probability", float("nan")),
+        ("tempfail_probability", 1.5),
+        ("greylist_attempts", 10**12),
+        ("greylist_attempts", float("inf")),
+        ("greylist_attempts", True),
+        ("delay", "5"),
+    ],
+)
+def test_every_number_is_finite_and_bounded(field: str, value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_policies({"domains": {"x.example": {field: value}}}, source="request")
+    assert info.value.key == f"domains.x.example.{field}"
+
+
+def test_the_bounds_admit_the_useful_range() -> None:
+    entry = {
+        "delay": MAX_DELAY,
+        "greylist_window": MAX_WINDOW,
+        "bounce_delay": MAX_WINDOW,
+        "greylist_attempts": MAX_GREYLIST_ATTEMPTS,
+        "tempfail_probability": 1,
+    }
+    policy = parse_policy(entry)
+    assert (policy.delay, policy.greylist_attempts, policy.tempfail_probability) == (
+        MAX_DELAY,
+        MAX_GREYLIST_ATTEMPTS,
+        1.0,
+    )
+
+
+def test_a_policy_file_cannot_hold_an_infinite_delay(tmp_path: Path) -> None:
+    path = tmp_path / "policies.toml"
+    path.write_text('[domains."x.example"]\ndelay = inf\n')
+    with pytest.raises(ConfigError) as info:
+        load_policies(path)
+    assert info.value.key == "domains.x.example.delay"
+
+
+def test_lists_and_replies_are_bounded() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_policy({"senders": ["a@b.example"] * (MAX_LIST_ENTRIES + 1)}, key="d")
+    assert info.value.key == "d.senders"
+    with pytest.raises(ConfigError) as info:
+        parse_policy({"allowlist": ["x" * 1000]}, key="d")
+    assert info.value.key.startswith("d.allowlist")
+    with pytest.raises(ConfigError) as info:
+        parse_policy({"reply": "550 5.7.1 " + "x" * 1000}, key="d")
+    assert info.value.key == "d.reply"
+
+
+def test_a_copy_is_separate_and_replace_with_works_in_place() -> None:
+    book = PolicyBook(domains={"a.example": Policy(action=Action.GREYLIST)})
+    copy = book.copy()
+    copy.set_domain("b.example", Policy())
+    assert "b.example" not in book.domains
+    live = book.domains
+    book.replace_with(PolicyBook(default=Policy(delay=1.0)))
+    assert book.domains is live
+    assert book.domains == {}
+    assert book.default.delay == 1.0
+    assert copy.for_domain("a.example").action is Action.GREYLIST
