@@ -271,7 +271,7 @@ def release_claims(session: Session, owner: str) -> int:
     ``next_attempt_at`` as it was before the claim.
     """
     row = OutboxMessage
-    released = _update(
+    return _update(
         session,
         row.claim_owner == owner,
         row.status == "sending",
@@ -280,9 +280,6 @@ def release_claims(session: Session, owner: str) -> int:
         claim_owner=None,
         lease_until=None,
     )
-    if released:
-        log.info("outbox.released count=%s owner=%s", released, owner)
-    return released
 
 
 def finish_claim(session: Session, outbox_id: int, owner: str | None, **values: Any) -> bool:

@@ -118,17 +118,21 @@ class Worker:
         if not jobs:
             return 0
         handled = 0
-        async with self._holding(owner):
-            for job in jobs:
-                if stop is not None and stop.is_set():
-                    break
-                try:
-                    await self._handle(job, owner)
-                except Exception as exc:
-                    # A bug or a database failure for one row must not stop the others.
-                    log.exception("worker.job_failed outbox_id=%s", job.id)
-                    await self._record_internal_error(job, exc, owner)
-                handled += 1
+        async with self._renewing(owner):
+            try:
+                for job in jobs:
+                    if stop is not None and stop.is_set():
+                        break
+                    try:
+                        await self._handle(job, owner)
+                    except Exception as exc:
+                        # A bug or a database failure for one row must not stop the others.
+                        log.exception("worker.job_failed outbox_id=%s", job.id)
+                        await self._record_internal_error(job, exc, owner)
+                    handled += 1
+            finally:
+                if handled < len(jobs):  # stopped or cancelled: the rest goes back at once
+                    await self._release(owner)
         return handled
 
     async def run_forever(self, stop_event: asyncio.Event) -> None:
@@ -147,8 +151,8 @@ class Worker:
         log.info("worker.stopped")
 
     @contextlib.asynccontextmanager
-    async def _holding(self, owner: str) -> AsyncIterator[None]:
-        """Renew ``owner``'s claim while the block runs; release what is left after it."""
+    async def _renewing(self, owner: str) -> AsyncIterator[None]:
+        """Renew ``owner``'s claim with a heartbeat while the block runs."""
         heartbeat = asyncio.create_task(self._heartbeat(owner), name="outbox-heartbeat")
         try:
             yield
@@ -156,10 +160,14 @@ class Worker:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            try:
-                await asyncio.to_thread(self._release, owner)
-            except SQLAlchemyError:  # the rows come back when their lease ends
-                log.exception("worker.release_failed owner=%s", owner)
+
+    async def _release(self, owner: str) -> None:
+        try:
+            released = await asyncio.to_thread(self._release_now, owner)
+        except SQLAlchemyError:  # the rows come back when their lease ends
+            log.exception("worker.release_failed owner=%s", owner)
+            return
+        log.info("worker.released owner=%s count=%s", owner, released)
 
     async def _heartbeat(self, owner: str) -> None:
         interval = self.lease.total_seconds() / HEARTBEATS_PER_LEASE
@@ -183,7 +191,7 @@ class Worker:
         with self.session_factory() as session, session.begin():
             return renew_claims(session, owner, now=self.clock(), lease=self.lease)
 
-    def _release(self, owner: str) -> int:
+    def _release_now(self, owner: str) -> int:
         with self.session_factory() as session, session.begin():
             return release_claims(session, owner)
 
