@@ -53,7 +53,10 @@ _Candidates = Select[int, str | None, dt.datetime | None]
 
 @dataclasses.dataclass(frozen=True)
 class OutboxJob:
-    """A claimed outbox row as a plain value, safe to hand to another thread or task."""
+    """A claimed outbox row as a plain value, safe to hand to another thread or task.
+
+    ``owner`` is the claim it was taken under: ``begin_attempt`` and the finish need it.
+    """
 
     id: int
     kind: str

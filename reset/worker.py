@@ -124,11 +124,11 @@ class Worker:
                     if stop is not None and stop.is_set():
                         break
                     try:
-                        await self._handle(job, owner)
+                        await self._handle(job)
                     except Exception as exc:
                         # A bug or a database failure for one row must not stop the others.
                         log.exception("worker.job_failed outbox_id=%s", job.id)
-                        await self._record_internal_error(job, exc, owner)
+                        await self._record_internal_error(job, exc)
                     handled += 1
             finally:
                 if handled < len(jobs):  # stopped or cancelled: the rest goes back at once
@@ -195,7 +195,7 @@ class Worker:
         with self.session_factory() as session, session.begin():
             return release_claims(session, owner)
 
-    def _begin(self, job: OutboxJob, owner: str) -> ComposedMail | None:
+    def _begin(self, job: OutboxJob) -> ComposedMail | None:
         """Compose ``job`` and mark it attempting, in one transaction; None: do not send.
 
         The mark is the last step, so a row that is no longer ours leaves nothing behind: no
@@ -206,16 +206,16 @@ class Worker:
             with self.session_factory() as session, session.begin():
                 composed = self._compose(session, job, now)
                 if isinstance(composed, ComposedMail):
-                    if begin_attempt(session, job.id, owner, now=now, lease=self.lease):
+                    if begin_attempt(session, job.id, job.owner, now=now, lease=self.lease):
                         return composed
                     raise _ClaimLost
                 outcome, reason = composed
                 if not record_local(
-                    session, job.id, outcome=outcome, reason=reason, now=now, owner=owner
+                    session, job.id, outcome=outcome, reason=reason, now=now, owner=job.owner
                 ):
                     raise _ClaimLost
         except _ClaimLost:
-            log.warning("worker.claim_lost outbox_id=%s owner=%s", job.id, owner)
+            log.warning("worker.claim_lost outbox_id=%s owner=%s", job.id, job.owner)
             return None
         log.info("worker.skipped outbox_id=%s kind=%s outcome=%s", job.id, job.kind, outcome)
         return None
@@ -252,7 +252,7 @@ class Worker:
             recipient=job.recipient,
         )
 
-    def _record(self, job: OutboxJob, reply: SmtpReply, owner: str) -> str:
+    def _record(self, job: OutboxJob, reply: SmtpReply) -> str:
         with self.session_factory() as session, session.begin():
             return record_attempt(
                 session,
@@ -261,10 +261,10 @@ class Worker:
                 relay=self.relay.name,
                 now=self.clock(),
                 retry=self.retry,
-                owner=owner,
+                owner=job.owner,
             )
 
-    async def _record_internal_error(self, job: OutboxJob, exc: Exception, owner: str) -> None:
+    async def _record_internal_error(self, job: OutboxJob, exc: Exception) -> None:
         """Count the failure as an attempt, so a broken row backs off and finally fails.
 
         If even that cannot be written (the database is down), the row stays ``sending``
@@ -272,16 +272,16 @@ class Worker:
         """
         reply = SmtpReply(code=None, text=f"internal error: {type(exc).__name__}", stage="local")
         try:
-            await asyncio.to_thread(self._record, job, reply, owner)
+            await asyncio.to_thread(self._record, job, reply)
         except Exception:
             log.exception("worker.record_failed outbox_id=%s", job.id)
 
-    async def _handle(self, job: OutboxJob, owner: str) -> None:
-        mail = await asyncio.to_thread(self._begin, job, owner)
+    async def _handle(self, job: OutboxJob) -> None:
+        mail = await asyncio.to_thread(self._begin, job)
         if mail is None:
             return
         started = time.monotonic()
         reply = await send_one(job, self.relay, mail_from=mail.mail_from, message=mail.raw)
         self._send_seconds.append(time.monotonic() - started)
-        status = await asyncio.to_thread(self._record, job, reply, owner)
+        status = await asyncio.to_thread(self._record, job, reply)
         log.info("worker.handled outbox_id=%s status=%s code=%s", job.id, status, reply.code)
