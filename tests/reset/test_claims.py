@@ -220,6 +220,8 @@ async def test_a_row_taken_over_mid_batch_is_not_sent(
     clock: Clock,
 ) -> None:
     first, second = queue(session_factory, clock.now, 2)
+    with session_factory() as session, session.begin():  # a request nobody is to be mailed for
+        reset.request_reset(session, "nobody@kunde-ok.example", now=clock.now)
 
     async def lease_runs_out(n: int) -> None:
         if n == 1:  # as if no heartbeat got through: another worker takes the rows
@@ -228,12 +230,15 @@ async def test_a_row_taken_over_mid_batch_is_not_sent(
 
     hooked.hook = lease_runs_out
     worker = make_worker(session_factory, hooked, composer, clock, lease=LEASE)
-    assert await worker.run_once() == 2
+    assert await worker.run_once() == 3
     assert hooked.received == 1  # the second row was b's by the time a got to it
-    sent, taken = rows(session_factory)
-    assert (sent.status, taken.status, taken.claim_owner) == ("sent", "sending", "b/2")
+    sent, *taken = rows(session_factory)
+    assert sent.status == "sent"
+    # nor did a decide anything for the third: b will, under its own claim
+    assert [(r.status, r.claim_owner) for r in taken] == [("sending", "b/2")] * 2
     assert [e.outcome for e in log_entries(session_factory, first)] == ["interrupted", "sent"]
     assert log_entries(session_factory, second) == []
+    assert log_entries(session_factory, taken[1].id) == []
 
 
 async def test_stopping_hands_back_the_rows_not_yet_attempted(
