@@ -91,6 +91,7 @@ def facts_in(session: Session, address: str) -> AccountFacts:
             outbox_id=entry.outbox_id,
             bounced=entry.outcome == "bounced",
             bounce_reason=entry.text if entry.outcome == "bounced" else "",
+            interrupted=entry.outcome == reset.INTERRUPTED,
         )
         for entry in entries
     )

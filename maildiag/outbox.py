@@ -106,6 +106,8 @@ def build_worker(
         build_relay(settings),
         build_composer(settings),
         retry=LAB_RETRY if settings.lab else None,
+        batch_size=settings.outbox_batch_size,
+        lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         poll_interval=LAB_POLL_INTERVAL if settings.lab else POLL_INTERVAL,
         token_ttl=dt.timedelta(minutes=settings.reset_token_minutes),
         clock=clock,

@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     senders: list[SenderIdentity] = Field(default_factory=default_senders)
     reset_sender: str = "do.not.reply@platform.visma.com"
     relay: Relay = Field(default_factory=Relay)
+    # The outbox worker: a claim on outbox rows lives this long unless the worker's heartbeat
+    # (every third of it) renews it; one claim takes at most outbox_batch_size rows.
+    outbox_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    outbox_batch_size: int = Field(default=20, ge=1, le=1000)
     allow_private_targets: bool = False
     dnsbl_zones: list[str] = Field(default_factory=list)
     reset_token_minutes: int = 30

@@ -234,8 +234,11 @@ def timeline_events(checklist: Checklist, *, lang: str = "en") -> list[TimelineE
         reply = " ".join(
             str(p) for p in (code or "", attempt.get("enhanced_status"), attempt.get("text")) if p
         )
+        label = f"{attempt.get('relay', '')} {reply}".strip()
+        if attempt.get("interrupted"):
+            label, status = phrase("timeline.attempt_interrupted", lang), "warning"
         if at is not None:
-            events.append(TimelineEvent(at, f"{attempt.get('relay', '')} {reply}".strip(), status))
+            events.append(TimelineEvent(at, label, status))
     spam = checklist.item("spam.folder")
     for hop in ((spam.evidence.get("details") or {}).get("hops") or ()) if spam is not None else ():
         if at := _parse_time(hop.get("at")):

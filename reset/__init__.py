@@ -73,7 +73,17 @@ from reset.models import (
     UserSession,
     metadata,
 )
-from reset.outbox import OutboxJob, claim_batch, enqueue
+from reset.outbox import (
+    INTERRUPTED,
+    OutboxJob,
+    begin_attempt,
+    claim_batch,
+    enqueue,
+    finish_claim,
+    new_owner,
+    release_claims,
+    renew_claims,
+)
 from reset.passwords import PasswordHasher
 from reset.policy import (
     CHECK_IDS,
@@ -109,6 +119,7 @@ __all__ = [
     "CHECK_IDS",
     "DEFAULT_TOKEN_TTL",
     "HCAPTCHA_URL",
+    "INTERRUPTED",
     "NO_ACCOUNT",
     "RECAPTCHA_URL",
     "REDACTED",
@@ -157,6 +168,7 @@ __all__ = [
     "Worker",
     "address_key",
     "authenticate",
+    "begin_attempt",
     "change_password",
     "claim_batch",
     "complete_reset",
@@ -166,12 +178,14 @@ __all__ = [
     "end_sessions",
     "enqueue",
     "find_user",
+    "finish_claim",
     "hash_secret",
     "invalidate_tokens",
     "issue_token",
     "load_common_passwords",
     "make_environment",
     "metadata",
+    "new_owner",
     "normalize_address",
     "parse_reply",
     "parse_siteverify",
@@ -181,6 +195,8 @@ __all__ = [
     "record_attempt",
     "record_bounce",
     "record_local",
+    "release_claims",
+    "renew_claims",
     "request_reset",
     "rule_text",
     "send_one",

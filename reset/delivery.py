@@ -7,6 +7,7 @@ raises for what the relay or the network does: a refusal or a dead relay is a re
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from reset.errors import OutboxError
 from reset.models import DeliveryLogEntry, OutboxMessage
+from reset.outbox import finish_claim
 from reset.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,9 @@ async def send_one(
         reply = SmtpReply(
             code=None, text=f"{type(exc).__name__}: {exc}"[:MAX_REPLY_TEXT], stage=stage
         )
+    except asyncio.CancelledError:  # shutting down: no polite QUIT to a relay that may hang
+        client.close()
+        raise
     finally:
         if client.is_connected:
             try:
@@ -186,30 +191,45 @@ def record_attempt(
     relay: str,
     now: dt.datetime,
     retry: RetryPolicy,
+    owner: str | None = None,
 ) -> str:
     """Log one attempt and move the row on: sent, deferred, bounced (5xx) or failed; returns it.
 
     A 4xx, no reply, or a refusal of our TLS/AUTH configuration is retried with backoff until
     ``retry.give_up_after`` from the row's creation has passed; then the row is failed.
+    The attempt is counted here unless ``begin_attempt`` counted it already. With ``owner``
+    (the claim the attempt was made under) the row moves on only while that claim holds it;
+    if another worker holds it now, the attempt is still logged, and an accepted mail still
+    marks the row sent, so that worker does not send it again.
     Raises OutboxError(reason="missing") for an unknown row.
     """
     row = session.get(OutboxMessage, outbox_id, populate_existing=True)
     if row is None:
         raise OutboxError(outbox_id=outbox_id, reason="missing")
-    row.attempts += 1
-    if reply.accepted:
-        row.status, row.sent_at, row.last_error = "sent", now, None
-    elif reply.permanent and not _our_side(reply):
-        row.status, row.last_error = "bounced", reply.text
-    else:
-        retry_at = now + retry.delay(row.attempts)
-        expired = retry_at - row.created > retry.give_up_after
-        row.status = "failed" if expired else "deferred"
-        row.next_attempt_at = retry_at
-        row.last_error = reply.text
-    _log_entry(session, outbox_id, now, relay, row.status, reply)
+    attempts = row.attempts + (1 if row.attempt_started_at is None else 0)
+    values = _outcome(reply, attempts=attempts, created=row.created, now=now, retry=retry)
+    status = str(values["status"])
+    if not finish_claim(session, outbox_id, owner, attempts=attempts, **values):
+        log.warning("delivery.claim_lost outbox_id=%s status=%s", outbox_id, status)
+        if reply.accepted:
+            finish_claim(session, outbox_id, None, **values)
+    _log_entry(session, outbox_id, now, relay, status, reply)
     session.flush()
-    return row.status
+    return status
+
+
+def _outcome(
+    reply: SmtpReply, *, attempts: int, created: dt.datetime, now: dt.datetime, retry: RetryPolicy
+) -> dict[str, object]:
+    """The row's new status and the columns that go with it, after ``reply``."""
+    if reply.accepted:
+        return {"status": "sent", "sent_at": now, "last_error": None}
+    if reply.permanent and not _our_side(reply):
+        return {"status": "bounced", "last_error": reply.text}
+    retry_at = now + retry.delay(attempts)
+    expired = retry_at - created > retry.give_up_after
+    status = "failed" if expired else "deferred"
+    return {"status": status, "next_attempt_at": retry_at, "last_error": reply.text}
 
 
 def _our_side(reply: SmtpReply) -> bool:
@@ -241,21 +261,28 @@ def record_bounce(
 
 
 def record_local(
-    session: Session, outbox_id: int, *, outcome: str, reason: str, now: dt.datetime
-) -> None:
+    session: Session,
+    outbox_id: int,
+    *,
+    outcome: str,
+    reason: str,
+    now: dt.datetime,
+    owner: str | None = None,
+) -> bool:
     """Log a decision taken without any relay (a discarded request); sets the row's status.
 
-    Raises OutboxError(reason="missing") for an unknown row.
+    With ``owner`` it happens only while that claim holds the row; returns False (and logs
+    nothing) when it does not. Raises OutboxError(reason="missing") for an unknown row.
     """
-    row = session.get(OutboxMessage, outbox_id, populate_existing=True)
-    if row is None:
+    if session.get(OutboxMessage, outbox_id) is None:
         raise OutboxError(outbox_id=outbox_id, reason="missing")
-    row.status = outcome
-    row.last_error = reason
+    if not finish_claim(session, outbox_id, owner, status=outcome, last_error=reason):
+        return False
     _log_entry(
         session, outbox_id, now, "local", outcome, SmtpReply(code=None, text=reason, stage="local")
     )
     session.flush()
+    return True
 
 
 def _log_entry(

@@ -30,6 +30,7 @@ LANGUAGES = ("nb", "en")
 OUTBOX_STATUSES = ("queued", "sending", "sent", "deferred", "bounced", "failed", "discarded")
 OUTBOX_KINDS = ("reset_request", "password_changed", "message")
 MAX_ADDRESS_LENGTH = 254  # RFC 5321 §4.5.3.1.3 (path) less the angle brackets
+CLAIM_OWNER_LENGTH = 64
 
 metadata = MetaData(
     naming_convention={
@@ -123,7 +124,12 @@ class ResetToken(Base):
 
 
 class OutboxMessage(Base):
-    """One mail to send; ``raw`` holds the message only when it holds no secret (``reset.flow``)."""
+    """One mail to send; ``raw`` holds the message only when it holds no secret (``reset.flow``).
+
+    While a worker holds the row (``sending``), ``claim_owner`` is its claim token and
+    ``lease_until`` the end of the claim; ``attempt_started_at`` is set from just before a send
+    until its outcome is recorded (see ``reset.outbox``).
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -145,6 +151,9 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
+    claim_owner: Mapped[str | None] = mapped_column(String(CLAIM_OWNER_LENGTH), default=None)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
+    attempt_started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
 
     def __repr__(self) -> str:
         return (

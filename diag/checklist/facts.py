@@ -114,6 +114,7 @@ class DeliveryFact:
     outbox_id: int | None = None
     bounced: bool = False
     bounce_reason: str = ""
+    interrupted: bool = False  # the worker died during the attempt; its outcome is unknown
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +127,7 @@ class DeliveryFact:
             "outbox_id": self.outbox_id,
             "bounced": self.bounced,
             "bounce_reason": self.bounce_reason,
+            "interrupted": self.interrupted,
         }
 
 

@@ -3,6 +3,7 @@ MAILDIAG_TEST_POSTGRES_URL is set) on PostgreSQL, and downgrade cleanly."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
@@ -55,3 +56,53 @@ def test_postgres_schema_matches_the_models(postgres: sa.Engine) -> None:
     migrate(postgres)
     assert _differences(postgres) == []
     command.downgrade(alembic_config(postgres), "base")
+
+
+def _lease_moves(engine: sa.Engine) -> None:
+    """A row that is ``sending`` during the claims migration keeps its lease: it moves from
+    ``next_attempt_at`` to ``lease_until``, and back on downgrade."""
+    from reset.models import UtcDateTime
+
+    lease_end = dt.datetime(2026, 12, 3, 10, 5, tzinfo=dt.UTC)
+    created = lease_end - dt.timedelta(minutes=5)
+    before = sa.table(
+        "outbox",
+        *(sa.column(name) for name in ("kind", "recipient", "language", "payload", "status")),
+        sa.column("attempts", sa.Integer),
+        sa.column("next_attempt_at", UtcDateTime),
+        sa.column("created", UtcDateTime),
+    )
+    migrate(engine, "0001")
+    with engine.begin() as connection:
+        for status in ("sending", "queued"):
+            connection.execute(
+                before.insert().values(
+                    kind="message",
+                    recipient="kari@kunde-ok.example",
+                    language="nb",
+                    payload="{}",
+                    status=status,
+                    attempts=0,
+                    next_attempt_at=lease_end,
+                    created=created,
+                )
+            )
+    migrate(engine)
+    after = sa.table("outbox", sa.column("status"), sa.column("lease_until", UtcDateTime))
+    with engine.connect() as connection:
+        leases = dict(connection.execute(sa.select(after.c.status, after.c.lease_until)).all())
+    assert leases == {"sending": lease_end, "queued": None}
+    command.downgrade(alembic_config(engine), "0001")
+    with engine.connect() as connection:
+        due = connection.execute(sa.select(before.c.next_attempt_at)).scalars().all()
+    assert due == [lease_end, lease_end]
+
+
+def test_sqlite_claims_migration_keeps_leases(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    _lease_moves(engine)
+    engine.dispose()
+
+
+def test_postgres_claims_migration_keeps_leases(postgres: sa.Engine) -> None:
+    _lease_moves(postgres)

@@ -161,3 +161,25 @@ def test_the_lab_legacy_identity_does_not_send_reset_mail(tmp_path: Path) -> Non
         "do.not.reply@platform.visma.com",
         "do.not.reply@connect.visma.com",
     ]
+
+
+def test_outbox_lease_and_batch_reach_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    from maildiag.outbox import build_worker
+
+    monkeypatch.setenv("MAILDIAG_OUTBOX_LEASE_SECONDS", "2.5")
+    monkeypatch.setenv("MAILDIAG_OUTBOX_BATCH_SIZE", "7")
+    settings = load_settings(data_dir=tmp_path)
+    worker = build_worker(settings, sessionmaker())  # no database: the worker is not run
+    assert (worker.lease.total_seconds(), worker.batch_size) == (2.5, 7)
+
+
+@pytest.mark.parametrize("line", ["outbox_lease_seconds = 0", "outbox_batch_size = 0"])
+def test_outbox_settings_out_of_range_are_settings_errors(tmp_path: Path, line: str) -> None:
+    config = tmp_path / "m.toml"
+    config.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=line.split()[0]):
+        load_settings(config)

@@ -10,11 +10,13 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
+import markupsafe
 import pytest
 import pytest_asyncio
 
 import reset
 from maildiag.sinkservice import SinkHandle
+from maildiag.web import i18n
 from tests.maildiag.test_check_pages import (
     INBOX,
     attached_sink,
@@ -145,6 +147,35 @@ async def test_lookup_shows_resets_and_delivery_log(support: Lab) -> None:
     assert f"<td>{outbox_id}</td>" in text
     assert "bounced" in text
     assert response.headers["cache-control"] == "no-store"
+
+
+def _interrupted(lab: Lab, address: str) -> int:
+    """A reset request whose worker died during the send, claimed again after its lease."""
+    now = dt.datetime.now(dt.UTC)
+    lease = dt.timedelta(minutes=1)
+    with lab.sessions() as session, session.begin():
+        row = reset.enqueue(session, kind="reset_request", recipient=address, now=now)
+        reset.claim_batch(session, 1, now, lease=lease, owner="worker-a:41/0a1b2c")
+        assert reset.begin_attempt(session, row.id, "worker-a:41/0a1b2c", now=now, lease=lease)
+    with lab.sessions() as session, session.begin():
+        [again] = reset.claim_batch(session, 1, now + 2 * lease, lease=lease)
+        return int(again.id)
+
+
+@pytest.mark.parametrize("lang", ["nb", "en"])
+async def test_an_interrupted_attempt_is_explained_in_the_delivery_log(
+    support: Lab, lang: str
+) -> None:
+    outbox_id = _interrupted(support, "kari@kunde-ok.example")
+    params = {"address": "kari@kunde-ok.example", "lang": lang}
+    response = await support.client.get("/support", params=params)
+    assert response.status_code == 200
+    marked = response.text.split('class="severity-warning interrupted"')[1:]
+    [entry] = [r.split("</tr>")[0] for r in marked if f"<td>{outbox_id}</td>" in r]
+    assert "worker-a:41/0a1b2c" in entry  # the evidence: which worker's attempt it was
+    note = response.text.split(entry, 1)[1].split("</tr>")[1]  # the row after the entry
+    assert 'class="severity-warning interrupted-note"' in note
+    assert str(markupsafe.escape(i18n.text("support.attempt_interrupted", lang))) in note
 
 
 async def test_lookup_shows_the_account_row(support: Lab) -> None:

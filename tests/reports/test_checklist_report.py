@@ -73,6 +73,16 @@ def _legacy_report(record: str = "v=spf1 ip4:203.0.113.30 ~all") -> SenderReport
     return SenderReport("do.not.reply@legacy.example", "identity", "legacy.example", {}, (section,))
 
 
+REQUESTED = NOW - dt.timedelta(minutes=10)
+
+
+def _account(status: str, *deliveries: DeliveryFact) -> AccountFacts:
+    """kari's account with one reset request (outbox row 3) in ``status`` and its log."""
+    token_expires = REQUESTED + dt.timedelta(minutes=30)
+    request = ResetRequestFact(REQUESTED, 3, status, token_expires)
+    return AccountFacts(True, "kari@kunde.example", (request,), deliveries)
+
+
 def _checklist(
     audience: str = "support",
     reply_text: str = "Sender blocked by policy",
@@ -99,20 +109,15 @@ def _checklist(
         "refused",
         transcript,
     )
-    requested = NOW - dt.timedelta(minutes=10)
-    account = AccountFacts(
-        True,
-        "kari@kunde.example",
-        (ResetRequestFact(requested, 3, "bounced", requested + dt.timedelta(minutes=30)),),
-        (
-            DeliveryFact(
-                requested + dt.timedelta(seconds=4),
-                "relay.example:25",
-                550,
-                "5.7.1",
-                reply_text,
-                outbox_id=3,
-            ),
+    account = _account(
+        "bounced",
+        DeliveryFact(
+            REQUESTED + dt.timedelta(seconds=4),
+            "relay.example:25",
+            550,
+            "5.7.1",
+            reply_text,
+            outbox_id=3,
         ),
     )
     evidence = Evidence(
@@ -236,3 +241,19 @@ def test_pasted_hops_are_on_the_timeline() -> None:
     assert "+8 s" in view.timeline
     spam = next(i for i in view.items if i.key == "spam.folder")
     assert spam.status == "problem"
+
+
+def test_an_interrupted_attempt_is_a_warning_on_the_timeline() -> None:
+    from reports.checklist import phrase, timeline_events
+
+    account = _account(
+        "sent",
+        DeliveryFact(REQUESTED, "local", text="attempt interrupted", outbox_id=3, interrupted=True),
+        DeliveryFact(REQUESTED + dt.timedelta(minutes=2), "relay.example:25", 250, outbox_id=3),
+    )
+    evidence = Evidence("kari@kunde.example", "support", NOW, SENDERS, account=account)
+    for lang in ("nb", "en"):
+        events = timeline_events(checklist_from_evidence(evidence), lang=lang)
+        labels = [(e.label, e.status) for e in events]
+        assert (phrase("timeline.attempt_interrupted", lang), "warning") in labels
+        assert ("relay.example:25 250", "ok") in labels

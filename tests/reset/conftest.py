@@ -1,5 +1,5 @@
 """Fixtures for the reset-flow tests: databases (SQLite always, PostgreSQL when configured),
-a cheap argon2 hasher, a fixed clock, and a policy."""
+a cheap argon2 hasher, a fixed clock, a composer and a policy."""
 
 from __future__ import annotations
 
@@ -90,3 +90,30 @@ def policy() -> reset.PasswordPolicy:
 @pytest.fixture
 def now() -> dt.datetime:
     return NOW
+
+
+class Clock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += dt.timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock(now: dt.datetime) -> Clock:
+    return Clock(now)
+
+
+@pytest.fixture
+def composer() -> reset.MailComposer:
+    return reset.MailComposer(
+        public_base_url="https://reset.visma.example",
+        sender="do.not.reply@platform.visma.com",
+        bounce_domain="bounce.visma.example",
+    )

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import reset
+from tests.reset.conftest import Clock
 
 OK = "250 2.0.0 Ok: queued as 4F3A2B1C0D"
 
@@ -91,37 +92,12 @@ class Relay:
             self.server = None
 
 
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += dt.timedelta(**kwargs)
-
-
 @pytest.fixture
 async def relay() -> AsyncIterator[Relay]:
     relay = Relay()
     await relay.start()
     yield relay
     await relay.stop()
-
-
-@pytest.fixture
-def clock(now: dt.datetime) -> Clock:
-    return Clock(now)
-
-
-@pytest.fixture
-def composer() -> reset.MailComposer:
-    return reset.MailComposer(
-        public_base_url="https://reset.visma.example",
-        sender="do.not.reply@platform.visma.com",
-        bounce_domain="bounce.visma.example",
-    )
 
 
 def make_worker(
