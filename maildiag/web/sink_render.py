@@ -213,9 +213,11 @@ def views_of(app_state: Any) -> MessageViews:
 
 
 def close_views(app_state: Any) -> None:
-    """Stop the views' threads (for the application's shutdown)."""
+    """Stop the views' workers (for the application's shutdown); an app started again makes
+    new ones on first use."""
     found: MessageViews | None = getattr(app_state, "sink_views", None)
     if found is not None:
+        del app_state.sink_views
         found.close()
 
 

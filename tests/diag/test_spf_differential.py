@@ -275,13 +275,14 @@ def accepted_difference(case: Case, mine: SpfResult, other: Theirs) -> str | Non
         return "DNS errors inside ptr validation (RFC 7208 §5.5)"
     # RFC 7208 §5.4 leaves open whether an mx mechanism stops at the first exchange whose
     # address matches; we stop, pyspf looks up every exchange first. So a DNS failure on a
-    # later exchange of the mx that matched is pyspf's temperror and our match.
+    # later exchange of the mx that matched is pyspf's temperror and our match, whether that
+    # mx is the deciding mechanism or sits inside an include or a redirect it followed.
     failed = re.search(r"DNS \S+ for (\S+) (\S+)$", other.explanation)
     if (
         other.result == "temperror"
         and mine.result != "temperror"
         and failed is not None
-        and (mine.mechanism or "").lstrip("+-~?").startswith("mx")
+        and _matched_mx(mine)
         and f"{failed[1]} {failed[2]}" not in _queries(mine)
     ):
         return "every MX exchange looked up before matching (RFC 7208 §5.4)"
@@ -296,6 +297,16 @@ def accepted_difference(case: Case, mine: SpfResult, other: Theirs) -> str | Non
     ):
         return "pyspf counts redirect= early (RFC 7208 §4.6.4, §6.1)"
     return None
+
+
+def _matched_mx(mine: SpfResult) -> bool:
+    """True when an mx term matched, at any depth of the evaluation."""
+    return any(
+        step.kind == "term"
+        and step.outcome == "match"
+        and step.text.lower().lstrip("+-~?").startswith("mx")
+        for step in mine.trace
+    )
 
 
 def _queries(mine: SpfResult) -> set[str]:
@@ -355,3 +366,23 @@ def test_exceptions_do_not_hide_plain_disagreement() -> None:
     case = Case(zone)
     mine = ours(case)
     assert accepted_difference(case, mine, Theirs("pass", "sender SPF authorized", 0)) is None
+
+
+def test_a_failed_exchange_after_a_nested_mx_match_is_an_accepted_difference() -> None:
+    """Found by the differential run: the mx that matched sits inside an include, and pyspf's
+    lookup of a later exchange times out (RFC 7208 §5.4, as for a top-level mx)."""
+    zone: Zone = {
+        TOP: {"TXT": [TXT((b"v=spf1 include:s3.example.net -all",))]},
+        "s3.example.net": {
+            "TXT": [TXT((b"v=spf1 mx -all",))],
+            "MX": [MX(0, "h1.example.org"), MX(10, "h3.example.org")],
+        },
+        "h1.example.org": {"AAAA": ["2001:db8::1"]},
+        "h3.example.org": {"TXT": [TXT((b"not spf",))]},
+    }
+    case = Case(zone, {("h3.example.org", "AAAA"): "timeout"}, "2001:db8::1")
+    mine, other = ours(case), theirs(case)
+    assert (mine.result, other.result) == ("pass", "temperror")
+    assert accepted_difference(case, mine, other) == (
+        "every MX exchange looked up before matching (RFC 7208 §5.4)"
+    )

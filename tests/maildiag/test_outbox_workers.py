@@ -16,6 +16,7 @@ import email
 import email.policy
 import os
 import re
+import secrets
 import signal
 import sys
 import time
@@ -171,7 +172,7 @@ async def workers(
         PYTHONWARNINGS="ignore",
         MAILDIAG_DATA_DIR=str(tmp_path),
         MAILDIAG_DATABASE_URL=outbox.url,
-        MAILDIAG_SECRET_KEY="outbox-workers-test-key-0123456789abcdef",
+        MAILDIAG_SECRET_KEY=secrets.token_urlsafe(32),
         MAILDIAG_PUBLIC_BASE_URL="https://konto.visma.example",
         MAILDIAG_RELAY__HOST="127.0.0.1",
         MAILDIAG_RELAY__PORT=str(relay.port),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import stat
 import subprocess
@@ -29,7 +30,9 @@ class SinkProcess:
 
 
 def _environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("MAILDIAG_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDIAG_")}
+    env["MAILDIAG_SECRET_KEY"] = secrets.token_urlsafe(32)  # outside the lab: a real key
+    return env
 
 
 @pytest.fixture
