@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from maildiag.commands import COMMANDS, UsageError
-from maildiag.settings import SettingsError, load_settings
+from maildiag.settings import Settings, SettingsError, load_settings
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -70,12 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s %(message)s",
     )
     try:
-        settings = load_settings(
-            args.config,
-            nameservers=args.nameserver,
-            dns_timeout=args.timeout,
-            lang=args.lang,
-        )
+        settings = settings_for(args)
         return int(
             asyncio.run(args.run(args, settings)) if _is_async(args) else args.run(args, settings)
         )
@@ -87,6 +82,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """The settings a command runs with: the config file, the environment, then the global
+    options and the command's ``--data``. A lab's ``lab.toml`` in that data dir is read,
+    except by ``serve``, which writes it (a stale one must not steer a new lab).
+
+    Raises SettingsError.
+    """
+    return load_settings(
+        args.config,
+        nameservers=args.nameserver,
+        dns_timeout=args.timeout,
+        lang=args.lang,
+        data_dir=getattr(args, "data", None),
+        running_lab=getattr(args, "reads_running_lab", True),
+    )
 
 
 def _is_async(args: argparse.Namespace) -> bool:

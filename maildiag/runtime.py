@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings) -> int:
     """Serve until interrupted. Raises SettingsError / LabDataError for unusable setups."""
     if not settings.lab:
+        refuse_lab_data(settings.data_dir)  # first: lab data says more than its lab secret
         settings.require_production_secrets()
-        refuse_lab_data(settings.data_dir)
         async with _http(settings) as (server, port):
             print(f"maildiag: http://{settings.http_host}:{port}", flush=True)
             await server

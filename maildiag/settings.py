@@ -325,9 +325,13 @@ def _repeats(value: str) -> bool:
     return any(value[period:] == value[:-period] for period in range(1, len(value) // 2 + 1))
 
 
-def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+def load_settings(
+    config: Path | None = None, *, running_lab: bool = True, **overrides: Any
+) -> Settings:
     """Settings from the TOML file (``config``, $MAILDIAG_CONFIG or ./maildiag.toml), the
-    environment, then ``overrides`` (command-line options), later ones winning.
+    environment, then ``overrides`` (command-line options), later ones winning. Without a
+    config file, and when ``running_lab``, a running lab's ``lab.toml`` in the data dir comes
+    before the environment.
 
     Raises SettingsError for an unreadable file or invalid values.
     """
@@ -344,7 +348,7 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         env_values = Settings().model_dump(exclude_unset=True) if _has_env() else {}
         given = {k: v for k, v in overrides.items() if v is not None}
         data_dir = Path({**data, **env_values, **given}.get("data_dir", "data"))
-        lab = _running_lab(data_dir) if path is None else {}
+        lab = _running_lab(data_dir) if path is None and running_lab else {}
         return Settings(**{**data, **lab, **env_values, **given})
     except ValueError as exc:
         first = str(exc).splitlines()

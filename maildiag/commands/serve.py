@@ -18,7 +18,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--smtp-port", type=int, help="sink SMTP port in the lab (default 2525)")
     parser.add_argument("--dns-port", type=int, help="lab DNS port (default 5300)")
     parser.add_argument("--data", type=Path, help="data directory (default ./data)")
-    parser.set_defaults(run=run)
+    # serve --lab writes the data dir's lab.toml; a stale one must not steer a new lab
+    parser.set_defaults(run=run, reads_running_lab=False)
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -174,6 +174,37 @@ def test_serve_refuses_lab_data_without_lab(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_serve_names_lab_data_before_the_secret_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Without a key of its own, serve on a lab's data says the data is the lab's, not that
+    the key is the placeholder."""
+    from maildiag.labkit import prepare_lab
+
+    prepare_lab(tmp_path / "data")
+    code, _, err = _run(capsys, "serve", "--data", str(tmp_path / "data"), "--port", "0")
+    assert code == 2
+    assert "holds the lab's demo data" in err
+    assert "secret_key" not in err
+
+
+def test_the_data_dir_given_is_where_a_running_lab_is_read(tmp_path: Path) -> None:
+    """Commands run beside a lab read its lab.toml from their --data; serve, which writes
+    it, never reads a stale one (a new lab on other ports must not take the old base URL)."""
+    from maildiag.cli import build_parser, settings_for
+
+    stale = tmp_path / "elsewhere"
+    stale.mkdir()
+    (stale / "LAB-DATA").write_text("lab\n")
+    (stale / "lab.toml").write_text('lab = true\npublic_base_url = "http://127.0.0.1:41927"\n')
+    parser = build_parser()
+    worker = settings_for(parser.parse_args(["worker", "--data", str(stale)]))
+    assert worker.public_base_url == "http://127.0.0.1:41927"
+    serve = settings_for(parser.parse_args(["serve", "--lab", "--data", str(stale)]))
+    assert serve.public_base_url == "http://127.0.0.1:8000"
+    assert settings_for(parser.parse_args(["sender"])).public_base_url == "http://127.0.0.1:8000"
+
+
 def test_serve_reports_a_taken_port(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
