@@ -26,13 +26,14 @@ log = logging.getLogger(__name__)
 
 
 async def serve(settings: Settings) -> int:
-    """Serve until interrupted. Raises SettingsError / LabDataError for unusable setups."""
+    """Serve until interrupted (a signal, or cancelling this coroutine: both shut down in
+    order). Raises SettingsError / LabDataError for unusable setups."""
     if not settings.lab:
         settings.require_production_secrets()
         refuse_lab_data(settings.data_dir)
         async with _http(settings) as (server, port):
             print(f"maildiag: http://{settings.http_host}:{port}", flush=True)
-            await server
+            await asyncio.shield(server)  # cancelled: _http stops uvicorn, which closes up
         return 0
     http_socket = bind_http(settings.http_host, settings.http_port)
     settings = settings.model_copy(update={"http_port": http_socket.getsockname()[1]})
@@ -46,7 +47,7 @@ async def serve(settings: Settings) -> int:
             f"PROXY-SMTP {settings.smtp_host}:{sink.proxy_port}",
             flush=True,
         )
-        await server
+        await asyncio.shield(server)
     return 0
 
 
