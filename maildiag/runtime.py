@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from maildiag.labkit import lab_settings, prepare_lab, refuse_lab_data, write_lab_config
+from maildiag.listeners import bind_tcp
 from maildiag.settings import Settings
 from maildiag.web import create_app
 
@@ -129,14 +130,6 @@ async def _http(
 
 
 def bind_http(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0 picks a free one). Raises OSError when it can't bind."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    """The HTTP listener (port 0 picks a free one), with Nagle's algorithm off on every
+    accepted connection (``maildiag.listeners``). Raises OSError when it can't bind."""
+    return bind_tcp(host, port)

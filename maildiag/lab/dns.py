@@ -27,10 +27,12 @@ import dns.rcode
 from diag.resolver import ZoneData, normalize_name
 from maildiag.lab import dns_wire
 from maildiag.lab.zonetext import parse_zone_text
+from maildiag.listeners import bind_tcp
 
 log = logging.getLogger(__name__)
 
 TCP_MAX_MESSAGE = 65535  # RFC 1035 §4.2.2: two-octet length prefix
+TCP_BACKLOG = 64  # pending TCP connections
 BIND_ATTEMPTS = 20  # port 0: tries to find a port free for both UDP and TCP
 THREAD_START_TIMEOUT = 10.0
 REPLY_CACHE_SIZE = 4096  # distinct messages whose replies are kept; then the cache starts over
@@ -274,14 +276,7 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
         udp = socket.socket(family, socket.SOCK_DGRAM)
         try:
             udp.bind((host, port))
-            tcp = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                tcp.bind((host, udp.getsockname()[1]))
-                tcp.listen(64)
-            except OSError:
-                tcp.close()
-                raise
+            tcp = bind_tcp(host, udp.getsockname()[1], backlog=TCP_BACKLOG)
         except OSError:
             udp.close()
             if port != 0:
