@@ -14,8 +14,6 @@ import logging
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from publicsuffixlist import PublicSuffixList
-
 from diag.checklist.facts import (
     AUDIENCE_ITEMS,
     AUDIENCES,
@@ -70,10 +68,9 @@ async def _sender_reports(
 ) -> tuple[SenderReport, ...]:
     if not senders:
         return ()
-    psl = await asyncio.to_thread(PublicSuffixList)
     reports = await asyncio.gather(
-        *(check_sender(s, resolver, deadline=deadline, now=now, psl=psl) for s in senders)
-    )
+        *(check_sender(s, resolver, deadline=deadline, now=now) for s in senders)
+    )  # with the process's one Public Suffix List (diag.dmarc.default_psl), never a new one
     return tuple(reports)
 
 
