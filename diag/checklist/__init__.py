@@ -4,8 +4,10 @@ evidence, for the self-service user, the support engineer or the company's mail 
 
 from diag.checklist.build import (
     DEFAULT_DEADLINE,
+    AccountSource,
     build_checklist,
     checklist_from_evidence,
+    read_account,
     split_address,
 )
 from diag.checklist.facts import (
@@ -43,6 +45,7 @@ __all__ = [
     "STATUSES",
     "TODO_BY_DESIGN",
     "AccountFacts",
+    "AccountSource",
     "BounceFacts",
     "Checklist",
     "ChecklistItem",
@@ -59,6 +62,7 @@ __all__ = [
     "jsonable",
     "parse_smtp_reply",
     "probe_recipient",
+    "read_account",
     "read_bounce",
     "read_spam_verdict",
     "split_address",

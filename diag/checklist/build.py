@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 from diag.checklist.facts import (
@@ -74,13 +74,16 @@ async def _sender_reports(
     return tuple(reports)
 
 
+AccountSource = AccountFacts | Callable[[], Awaitable[AccountFacts]] | None
+
+
 async def build_checklist(
     address: str,
     *,
     audience: str,
     resolver: Resolver,
     senders: Sequence[SenderSpec],
-    account: AccountFacts | None = None,
+    account: AccountSource = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
     probe: ProbeOptions | None = None,
@@ -90,8 +93,10 @@ async def build_checklist(
 ) -> Checklist:
     """The checklist for ``address`` as ``audience`` (self, support or admin) sees it.
 
-    ``account`` is read for the support audience only; the probe asks RCPT TO only for support
-    and admin. Raises ValueError for an unknown audience or a malformed address.
+    ``account`` is read for the support audience only: the facts, or a coroutine function that
+    reads them (a database read), called once the lookups are in flight so the read overlaps
+    them; what it raises propagates. The probe asks RCPT TO only for support and admin.
+    Raises ValueError for an unknown audience or a malformed address.
     """
     if audience not in AUDIENCES:
         raise ValueError(f"unknown audience {audience!r}; use one of {', '.join(AUDIENCES)}")
@@ -104,7 +109,14 @@ async def build_checklist(
         ),
         "senders": _sender_reports(senders, resolver, deadline * 0.9, clock.timestamp()),
     }
-    done = await _run(jobs, deadline)
+    ends = asyncio.get_running_loop().time() + deadline
+    tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
+    try:
+        facts = await read_account(account) if audience == "support" else None
+    except BaseException:
+        await _cancel(tasks.values())
+        raise
+    done = await _collect(tasks, ends, deadline)
     mx, probes = done.get("mx", (None, ()))
     evidence = Evidence(
         address=address.strip(),
@@ -116,20 +128,36 @@ async def build_checklist(
         senders=done.get("senders", ()),
         spam=read_spam_verdict(headers) if headers else None,
         bounce=read_bounce(bounce) if bounce else None,
-        account=account if audience == "support" else None,
+        account=facts,
         test_sends=tuple(test_sends),
         not_finished=tuple(sorted(set(jobs) - set(done))),
     )
     return checklist_from_evidence(evidence)
 
 
-async def _run(jobs: dict[str, Coroutine[Any, Any, Any]], deadline: float) -> dict[str, Any]:
-    tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
-    finished, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+async def read_account(account: AccountSource) -> AccountFacts | None:
+    """The account facts ``account`` holds, or reads by calling it (its errors propagate)."""
+    if account is None or isinstance(account, AccountFacts):
+        return account
+    return await account()
+
+
+async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    pending = [task for task in tasks if not task.done()]
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _collect(
+    tasks: Mapping[str, asyncio.Future[Any]], ends: float, deadline: float
+) -> dict[str, Any]:
+    """The results of the tasks that finished by ``ends`` (event-loop time); the others are
+    cancelled and a failed one is logged."""
+    timeout = max(0.0, ends - asyncio.get_running_loop().time())
+    finished, _ = await asyncio.wait(tasks.values(), timeout=timeout)
+    await _cancel(tasks.values())
     results: dict[str, Any] = {}
     for name, task in tasks.items():
         if task in finished and task.exception() is None:
@@ -155,4 +183,11 @@ def checklist_from_evidence(evidence: Evidence) -> Checklist:
     return Checklist(evidence.address, evidence.audience, items, tuple(findings), evidence.provider)
 
 
-__all__ = ["DEFAULT_DEADLINE", "build_checklist", "checklist_from_evidence", "split_address"]
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "AccountSource",
+    "build_checklist",
+    "checklist_from_evidence",
+    "read_account",
+    "split_address",
+]

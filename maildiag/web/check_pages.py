@@ -22,12 +22,13 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from diag.checklist import (
-    AccountFacts,
+    AccountSource,
     Checklist,
     Evidence,
     ProbeResult,
     checklist_from_evidence,
     probe_recipient,
+    read_account,
     read_bounce,
     read_spam_verdict,
 )
@@ -118,12 +119,13 @@ async def gather_check(
     *,
     audience: str,
     rcpt: bool,
-    account: AccountFacts | None = None,
+    account: AccountSource = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
     test_send: Callable[[], Awaitable[TestSendRun | None]] | None = None,
 ) -> AdminCheck:
-    """The ``audience`` checklist for ``address``, asking RCPT TO only when ``rcpt``.
+    """The ``audience`` checklist for ``address``, asking RCPT TO only when ``rcpt``; the
+    support audience's ``account`` is read as ``diag.checklist.build_checklist`` reads it.
 
     Gathers the evidence as ``diag.checklist.build_checklist`` does (MX then the probe, the
     sender reports and the ``test_send`` run, side by side under one deadline; what the
@@ -160,16 +162,21 @@ async def gather_check(
     async def no_test_send() -> None:
         return None
 
+    ends = asyncio.get_running_loop().time() + CHECK_DEADLINE
     tasks = {
         "mx": asyncio.ensure_future(recipient()),
         "senders": asyncio.ensure_future(senders()),
         "test_send": asyncio.ensure_future((test_send or no_test_send)()),
     }
-    await asyncio.wait(tasks.values(), timeout=CHECK_DEADLINE)
-    late = [name for name, t in tasks.items() if not t.done()]
-    for task in tasks.values():
-        task.cancel()
-    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    try:  # the account is read while the lookups are in flight
+        facts = await read_account(account) if audience == "support" else None
+        timeout = max(0.0, ends - asyncio.get_running_loop().time())
+        await asyncio.wait(tasks.values(), timeout=timeout)
+    finally:
+        late = [name for name, t in tasks.items() if not t.done()]
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
     mx, probes = _result(tasks["mx"], (None, ()))
     reports: tuple[SenderReport, ...] = _result(tasks["senders"], ())
     sends = _test_send_result(tasks["test_send"])
@@ -183,7 +190,7 @@ async def gather_check(
         senders=reports,
         spam=read_spam_verdict(headers) if headers else None,
         bounce=read_bounce(bounce) if bounce else None,
-        account=account if audience == "support" else None,
+        account=facts,
         test_sends=sends.results if sends is not None else (),
         not_finished=tuple(sorted(n for n in late if n != "test_send")),
     )

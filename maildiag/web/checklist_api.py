@@ -8,6 +8,7 @@ higher): 401 without one, 403 with a lower role. Bad input is a 4xx with the rea
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -136,7 +137,8 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         result = await run_checklist(request, address, audience="self")
     else:
         await staff_user(request, body.audience)
-        account = await account_facts(request, address) if body.audience == "support" else None
+        # read while the checklist's lookups are in flight, not before them
+        account = partial(account_facts, request, address) if body.audience == "support" else None
         result = await run_checklist(
             request,
             address,

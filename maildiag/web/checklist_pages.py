@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 import reset
-from diag.checklist import AccountFacts, Checklist, ProbeOptions, build_checklist
+from diag.checklist import AccountSource, Checklist, ProbeOptions, build_checklist
 from maildiag.commands.sender import sender_spec
 from maildiag.settings import SenderIdentity, Settings
 from maildiag.web import i18n
@@ -174,11 +174,12 @@ async def run_checklist(
     address: str,
     *,
     audience: str,
-    account: AccountFacts | None = None,
+    account: AccountSource = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
 ) -> Checklist:
-    """The checklist for ``address`` with this app's resolver, senders and probe settings.
+    """The checklist for ``address`` with this app's resolver, senders and probe settings
+    (``account``: see ``diag.checklist.build_checklist``).
 
     The probe asks RCPT TO for the support and admin audiences (never for self); the domain
     check (``check_pages.admin_check``) decides RCPT itself.
