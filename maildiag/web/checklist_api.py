@@ -91,9 +91,10 @@ def _rate_limited(decision: reset.RateDecision, lang: str) -> Response:
     return JSONResponse(body, status_code=429, headers={"Retry-After": retry_after(decision)})
 
 
-def _require_json(request: Request) -> None:
+async def _require_json(request: Request) -> None:
     """Dependency: a JSON body (a cross-site form cannot send one without CORS) of a known,
-    bounded length, refused before it is read."""
+    bounded length, refused before it is read. A coroutine function, so FastAPI runs it on the
+    event loop instead of handing it to a worker thread and back (a plain ``def`` would be)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise HTTPException(415, "send the request as application/json")

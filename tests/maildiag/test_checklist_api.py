@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi.dependencies.utils
+import fastapi.routing
 import httpx
 import pytest
 import pytest_asyncio
@@ -340,6 +342,23 @@ async def test_support_audience_reads_the_account_while_the_lookups_are_in_fligh
     response = await _post(lab, {"address": "kari@kunde-ok.example", "audience": "support"})
     assert response.status_code == 200, response.text
     assert items_of(response.json())["address.registered"]["status"] == "ok"
+
+
+async def test_the_checklist_api_hands_no_work_to_worker_threads(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed: list[str] = []
+    real = fastapi.dependencies.utils.run_in_threadpool
+
+    async def noted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        handed.append(getattr(func, "__qualname__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    for module in (fastapi.dependencies.utils, fastapi.routing):
+        monkeypatch.setattr(module, "run_in_threadpool", noted)
+    response = await _post(lab, {"address": "kari@kunde-nullmx.example", "audience": "self"})
+    assert response.status_code == 200
+    assert handed == []  # each hand-off waits for a worker thread and the GIL, twice
 
 
 async def test_support_audience_reads_pasted_headers(lab: Lab) -> None:
