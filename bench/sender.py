@@ -280,18 +280,26 @@ def _measure(runs: int, latency: float, where: str) -> dict[str, Any]:
 
 
 def parse_dns_args(
-    argv: Sequence[str] | None, *, prog: str, description: str, runs: int, latency: float
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    description: str,
+    runs: int,
+    latency: float,
+    servers: Sequence[str] = ("thread", "process"),
 ) -> argparse.Namespace:
-    """``--runs``, ``--latency`` and ``--server`` (see ``dns_server``), as the benchmarks
-    against the lab DNS server take them."""
+    """``--runs``, ``--latency`` and ``--server`` (one of ``servers``, the first the default;
+    see ``dns_server``), as the benchmarks against the lab DNS server take them."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--runs", type=int, default=runs, help="timed runs (median reported)")
     parser.add_argument("--latency", type=float, default=latency, help="seconds per DNS answer")
     parser.add_argument(
         "--server",
-        choices=("process", "thread"),
-        default="thread",
-        help="run the lab DNS server in a thread of this process (default) or in its own",
+        choices=servers,
+        default=servers[0],
+        help="where the lab DNS server runs: "
+        "loop (the benchmark's event loop, as in serve --lab), thread (a thread of this process) "
+        "or process (its own)",
     )
     return parser.parse_args(argv)
 
