@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 TCP_MAX_MESSAGE = 65535  # RFC 1035 §4.2.2: two-octet length prefix
 TCP_BACKLOG = 64  # pending TCP connections
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes of queries queued unread (capped by net.core.rmem_max)
 BIND_ATTEMPTS = 20  # port 0: tries to find a port free for both UDP and TCP
 THREAD_START_TIMEOUT = 10.0
 REPLY_CACHE_SIZE = 4096  # distinct messages whose replies are kept; then the cache starts over
@@ -275,6 +276,7 @@ def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     for _ in range(BIND_ATTEMPTS if port == 0 else 1):
         udp = socket.socket(family, socket.SOCK_DGRAM)
         try:
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
             udp.bind((host, port))
             tcp = bind_tcp(host, udp.getsockname()[1], backlog=TCP_BACKLOG)
         except OSError:
