@@ -429,6 +429,21 @@ async def test_a_burst_of_queries_is_queued_not_dropped(server: LabDnsServer) ->
     assert len(answered) == BURST, f"{BURST - len(answered)} of {BURST} queries were lost"
 
 
+async def test_queries_waiting_together_are_read_at_one_turn_of_the_loop(
+    server: LabDnsServer,
+) -> None:
+    """Queries that reached the socket while the loop was busy are all read when it next
+    looks, so each reply leaves ``latency`` after the same read (one datagram per turn of
+    the loop, they were read, and answered, later and later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        for i in range(20):  # no await: the loop is busy with this test meanwhile
+            query = dns.message.make_query(f"q{i}.lab.example", "A")
+            client.sendto(query.to_wire(), (server.host, server.port))
+        for _ in range(3):  # the read, then the answers' tasks start
+            await asyncio.sleep(0)
+    assert server.query_count == 20
+
+
 async def test_set_zone_replaces_the_records(server: LabDnsServer) -> None:
     server.set_zone({"lab.example": {"A": ["192.0.2.77"]}})
     assert rdata_texts(await udp(server, "lab.example", "A")) == ["192.0.2.77"]
