@@ -279,19 +279,39 @@ def _measure(runs: int, latency: float, where: str) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.sender", description="sender report benchmark"
-    )
-    parser.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
-    parser.add_argument("--latency", type=float, default=LATENCY, help="seconds per DNS answer")
+def parse_dns_args(
+    argv: Sequence[str] | None,
+    *,
+    prog: str,
+    description: str,
+    runs: int,
+    latency: float,
+    servers: Sequence[str] = ("thread", "process"),
+) -> argparse.Namespace:
+    """``--runs``, ``--latency`` and ``--server`` (one of ``servers``, the first the default;
+    see ``dns_server``), as the benchmarks against the lab DNS server take them."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--runs", type=int, default=runs, help="timed runs (median reported)")
+    parser.add_argument("--latency", type=float, default=latency, help="seconds per DNS answer")
     parser.add_argument(
         "--server",
-        choices=("process", "thread"),
-        default="thread",
-        help="run the lab DNS server in a thread of this process (default) or in its own",
+        choices=servers,
+        default=servers[0],
+        help="where the lab DNS server runs: "
+        "loop (the benchmark's event loop, as in serve --lab), thread (a thread of this process) "
+        "or process (its own)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_dns_args(
+        argv,
+        prog="python -m bench.sender",
+        description="sender report benchmark",
+        runs=5,
+        latency=LATENCY,
+    )
     load_before = os.getloadavg()[0]
     m = _measure(args.runs, args.latency, args.server)
     load_after = os.getloadavg()[0]
@@ -324,15 +344,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" bound {our_bound * 1000:.0f} ms"
     )
     print(
-        f"sender report: {_ms(m['walls'])}; {m['logged']} queries logged;"
+        f"sender report: {median_text(m['walls'])}; {m['logged']} queries logged;"
         f" {ours / bound:.2f}x the inherent bound, {ours / our_bound:.2f}x our code's bound"
     )
-    print(f"CPU time of the client thread during those runs: {_ms(m['cpu'])}")
-    print(f"same report with instant answers (latency 0): {_ms(m['instant'])}")
+    print(f"CPU time of the client thread during those runs: {median_text(m['cpu'])}")
+    print(f"same report with instant answers (latency 0): {median_text(m['instant'])}")
     print(f"errors in the healthy identities: {m['errors'] or 'none'}")
-    print(f"checkdmarc check_domains: {_ms(m['checkdmarc'])}; ours is {full / ours:.1f}x faster")
     print(
-        f"checkdmarc SPF+DMARC+MX only: {_ms(m['checkdmarc_subset'])};"
+        f"checkdmarc check_domains: {median_text(m['checkdmarc'])};"
+        f" ours is {full / ours:.1f}x faster"
+    )
+    print(
+        f"checkdmarc SPF+DMARC+MX only: {median_text(m['checkdmarc_subset'])};"
         f" ours is {subset / ours:.1f}x faster"
     )
     met_bound = ours / bound <= TARGET_BOUND_RATIO
@@ -348,7 +371,8 @@ def _verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
-def _ms(values: Sequence[float]) -> str:
+def median_text(values: Sequence[float]) -> str:
+    """The median in milliseconds, then every value."""
     runs = ", ".join(f"{v * 1000:.0f}" for v in values)
     return f"median {statistics.median(values) * 1000:.0f} ms ({runs})"
 

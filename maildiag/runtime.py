@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from maildiag.labkit import lab_settings, prepare_lab, refuse_lab_data, write_lab_config
+from maildiag.listeners import bind_tcp
 from maildiag.settings import Settings
 from maildiag.sinktoken import ensure_sink_token
 from maildiag.web import create_app
@@ -27,13 +28,14 @@ log = logging.getLogger(__name__)
 
 
 async def serve(settings: Settings) -> int:
-    """Serve until interrupted. Raises SettingsError / LabDataError for unusable setups."""
+    """Serve until interrupted (a signal, or cancelling this coroutine: both shut down in
+    order). Raises SettingsError / LabDataError for unusable setups."""
     if not settings.lab:
         refuse_lab_data(settings.data_dir)  # first: lab data says more than its lab secret
         settings.require_production_secrets()
         async with _http(settings) as (server, port):
             print(f"maildiag: http://{settings.http_host}:{port}", flush=True)
-            await server
+            await asyncio.shield(server)  # cancelled: _http stops uvicorn, which closes up
         return 0
     settings, token_file = ensure_sink_token(settings)
     if token_file is not None:
@@ -50,7 +52,7 @@ async def serve(settings: Settings) -> int:
             f"PROXY-SMTP {settings.smtp_host}:{sink.proxy_port}",
             flush=True,
         )
-        await server
+        await asyncio.shield(server)
     return 0
 
 
@@ -132,14 +134,6 @@ async def _http(
 
 
 def bind_http(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0 picks a free one). Raises OSError when it can't bind."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    """The HTTP listener (port 0 picks a free one), with Nagle's algorithm off on every
+    accepted connection (``maildiag.listeners``). Raises OSError when it can't bind."""
+    return bind_tcp(host, port)

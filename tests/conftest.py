@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+from publicsuffixlist import PublicSuffixList
+
+from diag.dmarc import default_psl
 
 REPO = Path(__file__).resolve().parent.parent
 CONFORMANCE = REPO.parent / "shared" / "conformance"
@@ -89,3 +92,19 @@ def conformance_dir() -> Path:
     if not CONFORMANCE.is_dir():
         pytest.skip(f"conformance data not found at {CONFORMANCE}")
     return CONFORMANCE
+
+
+@pytest.fixture
+def psl_builds(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every Public Suffix List built during the test, once the process's own one
+    (``diag.dmarc.default_psl``, about 60 ms of CPU to build) exists."""
+    default_psl()
+    built: list[object] = []
+    original = PublicSuffixList.__init__
+
+    def counted(self: PublicSuffixList, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PublicSuffixList, "__init__", counted)
+    return built

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Coroutine, Sequence
-from typing import Any
-
-from publicsuffixlist import PublicSuffixList
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from diag.checklist.facts import (
     AUDIENCE_ITEMS,
@@ -51,19 +49,33 @@ def split_address(address: str) -> tuple[str, str]:
     return local, normalize_name(domain)
 
 
+# Whether the probe asks RCPT TO: yes, no, or only for an address with an account (the
+# support audience's rule below admin), decided once the account has been read.
+RcptRule = bool | Literal["registered"]
+
+
+async def decide_rcpt(rule: RcptRule, account: Awaitable[AccountFacts | None]) -> bool:
+    """``rule`` applied; ``account`` (the account read in flight) is awaited only when the rule
+    depends on it."""
+    if rule != "registered":
+        return bool(rule)
+    facts = await account
+    return facts is not None and facts.exists
+
+
 async def _mx_and_probes(
     address: str,
     domain: str,
     resolver: Resolver,
     senders: Sequence[str],
     probe: ProbeOptions | None,
-    rcpt: bool,
+    rcpt: Callable[[], Awaitable[bool]],
 ) -> tuple[MxReport, tuple[ProbeResult, ...]]:
     allow_private = probe.allow_private if probe is not None else False
     mx = await lookup_mx(domain, resolver, allow_private=allow_private)
     if probe is None or not probe.enabled or not mx.can_receive:
         return mx, ()
-    results = await probe_recipient(address, senders, mx, probe, resolver, rcpt=rcpt)
+    results = await probe_recipient(address, senders, mx, probe, resolver, rcpt=await rcpt())
     return mx, results
 
 
@@ -72,11 +84,13 @@ async def _sender_reports(
 ) -> tuple[SenderReport, ...]:
     if not senders:
         return ()
-    psl = await asyncio.to_thread(PublicSuffixList)
     reports = await asyncio.gather(
-        *(check_sender(s, resolver, deadline=deadline, now=now, psl=psl) for s in senders)
-    )
+        *(check_sender(s, resolver, deadline=deadline, now=now) for s in senders)
+    )  # with the process's one Public Suffix List (diag.dmarc.default_psl), never a new one
     return tuple(reports)
+
+
+AccountSource = AccountFacts | Callable[[], Awaitable[AccountFacts]] | None
 
 
 async def build_checklist(
@@ -85,26 +99,32 @@ async def build_checklist(
     audience: str,
     resolver: Resolver,
     senders: Sequence[SenderSpec],
-    account: AccountFacts | None = None,
+    account: AccountSource = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
     probe: ProbeOptions | None = None,
     test_sends: Sequence[TestSendResult] = (),
     now: dt.datetime | None = None,
     deadline: float = DEFAULT_DEADLINE,
-    rcpt: bool | None = None,
+    rcpt: RcptRule | None = None,
 ) -> Checklist:
     """The checklist for ``address`` as ``audience`` (self, support or admin) sees it.
 
-    ``account`` is read for the support audience only; the probe asks RCPT TO when ``rcpt``,
-    by default for support and admin (never for self). Raises ValueError for an unknown
-    audience or a malformed address.
+    ``account`` is read for the support audience only: the facts, or a coroutine function that
+    reads them (a database read), called once the lookups are in flight so the read overlaps
+    them; what it raises propagates. The probe asks RCPT TO as ``rcpt`` says, by default for
+    support and admin (never for self). Pasted ``headers`` and ``bounce`` are read in a worker
+    thread meanwhile. Raises ValueError for an unknown audience or a malformed address.
     """
     if audience not in AUDIENCES:
         raise ValueError(f"unknown audience {audience!r}; use one of {', '.join(AUDIENCES)}")
     _, domain = split_address(address)
     clock = now or dt.datetime.now(dt.UTC)
     sender_addresses = tuple(dict.fromkeys(s.address for s in senders))
+    reading = asyncio.ensure_future(
+        read_account(account if audience == "support" else None)
+    )  # beside the lookups
+    rule: RcptRule = False if audience == "self" else (True if rcpt is None else rcpt)
     jobs: dict[str, Coroutine[Any, Any, Any]] = {
         "mx": _mx_and_probes(
             address,
@@ -112,12 +132,20 @@ async def build_checklist(
             resolver,
             sender_addresses,
             probe,
-            rcpt=audience != "self" and rcpt is not False,
+            rcpt=lambda: decide_rcpt(rule, asyncio.shield(reading)),
         ),
         "senders": _sender_reports(senders, resolver, deadline * 0.9, clock.timestamp()),
     }
-    done = await _run(jobs, deadline)
-    spam, bounce_facts = await read_pastes(headers, bounce)
+    ends = asyncio.get_running_loop().time() + deadline
+    tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
+    pastes = asyncio.ensure_future(read_pastes(headers, bounce))
+    try:
+        facts = await reading
+        spam, bounce_facts = await pastes
+    except BaseException:
+        await _cancel([*tasks.values(), reading, pastes])
+        raise
+    done = await _collect(tasks, ends, deadline)
     mx, probes = done.get("mx", (None, ()))
     evidence = Evidence(
         address=address.strip(),
@@ -129,7 +157,7 @@ async def build_checklist(
         senders=done.get("senders", ()),
         spam=spam,
         bounce=bounce_facts,
-        account=account if audience == "support" else None,
+        account=facts,
         test_sends=tuple(test_sends),
         not_finished=tuple(sorted(set(jobs) - set(done))),
     )
@@ -149,13 +177,29 @@ async def read_pastes(
     return await asyncio.to_thread(read)
 
 
-async def _run(jobs: dict[str, Coroutine[Any, Any, Any]], deadline: float) -> dict[str, Any]:
-    tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
-    finished, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+async def read_account(account: AccountSource) -> AccountFacts | None:
+    """The account facts ``account`` holds, or reads by calling it (its errors propagate)."""
+    if account is None or isinstance(account, AccountFacts):
+        return account
+    return await account()
+
+
+async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    pending = [task for task in tasks if not task.done()]
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _collect(
+    tasks: Mapping[str, asyncio.Future[Any]], ends: float, deadline: float
+) -> dict[str, Any]:
+    """The results of the tasks that finished by ``ends`` (event-loop time); the others are
+    cancelled and a failed one is logged."""
+    timeout = max(0.0, ends - asyncio.get_running_loop().time())
+    finished, _ = await asyncio.wait(tasks.values(), timeout=timeout)
+    await _cancel(tasks.values())
     results: dict[str, Any] = {}
     for name, task in tasks.items():
         if task in finished and task.exception() is None:
@@ -183,8 +227,12 @@ def checklist_from_evidence(evidence: Evidence) -> Checklist:
 
 __all__ = [
     "DEFAULT_DEADLINE",
+    "AccountSource",
+    "RcptRule",
     "build_checklist",
     "checklist_from_evidence",
+    "decide_rcpt",
+    "read_account",
     "read_pastes",
     "split_address",
 ]

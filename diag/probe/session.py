@@ -62,15 +62,21 @@ class SmtpSession:
             self.transcript.append(TranscriptLine(elapsed, direction, line[:MAX_LINE]))
 
     async def read_reply(self) -> Reply:
-        """Read one reply. Raises SessionClosed on EOF, timeout or a line that is not SMTP."""
+        """Read one reply, all its lines within ``timeout``. Raises SessionClosed on EOF,
+        timeout or a line that is not SMTP."""
+        try:
+            async with asyncio.timeout(self.timeout):  # one deadline, no task per line
+                return await self._read_lines()
+        except TimeoutError:
+            self.note("*", "timeout waiting for the server")
+            raise SessionClosed(reason="timeout") from None
+
+    async def _read_lines(self) -> Reply:
         lines: list[str] = []
         code = 0
         while len(lines) < MAX_REPLY_LINES:
             try:
-                raw = await asyncio.wait_for(self.reader.readline(), self.timeout)
-            except TimeoutError:
-                self.note("*", "timeout waiting for the server")
-                raise SessionClosed(reason="timeout") from None
+                raw = await self.reader.readline()
             except (OSError, ValueError, asyncio.LimitOverrunError) as exc:
                 self.note("*", f"read failed: {exc}")
                 raise SessionClosed(reason="read_failed") from None
@@ -93,7 +99,8 @@ class SmtpSession:
         self.note("C", line)
         try:
             self.writer.write(line.encode("utf-8") + b"\r\n")
-            await asyncio.wait_for(self.writer.drain(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await self.writer.drain()
         except (OSError, TimeoutError) as exc:
             self.note("*", f"write failed: {exc or 'timeout'}")
             raise SessionClosed(reason="write_failed") from None

@@ -28,10 +28,15 @@ import dns.rcode
 from diag.resolver import ZoneData, normalize_name
 from maildiag.lab import dns_wire
 from maildiag.lab.zonetext import parse_zone_text
+from maildiag.listeners import bind_tcp
 
 log = logging.getLogger(__name__)
 
 TCP_MAX_MESSAGE = 65535  # RFC 1035 §4.2.2: two-octet length prefix
+TCP_BACKLOG = 64  # pending TCP connections
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # bytes of queries queued unread (capped by net.core.rmem_max)
+UDP_READS_PER_TURN = 512  # queries read at one turn of the event loop, at most
+UDP_MAX_MESSAGE = 65535  # RFC 6891 §6.2.3: the largest payload a UDP message can carry
 BIND_ATTEMPTS = 20  # port 0: tries to find a port free for both UDP and TCP
 THREAD_START_TIMEOUT = 10.0
 REPLY_CACHE_SIZE = 4096  # distinct messages whose replies are kept; then the cache starts over
@@ -98,7 +103,7 @@ class LabDnsServer:
         self._replies: dict[tuple[bool, bytes], bytes] = {}
         self._cache_zone: dns_wire.CompiledZone | None = None
         self._cache_faults: dict[str, Fault] | None = None
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: socket.socket | None = None
         self._tcp: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -128,10 +133,8 @@ class LabDnsServer:
         udp_sock, tcp_sock = _bind_pair(self.host, self.port)
         self.port = udp_sock.getsockname()[1]
         try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), sock=udp_sock
-            )
-            self._udp = transport
+            loop.add_reader(udp_sock.fileno(), self._read_udp, udp_sock)
+            self._udp = udp_sock
             self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock)
         except BaseException:
             await self.stop()
@@ -143,6 +146,7 @@ class LabDnsServer:
     async def stop(self) -> None:
         """Close both sockets and cancel pending answers and connections."""
         if self._udp is not None:
+            asyncio.get_running_loop().remove_reader(self._udp.fileno())
             self._udp.close()
             self._udp = None
         if self._tcp is not None:
@@ -245,10 +249,35 @@ class LabDnsServer:
             return dns_wire.truncated(response)
         return dns_wire.to_wire_limited(response, dns_wire.udp_limit(query))
 
+    def _read_udp(self, sock: socket.socket) -> None:
+        """Read every query waiting on the UDP socket, not only the first.
+
+        asyncio's datagram transport reads one datagram per turn of the event loop; on a loop
+        the app shares (``serve --lab``), a burst of queries sent while the loop was busy was
+        read one turn at a time, so each reply left ``latency`` after a late read.
+        """
+        arrived = asyncio.get_running_loop().time()
+        for _ in range(UDP_READS_PER_TURN):
+            try:
+                data, addr = sock.recvfrom(UDP_MAX_MESSAGE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # an ICMP error for an earlier reply, for instance
+                log.debug("labdns.udp_error error=%s", exc)
+                return
+            self._spawn(self._answer_udp(data, addr, arrived))
+
     async def _answer_udp(self, data: bytes, addr: Any, arrived: float) -> None:
         reply = await self._respond(data, arrived, tcp=False)
-        if reply is not None and self._udp is not None:
-            self._udp.sendto(reply, addr)
+        sock = self._udp
+        if reply is None or sock is None:
+            return
+        try:
+            sock.sendto(reply, addr)
+        except BlockingIOError:  # the send buffer is full: wait for room
+            await asyncio.get_running_loop().sock_sendto(sock, reply, addr)
+        except OSError as exc:
+            log.debug("labdns.udp_send_failed error=%s", exc)
 
     @property
     def tcp_connections(self) -> int:
@@ -304,33 +333,15 @@ class LabDnsServer:
                 await writer.wait_closed()
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: LabDnsServer) -> None:
-        self._server = server
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        arrived = asyncio.get_running_loop().time()
-        self._server._spawn(self._server._answer_udp(data, addr, arrived))
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("labdns.udp_error error=%s", exc)
-
-
 def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     """A UDP and a TCP socket bound to the same port (one free for both when ``port`` is 0)."""
     family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
     for _ in range(BIND_ATTEMPTS if port == 0 else 1):
         udp = socket.socket(family, socket.SOCK_DGRAM)
         try:
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
             udp.bind((host, port))
-            tcp = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                tcp.bind((host, udp.getsockname()[1]))
-                tcp.listen(64)
-            except OSError:
-                tcp.close()
-                raise
+            tcp = bind_tcp(host, udp.getsockname()[1], backlog=TCP_BACKLOG)
         except OSError:
             udp.close()
             if port != 0:

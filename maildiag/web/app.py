@@ -6,6 +6,7 @@ lives in the database.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -23,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from diag.dmarc import default_psl
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.settings import Settings
 from maildiag.web import (
@@ -164,6 +166,7 @@ def _client_in(request: Request, networks: list[str]) -> bool:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await asyncio.to_thread(default_psl)  # built before the first check needs it (~60 ms)
     yield
     state: AppState = app.state.maildiag
     if state.reset is not None:

@@ -21,16 +21,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
-from publicsuffixlist import PublicSuffixList
 
 from diag.checklist import (
-    AccountFacts,
+    AccountSource,
     Checklist,
     Evidence,
     ProbeOptions,
     ProbeResult,
+    RcptRule,
     checklist_from_evidence,
+    decide_rcpt,
     probe_recipient,
+    read_account,
     read_pastes,
 )
 from diag.dkim import DkimSignError
@@ -120,15 +122,16 @@ async def gather_check(
     address: str,
     *,
     audience: str,
-    rcpt: bool,
+    rcpt: RcptRule,
     probe: ProbeOptions | None = None,
-    account: AccountFacts | None = None,
+    account: AccountSource = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
     test_send: Callable[[], Awaitable[TestSendRun | None]] | None = None,
 ) -> AdminCheck:
     """The ``audience`` checklist for ``address``, probing as ``probe`` says (None: DNS only;
-    ``maildiag.web.probing`` decides who may probe) and asking RCPT TO only when ``rcpt``.
+    ``maildiag.web.probing`` decides who may probe) and asking RCPT TO as ``rcpt`` says; the
+    support audience's ``account`` is read as ``diag.checklist.build_checklist`` reads it.
 
     Gathers the evidence as ``diag.checklist.build_checklist`` does (MX then the probe, the
     sender reports and the ``test_send`` run, side by side under one deadline; what the
@@ -145,10 +148,10 @@ async def gather_check(
         mx = await lookup_mx(domain, resolver, allow_private=options.allow_private)
         if not mx.can_receive or not options.enabled:
             return mx, ()
-        return mx, await probe_recipient(address, addresses, mx, options, resolver, rcpt=rcpt)
+        ask = await decide_rcpt(rcpt, asyncio.shield(reading))
+        return mx, await probe_recipient(address, addresses, mx, options, resolver, rcpt=ask)
 
     async def senders() -> tuple[SenderReport, ...]:
-        psl = await asyncio.to_thread(PublicSuffixList)  # ~0.15 s of CPU: off the event loop
         reports = await asyncio.gather(
             *(
                 check_sender(
@@ -157,7 +160,6 @@ async def gather_check(
                     dnsbl_zones=settings.dnsbl_zones,
                     deadline=CHECK_DEADLINE * 0.9,
                     now=now.timestamp(),
-                    psl=psl,
                 )
                 for spec in specs
             )
@@ -167,16 +169,22 @@ async def gather_check(
     async def no_test_send() -> None:
         return None
 
+    reading = asyncio.ensure_future(read_account(account if audience == "support" else None))
+    ends = asyncio.get_running_loop().time() + CHECK_DEADLINE
     tasks = {
         "mx": asyncio.ensure_future(recipient()),
         "senders": asyncio.ensure_future(senders()),
         "test_send": asyncio.ensure_future((test_send or no_test_send)()),
     }
-    await asyncio.wait(tasks.values(), timeout=CHECK_DEADLINE)
-    late = [name for name, t in tasks.items() if not t.done()]
-    for task in tasks.values():
-        task.cancel()
-    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    try:  # the account is read while the lookups are in flight
+        facts = await reading
+        timeout = max(0.0, ends - asyncio.get_running_loop().time())
+        await asyncio.wait(tasks.values(), timeout=timeout)
+    finally:
+        late = [name for name, t in tasks.items() if not t.done()]
+        for task in (*tasks.values(), reading):
+            task.cancel()
+        await asyncio.gather(*tasks.values(), reading, return_exceptions=True)
     mx, probes = _result(tasks["mx"], (None, ()))
     reports: tuple[SenderReport, ...] = _result(tasks["senders"], ())
     sends = _test_send_result(tasks["test_send"])
@@ -191,7 +199,7 @@ async def gather_check(
         senders=reports,
         spam=spam,
         bounce=bounce_facts,
-        account=account if audience == "support" else None,
+        account=facts,
         test_sends=sends.results if sends is not None else (),
         not_finished=tuple(sorted(n for n in late if n != "test_send")),
     )

@@ -12,6 +12,7 @@ the reason.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -37,7 +38,7 @@ from maildiag.web.checklist_pages import (
     retry_after,
     run_checklist,
 )
-from maildiag.web.probing import CHECK_ROLE, may_rcpt, smtp_probe
+from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
 from maildiag.web.support_pages import account_facts
 from reports import checklist_json
 
@@ -96,9 +97,10 @@ def _rate_limited(decision: reset.RateDecision, lang: str) -> Response:
     return JSONResponse(body, status_code=429, headers={"Retry-After": retry_after(decision)})
 
 
-def _require_json(request: Request) -> None:
+async def _require_json(request: Request) -> None:
     """Dependency: a JSON body (a cross-site form cannot send one without CORS) of a known,
-    bounded length, refused before it is read."""
+    bounded length, refused before it is read. A coroutine function, so FastAPI runs it on the
+    event loop instead of handing it to a worker thread and back (a plain ``def`` would be)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         raise HTTPException(415, "send the request as application/json")
@@ -143,13 +145,14 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         result = await run_checklist(request, address, audience="self", probe=dns_only)
     else:
         user = await staff_user(request, body.audience)
-        account = await account_facts(request, address) if body.audience == "support" else None
+        # read while the checklist's lookups are in flight, not before them
+        account = partial(account_facts, request, address) if body.audience == "support" else None
         result = await run_checklist(
             request,
             address,
             audience=body.audience,
             probe=smtp_probe(request, user, body.audience),
-            rcpt=may_rcpt(user, account),
+            rcpt=rcpt_rule(user),
             account=account,
             headers=_bytes(body.headers),
             bounce=_bytes(body.bounce),

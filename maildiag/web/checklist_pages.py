@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 import reset
-from diag.checklist import AccountFacts, Checklist, ProbeOptions, build_checklist
+from diag.checklist import AccountSource, Checklist, ProbeOptions, RcptRule, build_checklist
 from maildiag.commands.sender import sender_spec
 from maildiag.settings import SenderIdentity, Settings
 from maildiag.web import i18n
@@ -186,13 +186,14 @@ async def run_checklist(
     *,
     audience: str,
     probe: ProbeOptions,
-    rcpt: bool = False,
-    account: AccountFacts | None = None,
+    rcpt: RcptRule = False,
+    account: AccountSource = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
 ) -> Checklist:
     """The checklist for ``address`` with this app's resolver and senders, probing as
-    ``probe`` says (``maildiag.web.probing`` decides who may), asking RCPT TO when ``rcpt``."""
+    ``probe`` says (``maildiag.web.probing`` decides who may), asking RCPT TO when ``rcpt``
+    (``account``: see ``diag.checklist.build_checklist``)."""
     state = request.app.state.maildiag
     settings: Settings = state.settings
     log.info("checklist.run audience=%s", audience)

@@ -16,7 +16,7 @@ import logging
 
 from fastapi import Request
 
-from diag.checklist import AccountFacts, ProbeGate, ProbeOptions
+from diag.checklist import ProbeGate, ProbeOptions, RcptRule
 from maildiag.web.auth import SignedIn
 from maildiag.web.checklist_pages import limits, probe_options
 
@@ -35,9 +35,10 @@ def smtp_probe(request: Request, user: SignedIn | None, role: str) -> ProbeOptio
     return dataclasses.replace(probe_options(settings), gate=_target_gate(request))
 
 
-def may_rcpt(user: SignedIn, account: AccountFacts | None) -> bool:
-    """RCPT TO for an address only when it has an account, or when an admin asks."""
-    return user.has_role("admin") or (account is not None and account.exists)
+def rcpt_rule(user: SignedIn) -> RcptRule:
+    """RCPT TO for an address only when it has an account (decided once the account has been
+    read, beside the lookups), or whenever an admin asks."""
+    return True if user.has_role("admin") else "registered"
 
 
 def _target_gate(request: Request) -> ProbeGate:

@@ -10,6 +10,7 @@ Needs a login with the support role (admins too): without one the browser is sen
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -40,7 +41,7 @@ from maildiag.web.checklist_pages import (
 )
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.pages import error_page
-from maildiag.web.probing import may_rcpt, smtp_probe
+from maildiag.web.probing import rcpt_rule, smtp_probe
 from reports import checklist_json, checklist_view, render_checklist
 
 log = logging.getLogger(__name__)
@@ -168,21 +169,29 @@ async def run(request: Request) -> Response:
             raise InputError("support.paste_too_long", n=MAX_PASTE // 1024)
     except InputError as exc:
         return _console(request, 400, error=exc.text(lang), **context)
-    facts, info = await _lookup(request, address)
+    lookup = asyncio.ensure_future(_lookup(request, address))  # beside the checklist's lookups
+
+    async def account() -> AccountFacts:
+        return (await lookup)[0]
+
     state = request.app.state.maildiag
     log.info("checklist.run audience=support")
-    result = await gather_check(
-        state.settings,
-        state.new_resolver(),
-        address,
-        audience="support",
-        rcpt=may_rcpt(user, facts),
-        probe=smtp_probe(request, user, ROLE),
-        account=facts,
-        headers=headers.encode() if headers.strip() else None,
-        bounce=bounce.encode() if bounce.strip() else None,
-        test_send=lambda: lab_test_sends(state),
-    )
+    try:
+        result = await gather_check(
+            state.settings,
+            state.new_resolver(),
+            address,
+            audience="support",
+            rcpt=rcpt_rule(user),
+            probe=smtp_probe(request, user, ROLE),
+            account=account,
+            headers=headers.encode() if headers.strip() else None,
+            bounce=bounce.encode() if bounce.strip() else None,
+            test_send=lambda: lab_test_sends(state),
+        )
+        facts, info = await lookup
+    finally:
+        lookup.cancel()  # only when the checklist failed before it was read
     if fmt != "page":
         return _export(result.checklist, fmt, lang)
     report = fragment(result.checklist, lang)

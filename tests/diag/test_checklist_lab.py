@@ -265,3 +265,11 @@ async def test_admin_never_gets_account_data(lab: Any, sink: SinkServer) -> None
         {"reset.requested", "delivery.sent", "link.valid"}
     )
     assert "exists" not in json.dumps(result.to_dict())
+
+
+async def test_checklists_share_the_process_public_suffix_list(
+    lab: Any, psl_builds: list[object]
+) -> None:
+    for audience in ("self", "support", "admin"):
+        await checklist(lab, None, "kari@kunde-nullmx.example", audience)
+    assert psl_builds == []

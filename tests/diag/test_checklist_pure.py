@@ -3,6 +3,7 @@ values without any network."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -27,7 +28,7 @@ from diag.checklist import (
     split_address,
 )
 from diag.mx import MxHost, MxReport
-from diag.resolver import MemoryResolver
+from diag.resolver import Answer, MemoryResolver
 from diag.testsend import TestSendResult
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -210,6 +211,61 @@ async def test_a_slow_source_is_not_checked(monkeypatch: pytest.MonkeyPatch) -> 
     )
     assert result.item("recipient.can_receive").status == "not_checked"  # type: ignore[union-attr]
     assert result.item("address.registered").status == "ok"  # type: ignore[union-attr]
+
+
+class _Asking:
+    """No record anywhere; ``asked`` is set at the first query."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.inner = MemoryResolver({}, strict=False)
+
+    async def query(self, name: str, rdtype: str) -> Answer:
+        self.asked.set()
+        return await self.inner.query(name, rdtype)
+
+
+async def test_the_account_is_read_while_the_lookups_are_in_flight() -> None:
+    resolver = _Asking()
+
+    async def read() -> AccountFacts:
+        await asyncio.wait_for(resolver.asked.wait(), 5)
+        return AccountFacts(True, "kari@kunde-ok.example")
+
+    result = await build_checklist(
+        "kari@kunde-ok.example",
+        audience="support",
+        resolver=resolver,
+        senders=(),
+        account=read,
+    )
+    assert result.item("address.registered").status == "ok"  # type: ignore[union-attr]
+
+
+async def test_only_support_reads_the_account_and_its_errors_propagate() -> None:
+    calls: list[str] = []
+
+    async def read() -> AccountFacts:
+        calls.append("read")
+        raise OSError("the database is gone")
+
+    for audience in ("self", "admin"):
+        await build_checklist(
+            "kari@x.example",
+            audience=audience,
+            resolver=_Asking(),
+            senders=(),
+            account=read,
+        )
+    assert calls == []
+    with pytest.raises(OSError, match="database"):
+        await build_checklist(
+            "kari@x.example",
+            audience="support",
+            resolver=_Asking(),
+            senders=(),
+            account=read,
+        )
 
 
 @settings(max_examples=60, deadline=None)

@@ -5,6 +5,7 @@ server, MX fallback, and the SSRF guard refusing targets without connecting."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ipaddress
 import socket
@@ -304,21 +305,54 @@ async def test_closed_port_could_not_run() -> None:
     assert report.attempts[0]["address"] == "127.0.0.1"
 
 
+@contextlib.asynccontextmanager
+async def serving(handler: Any) -> AsyncIterator[int]:
+    """A throw-away TCP server on loopback running ``handler``; yields its port. On exit it
+    waits for every connection's handler to end (each ends once the client has hung up)."""
+    running: list[asyncio.Task[Any]] = []
+
+    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.append(task)
+        await handler(reader, writer)
+
+    server = await asyncio.start_server(tracked, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await asyncio.wait_for(asyncio.gather(*running), 10)
+        await server.wait_closed()
+
+
 async def test_silent_server_times_out() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # never says anything; returns when the client hangs up
         writer.close()
 
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = int(server.sockets[0].getsockname()[1])
-    try:
+    async with serving(silent) as port:
         report = await run(port, timeout=0.3)
-    finally:
-        server.close()
-        await server.wait_closed()
     assert report.connected
     lost = next(f for f in report.findings if f.code == "probe.connection_lost")
     assert lost.evidence["reason"] == "timeout"
+
+
+async def test_a_reply_dribbled_out_line_by_line_times_out_as_a_whole() -> None:
+    async def dribble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):  # the client hangs up half way
+            for line in (b"220-mx.slow.example", b"220-still", b"220-here", b"220 ready"):
+                writer.write(line + b"\r\n")  # each line well within the timeout, the reply not
+                await writer.drain()
+                await asyncio.sleep(0.15)
+            await reader.read()
+        writer.close()
+
+    async with serving(dribble) as port:
+        report = await run(port, timeout=0.3)
+    lost = next(f for f in report.findings if f.code == "probe.connection_lost")
+    assert lost.evidence["reason"] == "timeout"
+    assert report.banner == ""
 
 
 async def test_not_smtp_server() -> None:
@@ -327,13 +361,8 @@ async def test_not_smtp_server() -> None:
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(http, "127.0.0.1", 0)
-    port = int(server.sockets[0].getsockname()[1])
-    try:
+    async with serving(http) as port:
         report = await run(port)
-    finally:
-        server.close()
-        await server.wait_closed()
     lost = next(f for f in report.findings if f.code == "probe.connection_lost")
     assert lost.evidence["reason"] == "not_smtp"
 
@@ -493,13 +522,8 @@ async def test_greeting_refusal() -> None:
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
-    port = int(server.sockets[0].getsockname()[1])
-    try:
+    async with serving(refuse) as port:
         report = await run(port)
-    finally:
-        server.close()
-        await server.wait_closed()
     assert codes(report) == ["probe.connection_refused"]
     assert report.findings[0].evidence["enhanced"] == "5.7.1"
     assert said == [b"QUIT\r\n"]

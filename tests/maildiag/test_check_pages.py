@@ -16,9 +16,11 @@ import pytest
 import pytest_asyncio
 
 import reports
+from diag.dmarc import default_psl
 from diag.resolver import DnsPythonResolver
 from maildiag.db import create_engine
 from maildiag.sinkservice import SinkHandle, run_sink
+from maildiag.web import create_app
 from maildiag.web.check_pages import admin_check, lab_test_sends
 from tests.maildiag.test_checklist_api import SENDERS, Lab, LabFiles, make_lab_files, open_lab
 
@@ -235,3 +237,21 @@ async def test_an_unreachable_sink_becomes_a_note(lab: Lab, sink: SinkHandle) ->
     section = response.text.split('class="testsend-result"')[1].split("</section>")[0]
     assert 'id="testsend-note"' in section
     assert str(gone.proxy_port) in section
+
+
+async def test_checks_share_the_process_public_suffix_list(
+    lab: Lab, psl_builds: list[object]
+) -> None:
+    state = lab.app.state.maildiag
+    await admin_check(state.settings, state.new_resolver(), "kari@kunde-nullmx.example", rcpt=False)
+    assert (
+        await lab.client.get("/check", params={"domain": "kunde-ok.example"})
+    ).status_code == 200
+    assert psl_builds == []
+
+
+async def test_the_app_builds_the_public_suffix_list_at_startup(lab: Lab) -> None:
+    app = create_app(lab.settings)
+    default_psl.cache_clear()
+    async with app.router.lifespan_context(app):
+        assert default_psl.cache_info().currsize == 1  # before any request needs it

@@ -5,15 +5,18 @@ in a SQLite file. Also the lab harness the other checklist page tests use (``ope
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastapi.dependencies.utils
+import fastapi.routing
 import httpx
 import pytest
 import pytest_asyncio
@@ -29,7 +32,7 @@ from maildiag.lab.dns import LabDnsServer
 from maildiag.labkit import LAB_PASSWORD, LabKey, lab_settings, prepare_lab
 from maildiag.settings import Settings
 from maildiag.sinkservice import run_sink
-from maildiag.web import create_app
+from maildiag.web import checklist_api, create_app
 from maildiag.web.auth import SESSION_COOKIE, build_reset_services
 from maildiag.web.checklist_pages import (
     InputError,
@@ -154,6 +157,34 @@ async def open_lab(files: LabFiles, tmp_path: Path, **overrides: Any) -> AsyncIt
     finally:
         engine.dispose()
         await dns.stop()
+
+
+class _Noting:
+    """A resolver that passes every query on and sets ``asked`` at the first."""
+
+    def __init__(self, inner: Any, asked: asyncio.Event) -> None:
+        self.inner = inner
+        self.asked = asked
+
+    async def query(self, name: str, rdtype: str) -> Any:
+        self.asked.set()
+        return await self.inner.query(name, rdtype)
+
+
+def after_first_lookup(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, read: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    """``read``, made to wait (5 s at most) until the app has asked its first DNS question:
+    called before the lookups start, it waits in vain."""
+    asked = asyncio.Event()
+    state = lab.app.state.maildiag
+    monkeypatch.setattr(state, "resolver", _Noting(state.resolver, asked))
+
+    async def after(*args: Any) -> Any:
+        await asyncio.wait_for(asked.wait(), 5)
+        return await read(*args)
+
+    return after
 
 
 def items_of(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -302,6 +333,34 @@ async def test_support_audience_sees_the_account(lab: Lab) -> None:
     assert items_of(known.json())["address.registered"]["status"] == "ok"
     assert items_of(unknown.json())["address.registered"]["status"] == "problem"
     assert "reset.requested" in items_of(known.json())
+
+
+async def test_support_audience_reads_the_account_while_the_lookups_are_in_flight(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delayed = after_first_lookup(lab, monkeypatch, checklist_api.account_facts)
+    monkeypatch.setattr(checklist_api, "account_facts", delayed)
+    lab.login("support@visma.example")
+    response = await _post(lab, {"address": "kari@kunde-ok.example", "audience": "support"})
+    assert response.status_code == 200, response.text
+    assert items_of(response.json())["address.registered"]["status"] == "ok"
+
+
+async def test_the_checklist_api_hands_no_work_to_worker_threads(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed: list[str] = []
+    real = fastapi.dependencies.utils.run_in_threadpool
+
+    async def noted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        handed.append(getattr(func, "__qualname__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    for module in (fastapi.dependencies.utils, fastapi.routing):
+        monkeypatch.setattr(module, "run_in_threadpool", noted)
+    response = await _post(lab, {"address": "kari@kunde-nullmx.example", "audience": "self"})
+    assert response.status_code == 200
+    assert handed == []  # each hand-off waits for a worker thread and the GIL, twice
 
 
 async def test_support_audience_reads_pasted_headers(lab: Lab) -> None:

@@ -9,6 +9,7 @@ import socket
 import struct
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import dns.asyncquery
 import dns.exception
@@ -395,6 +396,52 @@ async def test_latency_delays_without_blocking_other_queries(
         elapsed = time.perf_counter() - started
     assert all(r.answer for r in responses)
     assert 0.3 <= elapsed < 1.2
+
+
+BURST = 600  # queries sent before the server reads any (16 checklists at once send ~400)
+RMEM_MAX = Path("/proc/sys/net/core/rmem_max")
+
+
+def _rmem_max() -> int:
+    """The largest receive buffer a socket may ask for (Linux; 0 elsewhere)."""
+    return int(RMEM_MAX.read_text()) if RMEM_MAX.exists() else 0
+
+
+async def test_a_burst_of_queries_is_queued_not_dropped(server: LabDnsServer) -> None:
+    """All of ``BURST`` queries sent back to back, while the server's loop cannot read, are
+    answered: its socket's receive buffer holds them (the default held about 250)."""
+    queue_bytes = BURST * 2304  # the kernel's charge for one small datagram, with headroom
+    if _rmem_max() * 2 < queue_bytes:  # Linux doubles the size asked for, up to twice this
+        pytest.skip("net.core.rmem_max is too small for the burst")
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, queue_bytes)
+    client.setblocking(False)
+    loop = asyncio.get_running_loop()
+    wires = [dns.message.make_query("lab.example", "A", id=i).to_wire() for i in range(BURST)]
+    with client:
+        for wire in wires:  # no await: the server's loop reads nothing meanwhile
+            client.sendto(wire, (server.host, server.port))
+        answered: set[int] = set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                while len(answered) < BURST:
+                    answered.add(dns.message.from_wire(await loop.sock_recv(client, 512)).id)
+    assert len(answered) == BURST, f"{BURST - len(answered)} of {BURST} queries were lost"
+
+
+async def test_queries_waiting_together_are_read_at_one_turn_of_the_loop(
+    server: LabDnsServer,
+) -> None:
+    """Queries that reached the socket while the loop was busy are all read when it next
+    looks, so each reply leaves ``latency`` after the same read (one datagram per turn of
+    the loop, they were read, and answered, later and later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        for i in range(20):  # no await: the loop is busy with this test meanwhile
+            query = dns.message.make_query(f"q{i}.lab.example", "A")
+            client.sendto(query.to_wire(), (server.host, server.port))
+        for _ in range(3):  # the read, then the answers' tasks start
+            await asyncio.sleep(0)
+    assert server.query_count == 20
 
 
 async def test_set_zone_replaces_the_records(server: LabDnsServer) -> None:

@@ -16,7 +16,7 @@ import pytest_asyncio
 
 import reset
 from maildiag.sinkservice import SinkHandle
-from maildiag.web import i18n
+from maildiag.web import i18n, support_pages
 from tests.maildiag.test_check_pages import (
     INBOX,
     attached_sink,
@@ -28,6 +28,7 @@ from tests.maildiag.test_checklist_api import (
     SENDERS,
     Lab,
     LabFiles,
+    after_first_lookup,
     make_lab_files,
     open_lab,
 )
@@ -225,6 +226,18 @@ async def test_run_support_checklist(support: Lab) -> None:
     assert response.status_code == 200, response.text
     for key in ("address.registered", "reset.requested", "delivery.sent", "link.valid"):
         assert key in response.text
+
+
+async def test_the_account_is_read_while_the_lookups_are_in_flight(
+    support: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await support.csrf("/support?address=kari%40kunde-ok.example")
+    delayed = after_first_lookup(support, monkeypatch, support_pages._lookup)
+    monkeypatch.setattr(support_pages, "_lookup", delayed)
+    data = {"csrf_token": token, "address": "kari@kunde-ok.example"}
+    response = await support.client.post("/support/checklist", data=data)
+    assert response.status_code == 200, response.text
+    assert "address.registered" in response.text
 
 
 async def test_pasted_header_is_escaped(support: Lab) -> None:
