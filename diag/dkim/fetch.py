@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from diag.dkim.parse import parse_key_record
+from diag.dkim.parse import parse_key_record_cached
 from diag.errors import DkimSyntaxError, DnsError
 from diag.resolver import Rcode, Resolver, normalize_name
 
@@ -76,7 +76,7 @@ def prefetched_dnsfunc(lookups: Mapping[str, KeyLookup]) -> DnsFunc:
 
 def _canonical(record: str) -> str:
     try:
-        key = parse_key_record(record)
+        key = parse_key_record_cached(record)
     except DkimSyntaxError:
         return record  # dkimpy gets the text as published and judges it itself
     if key.revoked or key.key_type not in ("rsa", "ed25519"):

@@ -28,7 +28,7 @@ from diag.dkim.fetch import (
     prefetched_dnsfunc,
     to_crlf,
 )
-from diag.dkim.parse import DkimKey, DkimSignature, parse_key_record, parse_signature
+from diag.dkim.parse import DkimKey, DkimSignature, parse_key_record_cached, parse_signature
 from diag.dkim.verifier import NativeDKIM
 from diag.errors import DkimSyntaxError
 from diag.resolver import Resolver, normalize_name
@@ -227,7 +227,7 @@ def _key_problem(sig: DkimSignature, lookup: KeyLookup | None) -> tuple[str, str
         rcode = lookup.rcode.value if lookup.rcode else ""
         return "no_key", f"{sig.key_name} TXT: {rcode}", None
     try:
-        key = parse_key_record(record)
+        key = parse_key_record_cached(record)
     except DkimSyntaxError as exc:
         return "key_syntax", _describe(exc), None
     if key.revoked:
