@@ -49,6 +49,9 @@ async def fetch_key(resolver: Resolver, name: str) -> KeyLookup:
 async def fetch_keys(resolver: Resolver, names: Iterable[str]) -> dict[str, KeyLookup]:
     """Fetch several key records concurrently, each distinct name once, keyed by normalised name."""
     unique = list(dict.fromkeys(normalize_name(name) for name in names))
+    if len(unique) == 1:  # the usual case: one signature; no task to schedule
+        lookup = await fetch_key(resolver, unique[0])
+        return {lookup.name: lookup}
     lookups = await asyncio.gather(*(fetch_key(resolver, name) for name in unique))
     return {lookup.name: lookup for lookup in lookups}
 
