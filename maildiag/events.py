@@ -2,8 +2,8 @@
 web app relays them as server-sent events (``maildiag.web.sse``).
 
 The broadcaster lives on one event loop; publishers on other threads (the sink's store runs in
-a worker thread) use ``publish_threadsafe``. A slow subscriber loses its oldest events rather
-than growing memory (bounded queues).
+a worker thread) use ``publish_threadsafe`` or ``publish_all_threadsafe``. A slow subscriber
+loses its oldest events rather than growing memory (bounded queues).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,13 +72,22 @@ class Broadcaster:
 
     def publish_threadsafe(self, name: str, **data: Any) -> None:
         """``publish`` from any thread; dropped when no loop is bound or it has closed."""
+        self.publish_all_threadsafe([Event(name, data)])
+
+    def publish_all_threadsafe(self, events: Sequence[Event]) -> None:
+        """``publish`` each event, in order, from any thread, waking the loop once for all."""
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if not events or loop is None or loop.is_closed():
             return
+
+        def publish_all() -> None:
+            for event in events:
+                self.publish(event.name, **event.data)
+
         try:
-            loop.call_soon_threadsafe(lambda: self.publish(name, **data))
+            loop.call_soon_threadsafe(publish_all)
         except RuntimeError:  # the loop closed between the check and the call
-            log.debug("sse.publish_dropped event=%s", name)
+            log.debug("sse.publish_dropped events=%d", len(events))
 
 
 __all__ = ["Broadcaster", "Event"]

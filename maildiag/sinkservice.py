@@ -25,7 +25,7 @@ from diag.authenticate import authenticate
 from diag.dmarc import default_psl
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.db import migrate
-from maildiag.events import Broadcaster
+from maildiag.events import Broadcaster, Event
 from maildiag.judgepool import ProcessJudge
 from maildiag.settings import Settings
 from maildiag.sinkrecords import apply_stored
@@ -114,9 +114,11 @@ class NotifyingStore(SinkStore):
 
     def save_many(self, messages: Sequence[CapturedMessage]) -> list[int]:
         ids = super().save_many(messages)
-        for new_id, message in zip(ids, messages, strict=True):
-            boxes = [{"address": m.address, "folder": m.folder} for m in message.mailboxes]
-            self.events.publish_threadsafe("stored", id=new_id, mailboxes=boxes)
+        stored = [
+            Event("stored", {"id": new_id, "mailboxes": _boxes(message)})
+            for new_id, message in zip(ids, messages, strict=True)
+        ]
+        self.events.publish_all_threadsafe(stored)  # one wake-up of the loop per transaction
         return ids
 
     def delete(
@@ -130,6 +132,10 @@ class NotifyingStore(SinkStore):
         if removed:
             self.events.publish_threadsafe("deleted", count=removed)
         return removed
+
+
+def _boxes(message: CapturedMessage) -> list[dict[str, str]]:
+    return [{"address": m.address, "folder": m.folder} for m in message.mailboxes]
 
 
 @dataclass

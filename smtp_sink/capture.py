@@ -8,11 +8,10 @@ are kept apart in ``added_headers``; ``delivered_bytes`` is what a mailbox user 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from types import MappingProxyType
 from typing import Any
 
@@ -108,10 +107,12 @@ def clean_text(value: str) -> str:
 
 
 def _decoded(value: str) -> str:
-    try:
-        text = str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeError):
-        text = value
+    text = value
+    if "=?" in value:  # only encoded-words (RFC 2047) change under decode_header
+        try:
+            text = str(make_header(decode_header(value)))
+        except (ValueError, LookupError, UnicodeError):
+            text = value
     return clean_text(" ".join(text.split())[:MAX_SUMMARY_FIELD])
 
 
@@ -121,24 +122,57 @@ def header_block(raw: bytes) -> bytes:
     return split_header(raw)[0][:MAX_HEADER_BYTES]
 
 
+# The email package's compat32 reading of a header section (email.feedparser): lines end at
+# CRLF, CR or LF; the section is the leading run of lines that look like a field, a
+# continuation or a Unix "From " line.
+_SECTION = re.compile(r"(?:(?:From |[\x21-\x39\x3b-\x7e]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_SUMMARY_FIELDS = ("message-id", "subject", "from")
+
+
+def _section_lines(text: str) -> list[str]:
+    section = _SECTION.match(text)
+    return _LINE.findall(section.group()) if section is not None else []
+
+
+def _first_fields(text: str) -> dict[str, str]:
+    """The first value of each field name (lower-cased) as ``BytesHeaderParser`` reads them.
+
+    A value is the text after the first colon with leading blanks removed, its continuation
+    lines appended and trailing line ends removed (compat32). Lines that parser drops (a Unix
+    "From " line, one starting with a colon, a continuation with no field before it) make no
+    field here either, or one under a name with a blank or none at all, which no caller asks
+    for.
+    """
+    found: dict[str, str] = {}
+    name: str | None = None
+    parts: list[str] = []
+    for line in [*_section_lines(text), ""]:
+        if line[:1] in (" ", "\t"):
+            parts.append(line)
+            continue
+        if name is not None:
+            found.setdefault(name.lower(), "".join(parts).rstrip("\r\n"))
+        name, _, value = line.partition(":")
+        parts = [value.lstrip(" \t")]
+    return found
+
+
 def summarize_headers(raw: bytes) -> HeaderSummary:
     """Message-ID, Subject and From of ``raw``, decoded; empty strings where absent.
 
-    Pure and total: garbage in gives empty or best-effort fields, never an exception.
+    Pure and total: garbage in gives empty or best-effort fields, never an exception. The
+    fields are those the email package's ``BytesHeaderParser`` (compat32) finds first, read
+    without building its message object.
     """
-    headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
-    first: dict[str, str] = {}
-    for name, value in headers.raw_items():
-        first.setdefault(name.lower(), value)
+    first = _first_fields(header_block(raw).decode("ascii", "surrogateescape"))
 
     def get(name: str) -> str:
-        value = first.get(name.lower())
+        value = first.get(name)
         if value is None:
             return ""
         # 8-bit header bytes arrive as surrogate escapes; read them as UTF-8 (RFC 6532 §3).
         text = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
         return _decoded(text)
 
-    return HeaderSummary(
-        message_id=get("Message-ID"), subject=get("Subject"), from_header=get("From")
-    )
+    return HeaderSummary(*(get(name) for name in _SUMMARY_FIELDS))

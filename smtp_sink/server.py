@@ -25,7 +25,7 @@ from smtp_sink.dsn import Deliver
 from smtp_sink.greylist import Greylist
 from smtp_sink.handler import SinkHandler
 from smtp_sink.policies import PolicyBook
-from smtp_sink.protocol import ConnectionGate, SinkSMTP
+from smtp_sink.protocol import ConnectionGate, PathCache, SinkSMTP
 from smtp_sink.proxy import is_trusted, parse_networks
 from smtp_sink.store import GroupCommit, SinkStore
 from smtp_sink.tls import ensure_certificate, server_tls_context
@@ -85,6 +85,7 @@ class SinkServer:
         self._gate = ConnectionGate(
             self.config.max_connections, self.config.max_connections_per_client
         )
+        self._paths = PathCache()
         self.handler = SinkHandler(
             config=self.config,
             policies=self.policies,
@@ -136,6 +137,7 @@ class SinkServer:
             SinkSMTP,
             self.handler,
             gate=self._gate,
+            paths=self._paths,
             is_trusted=lambda ip: is_trusted(ip, networks),
             connection_timeout=cfg.connection_timeout,
             first_command_timeout=cfg.first_command_timeout,

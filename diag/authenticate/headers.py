@@ -73,7 +73,7 @@ def parse_header_block(
     if len(block) > max_bytes:
         problems.append(HEADER_LIMIT)
         block = block[:max_bytes]
-    if any(byte > 0x7F for byte in block):
+    if not block.isascii():
         problems.append(EIGHT_BIT)
         try:
             block.decode("utf-8")

@@ -98,24 +98,23 @@ class Verdict:
     findings: tuple[Finding, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        dmarc = self.dmarc.to_dict()
-        keys = (
-            "result",
-            "policy",
-            "disposition",
-            "from_domain",
-            "policy_domain",
-            "organizational_domain",
-            "spf_aligned",
-            "dkim_aligned",
-        )
+        dmarc = self.dmarc
         return {
             "spf": self.spf.to_dict(),
             "dkim": [
-                {k: d.to_dict()[k] for k in ("result", "domain", "selector", "reason")}
+                {"result": d.result, "domain": d.domain, "selector": d.selector, "reason": d.reason}
                 for d in self.dkim
             ],
-            "dmarc": {k: dmarc[k] for k in keys},
+            "dmarc": {
+                "result": dmarc.result,
+                "policy": dmarc.policy,
+                "disposition": dmarc.disposition,
+                "from_domain": dmarc.from_domain,
+                "policy_domain": dmarc.policy_domain,
+                "organizational_domain": dmarc.organizational_domain,
+                "spf_aligned": dmarc.spf_aligned,
+                "dkim_aligned": dmarc.dkim_aligned,
+            },
             "arc": _arc_dict(self.arc),
             "authentication_results": self.authentication_results,
             "findings": [f.to_dict() for f in self.findings],

@@ -1,9 +1,10 @@
 """ARC chain validation (RFC 8617) with dkimpy, on keys fetched through our Resolver.
 
 The ARC-Seal and ARC-Message-Signature key names are read here, fetched concurrently, and
-served to ``dkim.ARC(...).verify``. Where dkimpy crashes or refuses (a header written
-``ARC-Message-Signature:i=3;``, Ed25519 seals), the outcome is ``cv=fail`` with a reason code:
-this module never raises for anything in the message.
+served to dkimpy's ``ARC.verify`` (``NativeARC``: RSA by OpenSSL, see diag/dkim/verifier.py).
+Where dkimpy crashes or refuses (a header written ``ARC-Message-Signature:i=3;``, Ed25519
+seals), the outcome is ``cv=fail`` with a reason code: this module never raises for anything in
+the message.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dkim
 
 from diag.dkim.fetch import KeyLookup, capture_logger, fetch_keys, prefetched_dnsfunc, to_crlf
 from diag.dkim.parse import parse_tag_list
+from diag.dkim.verifier import NativeARC
 from diag.errors import DkimSyntaxError
 from diag.resolver import Resolver
 
@@ -126,7 +128,7 @@ async def verify_arc(message: bytes, resolver: Resolver) -> ArcResult:
     lookups = await fetch_keys(resolver, _key_names(fields))
     logger, messages = capture_logger("diag.dkim.arc")
     try:
-        verifier = dkim.ARC(data, logger=logger)
+        verifier = NativeARC(data, logger=logger)
         cv, raw_sets, text = verifier.verify(dnsfunc=prefetched_dnsfunc(lookups))
     except Exception as exc:  # known dkimpy defects (IndexError on "ARC-...:i=3;") and others
         log.info("arc.verifier_error error=%s", type(exc).__name__)

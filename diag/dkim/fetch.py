@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from diag.dkim.parse import parse_key_record
+from diag.dkim.parse import parse_key_record_cached
 from diag.errors import DkimSyntaxError, DnsError
 from diag.resolver import Rcode, Resolver, normalize_name
 
@@ -49,6 +49,9 @@ async def fetch_key(resolver: Resolver, name: str) -> KeyLookup:
 async def fetch_keys(resolver: Resolver, names: Iterable[str]) -> dict[str, KeyLookup]:
     """Fetch several key records concurrently, each distinct name once, keyed by normalised name."""
     unique = list(dict.fromkeys(normalize_name(name) for name in names))
+    if len(unique) == 1:  # the usual case: one signature; no task to schedule
+        lookup = await fetch_key(resolver, unique[0])
+        return {lookup.name: lookup}
     lookups = await asyncio.gather(*(fetch_key(resolver, name) for name in unique))
     return {lookup.name: lookup for lookup in lookups}
 
@@ -76,7 +79,7 @@ def prefetched_dnsfunc(lookups: Mapping[str, KeyLookup]) -> DnsFunc:
 
 def _canonical(record: str) -> str:
     try:
-        key = parse_key_record(record)
+        key = parse_key_record_cached(record)
     except DkimSyntaxError:
         return record  # dkimpy gets the text as published and judges it itself
     if key.revoked or key.key_type not in ("rsa", "ed25519"):

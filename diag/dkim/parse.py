@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from dataclasses import dataclass
 
@@ -23,9 +24,11 @@ MAX_LENGTH_DIGITS = 76  # RFC 6376 §3.5 l=: 1*76DIGIT
 ED25519_KEY_BYTES = 32  # RFC 8463 §4: the raw 32-byte public key
 MAX_DOMAIN_LENGTH = 253  # RFC 1035 §2.3.4 (255 octets on the wire)
 MAX_LABEL_LENGTH = 63  # RFC 1035 §2.3.4
+KEY_PARSE_CACHE_SIZE = 256  # distinct key records kept parsed for verification
 
 _TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # RFC 6376 §3.2 tag-name
 _WSP = " \t\r\n"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # controls other than FWS
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")  # RFC 6376 §2.4 base64string, FWS removed
 _ALGORITHM = re.compile(r"[a-z][a-z0-9]*-[a-z][a-z0-9]*\Z")  # RFC 6376 §3.5 sig-a-tag-alg
 _CANON = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")  # RFC 6376 §3.5 sig-c-tag-alg
@@ -82,11 +85,13 @@ def _parse_tag_spec(text: str, spec: str, start: int, seen: set[str]) -> Tag:
     raw = spec[eq + 1 :]
     value = raw.strip(_WSP)
     value_position = start + eq + 1 + (len(raw) - len(raw.lstrip(_WSP)))
-    for offset, char in enumerate(value):
-        if (ord(char) < 0x20 and char not in _WSP) or char == "\x7f":
-            raise DkimSyntaxError(
-                f"control character in {name}= value", text=text, position=value_position + offset
-            )
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise DkimSyntaxError(
+            f"control character in {name}= value",
+            text=text,
+            position=value_position + control.start(),
+        )
     return Tag(name, value, value_position, start + lead)
 
 
@@ -339,6 +344,16 @@ def parse_key_record(text: str) -> DkimKey:
         bits=bits,
         tags=tuple((tag.name, tag.value) for tag in tags),
     )
+
+
+@functools.lru_cache(maxsize=KEY_PARSE_CACHE_SIZE)
+def parse_key_record_cached(text: str) -> DkimKey:
+    """``parse_key_record`` for verification, reusing the parse of a record text seen recently.
+
+    Safe to share: ``parse_key_record`` is a pure function of ``text`` and its result is frozen
+    all the way down. A text that fails to parse is not kept (the error is raised afresh).
+    """
+    return parse_key_record(text)
 
 
 def _lower_list(value: str) -> tuple[str, ...]:

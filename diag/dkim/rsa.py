@@ -1,28 +1,44 @@
-"""RSA-SHA256 DKIM signing with dkimpy's canonicalization and hashing and OpenSSL's RSA.
+"""RSA for DKIM by OpenSSL (``cryptography``) where dkimpy would do it in pure Python.
 
-dkimpy signs with its own pure-Python modular arithmetic (``dkim.crypto.rsa_decrypt``), which
+Signing: dkimpy signs with its own modular arithmetic (``dkim.crypto.rsa_decrypt``), which
 takes about 10 ms per 2048-bit signature; ``cryptography`` takes well under 1 ms. Everything
 else stays dkimpy's: the tag list, the header selection, both canonicalizations, the body and
 header hashes and the folding of the field. RSASSA-PKCS1-v1_5 (RFC 8017 §8.2.1) is
 deterministic, so for the same key, message and time the field is byte for byte the one dkimpy
-writes (tests/diag/test_dkim_sign.py compares the two).
+writes (tests/diag/test_dkim_sign.py compares the two). The seam is ``DKIM.gen_header``, which
+dkimpy's ``DKIM.sign`` calls with the tag list once the body hash is in it; ``FastRsaDKIM``
+overrides it for RSA-SHA256 only and leaves every other case (Ed25519, RSA-SHA1, the
+"standardized" ARC form) to dkimpy.
 
-The seam is ``DKIM.gen_header``, which dkimpy's ``DKIM.sign`` calls with the tag list once
-the body hash is in it; ``FastRsaDKIM`` overrides it for RSA-SHA256 only and leaves every other
-case (Ed25519, RSA-SHA1, the "standardized" ARC form) to dkimpy.
+Verifying: ``OpenSslRsaKey.verify_sha256`` gives the answer of dkimpy's
+``RSASSA_PKCS1_v1_5_verify`` (RFC 8017 §8.2.2) for every key ``openssl_public_key`` accepts
+(those OpenSSL computes with exactly as dkimpy's ``pow`` does); diag/dkim/verifier.py uses it
+at dkimpy's verification seam.
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 import dkim
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from dkim.crypto import DigestTooLargeError
 
 RSA_SHA256 = b"rsa-sha256"  # RFC 6376 §3.3.1 (RFC 8301 §3.1 makes it the only RSA choice)
+# RFC 8017 §9.2 note 1: the DER DigestInfo in front of a SHA-256 hash value.
+SHA256_DIGEST_INFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
+_SHA256 = Prehashed(hashes.SHA256())
+PKCS1_MIN_OVERHEAD = 11  # RFC 8017 §9.2 step 3: emLen >= tLen + 11
+# OpenSSL refuses public-key operations beyond these (OPENSSL_RSA_MAX_MODULUS_BITS,
+# OPENSSL_RSA_SMALL_MODULUS_BITS, OPENSSL_RSA_MAX_PUBEXP_BITS) and reports a bad signature.
+OPENSSL_MAX_MODULUS_BITS = 16384
+OPENSSL_SMALL_MODULUS_BITS = 3072
+OPENSSL_MAX_PUBEXP_BITS = 64
 
 
 def load_rsa_signing_key(private_key: bytes) -> rsa.RSAPrivateKey | None:
@@ -43,6 +59,54 @@ def load_rsa_signing_key(private_key: bytes) -> rsa.RSAPrivateKey | None:
     except (ValueError, TypeError):
         return None
     return loaded if isinstance(loaded, rsa.RSAPrivateKey) else None
+
+
+@dataclass(frozen=True)
+class OpenSslRsaKey:
+    """An RSA public key OpenSSL verifies with exactly as dkimpy's arithmetic would."""
+
+    key: rsa.RSAPublicKey
+    modulus: int
+
+    def verify_sha256(self, digest: bytes, signature: bytes) -> bool:
+        """dkimpy's ``RSASSA_PKCS1_v1_5_verify`` of a SHA-256 ``digest``, computed by OpenSSL.
+
+        dkimpy reads the signature as an integer: leading zero octets may be missing, extra
+        ones are ignored and a value of the modulus or more counts modulo it. OpenSSL wants
+        exactly the modulus's length and a value below it, so the signature is reduced and
+        re-encoded first; both then compare the whole encoded message (RFC 8017 §9.2). Raises
+        dkimpy's ``DigestTooLargeError`` when the modulus is too short for the DigestInfo, as
+        dkimpy does.
+        """
+        length = (self.modulus.bit_length() + 7) // 8
+        if len(SHA256_DIGEST_INFO_PREFIX) + len(digest) + PKCS1_MIN_OVERHEAD > length:
+            raise DigestTooLargeError()
+        value = int.from_bytes(signature, "big") % self.modulus
+        try:
+            self.key.verify(value.to_bytes(length, "big"), digest, padding.PKCS1v15(), _SHA256)
+        except InvalidSignature:
+            return False
+        return True
+
+
+def openssl_public_key(modulus: int, exponent: int) -> OpenSslRsaKey | None:
+    """The key dkimpy parsed (``modulus``, ``exponent``) for OpenSSL, or ``None``.
+
+    ``None`` where OpenSSL would not compute ``s^e mod n`` as dkimpy's ``pow`` does: an even
+    modulus (Montgomery multiplication needs an odd one), an exponent that is even, below 3 or
+    not below the modulus (``cryptography`` refuses those), a modulus over 16384 bits, or one
+    over 3072 bits with an exponent over 64 bits (OpenSSL refuses those). dkimpy's own
+    arithmetic judges such keys.
+    """
+    bits = modulus.bit_length()
+    if modulus % 2 == 0 or bits > OPENSSL_MAX_MODULUS_BITS:
+        return None
+    if bits > OPENSSL_SMALL_MODULUS_BITS and exponent.bit_length() > OPENSSL_MAX_PUBEXP_BITS:
+        return None
+    try:
+        return OpenSslRsaKey(rsa.RSAPublicNumbers(exponent, modulus).public_key(), modulus)
+    except ValueError:
+        return None
 
 
 class FastRsaDKIM(dkim.DKIM):  # type: ignore[misc]  # dkimpy ships no type information

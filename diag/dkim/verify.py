@@ -1,8 +1,9 @@
-"""DKIM verification of every signature on a message: keys through our Resolver, crypto by dkimpy.
+"""DKIM verification of every signature on a message: keys through our Resolver, checks by dkimpy.
 
 Each signature is parsed and pre-checked here (algorithm, h=, timestamps against the caller's
 clock, the key record), its key fetched concurrently through the injected Resolver, and only
-then handed to dkimpy's ``DKIM`` object with a ``dnsfunc`` serving those prefetched keys.
+then handed to dkimpy's ``DKIM`` object (``NativeDKIM``: RSA by OpenSSL, see
+diag/dkim/verifier.py) with a ``dnsfunc`` serving those prefetched keys.
 Nothing here raises for a bad message: every outcome is a ``DkimResult`` with a stable reason.
 """
 
@@ -27,7 +28,8 @@ from diag.dkim.fetch import (
     prefetched_dnsfunc,
     to_crlf,
 )
-from diag.dkim.parse import DkimKey, DkimSignature, parse_key_record, parse_signature
+from diag.dkim.parse import DkimKey, DkimSignature, parse_key_record_cached, parse_signature
+from diag.dkim.verifier import NativeDKIM
 from diag.errors import DkimSyntaxError
 from diag.resolver import Resolver, normalize_name
 
@@ -127,8 +129,8 @@ def _result(
     )
 
 
-class _Verifier(dkim.DKIM):  # type: ignore[misc]
-    """dkimpy's verifier, with t= and x= left to us so the caller's clock (``now``) is used.
+class _Verifier(NativeDKIM):
+    """dkimpy's verifier (with OpenSSL's RSA), t= and x= left to us so ``now`` is the clock.
 
     Identical to ``DKIM.verify_headerprep`` except that the signature fields handed to
     ``validate_signature_fields`` omit t= and x=, which ``_precheck`` has already judged.
@@ -225,7 +227,7 @@ def _key_problem(sig: DkimSignature, lookup: KeyLookup | None) -> tuple[str, str
         rcode = lookup.rcode.value if lookup.rcode else ""
         return "no_key", f"{sig.key_name} TXT: {rcode}", None
     try:
-        key = parse_key_record(record)
+        key = parse_key_record_cached(record)
     except DkimSyntaxError as exc:
         return "key_syntax", _describe(exc), None
     if key.revoked:

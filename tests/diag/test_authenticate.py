@@ -223,3 +223,18 @@ def test_public_surface() -> None:
     assert not any(name.startswith("_") for name in diag.authenticate.__all__)
     for name in diag.authenticate.__all__:
         assert getattr(diag.authenticate, name) is not None
+
+
+@pytest.mark.parametrize("ip", [GOOD_IP, BAD_IP])
+async def test_json_parts_are_the_results_own_fields(keypair: KeyPair, ip: str) -> None:
+    tampered = _signed(keypair).replace(b"Follow the link.", b"Follow this link!")
+    for message in (_signed(keypair), tampered):
+        verdict = await authenticate(
+            message, ip=ip, helo="mail.example.test", mail_from="bounce@example.test",
+            resolver=_resolver(keypair),
+        )  # fmt: skip
+        data = verdict.to_dict()
+        dmarc = verdict.dmarc.to_dict()
+        assert data["dmarc"] == {k: dmarc[k] for k in DMARC_KEYS}
+        keys = ("result", "domain", "selector", "reason")
+        assert data["dkim"] == [{k: d.to_dict()[k] for k in keys} for d in verdict.dkim]

@@ -220,3 +220,30 @@ def test_mutated_records_raise_only_documented_errors(base: str, data: st.DataOb
     for parser in (parse_signature, parse_key_record):
         with contextlib.suppress(DkimSyntaxError):
             parser(text)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x0e", "\x1f", "\x7f"])
+def test_control_character_in_a_value_is_pointed_at(char: str) -> None:
+    text = f"a=1; n=ab{char}c; z=2"
+    with pytest.raises(DkimSyntaxError) as caught:
+        parse_tag_list(text)
+    assert caught.value.position == text.index(char)
+    assert "control character in n= value" in str(caught.value)
+
+
+def test_folding_whitespace_inside_a_value_is_no_control_character() -> None:
+    (tag,) = parse_tag_list("h=from :\r\n\tto : \tsubject ")
+    assert tag.value == "from :\r\n\tto : \tsubject"
+
+
+def test_cached_key_parse_equals_parse_and_is_reused() -> None:
+    from diag.dkim.parse import KEY_PARSE_CACHE_SIZE, parse_key_record_cached
+
+    text = f"v=DKIM1; k=rsa; n=cached; p={RSA_P}"
+    first = parse_key_record_cached(text)
+    assert first == parse_key_record(text)
+    assert parse_key_record_cached(text) is first
+    assert parse_key_record_cached.cache_info().maxsize == KEY_PARSE_CACHE_SIZE
+    for _ in range(2):  # a record that does not parse is not kept: the error comes every time
+        with pytest.raises(DkimSyntaxError):
+            parse_key_record_cached("v=DKIM1; k=rsa; p=%%%")
