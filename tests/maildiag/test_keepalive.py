@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import ssl
 import statistics
 import subprocess
@@ -28,7 +29,7 @@ import pytest
 START_TIMEOUT = 90.0  # seconds for the three processes to print their startup lines
 ROUNDS = 15  # requests of each kind per path
 SLOWER_LIMIT = 2.0  # kept alive: below this many times the fresh connections' median
-SINK_TOKEN = "keepalive-test-sink-token"  # sent as a Bearer token; ignored where none is needed
+SINK_TOKEN = "keepalive-test-sink-token-0123456789abcdef"  # a Bearer token where one is needed
 URL = re.compile(r"http://(?P<host>[\d.]+):(?P<port>\d+)")
 
 
@@ -80,14 +81,16 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         "serve": _start(
             ["serve", "--port", "0"],
             tmp_path_factory.mktemp("serve"),
-            MAILDIAG_SECRET_KEY="keepalive-test-secret-0123456789abcdef",
+            MAILDIAG_SECRET_KEY=secrets.token_urlsafe(32),
         ),
         "lab": _start(
             ["serve", "--lab", "--port", "0", "--dns-port", "0", "--smtp-port", "0"],
             tmp_path_factory.mktemp("lab"),
         ),
         "sink": _start(
-            ["sink", "--smtp-port", "0", "--http-port", "0"], tmp_path_factory.mktemp("sink")
+            ["sink", "--smtp-port", "0", "--http-port", "0"],
+            tmp_path_factory.mktemp("sink"),
+            MAILDIAG_SECRET_KEY=secrets.token_urlsafe(32),
         ),
     }
     try:

@@ -15,6 +15,7 @@ import contextlib
 import io
 import os
 import re
+import secrets
 import socket
 import struct
 import time
@@ -125,15 +126,14 @@ async def running(
 
 
 def serve_settings(data: Path) -> Settings:
-    return Settings(
-        data_dir=data, http_port=0, secret_key=SecretStr("listener-test-secret-0123456789abcdef")
-    )
+    return Settings(data_dir=data, http_port=0, secret_key=SecretStr(secrets.token_urlsafe(32)))
 
 
 def sink_run(data: Path) -> Coroutine[Any, Any, int]:
     """``maildiag sink --smtp-port 0 --http-port 0 --data DATA`` (without a judge)."""
     args = argparse.Namespace(host=None, smtp_port=0, http_port=0, data=data)
-    return sink_command.run(args, Settings(data_dir=data, sink_judge=False))
+    key = SecretStr(secrets.token_urlsafe(32))  # outside the lab: a real key
+    return sink_command.run(args, Settings(data_dir=data, sink_judge=False, secret_key=key))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
