@@ -93,11 +93,13 @@ def record_xml(
     dkim: str = "pass",
     spf: str = "pass",
     header_from: str = "platform.visma.com",
+    envelope_to: str | None = None,
 ) -> str:
+    to = f"<envelope_to>{envelope_to}</envelope_to>" if envelope_to else ""
     return (
         f"<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>"
         f"<disposition>{disposition}</disposition><dkim>{dkim}</dkim><spf>{spf}</spf>"
-        f"</policy_evaluated></row><identifiers><header_from>{header_from}</header_from>"
+        f"</policy_evaluated></row><identifiers>{to}<header_from>{header_from}</header_from>"
         f"</identifiers><auth_results><dkim><domain>{header_from}</domain>"
         f"<selector>s1</selector><result>{dkim}</result></dkim><spf><domain>{header_from}"
         f"</domain><result>{spf}</result></spf></auth_results></record>"
