@@ -48,37 +48,33 @@ OVERRIDES = (  # PolicyOverrideType of RFC 7489 and of RFC 9990
 
 
 class _Node:
-    """An element's children in the report's namespace, by local name."""
+    """An element, and lookups of its children in the report's namespace by local name
+    (ElementTree's own ``find``, so an extension's elements in another namespace never
+    match). ``path`` names the element in refusals."""
 
-    def __init__(self, element: Element, namespace: str, path: str) -> None:
+    __slots__ = ("element", "path", "prefix")
+
+    def __init__(self, element: Element, prefix: str, path: str) -> None:
+        self.element = element
+        self.prefix = prefix
         self.path = path
-        self.children: dict[str, list[Element]] = {}
-        prefix = f"{{{namespace}}}" if namespace else ""
-        for child in element:
-            tag = child.tag
-            if not isinstance(tag, str) or not tag.startswith(prefix):
-                continue  # comments, processing instructions
-            local = tag[len(prefix) :]
-            if "}" not in local:  # an extension's element in its own namespace
-                self.children.setdefault(local, []).append(child)
-        self.namespace = namespace
 
     def all(self, name: str) -> list[Element]:
-        return self.children.get(name, [])
+        return self.element.findall(self.prefix + name)
 
     def text(self, name: str) -> str | None:
-        found = self.children.get(name)
-        return found[0].text if found else None
+        return self.element.findtext(self.prefix + name)
 
     def node(self, name: str) -> _Node:
-        found = self.children.get(name)
-        if not found:
+        found = self.element.find(self.prefix + name)
+        if found is None:
             raise ReportRefused(reason="missing_field", detail=f"{self.path}/{name}")
-        return _Node(found[0], self.namespace, f"{self.path}/{name}")
+        return _Node(found, self.prefix, f"{self.path}/{name}")
 
     def nodes(self, name: str) -> Iterator[_Node]:
-        for element in self.children.get(name, []):
-            yield _Node(element, self.namespace, f"{self.path}/{name}")
+        path = f"{self.path}/{name}"
+        for element in self.element.iterfind(self.prefix + name):
+            yield _Node(element, self.prefix, path)
 
     def field(self, name: str) -> str:
         return f"{self.path}/{name}"
@@ -118,10 +114,11 @@ def parse_aggregate(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Aggregat
     namespace, local = _namespace(root.tag)
     if local != "feedback":
         raise ReportRefused(reason="unknown_format", detail=f"XML root {local[:64]!r}")
-    return _feedback(_Node(root, namespace, "feedback"), limits)
+    prefix = f"{{{namespace}}}" if namespace else ""
+    return _feedback(_Node(root, prefix, "feedback"), limits, namespace)
 
 
-def _feedback(feedback: _Node, limits: Limits) -> AggregateReport:
+def _feedback(feedback: _Node, limits: Limits, namespace: str) -> AggregateReport:
     meta = feedback.node("report_metadata")
     dates = meta.node("date_range")
     begin = v.epoch(dates.text("begin"), dates.field("begin"))
@@ -148,7 +145,7 @@ def _feedback(feedback: _Node, limits: Limits) -> AggregateReport:
         ),
         generator=v.optional_text(meta.text("generator"), limits.max_text),
         version=v.optional_text(feedback.text("version"), 16),
-        schema="rfc9990" if feedback.namespace == RFC9990_NAMESPACE else "rfc7489",
+        schema="rfc9990" if namespace == RFC9990_NAMESPACE else "rfc7489",
     )
 
 

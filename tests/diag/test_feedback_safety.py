@@ -21,6 +21,7 @@ from diag.feedback import (
     parse_report,
     parse_tls,
 )
+from diag.feedback.values import ip_address
 from tests.diag.feedback_samples import (
     aggregate_xml,
     gz,
@@ -175,6 +176,19 @@ def _tls(**changes: object) -> bytes:
 )
 def test_bad_tls_reports(changes: dict[str, object], reason: str) -> None:
     assert refusal(_tls(**changes)).reason == reason
+
+
+@pytest.mark.parametrize("text", ["1.2.3.4\x00", "01.2.3.4", "1.2.3", "256.1.1.1", "1.2.3.4/24"])
+def test_bad_addresses(text: str) -> None:
+    with pytest.raises(ReportRefused) as caught:
+        ip_address(text, "source_ip")
+    assert caught.value.reason == "bad_value"
+
+
+def test_addresses_in_canonical_form() -> None:
+    assert ip_address(" 192.0.2.1 ", "ip") == "192.0.2.1"
+    assert ip_address("2001:DB8:0:0::1", "ip") == "2001:db8::1"
+    assert ip_address("::ffff:192.0.2.1", "ip") == "::ffff:c000:201"
 
 
 def test_tls_strings_become_safe_to_store() -> None:
