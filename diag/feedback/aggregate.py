@@ -192,7 +192,9 @@ def _record(node: _Node, limits: Limits) -> Record:
         header_from=v.domain(ids.text("header_from"), ids.field("header_from")),
         envelope_from=v.optional_domain(ids.text("envelope_from"), ids.field("envelope_from")),
         envelope_to=v.optional_domain(ids.text("envelope_to"), ids.field("envelope_to")),
-        dkim_results=tuple(_dkim(dkim, limits) for dkim in auth.nodes("dkim")),
+        dkim_results=tuple(
+            _dkim(dkim, limits) for dkim in auth.nodes("dkim") if not _no_signature(dkim)
+        ),
         spf_results=tuple(_spf(spf, limits) for spf in auth.nodes("spf")),
     )
 
@@ -202,6 +204,13 @@ def _reason(node: _Node, limits: Limits) -> OverrideReason:
         type=v.word(node.text("type"), node.field("type"), OVERRIDES),
         comment=v.optional_text(node.text("comment"), limits.max_text),
     )
+
+
+def _no_signature(node: _Node) -> bool:
+    """A ``dkim`` entry with no domain and the result none: some reporters write one for an
+    unsigned message. It says nothing a missing entry does not, so it is skipped."""
+    empty = not (node.text("domain") or "").strip()
+    return empty and (node.text("result") or "").strip().lower() == "none"
 
 
 def _dkim(node: _Node, limits: Limits) -> DkimResult:

@@ -13,6 +13,7 @@ from diag.feedback import (
     DkimResult,
     FailureReport,
     OverrideReason,
+    ReportRefused,
     SpfResult,
     TlsReport,
     extract,
@@ -99,6 +100,19 @@ def test_legacy_result_words_are_read_as_rfc8601_results() -> None:
     xml = aggregate_xml(records=record_xml(spf="unknown", dkim="error"))
     (record,) = parse_aggregate(xml).records
     assert (record.spf, record.dkim) == ("temperror", "permerror")
+
+
+def test_an_empty_dkim_entry_for_an_unsigned_message_is_skipped() -> None:
+    unsigned = "<dkim><domain></domain><result>none</result></dkim>"
+    xml = aggregate_xml(records=record_xml().replace("<auth_results>", f"<auth_results>{unsigned}"))
+    (record,) = parse_aggregate(xml).records
+    assert [d.domain for d in record.dkim_results] == ["platform.visma.com"]
+    broken = "<dkim><domain></domain><result>fail</result></dkim>"
+    with pytest.raises(ReportRefused) as caught:
+        parse_aggregate(
+            aggregate_xml(records=record_xml().replace("<auth_results>", f"<auth_results>{broken}"))
+        )
+    assert caught.value.detail == "feedback/record/auth_results/dkim/domain"
 
 
 def test_tls_report_from_rfc8460() -> None:
