@@ -228,8 +228,8 @@ def test_a_long_batch_does_not_hold_its_reports(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'stream.sqlite3'}")
     migrate(engine)
     _peak(engine, 5)  # warm the statement caches
-    small = _peak(engine, 30)
-    large = _peak(engine, 300)
+    small = _peak(engine, 20)
+    large = _peak(engine, 160)
     engine.dispose()
-    per_report = (large - small) / 270
+    per_report = (large - small) / 140
     assert per_report < _report_size() / 10, (small, large, _report_size())
