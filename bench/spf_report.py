@@ -227,10 +227,11 @@ def _cpu_model() -> str:
     return match.group(1).strip() if match else platform.machine()
 
 
-def write_docs(text: str, path: Path = DOCS) -> None:
-    """Replace this benchmark's section of ``path`` (or add it), leaving the others alone."""
+def write_docs(text: str, path: Path = DOCS, heading: str = HEADING) -> None:
+    """Replace the section under ``heading`` of ``path`` (or add it), leaving the others
+    alone; the SPF benchmark's section unless another heading is given."""
     current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(current):
         updated = pattern.sub(lambda _: text.rstrip() + "\n\n", current)
     else:

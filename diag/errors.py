@@ -10,7 +10,9 @@ exceptions are for transport failures and for input that cannot be read at all.
     │   ├── SpfSyntaxError
     │   ├── DkimSyntaxError
     │   └── DmarcSyntaxError
-    └── MimeStructureError  a message whose MIME tree is nested too deep or has too many parts
+    ├── MimeStructureError  a message whose MIME tree is nested too deep or has too many parts
+    └── ReportRefused       a DMARC or TLS report (or its container) that is not read: a reason
+                            code from ``diag.feedback.REASONS`` and where in the file it was
 
 Every error takes keyword evidence and builds ``__str__`` from it.
 """
@@ -80,3 +82,25 @@ class MimeStructureError(DiagError):
     def __str__(self) -> str:
         what = "nested deeper than" if self.reason == "depth" else "more parts than"
         return f"the MIME structure is refused: {what} {self.limit}"
+
+
+class ReportRefused(DiagError):
+    """A feedback report, or the file or part holding it, that is refused: ``reason`` is a code
+    from ``diag.feedback.REASONS``, ``detail`` the evidence (a field, a value, a limit) and
+    ``where`` the place in the file (``"member a.xml"``, ``"message 2, part 3"``)."""
+
+    def __init__(self, *, reason: str, detail: str = "", where: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        self.where = where
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        place = f"{self.where}: " if self.where else ""
+        tail = f": {self.detail}" if self.detail else ""
+        return f"{place}{self.reason}{tail}"
+
+    def at(self, where: str) -> ReportRefused:
+        """The same refusal, placed at ``where`` inside the place it already names."""
+        inner = f"{where}, {self.where}" if self.where else where
+        return ReportRefused(reason=self.reason, detail=self.detail, where=inner)
