@@ -92,7 +92,6 @@ class MxReport:
             "implicit": self.implicit,
             "provider": self.provider,
             "can_receive": self.can_receive,
-            "authenticated": self.authenticated,
             "hosts": [h.to_dict() for h in self.hosts],
             "findings": [f.to_dict() for f in self.findings],
         }

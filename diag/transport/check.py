@@ -166,9 +166,9 @@ async def _tlsrpt(domain: str, resolver: Resolver) -> tuple[TlsRpt, list[Finding
 def _syntax(
     code: str, exc: MtaStsSyntaxError | TlsRptSyntaxError, rfc: str, **more: str
 ) -> Finding:
-    return finding(
-        code, WARNING, rfc, **more, record=exc.text, error=exc.message, position=exc.position
-    )
+    """A record (or, with ``url``, a policy body, not repeated) that breaks its grammar."""
+    shown = {} if "url" in more else {"record": exc.text}
+    return finding(code, WARNING, rfc, **more, **shown, error=exc.message, position=exc.position)
 
 
 async def _dane_host(

@@ -104,19 +104,23 @@ def _dane_host(host: DaneHost, mx_authenticated: bool, starttls: StartTls | None
         return [finding("dane.not_authenticated", INFO, RFC_DANE, host=host.host, records=records)]
     found: list[Finding] = []
     if host.malformed:
-        bad = [{"record": r, "error": e} for r, e in host.malformed]
-        found.append(finding("dane.malformed", WARNING, RFC_TLSA, host=host.host, records=bad))
+        texts, errors = [r for r, _ in host.malformed], [e for _, e in host.malformed]
+        found.append(
+            finding(
+                "dane.malformed", WARNING, RFC_TLSA, host=host.host, records=texts, errors=errors
+            )
+        )
     if host.unusable:
-        bad = [{"record": r, "reason": why} for r, why in host.unusable]
-        none_left = not host.usable
+        texts, reasons = [r for r, _ in host.unusable], [why for _, why in host.unusable]
         found.append(
             finding(
                 "dane.unusable",
                 WARNING,
                 RFC_DANE_USAGE,
                 host=host.host,
-                records=bad,
-                none_usable=none_left,
+                records=texts,
+                reasons=reasons,
+                none_usable=not host.usable,
             )
         )
     if not host.usable:

@@ -291,7 +291,9 @@ async def test_unusable_and_malformed_records() -> None:
     assert dane == [("dane.malformed", "warning"), ("dane.unusable", "warning")]
     unusable = evidence(report, "dane.unusable")
     assert unusable["none_usable"] is True
-    assert [r["reason"] for r in unusable["records"]] == ["pkix_usage", "digest_length"]
+    assert unusable["reasons"] == ["pkix_usage", "digest_length"]
+    assert unusable["records"] == [pkix, short]
+    assert evidence(report, "dane.malformed")["records"] == ["3 1 1 xyz"]
 
 
 # --- STARTTLS judged, alone and against MTA-STS and DANE -----------------------------------------
