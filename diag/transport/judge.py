@@ -2,8 +2,9 @@
 records mean for our senders' mail, with stable codes and RFC cites. Pure.
 
 Severity follows what a sender does: ERROR only where a sender that honours the recipient's
-policy would not deliver (MTA-STS enforce, DNSSEC-signed DANE records); WARNING for what is
-broken but ignored (senders fall back to opportunistic TLS); INFO for what is absent.
+policy would not deliver (MTA-STS enforce, DNSSEC-signed DANE records) and no other MX host
+is left to try; WARNING for what is broken but ignored (senders fall back to opportunistic
+TLS) or skipped for another MX host; INFO for what is absent.
 """
 
 from __future__ import annotations
@@ -63,16 +64,17 @@ def policy_findings(mta: MtaSts, hosts: Sequence[str], starttls: StartTls | None
         severity = ERROR if blocked else WARNING
         found.append(finding("mta_sts.mx_mismatch", severity, RFC_STS_MX, **base, hosts=unmatched))
     if starttls is not None and starttls.problems and policy.matches(starttls.host):
-        severity = ERROR if enforce else WARNING
-        problems = list(starttls.problems)
+        # senders go on to the next MX host the policy allows (RFC 8461 §5.1): not probed here
+        others = [h for h in hosts if h != starttls.host and policy.matches(h)]
         found.append(
             finding(
                 "mta_sts.tls_unmet",
-                severity,
+                ERROR if enforce and not others else WARNING,
                 "RFC 8461 §4.2",
                 **base,
                 host=starttls.host,
-                problems=problems,
+                problems=list(starttls.problems),
+                other_hosts=others,
             )
         )
     if policy.mode == "testing":
@@ -92,13 +94,17 @@ def dane_findings(
     if not published:
         names = [h.host for h in hosts]
         return [finding("dane.none", INFO, RFC_DANE, hosts=names)]
+    # a DANE sender that cannot authenticate one MX host goes on to the next (RFC 7672 §2.2)
+    blocking = mx_authenticated and len(hosts) == 1
     found: list[Finding] = []
     for host in published:
-        found.extend(_dane_host(host, mx_authenticated, starttls))
+        found.extend(_dane_host(host, mx_authenticated, blocking, starttls))
     return found
 
 
-def _dane_host(host: DaneHost, mx_authenticated: bool, starttls: StartTls | None) -> list[Finding]:
+def _dane_host(
+    host: DaneHost, mx_authenticated: bool, blocking: bool, starttls: StartTls | None
+) -> list[Finding]:
     records = list(host.records)
     if not host.authenticated:
         return [finding("dane.not_authenticated", INFO, RFC_DANE, host=host.host, records=records)]
@@ -127,14 +133,16 @@ def _dane_host(host: DaneHost, mx_authenticated: bool, starttls: StartTls | None
         return found
     if not mx_authenticated:
         found.append(finding("dane.mx_not_authenticated", INFO, RFC_DANE_MX, host=host.host))
-    found.append(_dane_match(host, mx_authenticated, starttls))
+    found.append(_dane_match(host, blocking, starttls))
     return found
 
 
-def _dane_match(host: DaneHost, mx_authenticated: bool, starttls: StartTls | None) -> Finding:
+def _dane_match(host: DaneHost, blocking: bool, starttls: StartTls | None) -> Finding:
+    """Whether the probed certificate meets the host's records; a failure is an error when
+    DANE surely applies (a signed MX RRset) and there is no other MX host to go to."""
     usable = [f"{r} ({r.label})" for r in host.usable]
     probed = starttls is not None and starttls.host == host.host
-    severity = ERROR if mx_authenticated else WARNING  # without a signed MX, DANE may not apply
+    severity = ERROR if blocking else WARNING
     if probed and starttls is not None and TLS_REFUSALS & set(starttls.problems):
         problems = sorted(TLS_REFUSALS & set(starttls.problems))
         return finding(

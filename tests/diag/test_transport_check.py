@@ -254,6 +254,13 @@ def spki_tlsa(server: Issued, usage: int = 3) -> str:
     return f"3 1 1 {hashlib.sha256(spki).hexdigest()}"
 
 
+def single_mx(records: dict[str, dict[str, list[Record]]]) -> dict[str, dict[str, list[Record]]]:
+    """``records`` with ``MX1`` as the domain's only MX host."""
+    records[DOMAIN]["MX"] = [MX(10, MX1)]
+    del records[MX2]
+    return records
+
+
 def tlsa_zone(*texts: str) -> dict[str, dict[str, list[Record]]]:
     return zone(**{f"_25._tcp.{MX1}": {"TLSA": list(texts)}})
 
@@ -366,19 +373,28 @@ async def test_starttls_problems(
 async def test_mta_sts_policy_that_the_certificate_fails(mode: str, severity: Any) -> None:
     records, fetcher = sts(ENFORCE.replace("enforce", mode))
     bad = make_server(CA, ["mx.elsewhere.example"])
-    report, _ = await run(records, fetcher=fetcher, probe=probed(bad))
+    report, _ = await run(single_mx(records), fetcher=fetcher, probe=probed(bad))
     unmet = next(f for f in report.findings if f.code == "mta_sts.tls_unmet")
     assert unmet.severity == severity
     assert unmet.evidence["problems"] == ["name_mismatch"]
     assert unmet.evidence["host"] == MX1
+    assert unmet.evidence["other_hosts"] == []
     assert report.has_errors is (mode == "enforce")
 
 
 async def test_mta_sts_enforce_without_starttls_is_an_error() -> None:
     records, fetcher = sts(ENFORCE)
-    report, _ = await run(records, fetcher=fetcher, probe=probed(None))
+    report, _ = await run(single_mx(records), fetcher=fetcher, probe=probed(None))
     unmet = next(f for f in report.findings if f.code == "mta_sts.tls_unmet")
     assert (unmet.severity, unmet.evidence["problems"]) == (ERROR, ["no_starttls"])
+
+
+async def test_another_mx_host_the_policy_allows_makes_it_a_warning() -> None:
+    records, fetcher = sts(ENFORCE)
+    report, _ = await run(records, fetcher=fetcher, probe=probed(None))
+    unmet = next(f for f in report.findings if f.code == "mta_sts.tls_unmet")
+    assert (unmet.severity, unmet.evidence["other_hosts"]) == (WARNING, [MX2])
+    assert not report.has_errors
 
 
 async def test_mta_sts_enforce_with_a_good_certificate_names_the_probed_host() -> None:
@@ -408,11 +424,16 @@ async def test_signed_tlsa_against_the_probed_certificate(
     record: str | None, server: Issued | None, expected: tuple[str, Any]
 ) -> None:
     text = record or spki_tlsa(SERVER)
-    report, _ = await run(tlsa_zone(text), authenticated=SIGNED, probe=probed(server))
+    records = single_mx(tlsa_zone(text))
+    report, _ = await run(records, authenticated=SIGNED, probe=probed(server))
     dane = [(f.code, f.severity) for f in report.findings if f.code.startswith("dane.")]
     assert dane == [expected]
     matched = report.dane[0].matched
     assert matched is (None if server is None else expected[0] == "dane.tlsa_match")
+    if expected[1] is ERROR:  # with a second MX host, a DANE sender goes on to it
+        report, _ = await run(tlsa_zone(text), authenticated=SIGNED, probe=probed(server))
+        dane = [(f.code, f.severity) for f in report.findings if f.code.startswith("dane.")]
+        assert dane == [(expected[0], WARNING)]
 
 
 async def test_ee_record_matches_whatever_the_name() -> None:
