@@ -45,7 +45,6 @@ from diag.transport.trust import default_trust_store
 
 
 async def check_transport(
-    domain: str,
     mx: MxReport,
     resolver: Resolver,
     *,
@@ -54,7 +53,7 @@ async def check_transport(
     now: datetime | None = None,
     trust: Store | None = None,
 ) -> TransportReport:
-    """MTA-STS, TLS-RPT, DANE and STARTTLS for ``domain``, whose MX report is ``mx``.
+    """MTA-STS, TLS-RPT, DANE and STARTTLS for the domain of the MX report ``mx``.
 
     ``fetcher`` fetches the MTA-STS policy (None: never fetched). ``probe`` is the SMTP
     probe of one of its MX hosts, if one ran; its certificate chain is checked against

@@ -97,7 +97,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         probed = report.to_dict()
     fetcher = policy_fetcher(settings, resolver)
-    transport = await check_transport(domain, mx, resolver, fetcher=fetcher, probe=report)
+    transport = await check_transport(mx, resolver, fetcher=fetcher, probe=report)
     view = build_recipient_view(
         mx.to_dict(), probed, address=address, transport=transport.to_dict()
     )

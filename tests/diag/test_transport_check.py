@@ -79,7 +79,7 @@ async def run(
     dns = resolver(records, **options)
     mx = await lookup_mx(DOMAIN, dns, allow_private=True)  # 192.0.2.0/24 is documentation
     dns.log.clear()
-    report = await check_transport(DOMAIN, mx, dns, fetcher=fetcher, probe=probe, trust=TRUST)
+    report = await check_transport(mx, dns, fetcher=fetcher, probe=probe, trust=TRUST)
     return report, dns
 
 
@@ -118,7 +118,7 @@ async def test_a_domain_without_mail_servers_is_not_looked_at() -> None:
     dns = MemoryResolver({DOMAIN: {"MX": [MX(0, "")]}})
     mx = await lookup_mx(DOMAIN, dns)
     dns.log.clear()
-    report = await check_transport(DOMAIN, mx, dns, fetcher=Bodies(ENFORCE))
+    report = await check_transport(mx, dns, fetcher=Bodies(ENFORCE))
     assert (report.checked, report.findings, dns.queries) == (False, (), [])
     assert report.to_dict()["mta_sts"] is None
 

@@ -123,7 +123,7 @@ async def test_check_transport_reads_the_fetched_policy(policy_server: PolicySer
     fetch = HttpsPolicyFetcher(
         dns, allow_loopback=True, ssl_context=client_context(CA), port=policy_server.port
     )
-    report = await check_transport(DOMAIN, mx, dns, fetcher=fetch)
+    report = await check_transport(mx, dns, fetcher=fetch)
     assert [f.code for f in report.findings] == ["mta_sts.enforce", "tlsrpt.none", "dane.none"]
     assert (HOST, "A") in dns.queries
 

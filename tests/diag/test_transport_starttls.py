@@ -82,7 +82,7 @@ async def transport(port: int, *, tlsa_records: list[str] = (), signed: bool = F
         resolver=dns,
     )
     return probe, await check_transport(
-        DOMAIN, mx, dns, fetcher=None, probe=probe, trust=trust_store(CA.pem)
+        mx, dns, fetcher=None, probe=probe, trust=trust_store(CA.pem)
     )
 
 

@@ -31,7 +31,7 @@ def lab_dns() -> Iterator[LabDnsServer]:
 async def test_demo_domains_keep_their_outcome(lab_dns: LabDnsServer, domain: str) -> None:
     resolver = DnsPythonResolver([lab_dns.address], timeout=2.0)
     mx = await lookup_mx(domain, resolver, allow_private=True)
-    report = await check_transport(domain, mx, resolver, fetcher=None)
+    report = await check_transport(mx, resolver, fetcher=None)
     assert not [f.code for f in report.findings if f.severity in (WARNING, ERROR)]
     if not mx.can_receive:
         assert not report.checked
