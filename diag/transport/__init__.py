@@ -16,9 +16,9 @@ from diag.transport.mtasts import (
     is_sts_record,
     mx_matches,
     parse_policy,
-    parse_record,
     policy_url,
 )
+from diag.transport.mtasts import parse_record as parse_sts_record
 from diag.transport.report import DaneHost, MtaSts, TlsRpt, TransportReport
 from diag.transport.starttls import EXPIRY_WARNING_DAYS, StartTls, judge_starttls
 from diag.transport.tlsrpt import TlsRptRecord, is_tlsrpt_record
@@ -50,7 +50,7 @@ __all__ = [
     "matches",
     "mx_matches",
     "parse_policy",
-    "parse_record",
+    "parse_sts_record",
     "parse_tlsa",
     "parse_tlsrpt_record",
     "policy_url",

@@ -24,7 +24,7 @@ from diag.transport import (
     matches,
     mx_matches,
     parse_policy,
-    parse_record,
+    parse_sts_record,
     parse_tlsa,
     parse_tlsrpt_record,
     policy_url,
@@ -59,7 +59,7 @@ from tests.diag.certs import make_ca, make_server
 )
 def test_sts_records(text: str, expected: MtaStsRecord) -> None:
     assert is_sts_record(text)
-    assert parse_record(text) == expected
+    assert parse_sts_record(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_sts_records(text: str, expected: MtaStsRecord) -> None:
 )
 def test_sts_record_errors_point_at_the_character(text: str, position: int) -> None:
     with pytest.raises(MtaStsSyntaxError) as caught:
-        parse_record(text)
+        parse_sts_record(text)
     assert caught.value.position == position
     assert "^" in str(caught.value)
 
@@ -337,7 +337,7 @@ def _position(error: ParseError | None, text: str | bytes) -> int:
 def test_sts_record_parser_raises_only_its_error(text: str) -> None:
     error: ParseError | None = None
     try:
-        assert parse_record(text).id.isalnum()
+        assert parse_sts_record(text).id.isalnum()
     except MtaStsSyntaxError as exc:
         error = exc
     if error is not None:
