@@ -9,8 +9,12 @@ exceptions are for transport failures and for input that cannot be read at all.
     ├── ParseError          text that does not follow its grammar; carries the position
     │   ├── SpfSyntaxError
     │   ├── DkimSyntaxError
-    │   └── DmarcSyntaxError
+    │   ├── DmarcSyntaxError
+    │   ├── MtaStsSyntaxError   an MTA-STS TXT record or policy (RFC 8461 §3.1, §3.2)
+    │   ├── TlsRptSyntaxError   a TLS-RPT TXT record (RFC 8460 §3)
+    │   └── TlsaSyntaxError     a TLSA record's presentation form (RFC 6698 §2.2)
     ├── MimeStructureError  a message whose MIME tree is nested too deep or has too many parts
+    ├── PolicyFetchError    an MTA-STS policy that could not be fetched; carries the URL and why
     └── ReportRefused       a DMARC or TLS report (or its container) that is not read: a reason
                             code from ``diag.feedback.REASONS`` and where in the file it was
 
@@ -82,6 +86,37 @@ class MimeStructureError(DiagError):
     def __str__(self) -> str:
         what = "nested deeper than" if self.reason == "depth" else "more parts than"
         return f"the MIME structure is refused: {what} {self.limit}"
+
+
+class MtaStsSyntaxError(ParseError):
+    """An MTA-STS TXT record or policy body that does not follow RFC 8461 §3.1 or §3.2."""
+
+
+class TlsRptSyntaxError(ParseError):
+    """A TLS-RPT TXT record that does not follow RFC 8460 §3."""
+
+
+class TlsaSyntaxError(ParseError):
+    """A TLSA record whose presentation form does not follow RFC 6698 §2.2."""
+
+
+class PolicyFetchError(DiagError):
+    """The MTA-STS policy at ``url`` could not be fetched (RFC 8461 §3.3).
+
+    ``reason`` is one of ``no_address``, ``forbidden_target``, ``connect``, ``tls_certificate``,
+    ``tls``, ``timeout``, ``redirect``, ``http_status``, ``content_type``, ``too_large``,
+    ``dns`` or ``protocol``; ``detail`` says more (a status line, a certificate error).
+    """
+
+    def __init__(self, *, url: str, reason: str, detail: str = "") -> None:
+        self.url = url
+        self.reason = reason
+        self.detail = detail
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        tail = f": {self.detail}" if self.detail else ""
+        return f"MTA-STS policy {self.url} not fetched ({self.reason}){tail}"
 
 
 class ReportRefused(DiagError):

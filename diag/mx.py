@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diag.errors import DnsError
@@ -62,7 +62,11 @@ class MxHost:
 
 @dataclass(frozen=True)
 class MxReport:
-    """The domain's mail servers in the order a sender tries them, and the findings."""
+    """The domain's mail servers in the order a sender tries them, and the findings.
+
+    ``authenticated``: the MX answer (or its denial, for an implicit MX) carried the AD bit,
+    so DANE may apply to these hosts (RFC 7672 §2.2.1).
+    """
 
     domain: str
     hosts: tuple[MxHost, ...] = ()
@@ -70,6 +74,7 @@ class MxReport:
     implicit: bool = False
     provider: str = "generic"
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    authenticated: bool = False
 
     @property
     def can_receive(self) -> bool:
@@ -126,7 +131,8 @@ async def lookup_mx(domain: str, resolver: Resolver, *, allow_private: bool = Fa
     if any(r.exchange == "" for r in records):
         return _null_mx(domain, answer)
     if not records:
-        return await _implicit(domain, resolver, allow_private)
+        implicit = await _implicit(domain, resolver, allow_private)
+        return replace(implicit, authenticated=answer.authenticated)
     ordered = sorted(records, key=lambda r: (r.preference, r.exchange))
     unique = list(dict.fromkeys((r.preference, r.exchange) for r in ordered))
     hosts = await asyncio.gather(
@@ -166,7 +172,13 @@ async def lookup_mx(domain: str, resolver: Resolver, *, allow_private: bool = Fa
                 {"domain": domain, "provider": provider},
             )
         )
-    return MxReport(domain, resolved, provider=provider, findings=tuple(findings))
+    return MxReport(
+        domain,
+        resolved,
+        provider=provider,
+        findings=tuple(findings),
+        authenticated=answer.authenticated,
+    )
 
 
 def _temperror(domain: str, exc: DnsError) -> Finding:

@@ -33,16 +33,29 @@ def translate_recipient(key: str, lang: str, **values: Any) -> str:
     return fill(text, {k: _shown(v) for k, v in values.items()}, missing="?")
 
 
+# Evidence values that are codes, worded per language: (code prefix, evidence key, key prefix).
+_WORDED_VALUES = (
+    ("headers.", "reason", "headers.reason."),
+    ("mta_sts.", "reason", "transport.reason."),
+    ("mta_sts.", "problems", "transport.problem."),
+    ("dane.", "problems", "transport.problem."),
+)
+
+
+def _worded(value: Any, prefix: str, lang: str) -> Any:
+    if isinstance(value, list | tuple):
+        return [_worded(v, prefix, lang) for v in value]
+    key = f"{prefix}{value}"
+    return translate_recipient(key, lang) if key in CATALOG else value
+
+
 def finding_text(finding: Mapping[str, Any], lang: str) -> str:
     """A finding's sentence from its code and evidence; its own summary when the code is unknown."""
     code = str(finding.get("code", ""))
     evidence = {str(k): v for k, v in dict(finding.get("evidence") or {}).items()}
-    if (
-        "reason" in evidence
-        and code.startswith("headers.")
-        and f"headers.reason.{evidence['reason']}" in CATALOG
-    ):
-        evidence["reason"] = translate_recipient(f"headers.reason.{evidence['reason']}", lang)
+    for code_prefix, name, prefix in _WORDED_VALUES:
+        if code.startswith(code_prefix) and name in evidence:
+            evidence[name] = _worded(evidence[name], prefix, lang)
     key = f"finding.{code}"
     if key in CATALOG:
         return translate_recipient(key, lang, **evidence)

@@ -1,5 +1,6 @@
-"""The recipient report: one view-model over the MX report and the optional SMTP probe
-(``MxReport.to_dict()``, ``ProbeReport.to_dict()``), rendered as text, Markdown or JSON.
+"""The recipient report: one view-model over the MX report, the optional SMTP probe and the
+transport-security report (``MxReport.to_dict()``, ``ProbeReport.to_dict()``,
+``TransportReport.to_dict()``), rendered as text, Markdown, HTML or JSON.
 """
 
 from __future__ import annotations
@@ -18,18 +19,21 @@ SEVERITY_MARKS = {"ok": "✔", "error": "✘", "warning": "!", "info": "·"}
 
 @dataclass(frozen=True)
 class RecipientView:
-    """The recipient (an address or a bare domain), its MX report and the probe, if run."""
+    """The recipient (an address or a bare domain), its MX report, the probe, if run, and
+    its transport security (MTA-STS, TLS-RPT, DANE, STARTTLS), if checked."""
 
     subject: str
     domain: str
     address: str | None
     mx: Mapping[str, Any]
     probe: Mapping[str, Any] | None
+    transport: Mapping[str, Any] | None = None
 
     @property
     def findings(self) -> list[Mapping[str, Any]]:
         probe = list(self.probe.get("findings", ())) if self.probe else []
-        return [*self.mx.get("findings", ()), *probe]
+        transport = list(self.transport.get("findings", ())) if self.transport else []
+        return [*self.mx.get("findings", ()), *probe, *transport]
 
     @property
     def errors(self) -> int:
@@ -41,16 +45,22 @@ class RecipientView:
             "domain": self.domain,
             "mx": dict(self.mx),
             "probe": dict(self.probe) if self.probe is not None else None,
+            "transport": dict(self.transport) if self.transport is not None else None,
             "findings": self.findings,
         }
 
 
 def build_recipient_view(
-    mx: Mapping[str, Any], probe: Mapping[str, Any] | None = None, *, address: str | None = None
+    mx: Mapping[str, Any],
+    probe: Mapping[str, Any] | None = None,
+    *,
+    address: str | None = None,
+    transport: Mapping[str, Any] | None = None,
 ) -> RecipientView:
-    """A view from ``MxReport.to_dict()`` and, when the probe ran, ``ProbeReport.to_dict()``."""
+    """A view from ``MxReport.to_dict()`` and, when they ran, ``ProbeReport.to_dict()`` and
+    ``TransportReport.to_dict()``."""
     domain = str(mx.get("domain", ""))
-    return RecipientView(address or domain, domain, address, mx, probe)
+    return RecipientView(address or domain, domain, address, mx, probe, transport)
 
 
 def render_recipient_template(template: str, context: Mapping[str, Any], *, lang: str) -> str:

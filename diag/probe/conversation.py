@@ -155,7 +155,32 @@ def _tls_facts(session: SmtpSession, host: str, verify: bool) -> TlsSession:
         cipher=cipher[0] if cipher else "",
         verified=True if verify else None,
         certificate=certificate_facts(der, host.strip("[]")) if der else None,
+        chain=_peer_chain(ssl_object) or ((der,) if der else ()),
     )
+
+
+def _peer_chain(ssl_object: ssl.SSLObject) -> tuple[bytes, ...]:
+    """The certificates the server sent, DER, its own first; empty when not available.
+
+    Python 3.13 has ``SSLObject.get_unverified_chain()``; before it the same method exists
+    only on the object underneath (``_sslobj``), returning ``_ssl.Certificate`` values.
+    """
+    getter = getattr(ssl_object, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    if getter is None:
+        return ()
+    try:
+        certificates = getter() or []
+    except (ssl.SSLError, ValueError):
+        return ()
+    return tuple(_der(c) for c in certificates)
+
+
+def _der(certificate: Any) -> bytes:
+    if isinstance(certificate, bytes):
+        return certificate
+    return bytes(certificate.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]  # _ssl.Certificate before 3.13
 
 
 def _tls_findings(tls: TlsSession, host: str) -> list[Finding]:

@@ -5,7 +5,7 @@ names the host we asked for (RFC 6125 §6.4 matching, one left-most wildcard lab
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,7 +45,11 @@ class CertificateFacts:
 
 @dataclass(frozen=True)
 class TlsSession:
-    """STARTTLS as it happened: offered, established, protocol, cipher and the certificate."""
+    """STARTTLS as it happened: offered, established, protocol, cipher and the certificate.
+
+    ``chain`` holds the certificates the server sent, DER, its own first (for DANE matching
+    and chain validation); ``to_dict`` gives only their number.
+    """
 
     offered: bool = False
     established: bool = False
@@ -54,6 +58,7 @@ class TlsSession:
     verified: bool | None = None
     certificate: CertificateFacts | None = None
     error: str = ""
+    chain: tuple[bytes, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +68,7 @@ class TlsSession:
             "cipher": self.cipher,
             "verified": self.verified,
             "certificate": self.certificate.to_dict() if self.certificate else None,
+            "chain_length": len(self.chain),
             "error": self.error,
         }
 

@@ -49,12 +49,18 @@ class TXT:
 
 
 Record = str | MX | TXT
-"""A/AAAA addresses, PTR/CNAME/NS targets and SOA text are ``str``; MX and TXT are values."""
+"""A/AAAA addresses, PTR/CNAME/NS targets, and SOA and TLSA text (presentation form) are
+``str``; MX and TXT are values."""
 
 
 @dataclass(frozen=True)
 class Answer:
-    """The outcome of one query. Names are lower-case and carry no trailing dot."""
+    """The outcome of one query. Names are lower-case and carry no trailing dot.
+
+    ``authenticated`` is the AD bit of the reply: the resolver asked says it validated the
+    answer with DNSSEC (RFC 4035 §3.2.3, RFC 6840 §5.7). It is only as trustworthy as the
+    path to that resolver (RFC 7672 §2.1.1): a local validating resolver, or a trusted one.
+    """
 
     name: str
     rdtype: str
@@ -63,6 +69,7 @@ class Answer:
     ttl: int = 0
     elapsed: float = 0.0
     canonical_name: str = ""
+    authenticated: bool = False
 
     @property
     def texts(self) -> tuple[str, ...]:

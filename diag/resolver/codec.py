@@ -1,15 +1,16 @@
 """A small DNS message codec for the resolver's fast path: one question out, common answers in.
 
-``encode_query`` builds the query dnspython's resolver would send (RD, EDNS0 with a 1232-byte
-payload); ``decode_answer`` reads a reply into the resolver's ``Answer`` values for A, AAAA,
-TXT, SPF, MX, PTR and NS. It is pure and declines (returns ``None``, or raises ``Declined``)
-whatever it does not handle exactly as dnspython would: the caller then asks through dnspython.
+``encode_query`` builds the query dnspython's resolver would send (RD and AD, EDNS0 with a
+1232-byte payload); ``decode_answer`` reads a reply into the resolver's ``Answer`` values for
+A, AAAA, TXT, SPF, MX, PTR and NS, with the reply's AD bit. It is pure and declines (returns
+``None``, or raises ``Declined``) whatever it does not handle exactly as dnspython would: the
+caller then asks through dnspython.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dns.ipv4
 import dns.ipv6
@@ -38,7 +39,7 @@ MAX_POINTERS = 16  # compression pointers followed in one name (dnspython's limi
 _HEADER = struct.Struct("!HHHHHH")
 _RR_FIXED = struct.Struct("!HHIH")  # type, class, TTL, RDLENGTH (RFC 1035 §4.1.3)
 _ADDRESS_LENGTH = {A: 4, AAAA: 16}
-_QR, _TC, _RD = 0x8000, 0x0200, 0x0100
+_QR, _TC, _RD, _AD = 0x8000, 0x0200, 0x0100, 0x0020
 _OPCODE_MASK, _RCODE_MASK = 0x7800, 0x000F
 _NOERROR, _NXDOMAIN, _YXDOMAIN = 0, 3, 6
 _OPT_RR = b"\x00" + struct.pack("!HHIH", OPT, EDNS_PAYLOAD, 0, 0)
@@ -70,6 +71,7 @@ class Decoded:
     records: tuple[Record, ...]
     ttl: int
     canonical_name: str
+    authenticated: bool = False  # the reply's AD bit (RFC 4035 §3.2.3)
 
 
 def encode_name(name: str) -> bytes | None:
@@ -88,8 +90,10 @@ def encode_name(name: str) -> bytes | None:
 
 
 def encode_query(msg_id: int, qname_wire: bytes, rdtype: int) -> bytes:
-    """One question with RD set and an EDNS0 OPT record (as ``Resolver.use_edns(0, 0, 1232)``)."""
-    header = _HEADER.pack(msg_id, _RD, 1, 0, 0, 1)
+    """One question with RD and AD set (AD asks a validating resolver to say whether it
+    validated the answer, RFC 6840 §5.7) and an EDNS0 OPT record (as
+    ``Resolver.use_edns(0, 0, 1232)``)."""
+    header = _HEADER.pack(msg_id, _RD | _AD, 1, 0, 0, 1)
     return header + qname_wire + struct.pack("!HH", rdtype, CLASS_IN) + _OPT_RR
 
 
@@ -135,12 +139,14 @@ def decode_answer(data: bytes, msg_id: int, qname_wire: bytes, rdtype: int) -> D
     if rcode == _NXDOMAIN:
         if answers:
             raise Declined("NXDOMAIN at the end of a CNAME chain")
-        return Decoded(Rcode.NXDOMAIN, (), _negative_ttl(data, authority), "")
+        ttl = _negative_ttl(data, authority)
+        return Decoded(Rcode.NXDOMAIN, (), ttl, "", authenticated=bool(flags & _AD))
     if rcode == _YXDOMAIN:
         raise Declined("YXDOMAIN")
     if rcode != _NOERROR:
         raise ServerFailure(rcode)
-    return _resolve_chain(data, rdtype, answers, authority)
+    decoded = _resolve_chain(data, rdtype, answers, authority)
+    return replace(decoded, authenticated=True) if flags & _AD else decoded
 
 
 _Raw = tuple[int, int, int, int, int]  # type, class, TTL, rdata offset, owner name offset

@@ -32,6 +32,8 @@ class MemoryResolver:
     mode a query for any other name raises ``UnexpectedQuery`` (an AssertionError, so the test
     fails) unless the name is listed in ``nxdomain``; otherwise it is NXDOMAIN. ``errors`` maps
     ``(name, rdtype)`` (rdtype ``"*"`` for any) to a DnsError reason such as ``"timeout"``.
+    Answers for the names in ``authenticated`` carry the AD bit, as a validating resolver's
+    would for a signed zone (through a CNAME, only when every name on the way is listed).
     Every query is logged in ``log``.
     """
 
@@ -40,6 +42,7 @@ class MemoryResolver:
     nxdomain: Iterable[str] = ()
     errors: Mapping[tuple[str, str], str] = field(default_factory=dict)
     ttl: int = 300
+    authenticated: Iterable[str] = ()
     log: list[QueryLogEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -54,6 +57,7 @@ class MemoryResolver:
             for i in range(1, name.count(".") + 1)
         }
         self._errors = {(normalize_name(n), t.upper()): r for (n, t), r in self.errors.items()}
+        self._signed = frozenset(normalize_name(n) for n in self.authenticated)
 
     @property
     def queries(self) -> list[tuple[str, str]]:
@@ -79,12 +83,13 @@ class MemoryResolver:
 
     def _answer(self, qname: str, rdtype: str, depth: int = 0) -> Answer:
         types = self._zone.get(qname)
+        signed = qname in self._signed
         if types is None:
             if qname in self._ents:
-                return Answer(qname, rdtype, Rcode.NODATA, (), self.ttl)
+                return Answer(qname, rdtype, Rcode.NODATA, (), self.ttl, authenticated=signed)
             if self.strict and qname not in self._nx:
                 raise UnexpectedQuery(f"unexpected DNS query {qname} {rdtype}")
-            return Answer(qname, rdtype, Rcode.NXDOMAIN, (), self.ttl)
+            return Answer(qname, rdtype, Rcode.NXDOMAIN, (), self.ttl, authenticated=signed)
         records = types.get(rdtype, ())
         if not records and "CNAME" in types and rdtype != "CNAME":
             if depth >= MAX_CNAME_CHAIN:
@@ -93,6 +98,8 @@ class MemoryResolver:
             target = normalize_name(str(types["CNAME"][0]))
             followed = self._answer(target, rdtype, depth + 1)
             canonical = followed.canonical_name or target
-            return Answer(qname, rdtype, followed.rcode, followed.records, self.ttl, 0.0, canonical)
+            secure = signed and followed.authenticated
+            records = followed.records
+            return Answer(qname, rdtype, followed.rcode, records, self.ttl, 0.0, canonical, secure)
         rcode = Rcode.NOERROR if records else Rcode.NODATA
-        return Answer(qname, rdtype, rcode, tuple(records), self.ttl, 0.0, qname)
+        return Answer(qname, rdtype, rcode, tuple(records), self.ttl, 0.0, qname, signed)

@@ -16,6 +16,7 @@ import dns.asyncbackend
 import dns.asyncquery
 import dns.asyncresolver
 import dns.exception
+import dns.flags
 import dns.inet
 import dns.message
 import dns.name
@@ -63,6 +64,11 @@ def _rdata_to_record(rdata: object, rdtype: str) -> Record:
     if rdtype in ("PTR", "CNAME", "NS"):
         return str(rdata.target.to_text(omit_final_dot=True)).lower()  # type: ignore[attr-defined]
     return str(rdata.to_text())  # type: ignore[attr-defined]
+
+
+def _authenticated(response: object) -> bool:
+    """The AD bit of a reply (RFC 4035 §3.2.3)."""
+    return isinstance(response, dns.message.Message) and bool(response.flags & dns.flags.AD)
 
 
 def _negative_ttl(response: dns.message.Message | None) -> int:
@@ -227,6 +233,9 @@ class DnsPythonResolver:
         self._resolver.timeout = timeout
         self._resolver.lifetime = timeout
         self._resolver.retry_servfail = False
+        # AD in the query asks a validating resolver to say whether it validated the answer
+        # (RFC 6840 §5.7); the reply's AD bit becomes Answer.authenticated
+        self._resolver.flags = dns.flags.RD | dns.flags.AD
         self._resolver.use_edns(0, 0, 1232)
         self.timeout = timeout
         self._use_cache = cache
@@ -286,9 +295,15 @@ class DnsPythonResolver:
         if decoded is not None:
             elapsed = time.perf_counter() - started
             self.log.append(QueryLogEntry(qname, rdtype, decoded.rcode.value, elapsed))
-            canonical = decoded.canonical_name
             return Answer(
-                qname, rdtype, decoded.rcode, decoded.records, decoded.ttl, elapsed, canonical
+                qname,
+                rdtype,
+                decoded.rcode,
+                decoded.records,
+                decoded.ttl,
+                elapsed,
+                decoded.canonical_name,
+                decoded.authenticated,
             )
         try:
             result = await self._resolver.resolve(
@@ -298,21 +313,24 @@ class DnsPythonResolver:
             elapsed = time.perf_counter() - started
             responses = list(exc.kwargs.get("responses", {}).values())
             ttl = _negative_ttl(responses[0] if responses else None)
+            signed = bool(responses) and _authenticated(responses[0])
             self.log.append(QueryLogEntry(qname, rdtype, Rcode.NXDOMAIN.value, elapsed))
-            return Answer(qname, rdtype, Rcode.NXDOMAIN, (), ttl, elapsed)
+            return Answer(qname, rdtype, Rcode.NXDOMAIN, (), ttl, elapsed, authenticated=signed)
         except dns.exception.DNSException as exc:
             error = _classify(exc, qname, rdtype)
             self._log_error(qname, rdtype, error, started)
             raise error from exc
         elapsed = time.perf_counter() - started
         canonical = result.canonical_name.to_text(omit_final_dot=True).lower()
+        signed = _authenticated(result.response)
         if result.rrset is None:
             ttl = _negative_ttl(result.response)
             self.log.append(QueryLogEntry(qname, rdtype, Rcode.NODATA.value, elapsed))
-            return Answer(qname, rdtype, Rcode.NODATA, (), ttl, elapsed, canonical)
+            return Answer(qname, rdtype, Rcode.NODATA, (), ttl, elapsed, canonical, signed)
         records = tuple(_rdata_to_record(rdata, rdtype) for rdata in result.rrset)
         self.log.append(QueryLogEntry(qname, rdtype, Rcode.NOERROR.value, elapsed))
-        return Answer(qname, rdtype, Rcode.NOERROR, records, result.rrset.ttl, elapsed, canonical)
+        ttl = result.rrset.ttl
+        return Answer(qname, rdtype, Rcode.NOERROR, records, ttl, elapsed, canonical, signed)
 
     def _log_error(self, qname: str, rdtype: str, error: DnsError, started: float) -> None:
         elapsed = time.perf_counter() - started

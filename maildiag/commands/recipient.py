@@ -1,6 +1,7 @@
 """``maildiag recipient ADDRESS|DOMAIN [--probe]``: the recipient domain's mail servers (MX,
-null MX, implicit MX, provider) and, with ``--probe``, an SMTP probe with our sender
-addresses (RCPT TO only when an address is given).
+null MX, implicit MX, provider), its transport security (MTA-STS, TLS-RPT, DANE) and, with
+``--probe``, an SMTP probe with our sender addresses (RCPT TO only when an address is given)
+whose STARTTLS is judged against what the domain demands.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from typing import Any
 
 from diag.mx import lookup_mx
 from diag.probe import SMTP_PORT, probe_domain
+from diag.resolver import Resolver
+from diag.transport import HttpsPolicyFetcher, PolicyFetcher, check_transport
 from maildiag.commands.common import make_resolver, parse_address, parse_domain
 from maildiag.settings import Settings
 from reports import build_recipient_view, render_recipient
 
 DEFAULT_PROBE_TIMEOUT = 10.0  # seconds per SMTP step; greeting delays of a few seconds are common
+POLICY_TIMEOUT = 15.0  # seconds for the whole MTA-STS policy fetch of one command
 
 
 def add_parser(commands: Any) -> None:
@@ -61,6 +65,16 @@ def ehlo_name(settings: Settings) -> str:
     return first.helo or first.envelope
 
 
+def policy_fetcher(settings: Settings, resolver: Resolver) -> PolicyFetcher | None:
+    """The MTA-STS policy fetcher: never in the lab (its domains have no HTTPS hosts, and the
+    lab stays offline), else HTTPS through the SSRF guard as the SMTP probe has it."""
+    if settings.lab:
+        return None
+    return HttpsPolicyFetcher(
+        resolver, allow_private=settings.allow_private_targets, timeout=POLICY_TIMEOUT
+    )
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     target = args.target.strip()
     address = parse_address(target) if "@" in target else None
@@ -68,7 +82,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     resolver = make_resolver(settings)
     allow_private = settings.allow_private_targets
     mx = await lookup_mx(domain, resolver, allow_private=allow_private)
-    probed = None
+    probed = report = None
     if args.probe:
         port = args.port or (settings.smtp_port if settings.lab else SMTP_PORT)
         report = await probe_domain(
@@ -82,7 +96,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             resolver=resolver,
         )
         probed = report.to_dict()
-    view = build_recipient_view(mx.to_dict(), probed, address=address)
+    fetcher = policy_fetcher(settings, resolver)
+    transport = await check_transport(mx, resolver, fetcher=fetcher, probe=report)
+    view = build_recipient_view(
+        mx.to_dict(), probed, address=address, transport=transport.to_dict()
+    )
     fmt = "json" if args.json else "text"
     print(render_recipient(view, fmt=fmt, lang=settings.lang), end="")
     return 1 if view.errors else 0

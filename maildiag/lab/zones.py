@@ -48,6 +48,21 @@ DEMO_DOMAINS: Mapping[str, str] = MappingProxyType(
 
 HEALTHY_DOMAIN = "kunde-ok.example"
 
+# Transport-security records (RFC 8461 §3.1, RFC 8460 §3) for the demo domains that publish
+# them: correct ones, so no domain's outcome changes. The lab never fetches the MTA-STS
+# policy itself (that would be HTTPS to mta-sts.<domain>), and the report says so.
+TRANSPORT_RECORDS: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
+    {
+        HEALTHY_DOMAIN: (
+            ("_mta-sts", "v=STSv1; id=20260101T000000"),
+            ("_smtp._tls", f"v=TLSRPTv1; rua=mailto:tls-reports@{HEALTHY_DOMAIN}"),
+        ),
+        "kunde-greylist.example": (
+            ("_smtp._tls", "v=TLSRPTv1; rua=mailto:tlsrpt@kunde-greylist.example"),
+        ),
+    }
+)
+
 # The broken sender's SPF: include tree needing 11 DNS-querying terms (RFC 7208 §4.6.4 allows
 # 10). Its egress IP is only listed in the innermost, last include, so evaluating it for that IP
 # reaches the 11th lookup (permerror) rather than matching early.
@@ -157,6 +172,8 @@ def _recipient(zone: _Zone, domain: str, behaviour: str) -> None:
     # maildiag.lab.policies.LAB_MX_ADDRESSES): there the sink knows the domain before RCPT.
     zone.mail_host(f"mx.{domain}", LAB_MX_ADDRESSES.get(domain, SINK_ADDRESS))
     zone.add(domain, "TXT", txt("v=spf1 mx -all"))
+    for prefix, record in TRANSPORT_RECORDS.get(domain, ()):
+        zone.add(f"{prefix}.{domain}", "TXT", txt(record))
 
 
 __all__ = [
@@ -168,6 +185,7 @@ __all__ = [
     "LEGACY_SPF_LOOKUPS",
     "SINK_ADDRESS",
     "STAFF_DOMAIN",
+    "TRANSPORT_RECORDS",
     "build_lab_zone",
     "reverse_name",
     "txt",

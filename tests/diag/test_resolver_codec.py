@@ -28,10 +28,19 @@ IN = dns.rdataclass.IN
 TYPES = sorted(codec.TYPE_CODES)
 
 
+QUERY_FLAGS = dns.flags.RD | dns.flags.AD  # what DnsPythonResolver asks with (RFC 6840 §5.7)
+
+
 def query_message(msg_id: int, qname: str, rdtype: str) -> dns.message.QueryMessage:
-    query = dns.message.make_query(qname + ".", rdtype, use_edns=0, payload=1232)
+    query = dns.message.make_query(qname + ".", rdtype, use_edns=0, payload=1232, flags=QUERY_FLAGS)
     query.id = msg_id
     return query
+
+
+def test_the_resolver_asks_with_the_reference_flags() -> None:
+    configured = DnsPythonResolver(["127.0.0.1"])._resolver
+    assert configured.flags == QUERY_FLAGS
+    assert (configured.edns, configured.payload) == (0, 1232)
 
 
 @pytest.mark.parametrize("rdtype", TYPES)

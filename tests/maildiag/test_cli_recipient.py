@@ -24,8 +24,8 @@ from maildiag.labkit import prepare_lab
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabDnsServer, Path, Path]]:
     data = tmp_path_factory.mktemp("lab")
     _keys, zone = prepare_lab(data)
-    allowed = data / "lab.toml"
-    allowed.write_text("allow_private_targets = true\n", encoding="utf-8")
+    allowed = data / "lab.toml"  # as a running lab writes it (maildiag.labkit.write_lab_config)
+    allowed.write_text("lab = true\nallow_private_targets = true\n", encoding="utf-8")
     strict = data / "strict.toml"
     strict.write_text("allow_private_targets = false\n", encoding="utf-8")
     with lab_dns_in_thread(zone) as server:
@@ -65,7 +65,7 @@ def test_implicit_mx(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, *_args(lab, "recipient", "kari@kunde-nomx.example", "--json"))
     assert code == 0
     data = json.loads(out)
-    assert codes(data) == ["mx.implicit"]
+    assert codes(data) == ["mx.implicit", "mta_sts.none", "tlsrpt.none", "dane.none"]
     assert data["address"] == "kari@kunde-nomx.example"
     assert data["mx"]["hosts"][0]["addresses"] == ["127.0.0.1"]
 
@@ -74,7 +74,7 @@ def test_healthy_domain(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, *_args(lab, "recipient", "kunde-ok.example", "--json"))
     assert code == 0
     data = json.loads(out)
-    assert codes(data) == ["mx.ok"]
+    assert codes(data) == ["mx.ok", "mta_sts.policy_not_fetched", "tlsrpt.ok", "dane.none"]
     assert data["mx"]["hosts"][0]["name"] == "mx.kunde-ok.example"
     assert data["mx"]["provider"] == "generic"
 
