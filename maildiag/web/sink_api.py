@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from maildiag.sinkrecords import forget_policies, save_book, save_policy
 from maildiag.web.sink_access import SinkViewer, sink_admin, sink_viewer
@@ -113,10 +113,16 @@ def _summary(message: CapturedMessage) -> dict[str, Any]:
     return data
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
+def in_utc(value: dt.datetime) -> dt.datetime:
+    """``value`` in UTC (a naive time is taken as UTC). Raises ValueError when UTC cannot hold
+    it: an offset that moves the first or the last day of the calendar past its end."""
+    try:
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    except OverflowError:
+        raise ValueError("the time is out of the range of dates") from None
+
+
+UtcMoment = Annotated[dt.datetime, AfterValidator(in_utc)]
 
 
 @router.get("/messages", summary="List captured messages, newest first")
@@ -126,8 +132,8 @@ async def list_messages(
     to: Annotated[str | None, Query(max_length=320, description="recipient address")] = None,
     sender: Annotated[str | None, Query(max_length=320)] = None,
     subject: Annotated[str | None, Query(max_length=998)] = None,
-    since: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    until: Annotated[dt.datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    since: Annotated[UtcMoment | None, Query(description="ISO 8601, inclusive")] = None,
+    until: Annotated[UtcMoment | None, Query(description="ISO 8601, exclusive")] = None,
     folder: Literal["inbox", "junk"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -138,8 +144,8 @@ async def list_messages(
         to=to or None,
         sender=sender or None,
         subject=subject or None,
-        since=_utc(since),
-        until=_utc(until),
+        since=since,
+        until=until,
         folder=folder,
         limit=limit,
         offset=offset,

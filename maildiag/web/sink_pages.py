@@ -22,7 +22,7 @@ from diag.mime import MAX_MIME_DEPTH, MAX_MIME_PARTS
 from maildiag.web import i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.sink_access import SinkViewer, sink_page_admin, sink_page_viewer
-from maildiag.web.sink_api import MAX_ID, describe, in_store, load_message, sink_of
+from maildiag.web.sink_api import MAX_ID, describe, in_store, in_utc, load_message, sink_of
 from maildiag.web.sink_render import MAX_HTML_DEPTH, refused_html, views_of
 from maildiag.web.sink_reveal import shown_list, shown_message
 from maildiag.web.sink_view import explain_verdict
@@ -71,10 +71,9 @@ def _day(value: str, name: str, *, end: bool = False) -> dt.datetime | None:
             day = dt.date.fromisoformat(text)
             start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
             return start + dt.timedelta(days=1) if end else start
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
+        return in_utc(dt.datetime.fromisoformat(text))
+    except (ValueError, OverflowError):  # not a date, or the day after the calendar's last
         raise HTTPException(422, f"{name}: not a date (YYYY-MM-DD): {text[:40]!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 @router.get("/sink", response_class=HTMLResponse)

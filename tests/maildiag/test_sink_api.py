@@ -318,3 +318,28 @@ async def test_a_rebinding_host_is_400_on_both_apps(lab: Lab) -> None:
             for path in ("/sink", "/api/v1/sink/messages", "/api/v1/sink/info"):
                 response = await client.get(path, headers={"Host": "rebind.attacker.example"})
                 assert response.status_code == 400, path
+
+
+EDGE_OF_THE_CALENDAR = [
+    "0001-01-01T00:00:00+05:00",  # before year 1 in UTC
+    "9999-12-31T23:59:59-05:00",  # after year 9999 in UTC
+]
+
+
+@pytest.mark.parametrize("moment", EDGE_OF_THE_CALENDAR)
+@pytest.mark.parametrize("name", ["since", "until"])
+async def test_a_time_utc_cannot_hold_is_422_not_500(
+    client: httpx.AsyncClient, name: str, moment: str
+) -> None:
+    """Found by the schemathesis run: an offset that moves a time past the calendar's end."""
+    response = await client.get("/api/v1/sink/messages", params={name: moment})
+    assert response.status_code == 422
+    assert name in response.text
+
+
+@pytest.mark.parametrize("value", [*EDGE_OF_THE_CALENDAR, "9999-12-31"])
+async def test_the_list_page_refuses_a_day_past_the_calendar(
+    client: httpx.AsyncClient, value: str
+) -> None:
+    response = await client.get("/sink", params={"since": value, "until": value})
+    assert response.status_code == 422
