@@ -107,3 +107,24 @@ def test_script_in_a_txt_record_is_escaped_in_html() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render_spf(_view(), fmt="pdf")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_an_explanation_that_was_unavailable_is_shown(fmt: str) -> None:
+    # check_host records how many TXT records the exp= target had (RFC 7208 §6.2 wants one)
+    # as a count, not as records.
+    unavailable = dict(RESULT)
+    unavailable["trace"] = [
+        *RESULT["trace"],  # type: ignore[misc]
+        {
+            "kind": "exp",
+            "depth": 0,
+            "domain": "example.com",
+            "text": "exp=explain.example.com",
+            "outcome": "unavailable",
+            "detail": {"records": 2},
+        },
+    ]
+    rendered = render_spf(_view(unavailable), fmt=fmt, lang="en")
+    assert "exp=explain.example.com" in rendered
+    assert "unavailable" in rendered
