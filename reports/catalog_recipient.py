@@ -8,8 +8,8 @@ from this module), read through ``reports.i18n``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from diag.findings import Finding
 from reports.catalog import AreaPairs
 from reports.i18n import fill, messages, translate
 
@@ -17,7 +17,7 @@ AREA = "reports/catalog_recipient.py"
 CATALOG: Mapping[str, tuple[str, str]] = AreaPairs(AREA)
 
 
-def _shown(value: Any) -> Any:
+def _shown(value: object) -> object:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value) or "-"
     if isinstance(value, float) and value.is_integer():
@@ -25,7 +25,7 @@ def _shown(value: Any) -> Any:
     return "-" if value is None else value
 
 
-def translate_recipient(key: str, lang: str, **values: Any) -> str:
+def translate_recipient(key: str, lang: str, **values: object) -> str:
     """The text for ``key``: this catalog first, then the shared one; the key when unknown."""
     if key not in CATALOG:
         return translate(key, lang, **values)
@@ -33,10 +33,11 @@ def translate_recipient(key: str, lang: str, **values: Any) -> str:
     return fill(text, {k: _shown(v) for k, v in values.items()}, missing="?")
 
 
-def finding_text(finding: Mapping[str, Any], lang: str) -> str:
-    """A finding's sentence from its code and evidence; its own summary when the code is unknown."""
-    code = str(finding.get("code", ""))
-    evidence = {str(k): v for k, v in dict(finding.get("evidence") or {}).items()}
+def finding_text(finding: Finding, lang: str) -> str:
+    """A finding's sentence from its code and evidence (as its JSON gives them); its own
+    summary when the code is unknown."""
+    code = finding.code
+    evidence: dict[str, object] = finding.to_dict()["evidence"]
     if (
         "reason" in evidence
         and code.startswith("headers.")
@@ -46,7 +47,7 @@ def finding_text(finding: Mapping[str, Any], lang: str) -> str:
     key = f"finding.{code}"
     if key in CATALOG:
         return translate_recipient(key, lang, **evidence)
-    return str(finding.get("summary", ""))
+    return finding.summary
 
 
 def detail_text(code: str, lang: str) -> str:

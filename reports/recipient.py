@@ -1,94 +1,82 @@
-"""The recipient report: one view-model over the MX report and the optional SMTP probe
-(``MxReport.to_dict()``, ``ProbeReport.to_dict()``), rendered as text, Markdown or JSON.
+"""The recipient report: one view-model over the ``MxReport`` and the optional SMTP probe's
+``ProbeReport``, rendered as text, Markdown, HTML or JSON.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from reports.catalog_recipient import detail_text, finding_text, translate_recipient
-from reports.environment import render
+from diag.findings import Finding
+from diag.mx import MxReport
+from diag.probe import ProbeReport
+from reports.environment import render_report
+from reports.vocabulary import FORMATS, Format, JsonObject, Language, ReportKind, language
+from reports.wording import RecipientWorded
 
-RECIPIENT_FORMATS = ("text", "markdown", "html", "json")
-SEVERITY_MARKS = {"ok": "✔", "error": "✘", "warning": "!", "info": "·"}
+RECIPIENT_FORMATS = FORMATS[ReportKind.RECIPIENT]
+_TEMPLATES = {
+    Format.TEXT: "recipient.txt.j2",
+    Format.MARKDOWN: "recipient.md.j2",
+    Format.HTML: "recipient.html.j2",
+}
 
 
 @dataclass(frozen=True)
-class RecipientView:
+class RecipientView(RecipientWorded):
     """The recipient (an address or a bare domain), its MX report and the probe, if run."""
 
+    lang: Language
     subject: str
     domain: str
     address: str | None
-    mx: Mapping[str, Any]
-    probe: Mapping[str, Any] | None
+    mx: MxReport
+    probe: ProbeReport | None
 
     @property
-    def findings(self) -> list[Mapping[str, Any]]:
-        probe = list(self.probe.get("findings", ())) if self.probe else []
-        return [*self.mx.get("findings", ()), *probe]
+    def findings(self) -> tuple[Finding, ...]:
+        probe = self.probe.findings if self.probe is not None else ()
+        return (*self.mx.findings, *probe)
 
     @property
     def errors(self) -> int:
-        return sum(1 for f in self.findings if f.get("severity") == "error")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "domain": self.domain,
-            "mx": dict(self.mx),
-            "probe": dict(self.probe) if self.probe is not None else None,
-            "findings": self.findings,
-        }
+        return sum(1 for f in self.findings if f.severity == "error")
 
 
-def build_recipient_view(
-    mx: Mapping[str, Any], probe: Mapping[str, Any] | None = None, *, address: str | None = None
+def recipient_view(
+    mx: MxReport, *, lang: str, probe: ProbeReport | None = None, address: str | None = None
 ) -> RecipientView:
-    """A view from ``MxReport.to_dict()`` and, when the probe ran, ``ProbeReport.to_dict()``."""
-    domain = str(mx.get("domain", ""))
-    return RecipientView(address or domain, domain, address, mx, probe)
-
-
-def render_recipient_template(template: str, context: Mapping[str, Any], *, lang: str) -> str:
-    """Render through the shared Environment with this area's catalog in scope.
+    """The view of ``mx`` and, when the probe ran, ``probe``, in ``lang``.
 
     Raises ValueError for an unknown language.
     """
-    return render(
-        template,
-        {**context, "severity_mark": SEVERITY_MARKS},
-        lang=lang,
-        translate=translate_recipient,
-        finding_text=finding_text,
-        detail_text=detail_text,
-    )
+    return RecipientView(language(lang), address or mx.domain, mx.domain, address, mx, probe)
 
 
-def render_recipient(view: RecipientView, *, fmt: str = "text", lang: str = "nb") -> str:
+def recipient_json(view: RecipientView) -> JsonObject:
+    """``{address, domain, mx, probe, findings}``, the probe null when it did not run."""
+    return {
+        "address": view.address,
+        "domain": view.domain,
+        "mx": view.mx.to_dict(),
+        "probe": view.probe.to_dict() if view.probe is not None else None,
+        "findings": [f.to_dict() for f in view.findings],
+    }
+
+
+def render_recipient(view: RecipientView, *, fmt: str = Format.TEXT) -> str:
     """Render ``view`` as text, markdown, html (autoescaped) or json.
 
-    Raises ValueError for another format or language.
+    Raises ValueError for another format.
     """
-    if fmt == "json":
-        return json.dumps(view.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    template = {
-        "text": "recipient.txt.j2",
-        "markdown": "recipient.md.j2",
-        "html": "recipient.html.j2",
-    }.get(fmt)
-    if template is None:
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(RECIPIENT_FORMATS)}")
-    return render_recipient_template(template, {"v": view}, lang=lang)
+    return render_report(
+        ReportKind.RECIPIENT, fmt, _TEMPLATES, lambda: recipient_json(view), v=view
+    )
 
 
 __all__ = [
     "RECIPIENT_FORMATS",
     "RecipientView",
-    "build_recipient_view",
+    "recipient_json",
+    "recipient_view",
     "render_recipient",
-    "render_recipient_template",
 ]

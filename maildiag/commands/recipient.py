@@ -12,7 +12,7 @@ from diag.mx import lookup_mx
 from diag.probe import SMTP_PORT, probe_domain
 from maildiag.commands.common import make_resolver, parse_address, parse_domain
 from maildiag.settings import Settings
-from reports import build_recipient_view, render_recipient
+from reports import recipient_view, render_recipient
 
 DEFAULT_PROBE_TIMEOUT = 10.0  # seconds per SMTP step; greeting delays of a few seconds are common
 
@@ -71,7 +71,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     probed = None
     if args.probe:
         port = args.port or (settings.smtp_port if settings.lab else SMTP_PORT)
-        report = await probe_domain(
+        probed = await probe_domain(
             domain,
             port=port,
             sender_addresses=sender_addresses(settings),
@@ -81,8 +81,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             allow_private=allow_private,
             resolver=resolver,
         )
-        probed = report.to_dict()
-    view = build_recipient_view(mx.to_dict(), probed, address=address)
+    view = recipient_view(mx, lang=settings.lang, probe=probed, address=address)
     fmt = "json" if args.json else "text"
-    print(render_recipient(view, fmt=fmt, lang=settings.lang), end="")
+    print(render_recipient(view, fmt=fmt), end="")
     return 1 if view.errors else 0

@@ -65,7 +65,7 @@ from maildiag.web.checklist_pages import (
 )
 from maildiag.web.pages import page
 from maildiag.web.probing import CHECK_ROLE, RATE_LIMITED, smtp_probe
-from reports import build_sender_view, render_sender, render_testsend, testsend_view
+from reports import render_sender, render_testsend, sender_view, testsend_view
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -249,8 +249,8 @@ def _test_send_result(task: asyncio.Future[Any]) -> TestSendRun | None:
 
 def sender_text(reports: tuple[SenderReport, ...], lang: str) -> str:
     """Our reset senders' SPF, DKIM, DMARC and alignment (the sender report, as HTML)."""
-    view = build_sender_view([report.to_dict() for report in reports], SENDER_SECTIONS)
-    return render_sender(view, fmt="html", lang=lang)
+    view = sender_view(reports, lang=lang, sections=SENDER_SECTIONS)
+    return render_sender(view, fmt="html")
 
 
 def testsend_section(run: TestSendRun | None, lang: str) -> Markup | None:

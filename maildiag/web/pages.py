@@ -65,8 +65,8 @@ async def spf_page(
     state = request.app.state.maildiag
     lang = i18n.lang_of(request, state.settings.lang)
     try:
-        view = await run_spf(state.new_resolver(), domain, ip, sender, helo, lint=lint)
+        view = await run_spf(state.new_resolver(), domain, ip, sender, helo, lint=lint, lang=lang)
     except SpfQueryError as exc:
         return page(request, "spf.html", 400, form=form, report=None, error=str(exc))
-    report = Markup(render_spf(view, fmt="html", lang=lang))  # noqa: S704 - autoescaped template
+    report = Markup(render_spf(view, fmt="html"))  # noqa: S704 - autoescaped template
     return page(request, "spf.html", form=form, report=report, error=None)
