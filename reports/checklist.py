@@ -54,7 +54,7 @@ _SKIP = frozenset(
         "spf_tree",
     }
 )
-Evidence = Mapping[str, object]
+_Evidence = Mapping[str, object]  # an item's evidence, read with care: diag leaves it untyped
 
 
 class _Blank(dict[str, object]):
@@ -62,7 +62,7 @@ class _Blank(dict[str, object]):
         return ""
 
 
-def _mapping(value: object) -> Evidence:
+def _mapping(value: object) -> _Evidence:
     return value if isinstance(value, Mapping) else {}
 
 
@@ -96,7 +96,7 @@ class ItemView:
     status_label: str
     title: str
     next_step: str
-    evidence: Evidence
+    evidence: _Evidence
     facts: tuple[tuple[str, str], ...] = ()
     allowlist: tuple[str, ...] = ()
     transcript: tuple[str, ...] = ()
@@ -122,7 +122,7 @@ class ChecklistView:
         return any(i.status == "problem" for i in self.items)
 
 
-def _reply(evidence: Evidence, item: ChecklistItem) -> str:
+def _reply(evidence: _Evidence, item: ChecklistItem) -> str:
     if evidence.get("reply"):
         return str(evidence["reply"])
     probe = _mapping(evidence.get("probe"))
@@ -134,7 +134,7 @@ def _reply(evidence: Evidence, item: ChecklistItem) -> str:
 def _values(
     item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language
 ) -> dict[str, object]:
-    evidence: Evidence = item.evidence
+    evidence: _Evidence = item.evidence
     return {
         **{k: v for k, v in evidence.items() if isinstance(v, str | int | float)},
         "address": evidence.get("email", ""),
@@ -149,7 +149,7 @@ def _listed(value: object) -> str:
     return ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
 
 
-def _facts(evidence: Evidence) -> tuple[tuple[str, str], ...]:
+def _facts(evidence: _Evidence) -> tuple[tuple[str, str], ...]:
     facts = [
         (str(key), _listed(value))
         for key, value in evidence.items()
@@ -173,12 +173,12 @@ def _facts(evidence: Evidence) -> tuple[tuple[str, str], ...]:
     return tuple(facts)
 
 
-def _transcript(evidence: Evidence) -> tuple[str, ...]:
+def _transcript(evidence: _Evidence) -> tuple[str, ...]:
     probe = evidence.get("probe") or next(iter(_items(evidence.get("probes"))), None)
     return tuple(str(line) for line in _items(_mapping(probe).get("transcript")))
 
 
-def _pictures(evidence: Evidence) -> tuple[Picture, ...]:
+def _pictures(evidence: _Evidence) -> tuple[Picture, ...]:
     identities = map(_mapping, _items(evidence.get("identities")))
     trees = [identity["spf_tree"] for identity in identities if identity.get("spf_tree")]
     return tuple(spf_tree_picture(tree) for tree in map(_mapping, trees))
@@ -221,7 +221,7 @@ def _parse_time(value: object) -> dt.datetime | None:
         return None
 
 
-def _attempt_event(attempt: Evidence, lang: str) -> TimelineEvent | None:
+def _attempt_event(attempt: _Evidence, lang: str) -> TimelineEvent | None:
     at = _parse_time(attempt.get("at"))
     found = attempt.get("code")
     code = found if isinstance(found, int) else 0
@@ -236,7 +236,7 @@ def _attempt_event(attempt: Evidence, lang: str) -> TimelineEvent | None:
     return TimelineEvent(at, label, status) if at is not None else None
 
 
-def _evidence(checklist: Checklist, key: str) -> Evidence:
+def _evidence(checklist: Checklist, key: str) -> _Evidence:
     item = checklist.item(key)
     return item.evidence if item is not None else {}
 
