@@ -1,54 +1,95 @@
-"""Reports: one view-model per report, rendered through one jinja2 Environment to text,
-Markdown, HTML and JSON, in Norwegian (nb) and English (en).
+"""Reports: one view-model per report, built from the diag value it reports on, rendered
+through one jinja2 Environment to text, Markdown, HTML (a document, or a fragment a page
+includes) and JSON, in Norwegian (nb) and English (en). Each report ``<x>`` has
+``<x>_view(result, *, lang, ...)``, ``render_<x>(view, *, fmt)`` and ``<x>_json(view)``, the
+only place its JSON is made.
 """
 
-from reports.authenticate import AuthenticateView, build_authenticate_view, render_authenticate
+from reports.authenticate import (
+    AUTH_FORMATS,
+    AuthenticateView,
+    authenticate_json,
+    authenticate_view,
+    render_authenticate,
+)
 from reports.catalog import known_keys, translate
 from reports.catalog_checklist import CHECKLIST_CATALOG
 from reports.checklist import (
+    CHECKLIST_FORMATS,
     ChecklistView,
     ItemView,
     checklist_json,
     checklist_view,
     render_checklist,
 )
-from reports.environment import LANGUAGES, environment, render
-from reports.headers import HEADERS_FORMATS, HeadersView, build_headers_view, render_headers
+from reports.environment import environment, render
+from reports.headers import HEADERS_FORMATS, HeadersView, headers_json, headers_view, render_headers
 from reports.recipient import (
     RECIPIENT_FORMATS,
     RecipientView,
-    build_recipient_view,
+    recipient_json,
+    recipient_view,
     render_recipient,
 )
-from reports.sender import SenderView, build_sender_view, render_sender
-from reports.spf import FORMATS, SpfView, build_spf_view, render_spf
+from reports.sender import SENDER_FORMATS, SenderView, render_sender, sender_json, sender_view
+from reports.spf import SPF_FORMATS, SpfView, render_spf, spf_json, spf_view
 from reports.svg import TimelineEvent, spf_tree_svg, timeline_svg
-from reports.testsend import TestSendView, render_testsend, testsend_view
+from reports.testsend import (
+    TESTSEND_FORMATS,
+    TestSendView,
+    render_testsend,
+    testsend_json,
+    testsend_view,
+)
+from reports.vocabulary import (
+    LANGUAGES,
+    Audience,
+    Format,
+    ItemKey,
+    JsonObject,
+    JsonValue,
+    Language,
+    ReportKind,
+    Status,
+)
 
 __all__ = [
+    "AUTH_FORMATS",
     "CHECKLIST_CATALOG",
-    "FORMATS",
+    "CHECKLIST_FORMATS",
     "HEADERS_FORMATS",
     "LANGUAGES",
     "RECIPIENT_FORMATS",
+    "SENDER_FORMATS",
+    "SPF_FORMATS",
+    "TESTSEND_FORMATS",
+    "Audience",
     "AuthenticateView",
     "ChecklistView",
+    "Format",
     "HeadersView",
+    "ItemKey",
     "ItemView",
+    "JsonObject",
+    "JsonValue",
+    "Language",
     "RecipientView",
+    "ReportKind",
     "SenderView",
     "SpfView",
+    "Status",
     "TestSendView",
     "TimelineEvent",
-    "build_authenticate_view",
-    "build_headers_view",
-    "build_recipient_view",
-    "build_sender_view",
-    "build_spf_view",
+    "authenticate_json",
+    "authenticate_view",
     "checklist_json",
     "checklist_view",
     "environment",
+    "headers_json",
+    "headers_view",
     "known_keys",
+    "recipient_json",
+    "recipient_view",
     "render",
     "render_authenticate",
     "render_checklist",
@@ -57,7 +98,12 @@ __all__ = [
     "render_sender",
     "render_spf",
     "render_testsend",
+    "sender_json",
+    "sender_view",
+    "spf_json",
     "spf_tree_svg",
+    "spf_view",
+    "testsend_json",
     "testsend_view",
     "timeline_svg",
     "translate",

@@ -1,43 +1,73 @@
-"""The authenticate report: a receiver's verdict on one message (``Verdict.to_dict()``) with
-the SMTP envelope it was judged under, rendered as text or JSON.
+"""The authenticate report: a receiver's ``Verdict`` on one message with the SMTP envelope it
+was judged under, rendered as text or JSON.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from reports.sender import render_auth_template
+from diag.authenticate import Verdict
+from reports.environment import render_report
+from reports.vocabulary import FORMATS, Format, JsonObject, Language, ReportKind, language
+from reports.wording import AuthWorded
 
-AUTH_FORMATS = ("text", "json")
+AUTH_FORMATS = FORMATS[ReportKind.AUTHENTICATE]
 
 
 @dataclass(frozen=True)
-class AuthenticateView:
+class ArcRow:
+    """The ARC chain as shown: its validation result, how many sets, and why."""
+
+    result: str
+    instances: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class AuthenticateView(AuthWorded):
     """The verdict and the envelope (client IP, HELO, MAIL FROM) it was reached under."""
 
-    verdict: Mapping[str, Any]
+    lang: Language
+    verdict: Verdict
     ip: str
     helo: str | None
     mail_from: str | None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The verdict's JSON, unchanged (the ``authenticate`` keys of DESIGN.md)."""
-        return dict(self.verdict)
+    @property
+    def arc(self) -> ArcRow:
+        """The chain's result; ``none``, ``not_checked`` when no chain was validated."""
+        arc = self.verdict.arc
+        if arc is None:
+            return ArcRow("none", 0, "not_checked")
+        return ArcRow(arc.cv, arc.instances, arc.reason)
 
 
-def build_authenticate_view(
-    verdict: Mapping[str, Any], *, ip: str, helo: str | None, mail_from: str | None
+def authenticate_view(
+    verdict: Verdict, *, lang: str, ip: str, helo: str | None, mail_from: str | None
 ) -> AuthenticateView:
-    return AuthenticateView(verdict, ip, helo, mail_from)
+    """The view of ``verdict`` in ``lang``. Raises ValueError for an unknown language."""
+    return AuthenticateView(language(lang), verdict, ip, helo, mail_from)
 
 
-def render_authenticate(view: AuthenticateView, *, fmt: str = "text", lang: str = "nb") -> str:
-    """Render ``view`` as text or json. Raises ValueError for another format or language."""
-    if fmt == "json":
-        return json.dumps(view.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    if fmt != "text":
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(AUTH_FORMATS)}")
-    return render_auth_template("authenticate.txt.j2", {"v": view, "r": view.verdict}, lang=lang)
+def authenticate_json(view: AuthenticateView) -> JsonObject:
+    """The ``authenticate`` JSON of DESIGN.md: ``spf``, ``dkim``, ``dmarc``, ``arc``,
+    ``authentication_results`` and ``findings``."""
+    return view.verdict.to_dict()
+
+
+def render_authenticate(view: AuthenticateView, *, fmt: str = Format.TEXT) -> str:
+    """Render ``view`` as text or json. Raises ValueError for another format."""
+    templates = {Format.TEXT: "authenticate.txt.j2"}
+    return render_report(
+        ReportKind.AUTHENTICATE, fmt, templates, lambda: authenticate_json(view), v=view
+    )
+
+
+__all__ = [
+    "AUTH_FORMATS",
+    "ArcRow",
+    "AuthenticateView",
+    "authenticate_json",
+    "authenticate_view",
+    "render_authenticate",
+]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
+from diag.findings import Finding
 from reports.catalog import AREA as SHARED_AREA
 from reports.catalog import AreaPairs
 from reports.i18n import fill, messages, translate
@@ -23,13 +23,13 @@ CATALOG: Mapping[str, tuple[str, str]] = AreaPairs(AREA)
 _METHOD_RESULT = re.compile(r"auth\.(spf|dkim|dmarc|arc)_(\w+)$")
 
 
-def _shown(value: Any) -> Any:
+def _shown(value: object) -> object:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value) or "-"
     return "-" if value is None else value
 
 
-def translate_auth(key: str, lang: str, **values: Any) -> str:
+def translate_auth(key: str, lang: str, **values: object) -> str:
     """The text for ``key``: this catalog first, then the shared one; the key when unknown."""
     if key not in CATALOG:
         return translate(key, lang, **values)
@@ -37,10 +37,11 @@ def translate_auth(key: str, lang: str, **values: Any) -> str:
     return fill(text, {k: _shown(v) for k, v in values.items()}, missing="?") if values else text
 
 
-def finding_text(finding: Mapping[str, Any], lang: str) -> str:
-    """A finding's sentence from its code and evidence; its own summary when the code is unknown."""
-    code = str(finding.get("code", ""))
-    evidence = {str(k): v for k, v in dict(finding.get("evidence") or {}).items()}
+def finding_text(finding: Finding, lang: str) -> str:
+    """A finding's sentence from its code and evidence (as its JSON gives them); its own
+    summary when the code is unknown."""
+    code = finding.code
+    evidence: dict[str, object] = finding.to_dict()["evidence"]
     key = f"finding.{code}"
     if key in CATALOG:
         return translate_auth(key, lang, **evidence)
@@ -49,7 +50,7 @@ def finding_text(finding: Mapping[str, Any], lang: str) -> str:
         return translate_auth(f"auth.result.{method[1]}", lang, **{**evidence, "result": method[2]})
     if key in messages().keys(SHARED_AREA):
         return translate(key, lang)
-    return str(finding.get("summary", ""))
+    return finding.summary
 
 
 def auth_keys() -> frozenset[str]:

@@ -8,8 +8,8 @@ from this module), read through ``reports.i18n``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from diag.findings import Finding
 from reports.catalog import AreaPairs
 from reports.i18n import fill, messages, translate
 
@@ -17,7 +17,7 @@ AREA = "reports/catalog_recipient.py"
 CATALOG: Mapping[str, tuple[str, str]] = AreaPairs(AREA)
 
 
-def _shown(value: Any) -> Any:
+def _shown(value: object) -> object:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value) or "-"
     if isinstance(value, float) and value.is_integer():
@@ -25,7 +25,7 @@ def _shown(value: Any) -> Any:
     return "-" if value is None else value
 
 
-def translate_recipient(key: str, lang: str, **values: Any) -> str:
+def translate_recipient(key: str, lang: str, **values: object) -> str:
     """The text for ``key``: this catalog first, then the shared one; the key when unknown."""
     if key not in CATALOG:
         return translate(key, lang, **values)
@@ -42,24 +42,25 @@ _WORDED_VALUES = (
 )
 
 
-def _worded(value: Any, prefix: str, lang: str) -> Any:
+def _worded(value: object, prefix: str, lang: str) -> object:
     if isinstance(value, list | tuple):
         return [_worded(v, prefix, lang) for v in value]
     key = f"{prefix}{value}"
     return translate_recipient(key, lang) if key in CATALOG else value
 
 
-def finding_text(finding: Mapping[str, Any], lang: str) -> str:
-    """A finding's sentence from its code and evidence; its own summary when the code is unknown."""
-    code = str(finding.get("code", ""))
-    evidence = {str(k): v for k, v in dict(finding.get("evidence") or {}).items()}
+def finding_text(finding: Finding, lang: str) -> str:
+    """A finding's sentence from its code and evidence (as its JSON gives them, codes among
+    them worded); its own summary when the code is unknown."""
+    code = finding.code
+    evidence: dict[str, object] = finding.to_dict()["evidence"]
     for code_prefix, name, prefix in _WORDED_VALUES:
         if code.startswith(code_prefix) and name in evidence:
             evidence[name] = _worded(evidence[name], prefix, lang)
     key = f"finding.{code}"
     if key in CATALOG:
         return translate_recipient(key, lang, **evidence)
-    return str(finding.get("summary", ""))
+    return finding.summary
 
 
 def detail_text(code: str, lang: str) -> str:

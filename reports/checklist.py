@@ -1,31 +1,42 @@
 """The checklist report: one view-model built from a ``diag.checklist.Checklist``, rendered as
 text, Markdown, an HTML page fragment, a standalone HTML file with inline CSS, or JSON, in nb
 or en. Titles and next steps come from ``reports.catalog_checklist``; values are escaped by the
-Environment (the SVG pictures too).
+Environment (the SVG pictures too, drawn in place by their own templates).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from markupsafe import Markup
 
 from diag.checklist import Checklist, ChecklistItem, jsonable
+from diag.findings import Finding
 from reports.catalog_checklist import CHECKLIST_CATALOG, CONJUNCTION
-from reports.environment import LANGUAGES, render
-from reports.svg import TimelineEvent, spf_tree_svg, timeline_svg
+from reports.environment import render_report
+from reports.svg import Picture, TimelineEvent, spf_tree_picture, timeline_picture
+from reports.vocabulary import (
+    FORMATS,
+    Audience,
+    Format,
+    ItemKey,
+    JsonObject,
+    Language,
+    ReportKind,
+    Status,
+    is_audience,
+    is_item_key,
+    is_status,
+    language,
+)
 
-FORMATS = ("text", "markdown", "html", "page", "json")
+CHECKLIST_FORMATS = FORMATS[ReportKind.CHECKLIST]
 _TEMPLATES = {
-    "text": "checklist.txt.j2",
-    "markdown": "checklist.md.j2",
-    "html": "checklist.html.j2",
-    "page": "checklist.page.html.j2",
+    Format.TEXT: "checklist.txt.j2",
+    Format.MARKDOWN: "checklist.md.j2",
+    Format.HTML: "checklist.html.j2",
+    Format.PAGE: "checklist.page.html.j2",
 }
 _SKIP = frozenset(
     {
@@ -43,24 +54,32 @@ _SKIP = frozenset(
         "spf_tree",
     }
 )
+_Evidence = Mapping[str, object]  # an item's evidence, read with care: diag leaves it untyped
 
 
-class _Blank(dict[str, Any]):
+class _Blank(dict[str, object]):
     def __missing__(self, key: str) -> str:
         return ""
 
 
-def phrase(key: str, lang: str, **values: Any) -> str:
+def _mapping(value: object) -> _Evidence:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: object) -> tuple[object, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else ()
+
+
+def phrase(key: str, lang: str, **values: object) -> str:
     """The catalog text for ``key`` in ``lang`` with ``values`` filled in (missing ones blank).
 
     Raises KeyError for a key the catalog does not have, ValueError for an unknown language.
     """
-    if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}")
-    return string.Formatter().vformat(CHECKLIST_CATALOG[lang][key], (), _Blank(values))
+    text = CHECKLIST_CATALOG[language(lang)][key]
+    return string.Formatter().vformat(text, (), _Blank(values))
 
 
-def join_senders(senders: Sequence[str], lang: str) -> str:
+def join_senders(senders: Sequence[object], lang: str) -> str:
     """``a``, ``a og b``, ``a, b og c`` (nb) / ``a and b`` (en)."""
     names = [str(s) for s in senders]
     if len(names) <= 1:
@@ -72,17 +91,17 @@ def join_senders(senders: Sequence[str], lang: str) -> str:
 class ItemView:
     """One item as shown: title, status label, next step, evidence lines and pictures."""
 
-    key: str
-    status: str
+    key: ItemKey
+    status: Status
     status_label: str
     title: str
     next_step: str
-    evidence: Mapping[str, Any]
+    evidence: _Evidence
     facts: tuple[tuple[str, str], ...] = ()
     allowlist: tuple[str, ...] = ()
     transcript: tuple[str, ...] = ()
-    findings: tuple[Mapping[str, Any], ...] = ()
-    pictures: tuple[Markup, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    pictures: tuple[Picture, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,52 +109,32 @@ class ChecklistView:
     """Everything a checklist report shows, in one language."""
 
     address: str
-    audience: str
+    audience: Audience
     provider: str
-    lang: str
+    lang: Language
     items: tuple[ItemView, ...]
-    findings: tuple[Mapping[str, Any], ...] = ()
+    findings: tuple[Finding, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
-    timeline: Markup | None = None
+    timeline: Picture | None = None
 
     @property
     def has_problems(self) -> bool:
         return any(i.status == "problem" for i in self.items)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "audience": self.audience,
-            "provider": self.provider,
-            "lang": self.lang,
-            "items": [
-                {
-                    "key": i.key,
-                    "status": i.status,
-                    "title": i.title,
-                    "evidence": jsonable(i.evidence),
-                    "next_step": i.next_step,
-                    "findings": [dict(f) for f in i.findings],
-                }
-                for i in self.items
-            ],
-            "findings": [dict(f) for f in self.findings],
-        }
 
-
-def _reply(evidence: Mapping[str, Any], item: ChecklistItem) -> str:
+def _reply(evidence: _Evidence, item: ChecklistItem) -> str:
     if evidence.get("reply"):
         return str(evidence["reply"])
-    probe = evidence.get("probe") or {}
+    probe = _mapping(evidence.get("probe"))
     if probe.get("reply"):
         return str(probe["reply"])
     return next((str(f.evidence["reply"]) for f in item.findings if f.evidence.get("reply")), "")
 
 
 def _values(
-    item: ChecklistItem, senders: Sequence[str], provider: str, lang: str
-) -> dict[str, Any]:
-    evidence = item.evidence
+    item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language
+) -> dict[str, object]:
+    evidence: _Evidence = item.evidence
     return {
         **{k: v for k, v in evidence.items() if isinstance(v, str | int | float)},
         "address": evidence.get("email", ""),
@@ -146,21 +145,23 @@ def _values(
     }
 
 
-def _facts(evidence: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    facts: list[tuple[str, str]] = []
-    for key, value in evidence.items():
-        if key in _SKIP or value is None or value == "":
-            continue
-        if isinstance(value, list | tuple):
-            value = ", ".join(str(v) for v in value)
-        facts.append((str(key), str(value)))
-    for host in evidence.get("hosts") or ():
-        addresses = ", ".join(host.get("addresses", ()))
+def _listed(value: object) -> str:
+    return ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+
+
+def _facts(evidence: _Evidence) -> tuple[tuple[str, str], ...]:
+    facts = [
+        (str(key), _listed(value))
+        for key, value in evidence.items()
+        if key not in _SKIP and value is not None and value != ""
+    ]
+    for host in map(_mapping, _items(evidence.get("hosts"))):
+        addresses = ", ".join(str(a) for a in _items(host.get("addresses")))
         facts.append(("mx", f"{host.get('preference')} {host.get('name')} ({addresses})"))
-    for identity in evidence.get("identities") or ():
-        codes = ", ".join(identity.get("codes", ()))
+    for identity in map(_mapping, _items(evidence.get("identities"))):
+        codes = ", ".join(str(c) for c in _items(identity.get("codes")))
         facts.append((str(identity.get("address")), f"{identity.get('status')} {codes}".strip()))
-    for send in evidence.get("test_sends") or ():
+    for send in map(_mapping, _items(evidence.get("test_sends"))):
         facts.append(
             (
                 "test_send",
@@ -172,39 +173,46 @@ def _facts(evidence: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(facts)
 
 
-def _transcript(evidence: Mapping[str, Any]) -> tuple[str, ...]:
-    probe = evidence.get("probe") or next(iter(evidence.get("probes") or ()), None) or {}
-    return tuple(str(line) for line in probe.get("transcript", ()))
+def _transcript(evidence: _Evidence) -> tuple[str, ...]:
+    probe = evidence.get("probe") or next(iter(_items(evidence.get("probes"))), None)
+    return tuple(str(line) for line in _items(_mapping(probe).get("transcript")))
 
 
-def _pictures(evidence: Mapping[str, Any], lang: str) -> tuple[Markup, ...]:
-    trees = [i["spf_tree"] for i in evidence.get("identities") or () if i.get("spf_tree")]
-    return tuple(Markup(spf_tree_svg(tree, lang=lang)) for tree in trees)  # noqa: S704
+def _pictures(evidence: _Evidence) -> tuple[Picture, ...]:
+    identities = map(_mapping, _items(evidence.get("identities")))
+    trees = [identity["spf_tree"] for identity in identities if identity.get("spf_tree")]
+    return tuple(spf_tree_picture(tree) for tree in map(_mapping, trees))
 
 
-def _item_view(item: ChecklistItem, senders: Sequence[str], provider: str, lang: str) -> ItemView:
+def _item_view(
+    item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language
+) -> ItemView:
+    key, status = item.key, item.status
+    if not is_item_key(key) or not is_status(status):
+        raise ValueError(f"unknown checklist item {key!r} or status {status!r}")
     values = _values(item, senders, provider, lang)
-    steps = (item.evidence.get("allowlist") or {}).get("steps") or ()
-    allow_senders = (item.evidence.get("allowlist") or {}).get("senders") or senders
+    allowlist = _mapping(item.evidence.get("allowlist"))
+    allow_senders = _items(allowlist.get("senders")) or senders
     allow_values = {**values, "senders": join_senders(allow_senders, lang)}
+    step = f"{key}.{status}"
     return ItemView(
-        key=item.key,
-        status=item.status,
-        status_label=phrase(f"status.{item.status}", lang),
-        title=phrase(f"title.{item.key}", lang),
-        next_step=phrase(f"{item.key}.{item.status}", lang, **values)
-        if f"{item.key}.{item.status}" in CHECKLIST_CATALOG[lang]
-        else "",
+        key=key,
+        status=status,
+        status_label=phrase(f"status.{status}", lang),
+        title=phrase(f"title.{key}", lang),
+        next_step=phrase(step, lang, **values) if step in CHECKLIST_CATALOG[lang] else "",
         evidence=item.evidence,
         facts=_facts(item.evidence),
-        allowlist=tuple(phrase(f"allowlist.{s}", lang, **allow_values) for s in steps),
+        allowlist=tuple(
+            phrase(f"allowlist.{s}", lang, **allow_values) for s in _items(allowlist.get("steps"))
+        ),
         transcript=_transcript(item.evidence),
-        findings=tuple(f.to_dict() for f in item.findings),
-        pictures=_pictures(item.evidence, lang),
+        findings=item.findings,
+        pictures=_pictures(item.evidence),
     )
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
+def _parse_time(value: object) -> dt.datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -213,84 +221,100 @@ def _parse_time(value: Any) -> dt.datetime | None:
         return None
 
 
+def _attempt_event(attempt: _Evidence, lang: str) -> TimelineEvent | None:
+    at = _parse_time(attempt.get("at"))
+    found = attempt.get("code")
+    code = found if isinstance(found, int) else 0
+    status = (
+        "problem" if code >= 500 or attempt.get("bounced") else "warning" if code >= 400 else "ok"
+    )
+    parts = (code or "", attempt.get("enhanced_status"), attempt.get("text"))
+    reply = " ".join(str(p) for p in parts if p)
+    label = f"{attempt.get('relay', '')} {reply}".strip()
+    if attempt.get("interrupted"):
+        label, status = phrase("timeline.attempt_interrupted", lang), "warning"
+    return TimelineEvent(at, label, status) if at is not None else None
+
+
+def _evidence(checklist: Checklist, key: str) -> _Evidence:
+    item = checklist.item(key)
+    return item.evidence if item is not None else {}
+
+
 def timeline_events(checklist: Checklist, *, lang: str = "en") -> list[TimelineEvent]:
     """The reset request, each delivery attempt, the pasted headers' Received hops and the
     link's use, from the items' evidence, labelled in ``lang``."""
     events: list[TimelineEvent] = []
-    requested = checklist.item("reset.requested")
-    if requested is not None and (at := _parse_time(requested.evidence.get("requested_at"))):
+    if at := _parse_time(_evidence(checklist, "reset.requested").get("requested_at")):
         events.append(TimelineEvent(at, phrase("timeline.reset_requested", lang)))
-    sent = checklist.item("delivery.sent")
-    for attempt in (sent.evidence.get("attempts") or ()) if sent is not None else ():
-        at = _parse_time(attempt.get("at"))
-        code = attempt.get("code") or 0
-        status = (
-            "problem"
-            if code >= 500 or attempt.get("bounced")
-            else "warning"
-            if code >= 400
-            else "ok"
-        )
-        reply = " ".join(
-            str(p) for p in (code or "", attempt.get("enhanced_status"), attempt.get("text")) if p
-        )
-        label = f"{attempt.get('relay', '')} {reply}".strip()
-        if attempt.get("interrupted"):
-            label, status = phrase("timeline.attempt_interrupted", lang), "warning"
-        if at is not None:
-            events.append(TimelineEvent(at, label, status))
-    spam = checklist.item("spam.folder")
-    for hop in ((spam.evidence.get("details") or {}).get("hops") or ()) if spam is not None else ():
+    for attempt in map(_mapping, _items(_evidence(checklist, "delivery.sent").get("attempts"))):
+        if (event := _attempt_event(attempt, lang)) is not None:
+            events.append(event)
+    details = _mapping(_evidence(checklist, "spam.folder").get("details"))
+    for hop in map(_mapping, _items(details.get("hops"))):
         if at := _parse_time(hop.get("at")):
             label = f"{hop.get('from') or '?'} -> {hop.get('by') or '?'}"
             events.append(TimelineEvent(at, label))
-    link = checklist.item("link.valid")
-    if link is not None and (at := _parse_time(link.evidence.get("token_used_at"))):
+    if at := _parse_time(_evidence(checklist, "link.valid").get("token_used_at")):
         events.append(TimelineEvent(at, phrase("timeline.link_used", lang), "warning"))
     return events
 
 
+def _senders(checklist: Checklist) -> tuple[object, ...]:
+    blocks = _mapping(_evidence(checklist, "recipient.blocks_sender").get("allowlist"))
+    found = _items(blocks.get("senders"))
+    return found or _items(_evidence(checklist, "spam.folder").get("senders"))
+
+
 def checklist_view(checklist: Checklist, *, lang: str) -> ChecklistView:
-    """The view of ``checklist`` in ``lang``. Raises ValueError for an unknown language."""
-    if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}")
-    blocks = checklist.item("recipient.blocks_sender")
-    senders = list(
-        ((blocks.evidence.get("allowlist") or {}).get("senders") or ()) if blocks else ()
-    )
-    if not senders:
-        spam = checklist.item("spam.folder")
-        senders = list(spam.evidence.get("senders") or ()) if spam else []
-    provider = (
-        checklist.provider
-        if f"provider.{checklist.provider}" in CHECKLIST_CATALOG[lang]
-        else "unknown"
-    )
-    items = tuple(_item_view(i, senders, provider, lang) for i in checklist.items)
-    events = timeline_events(checklist, lang=lang)
-    labels = {
-        k.removeprefix("ui."): v for k, v in CHECKLIST_CATALOG[lang].items() if k.startswith("ui.")
-    }
-    labels["audience_name"] = phrase(f"audience.{checklist.audience}", lang)
-    labels["provider_name"] = phrase(f"provider.{provider}", lang)
+    """The view of ``checklist`` in ``lang``.
+
+    Raises ValueError for an unknown language, audience, item key or status.
+    """
+    chosen = language(lang)
+    audience = checklist.audience
+    if not is_audience(audience):
+        raise ValueError(f"unknown audience {audience!r}")
+    catalog = CHECKLIST_CATALOG[chosen]
+    provider = checklist.provider if f"provider.{checklist.provider}" in catalog else "unknown"
+    senders = _senders(checklist)
+    items = tuple(_item_view(i, senders, provider, chosen) for i in checklist.items)
+    events = timeline_events(checklist, lang=chosen)
+    labels = {k.removeprefix("ui."): v for k, v in catalog.items() if k.startswith("ui.")}
+    labels["audience_name"] = phrase(f"audience.{audience}", chosen)
+    labels["provider_name"] = phrase(f"provider.{provider}", chosen)
     return ChecklistView(
         address=checklist.address,
-        audience=checklist.audience,
+        audience=audience,
         provider=provider,
-        lang=lang,
+        lang=chosen,
         items=items,
-        findings=tuple(f.to_dict() for f in checklist.findings),
+        findings=checklist.findings,
         labels=labels,
-        timeline=Markup(timeline_svg(events, lang=lang)) if events else None,  # noqa: S704
+        timeline=timeline_picture(events, lang=chosen) if events else None,
     )
 
 
-def checklist_json(checklist: Checklist, *, lang: str) -> dict[str, Any]:
-    """The checklist JSON: ``{address, audience, provider, items: [{key, status, title,
-    evidence, next_step, findings}], findings}``."""
-    data = checklist_view(checklist, lang=lang).to_dict()
-    data.pop("lang")
-    return data
+def checklist_json(view: ChecklistView) -> JsonObject:
+    """The checklist JSON of DESIGN.md: ``{address, audience, provider, items: [{key, status,
+    title, evidence, next_step, findings}], findings}``."""
+    return {
+        "address": view.address,
+        "audience": view.audience,
+        "provider": view.provider,
+        "items": [
+            {
+                "key": i.key,
+                "status": i.status,
+                "title": i.title,
+                "evidence": jsonable(i.evidence),
+                "next_step": i.next_step,
+                "findings": [f.to_dict() for f in i.findings],
+            }
+            for i in view.items
+        ],
+        "findings": [f.to_dict() for f in view.findings],
+    }
 
 
 def render_checklist(view: ChecklistView, *, fmt: str) -> str:
@@ -298,15 +322,18 @@ def render_checklist(view: ChecklistView, *, fmt: str) -> str:
 
     Raises ValueError for an unknown format.
     """
-    if fmt == "json":
-        return json.dumps(view.to_dict(), ensure_ascii=False, indent=2) + "\n"
-    if fmt not in _TEMPLATES:
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return render(_TEMPLATES[fmt], {"view": view, "labels": view.labels}, lang=view.lang)
+    return render_report(
+        ReportKind.CHECKLIST,
+        fmt,
+        _TEMPLATES,
+        lambda: checklist_json(view),
+        view=view,
+        labels=view.labels,
+    )
 
 
 __all__ = [
-    "FORMATS",
+    "CHECKLIST_FORMATS",
     "ChecklistView",
     "ItemView",
     "checklist_json",

@@ -13,7 +13,6 @@ its place, so the environment leaves it as it is. Pure.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from markupsafe import Markup
 
@@ -37,14 +36,14 @@ _MARKDOWN_BLOCK_MARK = re.compile(r"^(\s*)([#+=>-])")
 _MARKDOWN_ORDERED = re.compile(r"^(\s*\d{1,9})([.)])(?=\s|$)")
 
 
-def plain(value: Any) -> str:
+def plain(value: object) -> str:
     """``value`` as one line of inert text: escape sequences and controls removed, line
     breaks and tabs made spaces."""
     text = _ESCAPE_SEQUENCE.sub("", str(value))
     return _CONTROLS.sub("", _BREAKS.sub(" ", text))
 
 
-def markdown_text(value: Any) -> Markup:
+def markdown_text(value: object) -> Markup:
     """``value`` as Markdown text that renders as exactly that text, in a paragraph, a list
     item or a table cell."""
     text = _MARKDOWN_INLINE.sub(r"\\\1", plain(value))
@@ -53,7 +52,7 @@ def markdown_text(value: Any) -> Markup:
     return Markup(text)  # noqa: S704 - Markdown, escaped
 
 
-def markdown_code(value: Any, cell: bool = False) -> Markup:
+def markdown_code(value: object, cell: bool = False) -> Markup:
     """``value`` as a Markdown code span (CommonMark §6.1), fenced with more backticks than it
     holds; in a table ``cell`` its pipes are escaped as GFM asks. Empty for an empty value."""
     text = plain(value)
@@ -67,13 +66,13 @@ def markdown_code(value: Any, cell: bool = False) -> Markup:
     return Markup(f"{fence}{pad}{text}{pad}{fence}")  # noqa: S704 - Markdown, escaped
 
 
-def markdown_fenced(value: Any) -> Markup:
+def markdown_fenced(value: object) -> Markup:
     """``value`` as one line inside a fenced code block: it cannot close the fence."""
     text = re.sub(r"`{3,}", lambda run: "'" * len(run[0]), plain(value))
     return Markup(text)  # noqa: S704 - Markdown, escaped
 
 
-def finalize_for(template_name: str | None, value: Any) -> Any:
+def finalize_for(template_name: str | None, value: object) -> object:
     """What ``{{ value }}`` writes in ``template_name``: escaped for a text or Markdown
     template, unchanged elsewhere (HTML autoescapes) and when it is already ``Markup``."""
     if isinstance(value, Markup) or template_name is None:

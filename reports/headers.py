@@ -1,50 +1,101 @@
-"""The headers report: one view-model over ``HeaderReport.to_dict()`` (hops, authentication,
-verdicts, conclusion), rendered as text, Markdown or JSON.
+"""The headers report: one view-model over a ``HeaderReport`` (hops, authentication,
+verdicts, conclusion), rendered as text, Markdown, HTML or JSON.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from reports.recipient import render_recipient_template
+from diag.headers import AuthenticationEntry, HeaderReport, Hop
+from reports.environment import render_report
+from reports.vocabulary import FORMATS, Format, JsonObject, Language, ReportKind, language
+from reports.wording import RecipientWorded
 
-HEADERS_FORMATS = ("text", "markdown", "html", "json")
+HEADERS_FORMATS = FORMATS[ReportKind.HEADERS]
+_TEMPLATES = {
+    Format.TEXT: "headers.txt.j2",
+    Format.MARKDOWN: "headers.md.j2",
+    Format.HTML: "headers.html.j2",
+}
 
 
 @dataclass(frozen=True)
-class HeadersView:
+class HopRow:
+    """One Received hop as shown; ``at`` in ISO 8601, ``clock_skew`` when the delay is negative."""
+
+    from_host: str
+    by_host: str
+    with_protocol: str
+    at: str | None
+    delay_seconds: float | None
+
+    @property
+    def clock_skew(self) -> bool:
+        return self.delay_seconds is not None and self.delay_seconds < 0
+
+
+@dataclass(frozen=True)
+class AuthRow:
+    """One Authentication-Results (or ARC) field as shown: each method's summary result."""
+
+    receiver: str
+    source: str
+    instance: int | None
+    spf: str | None
+    dkim: str | None
+    dmarc: str | None
+    arc: str | None
+    compauth: str | None
+
+
+@dataclass(frozen=True)
+class HeadersView(RecipientWorded):
     """The header analysis as reported; ``source`` names the input (a file name or ``-``)."""
 
-    report: Mapping[str, Any]
+    lang: Language
+    report: HeaderReport
+    hops: tuple[HopRow, ...]
+    authentication: tuple[AuthRow, ...]
     source: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``headers`` JSON of DESIGN.md, unchanged."""
-        return dict(self.report)
+
+def _hop(hop: Hop) -> HopRow:
+    at = hop.at.isoformat() if hop.at else None
+    return HopRow(hop.from_host, hop.by_host, hop.with_protocol, at, hop.delay_seconds)
 
 
-def build_headers_view(report: Mapping[str, Any], *, source: str = "") -> HeadersView:
-    return HeadersView(report, source)
+def _auth(entry: AuthenticationEntry) -> AuthRow:
+    methods = (entry.summary(m) for m in ("spf", "dkim", "dmarc", "arc", "compauth"))
+    return AuthRow(entry.receiver, entry.source, entry.instance, *methods)
 
 
-def render_headers(view: HeadersView, *, fmt: str = "text", lang: str = "nb") -> str:
+def headers_view(report: HeaderReport, *, lang: str, source: str = "") -> HeadersView:
+    """The view of ``report`` in ``lang``. Raises ValueError for an unknown language."""
+    hops = tuple(_hop(h) for h in report.hops)
+    auth = tuple(_auth(a) for a in report.authentication)
+    return HeadersView(language(lang), report, hops, auth, source)
+
+
+def headers_json(view: HeadersView) -> JsonObject:
+    """The ``headers`` JSON of DESIGN.md: ``hops``, ``total_delay_seconds``,
+    ``authentication``, ``verdicts``, ``conclusion`` and ``findings``."""
+    return view.report.to_dict()
+
+
+def render_headers(view: HeadersView, *, fmt: str = Format.TEXT) -> str:
     """Render ``view`` as text, markdown, html (autoescaped) or json.
 
-    Raises ValueError for another format or language.
+    Raises ValueError for another format.
     """
-    if fmt == "json":
-        return json.dumps(view.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    template = {
-        "text": "headers.txt.j2",
-        "markdown": "headers.md.j2",
-        "html": "headers.html.j2",
-    }.get(fmt)
-    if template is None:
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(HEADERS_FORMATS)}")
-    return render_recipient_template(template, {"v": view, "r": view.report}, lang=lang)
+    return render_report(ReportKind.HEADERS, fmt, _TEMPLATES, lambda: headers_json(view), v=view)
 
 
-__all__ = ["HEADERS_FORMATS", "HeadersView", "build_headers_view", "render_headers"]
+__all__ = [
+    "HEADERS_FORMATS",
+    "AuthRow",
+    "HeadersView",
+    "HopRow",
+    "headers_json",
+    "headers_view",
+    "render_headers",
+]

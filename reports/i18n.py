@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from babel import Locale
 from babel.dates import format_datetime
@@ -47,8 +46,8 @@ def placeholders(template: str) -> frozenset[str]:
     return frozenset(names)
 
 
-class _Default(dict[str, Any]):
-    def __init__(self, values: Mapping[str, Any], missing: str) -> None:
+class _Default(dict[str, object]):
+    def __init__(self, values: Mapping[str, object], missing: str) -> None:
         super().__init__(values)
         self.missing = missing
 
@@ -56,7 +55,7 @@ class _Default(dict[str, Any]):
         return self.missing
 
 
-def fill(template: str, values: Mapping[str, Any], *, missing: str | None = None) -> str:
+def fill(template: str, values: Mapping[str, object], *, missing: str | None = None) -> str:
     """``template`` formatted with ``values``; a field without a value shows as ``missing``,
     or raises KeyError when ``missing`` is None."""
     if missing is None:
@@ -82,7 +81,7 @@ class Messages:
         """The raw template for ``key`` (nb for ``nb``, English otherwise); None when unknown."""
         return self.texts.get(_text_language(lang), {}).get(key)
 
-    def translate(self, key: str, lang: str, **values: Any) -> str:
+    def translate(self, key: str, lang: str, **values: object) -> str:
         """The text for ``key`` in ``lang`` formatted with ``values``; the key when unknown.
 
         Without values the template is returned as it is; with values a missing one raises
@@ -158,7 +157,7 @@ def messages(locale_dir: Path = LOCALE_DIR, domain: str = DOMAIN) -> Messages:
     return load_messages(locale_dir, domain)
 
 
-def translate(key: str, lang: str, **values: Any) -> str:
+def translate(key: str, lang: str, **values: object) -> str:
     """The reports text for ``key`` in ``lang`` formatted with ``values``; the key when unknown."""
     return messages().translate(key, lang, **values)
 

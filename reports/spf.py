@@ -1,72 +1,100 @@
-"""The SPF report: one view-model built from check_host's (and lint's) JSON, rendered as
-text, Markdown, HTML or JSON.
+"""The SPF report: one view-model built from check_host's ``SpfResult`` (and lint's
+``SpfLint``), rendered as text, Markdown, HTML or JSON.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from reports.environment import render
+from diag.checklist import jsonable
+from diag.findings import Finding
+from diag.spf import SpfLint, SpfResult, TraceStep
+from reports.environment import render_report
+from reports.vocabulary import FORMATS, Format, JsonObject, Language, ReportKind, language
+from reports.wording import Worded
 
-FORMATS = ("text", "markdown", "html", "json")
+SPF_FORMATS = FORMATS[ReportKind.SPF]
+_TEMPLATES = {Format.TEXT: "spf.txt.j2", Format.MARKDOWN: "spf.md.j2", Format.HTML: "spf.html.j2"}
 
 
 @dataclass(frozen=True)
-class SpfView:
-    """Everything an SPF report shows."""
+class TraceRow:
+    """One step of the evaluation as shown; ``records`` the TXT records a lookup found."""
 
+    kind: str
+    depth: int
+    text: str
+    outcome: str
+    records: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpfView(Worded):
+    """Everything an SPF report shows, in one language."""
+
+    lang: Language
     domain: str
     ip: str
     sender: str
-    result: Mapping[str, Any]
-    lint: Mapping[str, Any] | None = None
-    findings: tuple[Mapping[str, Any], ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "domain": self.domain,
-            "ip": self.ip,
-            "sender": self.sender,
-            **self.result,
-            "findings": list(self.findings),
-        }
-        if self.lint is not None:
-            data["lint"] = dict(self.lint)
-        return data
+    result: SpfResult
+    trace: tuple[TraceRow, ...]
+    findings: tuple[Finding, ...]
+    lint: SpfLint | None = None
 
 
-def build_spf_view(
-    result: Mapping[str, Any],
-    *,
-    ip: str,
-    sender: str,
-    lint: Mapping[str, Any] | None = None,
+def _row(step: TraceStep) -> TraceRow:
+    # A lookup lists its records; other steps may count them (exp=, RFC 7208 §6.2).
+    records = step.detail.get("records")
+    shown = tuple(str(r) for r in records) if isinstance(records, list | tuple) else ()
+    return TraceRow(step.kind, step.depth, step.text, step.outcome, shown)
+
+
+def _merged(found: Iterable[Finding], more: Iterable[Finding]) -> tuple[Finding, ...]:
+    """``found``, then each of ``more`` that is not already there (same code and evidence)."""
+    findings = list(found)
+    seen = {(f.code, str(jsonable(f.evidence))) for f in findings}
+    findings += [f for f in more if (f.code, str(jsonable(f.evidence))) not in seen]
+    return tuple(findings)
+
+
+def spf_view(
+    result: SpfResult, *, lang: str, ip: str, sender: str, lint: SpfLint | None = None
 ) -> SpfView:
-    """A view from ``SpfResult.to_dict()`` and optionally ``SpfLint.to_dict()``."""
-    findings = list(result.get("findings", ()))
-    if lint is not None:
-        seen = {(f.get("code"), str(f.get("evidence"))) for f in findings}
-        for finding in lint.get("findings", ()):
-            if (finding.get("code"), str(finding.get("evidence"))) not in seen:
-                findings.append(finding)
+    """The view of ``result`` (and ``lint``'s findings too) in ``lang``.
+
+    Raises ValueError for an unknown language.
+    """
     return SpfView(
-        domain=str(result.get("domain", "")),
+        lang=language(lang),
+        domain=result.domain,
         ip=ip,
         sender=sender,
         result=result,
+        trace=tuple(_row(step) for step in result.trace),
+        findings=_merged(result.findings, lint.findings if lint is not None else ()),
         lint=lint,
-        findings=tuple(findings),
     )
 
 
-def render_spf(view: SpfView, *, fmt: str = "text", lang: str = "nb") -> str:
+def spf_json(view: SpfView) -> JsonObject:
+    """The ``spf`` JSON of DESIGN.md: ``result``, ``explanation``, ``lookups``,
+    ``void_lookups``, ``trace``, ``findings`` (and ``lint`` when it ran)."""
+    data: JsonObject = {
+        "domain": view.domain,
+        "ip": view.ip,
+        "sender": view.sender,
+        **view.result.to_dict(),
+        "findings": [f.to_dict() for f in view.findings],
+    }
+    if view.lint is not None:
+        data["lint"] = view.lint.to_dict()
+    return data
+
+
+def render_spf(view: SpfView, *, fmt: str = Format.TEXT) -> str:
     """Render ``view`` as ``fmt`` (text, markdown, html or json). Raises ValueError for others."""
-    if fmt == "json":
-        return json.dumps(view.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    template = {"text": "spf.txt.j2", "markdown": "spf.md.j2", "html": "spf.html.j2"}.get(fmt)
-    if template is None:
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return render(template, {"v": view, "r": view.result, "lint": view.lint}, lang=lang)
+    return render_report(ReportKind.SPF, fmt, _TEMPLATES, lambda: spf_json(view), v=view)
+
+
+__all__ = ["SPF_FORMATS", "SpfView", "TraceRow", "render_spf", "spf_json", "spf_view"]

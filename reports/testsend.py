@@ -4,17 +4,21 @@ Markdown, HTML or JSON in nb or en.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from diag.findings import Finding
 from diag.testsend import TestSendResult
 from reports.catalog_checklist import CHECKLIST_CATALOG
-from reports.environment import LANGUAGES, render
+from reports.environment import render_report
+from reports.vocabulary import FORMATS, Format, JsonObject, Language, ReportKind, language
 
-FORMATS = ("text", "markdown", "html", "json")
-_TEMPLATES = {"text": "testsend.txt.j2", "markdown": "testsend.md.j2", "html": "testsend.html.j2"}
+TESTSEND_FORMATS = FORMATS[ReportKind.TESTSEND]
+_TEMPLATES = {
+    Format.TEXT: "testsend.txt.j2",
+    Format.MARKDOWN: "testsend.md.j2",
+    Format.HTML: "testsend.html.j2",
+}
 
 
 @dataclass(frozen=True)
@@ -23,40 +27,48 @@ class TestSendView:
 
     __test__ = False
 
-    lang: str
-    results: tuple[Mapping[str, Any], ...]
+    lang: Language
+    results: tuple[TestSendResult, ...]
     labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def all_pass(self) -> bool:
-        return all(r["would_reach_inbox"] for r in self.results)
+        return all(r.would_reach_inbox for r in self.results)
 
-    def to_dict(self) -> dict[str, Any]:
-        findings = [f for r in self.results for f in r["findings"]]
-        return {
-            "results": [dict(r) for r in self.results],
-            "would_reach_inbox": self.all_pass,
-            "findings": findings,
-        }
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every send's findings, then the findings on its content."""
+        return tuple(f for r in self.results for f in (*r.findings, *r.content))
 
 
 def testsend_view(results: Sequence[TestSendResult], *, lang: str) -> TestSendView:
     """The view of ``results`` in ``lang``. Raises ValueError for an unknown language."""
-    if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}")
-    catalog = CHECKLIST_CATALOG[lang]
+    chosen = language(lang)
+    catalog = CHECKLIST_CATALOG[chosen]
     labels = {k.removeprefix("ui."): v for k, v in catalog.items() if k.startswith("ui.")}
     labels.update({k: v for k, v in catalog.items() if k.startswith(("folder.", "testsend."))})
-    return TestSendView(lang, tuple(r.to_dict() for r in results), labels)
+    return TestSendView(chosen, tuple(results), labels)
+
+
+def testsend_json(view: TestSendView) -> JsonObject:
+    """``{results, would_reach_inbox, findings}``."""
+    return {
+        "results": [r.to_dict() for r in view.results],
+        "would_reach_inbox": view.all_pass,
+        "findings": [f.to_dict() for f in view.findings],
+    }
 
 
 def render_testsend(view: TestSendView, *, fmt: str) -> str:
     """``view`` as text, markdown, html (standalone) or json. Raises ValueError otherwise."""
-    if fmt == "json":
-        return json.dumps(view.to_dict(), ensure_ascii=False, indent=2) + "\n"
-    if fmt not in _TEMPLATES:
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return render(_TEMPLATES[fmt], {"view": view, "labels": view.labels}, lang=view.lang)
+    return render_report(
+        ReportKind.TESTSEND,
+        fmt,
+        _TEMPLATES,
+        lambda: testsend_json(view),
+        view=view,
+        labels=view.labels,
+    )
 
 
-__all__ = ["FORMATS", "TestSendView", "render_testsend", "testsend_view"]
+__all__ = ["TESTSEND_FORMATS", "TestSendView", "render_testsend", "testsend_json", "testsend_view"]

@@ -60,7 +60,6 @@ from reset.mail import (
     ComposedMail,
     MailComposer,
     Signer,
-    make_environment,
     parse_verp_address,
     verp_address,
 )
@@ -183,7 +182,6 @@ __all__ = [
     "invalidate_tokens",
     "issue_token",
     "load_common_passwords",
-    "make_environment",
     "metadata",
     "new_owner",
     "normalize_address",

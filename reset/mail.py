@@ -1,7 +1,8 @@
 """The reset mail and the "password changed" notice: rendering, headers, VERP bounce address.
 
-Owns message construction from the templates in ``reset/templates`` (one jinja2 Environment,
-autoescape for HTML, StrictUndefined). Links are built from the configured public base URL,
+Owns message construction from the templates in ``reset/templates``, rendered through the
+product's one jinja2 Environment (``reports.environment``: autoescape for HTML,
+StrictUndefined). Links are built from the configured public base URL,
 never from a request's Host header. DKIM signing is a callable passed in; sending is
 ``reset.delivery``. Pure apart from the clock and Message-ID randomness the caller controls.
 """
@@ -18,8 +19,7 @@ from email.utils import format_datetime, make_msgid
 from types import MappingProxyType
 from urllib.parse import quote, urlsplit
 
-import jinja2
-
+from reports import environment
 from reset.errors import BounceAddressError
 from reset.models import LANGUAGES
 from reset.secret import Secret
@@ -42,16 +42,6 @@ SUBJECTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
 )
 # VERP: the outbox id travels in the envelope sender's local part (RFC 5321 §4.1.2 Local-part).
 _VERP = re.compile(r"^bounce\+(?P<id>[0-9]{1,18})@(?P<domain>[A-Za-z0-9.-]+)$")
-
-
-def make_environment() -> jinja2.Environment:
-    """The templates' Environment: HTML autoescaped, undefined names are errors."""
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("reset", "templates"),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
 
 
 def verp_address(outbox_id: int, bounce_domain: str) -> str:
@@ -113,7 +103,7 @@ class MailComposer:
         self.bounce_domain = bounce_domain
         self.sign = sign
         self.display_name = display_name
-        self._env = make_environment()
+        self._env = environment()
 
     def bounce_address(self, outbox_id: int) -> str:
         """The VERP envelope sender for one outbox row."""
@@ -192,8 +182,9 @@ class MailComposer:
         for name, value in headers.items():
             msg[name] = value
         msg.set_content(
-            self._env.get_template(f"{kind}_{lang}.txt").render(values), cte="quoted-printable"
+            self._env.get_template(f"reset/{kind}_{lang}.txt").render(values),
+            cte="quoted-printable",
         )
-        html = self._env.get_template(f"{kind}_{lang}.html").render(values)
+        html = self._env.get_template(f"reset/{kind}_{lang}.html").render(values)
         msg.add_alternative(html, subtype="html", cte="quoted-printable")
         return msg.as_bytes()

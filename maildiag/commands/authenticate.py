@@ -17,7 +17,7 @@ from maildiag.commands.common import (
     read_input,
 )
 from maildiag.settings import Settings
-from reports import build_authenticate_view, render_authenticate
+from reports import authenticate_view, render_authenticate
 
 
 def add_parser(commands: Any) -> None:
@@ -56,8 +56,6 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"{args.file} is empty")
     resolver = make_resolver(settings)
     verdict = await authenticate(message, ip=ip, helo=helo, mail_from=mail_from, resolver=resolver)
-    view = build_authenticate_view(verdict.to_dict(), ip=ip, helo=helo, mail_from=mail_from)
-    print(
-        render_authenticate(view, fmt="json" if args.json else "text", lang=settings.lang), end=""
-    )
+    view = authenticate_view(verdict, lang=settings.lang, ip=ip, helo=helo, mail_from=mail_from)
+    print(render_authenticate(view, fmt="json" if args.json else "text"), end="")
     return 0

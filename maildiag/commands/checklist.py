@@ -120,7 +120,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         settings, address, audience=args.audience, headers=headers, bounce=bounce, test_sends=sends
     )
     if args.fmt == "json":
-        data = checklist_json(result, lang=settings.lang)
+        data = checklist_json(checklist_view(result, lang=settings.lang))
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print(render_checklist(checklist_view(result, lang=settings.lang), fmt=args.fmt), end="")

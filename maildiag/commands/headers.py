@@ -10,7 +10,7 @@ from typing import Any
 from diag.headers import analyze_headers
 from maildiag.commands.common import UsageError, make_resolver, read_input
 from maildiag.settings import Settings
-from reports import build_headers_view, render_headers
+from reports import headers_view, render_headers
 
 
 def add_parser(commands: Any) -> None:
@@ -31,7 +31,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"{args.file} is empty")
     resolver = None if args.offline else make_resolver(settings)
     report = await analyze_headers(data, resolver=resolver)
-    view = build_headers_view(report.to_dict(), source=args.file)
+    view = headers_view(report, lang=settings.lang, source=args.file)
     fmt = "json" if args.json else "text"
-    print(render_headers(view, fmt=fmt, lang=settings.lang), end="")
+    print(render_headers(view, fmt=fmt), end="")
     return 0

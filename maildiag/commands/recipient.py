@@ -15,7 +15,7 @@ from diag.resolver import Resolver
 from diag.transport import HttpsPolicyFetcher, PolicyFetcher, check_transport
 from maildiag.commands.common import make_resolver, parse_address, parse_domain
 from maildiag.settings import Settings
-from reports import build_recipient_view, render_recipient
+from reports import recipient_view, render_recipient
 
 DEFAULT_PROBE_TIMEOUT = 10.0  # seconds per SMTP step; greeting delays of a few seconds are common
 POLICY_TIMEOUT = 15.0  # seconds for the whole MTA-STS policy fetch of one command
@@ -82,10 +82,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     resolver = make_resolver(settings)
     allow_private = settings.allow_private_targets
     mx = await lookup_mx(domain, resolver, allow_private=allow_private)
-    probed = report = None
+    probed = None
     if args.probe:
         port = args.port or (settings.smtp_port if settings.lab else SMTP_PORT)
-        report = await probe_domain(
+        probed = await probe_domain(
             domain,
             port=port,
             sender_addresses=sender_addresses(settings),
@@ -95,12 +95,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             allow_private=allow_private,
             resolver=resolver,
         )
-        probed = report.to_dict()
     fetcher = policy_fetcher(settings, resolver)
-    transport = await check_transport(mx, resolver, fetcher=fetcher, probe=report)
-    view = build_recipient_view(
-        mx.to_dict(), probed, address=address, transport=transport.to_dict()
+    transport = await check_transport(mx, resolver, fetcher=fetcher, probe=probed)
+    view = recipient_view(
+        mx, lang=settings.lang, probe=probed, address=address, transport=transport
     )
     fmt = "json" if args.json else "text"
-    print(render_recipient(view, fmt=fmt, lang=settings.lang), end="")
+    print(render_recipient(view, fmt=fmt), end="")
     return 1 if view.errors else 0

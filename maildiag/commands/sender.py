@@ -12,7 +12,7 @@ from diag.dmarc import default_psl
 from diag.senders import SECTIONS, SenderReport, SenderSpec, check_sender, check_sender_domain
 from maildiag.commands.common import make_resolver, parse_domain
 from maildiag.settings import SenderIdentity, Settings
-from reports import build_sender_view, render_sender
+from reports import render_sender, sender_view
 
 MAX_KEY_BYTES = 64 * 1024  # a PEM private key is a few KiB
 MIN_DEADLINE = 10.0  # seconds per report; a report never waits longer than max(this, 5 timeouts)
@@ -83,7 +83,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     domains = list(dict.fromkeys(parse_domain(d) for d in args.domains))
     resolver = make_resolver(settings)
     reports = await sender_reports(settings, domains, resolver)
-    view = build_sender_view([r.to_dict() for r in reports], SECTIONS)
+    view = sender_view(reports, lang=settings.lang, sections=SECTIONS)
     fmt = "json" if args.json else "markdown" if args.markdown else "text"
-    print(render_sender(view, fmt=fmt, lang=settings.lang), end="")
+    print(render_sender(view, fmt=fmt), end="")
     return 1 if any(r.has_errors for r in reports) else 0

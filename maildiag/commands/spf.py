@@ -8,7 +8,7 @@ from typing import Any
 from diag.spf import check_host, lint_spf
 from maildiag.commands.common import make_resolver, parse_address, parse_domain, parse_ip
 from maildiag.settings import Settings
-from reports import build_spf_view, render_spf
+from reports import render_spf, spf_view
 
 
 def add_parser(commands: Any) -> None:
@@ -29,7 +29,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     helo = parse_domain(args.helo) if args.helo else None
     resolver = make_resolver(settings)
     result = await check_host(ip, domain, sender, helo=helo, resolver=resolver)
-    lint = (await lint_spf(domain, resolver)).to_dict() if args.lint else None
-    view = build_spf_view(result.to_dict(), ip=ip, sender=sender, lint=lint)
-    print(render_spf(view, fmt="json" if args.json else "text", lang=settings.lang), end="")
+    lint = await lint_spf(domain, resolver) if args.lint else None
+    view = spf_view(result, lang=settings.lang, ip=ip, sender=sender, lint=lint)
+    print(render_spf(view, fmt="json" if args.json else "text"), end="")
     return 0

@@ -13,7 +13,7 @@ from diag.dkim import DkimSignError
 from maildiag.commands.common import UsageError, parse_address
 from maildiag.settings import Settings
 from maildiag.testsend import DEFAULT_TO, TestSendError, run_test_sends
-from reports import render_testsend, testsend_view
+from reports import render_testsend, testsend_json, testsend_view
 
 
 def add_parser(commands: Any) -> None:
@@ -43,7 +43,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"cannot DKIM-sign: {exc}") from exc
     view = testsend_view(results, lang=settings.lang)
     if args.json:
-        print(json.dumps(view.to_dict(), ensure_ascii=False, indent=2))
+        print(json.dumps(testsend_json(view), ensure_ascii=False, indent=2))
     else:
         print(render_testsend(view, fmt="text"), end="")
     return 0 if all(r.would_reach_inbox for r in results) else 1

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from maildiag.web.spf_service import SpfQueryError, run_spf
+from reports import spf_json
 
 router = APIRouter(tags=["spf"])
 
@@ -22,7 +23,9 @@ async def spf(
 ) -> dict[str, Any]:
     state = request.app.state.maildiag
     try:
-        view = await run_spf(state.new_resolver(), domain, ip, sender, helo, lint=lint)
+        view = await run_spf(
+            state.new_resolver(), domain, ip, sender, helo, lint=lint, lang=state.settings.lang
+        )
     except SpfQueryError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
-    return view.to_dict()
+    return spf_json(view)

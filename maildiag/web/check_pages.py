@@ -20,7 +20,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from markupsafe import Markup
 
 from diag.checklist import (
     AccountSource,
@@ -65,7 +64,7 @@ from maildiag.web.checklist_pages import (
 )
 from maildiag.web.pages import page
 from maildiag.web.probing import CHECK_ROLE, RATE_LIMITED, smtp_probe
-from reports import build_sender_view, render_sender, render_testsend, testsend_view
+from reports import SenderView, TestSendView, sender_view, testsend_view
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -247,26 +246,21 @@ def _test_send_result(task: asyncio.Future[Any]) -> TestSendRun | None:
     return found
 
 
-def sender_text(reports: tuple[SenderReport, ...], lang: str) -> str:
-    """Our reset senders' SPF, DKIM, DMARC and alignment (the sender report, as HTML)."""
-    view = build_sender_view([report.to_dict() for report in reports], SENDER_SECTIONS)
-    return render_sender(view, fmt="html", lang=lang)
+def sender_text(reports: tuple[SenderReport, ...], lang: str) -> SenderView:
+    """Our reset senders' SPF, DKIM, DMARC and alignment (the sender report's view; the page
+    draws it with the report's HTML template)."""
+    return sender_view(reports, lang=lang, sections=SENDER_SECTIONS)
 
 
-def testsend_section(run: TestSendRun | None, lang: str) -> Markup | None:
-    """The test sends as a page fragment: the test-send report's table and reasons (from the
-    autoescaping report environment, without its standalone document around them), or a
-    note saying why there are none; None when no sink runs in this process."""
+def testsend_section(run: TestSendRun | None, lang: str) -> TestSendView | str | None:
+    """The test sends for a page: the test-send report's view (the page draws its table and
+    reasons with the report's fragment template), or a note saying why there are none; None
+    when no sink runs in this process."""
     if run is None:
         return None
     if run.error or not run.results:
-        note = i18n.text("testsend.not_run", lang, reason=run.error or "no_identities")
-        return Markup('<p class="note" id="testsend-note">{}</p>').format(note)
-    html = render_testsend(testsend_view(run.results, lang=lang), fmt="html")
-    body = html.partition("<body>")[2].rpartition("</body>")[0]
-    heading_end = body.find("</h1>")
-    body = body[heading_end + len("</h1>") :] if heading_end >= 0 else body
-    return Markup(body.strip())  # noqa: S704 - rendered by the autoescaping report environment
+        return i18n.text("testsend.not_run", lang, reason=run.error or "no_identities")
+    return testsend_view(run.results, lang=lang)
 
 
 def probe_held(checklist: Checklist) -> bool:
@@ -332,8 +326,7 @@ async def check(request: Request, domain: str = "") -> Response:
         test_send=lambda: lab_test_sends(state),
     )
     report = fragment(result.checklist, lang)
-    # The sender report's HTML comes from the autoescaping Environment.
-    senders = Markup(sender_text(result.senders, lang)) if result.senders else None  # noqa: S704
+    senders = sender_text(result.senders, lang) if result.senders else None
     section = testsend_section(result.test_sends, lang)
     held = "check.probe_rate_limited" if probe_held(result.checklist) else None
     return _check_page(

@@ -40,7 +40,7 @@ from maildiag.web.checklist_pages import (
 )
 from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
 from maildiag.web.support_pages import account_facts
-from reports import checklist_json
+from reports import checklist_json, checklist_view
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["checklist"])
@@ -157,7 +157,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
             headers=_bytes(body.headers),
             bounce=_bytes(body.bounce),
         )
-    return private(JSONResponse(checklist_json(result, lang=lang)))
+    return private(JSONResponse(checklist_json(checklist_view(result, lang=lang))))
 
 
 def _bytes(text: str | None) -> bytes | None:
@@ -190,4 +190,4 @@ async def check_domain(
     result = await admin_check(
         state.settings, state.new_resolver(), domain_target(name), rcpt=False, probe=probe
     )
-    return private(JSONResponse(checklist_json(result.checklist, lang=chosen)))
+    return private(JSONResponse(checklist_json(checklist_view(result.checklist, lang=chosen))))

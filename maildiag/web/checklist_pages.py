@@ -16,7 +16,6 @@ from typing import Any
 import idna
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from markupsafe import Markup
 
 import reset
 from diag.checklist import AccountSource, Checklist, ProbeOptions, RcptRule, build_checklist
@@ -24,7 +23,7 @@ from maildiag.commands.sender import sender_spec
 from maildiag.settings import SenderIdentity, Settings
 from maildiag.web import i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
-from reports import checklist_view, render_checklist
+from reports import ChecklistView, checklist_view
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -211,10 +210,9 @@ async def run_checklist(
     )
 
 
-def fragment(checklist: Checklist, lang: str) -> Markup:
-    """The checklist as a page fragment (the report templates autoescape every value)."""
-    html = render_checklist(checklist_view(checklist, lang=lang), fmt="page")
-    return Markup(html)  # noqa: S704 - rendered by the autoescaping report environment
+def fragment(checklist: Checklist, lang: str) -> ChecklistView:
+    """The checklist's view, which the page draws with the report's own fragment template."""
+    return checklist_view(checklist, lang=lang)
 
 
 def private(response: Response) -> Response:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 
 from maildiag.web import i18n
 from maildiag.web.auth import secure_cookies
 from maildiag.web.spf_service import SpfQueryError, run_spf
-from reports import render_spf
+from reports import environment
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 router = APIRouter(include_in_schema=False)
 
 
@@ -33,7 +29,8 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
         [*((k, v) for k, v in request.query_params.multi_items() if k != "lang"), ("lang", other)]
     )
     base = {"t": t, "lang": lang, "lab": settings.lab, "lang_switch": switch}
-    response = TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code)
+    body = environment().get_template(f"maildiag/{template}").render({**base, **context})
+    response = HTMLResponse(body, status_code)
     if request.query_params.get("lang") in ("nb", "en"):
         response.set_cookie(
             "lang", lang, samesite="lax", httponly=True, secure=secure_cookies(settings)
@@ -65,8 +62,7 @@ async def spf_page(
     state = request.app.state.maildiag
     lang = i18n.lang_of(request, state.settings.lang)
     try:
-        view = await run_spf(state.new_resolver(), domain, ip, sender, helo, lint=lint)
+        view = await run_spf(state.new_resolver(), domain, ip, sender, helo, lint=lint, lang=lang)
     except SpfQueryError as exc:
         return page(request, "spf.html", 400, form=form, report=None, error=str(exc))
-    report = Markup(render_spf(view, fmt="html", lang=lang))  # noqa: S704 - autoescaped template
-    return page(request, "spf.html", form=form, report=report, error=None)
+    return page(request, "spf.html", form=form, report=view, error=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from diag.resolver import Resolver
 from diag.spf import check_host, lint_spf
 from maildiag.commands.common import UsageError, parse_address, parse_domain, parse_ip
-from reports import SpfView, build_spf_view
+from reports import SpfView, spf_view
 
 
 class SpfQueryError(ValueError):
@@ -13,7 +13,7 @@ class SpfQueryError(ValueError):
 
 
 async def run_spf(
-    resolver: Resolver, domain: str, ip: str, sender: str, helo: str, *, lint: bool
+    resolver: Resolver, domain: str, ip: str, sender: str, helo: str, *, lint: bool, lang: str
 ) -> SpfView:
     """Evaluate and (optionally) lint. Raises SpfQueryError for invalid input."""
     try:
@@ -24,5 +24,5 @@ async def run_spf(
     except UsageError as exc:
         raise SpfQueryError(str(exc)) from exc
     result = await check_host(ip, domain, sender, helo=helo_name, resolver=resolver)
-    lint_data = (await lint_spf(domain, resolver)).to_dict() if lint else None
-    return build_spf_view(result.to_dict(), ip=ip, sender=sender, lint=lint_data)
+    linted = await lint_spf(domain, resolver) if lint else None
+    return spf_view(result, lang=lang, ip=ip, sender=sender, lint=linted)

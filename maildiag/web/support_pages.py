@@ -207,7 +207,8 @@ def _export(checklist: Checklist, fmt: str, lang: str) -> Response:
     disposition = f'attachment; filename="checklist-{name}.{suffix}"'
     headers = {"Content-Disposition": disposition}
     if fmt == "json":
-        response: Response = JSONResponse(checklist_json(checklist, lang=lang), headers=headers)
+        data = checklist_json(checklist_view(checklist, lang=lang))
+        response: Response = JSONResponse(data, headers=headers)
     else:
         text = render_checklist(checklist_view(checklist, lang=lang), fmt=fmt)
         response = Response(text, media_type=media, headers=headers)

@@ -112,7 +112,7 @@ def test_garbage_still_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 def test_html_report_escapes_header_values() -> None:
     from diag.headers import parse_headers
-    from reports.headers import build_headers_view, render_headers
+    from reports.headers import headers_view, render_headers
 
     raw = (
         "Received: from <script>x</script> by mx.<b>evil</b>.example with ESMTP;"
@@ -120,14 +120,14 @@ def test_html_report_escapes_header_values() -> None:
         'Authentication-Results: <img src=x onerror="y">; spf=pass smtp.mailfrom=a.example\n'
         "X-Spam-Status: Yes, score=9 required=5\n\n"
     )
-    view = build_headers_view(parse_headers(raw).to_dict(), source="<paste>")
+    report = parse_headers(raw)
     for lang in ("nb", "en"):
-        html = render_headers(view, fmt="html", lang=lang)
+        html = render_headers(headers_view(report, lang=lang, source="<paste>"), fmt="html")
         assert "<script>" not in html
         assert "<b>evil" not in html
         assert "<img" not in html
         assert "&lt;script&gt;" in html
-    markdown = render_headers(view, fmt="markdown", lang="en")
+    markdown = render_headers(headers_view(report, lang="en", source="<paste>"), fmt="markdown")
     assert "The junk folder" in markdown
     with pytest.raises(ValueError, match="unknown language"):
-        render_headers(view, fmt="text", lang="de")
+        headers_view(report, lang="de", source="<paste>")

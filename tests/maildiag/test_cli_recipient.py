@@ -243,6 +243,7 @@ def test_probe_guard_outside_the_lab(lab: Any, capsys: pytest.CaptureFixture[str
 def test_every_finding_code_has_nb_and_en_wording() -> None:
     import re
 
+    from diag.findings import ERROR, Finding
     from reports.catalog_recipient import CATALOG, finding_text
 
     root = Path(__file__).resolve().parents[2] / "diag"
@@ -256,44 +257,40 @@ def test_every_finding_code_has_nb_and_en_wording() -> None:
     for key, (nb, en) in CATALOG.items():
         assert nb.strip(), key
         assert en.strip(), key
-    text = finding_text({"code": "mx.null_mx", "evidence": {}}, "en")
+    text = finding_text(Finding("mx.null_mx", ERROR, "", {}), "en")
     assert text.startswith("? has a null MX")  # missing evidence shows as "?"
 
 
 def test_html_report_escapes_the_servers_words() -> None:
-    from reports.recipient import build_recipient_view, render_recipient
+    from diag.findings import ERROR, Finding
+    from diag.mx import MxHost, MxReport
+    from diag.probe import ProbeReport, TranscriptLine
+    from reports.recipient import recipient_view, render_recipient
 
-    mx = {
-        "domain": "kunde-ok.example",
-        "null_mx": False,
-        "provider": "generic",
-        "hosts": [
-            {"preference": 10, "name": "mx.kunde-ok.example", "addresses": ["127.0.0.1"]}
-            | {"implicit": False}
-        ],
-        "findings": [],
-    }
-    probe = {
-        "host": "mx.kunde-ok.example",
-        "port": 25,
-        "connected": True,
-        "banner": "220 <script>alert(1)</script>",
-        "tls": {"established": False, "certificate": None},
-        "findings": [
-            {
-                "code": "probe.sender_blocked",
-                "severity": "error",
-                "evidence": {"sender": "a@b.example", "reply": "550 5.7.1 <b>no</b>"},
-            }
-        ],
-        "transcript": [{"at_ms": 1.0, "dir": "S", "line": "220 <script>alert(1)</script>"}],
-    }
-    view = build_recipient_view(mx, probe, address="kari@kunde-ok.example")
-    html = render_recipient(view, fmt="html", lang="en")
+    host = MxHost("mx.kunde-ok.example", 10, ("127.0.0.1",))
+    mx = MxReport("kunde-ok.example", (host,), provider="generic")
+    blocked = Finding(
+        "probe.sender_blocked",
+        ERROR,
+        "",
+        {"sender": "a@b.example", "reply": "550 5.7.1 <b>no</b>"},
+    )
+    probe = ProbeReport(
+        host="mx.kunde-ok.example",
+        port=25,
+        connected=True,
+        banner="220 <script>alert(1)</script>",
+        findings=(blocked,),
+        transcript=(TranscriptLine(1.0, "S", "220 <script>alert(1)</script>"),),
+    )
+    address = "kari@kunde-ok.example"
+    view = recipient_view(mx, lang="en", probe=probe, address=address)
+    html = render_recipient(view, fmt="html")
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;no&lt;/b&gt;" in html
-    markdown = render_recipient(view, fmt="markdown", lang="nb")
+    nb = recipient_view(mx, lang="nb", probe=probe, address=address)
+    markdown = render_recipient(nb, fmt="markdown")
     assert "Mottakerrapport for kari@kunde-ok.example" in markdown
     with pytest.raises(ValueError, match="unknown format"):
         render_recipient(view, fmt="pdf")

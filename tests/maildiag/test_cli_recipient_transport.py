@@ -148,6 +148,7 @@ def test_probe_judges_starttls(lab: Any, capsys: Any, starttls_server: int) -> N
 
 
 def test_every_transport_code_has_nb_and_en_wording() -> None:
+    from diag.findings import Finding, Severity
     from reports.catalog_recipient import CATALOG, finding_text
 
     root = Path(__file__).resolve().parents[2] / "diag" / "transport"
@@ -159,10 +160,12 @@ def test_every_transport_code_has_nb_and_en_wording() -> None:
     assert sorted(c for c in found if f"finding.{c}" not in CATALOG) == []
     for lang in ("nb", "en"):
         text = finding_text(
-            {
-                "code": "mta_sts.tls_unmet",
-                "evidence": {"mode": "enforce", "host": "mx.a", "problems": ["no_starttls"]},
-            },
+            Finding(
+                "mta_sts.tls_unmet",
+                Severity.ERROR,
+                "",
+                {"mode": "enforce", "host": "mx.a", "problems": ["no_starttls"]},
+            ),
             lang,
         )
         assert ("ingen STARTTLS" if lang == "nb" else "no STARTTLS") in text

@@ -162,12 +162,16 @@ def test_bad_domain_is_usage(capsys: pytest.CaptureFixture[str], lab: Any) -> No
 def test_catalog_has_both_languages_for_every_sender_code(
     capsys: pytest.CaptureFixture[str], lab: Any
 ) -> None:
+    from diag.findings import Finding, Severity
     from reports.catalog_auth import CATALOG, finding_text
 
     assert all(nb.strip() and en.strip() for nb, en in CATALOG.values())
     _, out, _ = _sender(capsys, lab, "sender", "--json")
-    for finding in json.loads(out)["findings"]:
-        if finding["code"].split(".")[0] in ("sender", "reverse", "helo", "dnsbl"):
-            assert f"finding.{finding['code']}" in CATALOG, finding["code"]
+    for data in json.loads(out)["findings"]:
+        finding = Finding(
+            data["code"], Severity(data["severity"]), data["summary"], data["evidence"]
+        )
+        if finding.code.split(".")[0] in ("sender", "reverse", "helo", "dnsbl"):
+            assert f"finding.{finding.code}" in CATALOG, finding.code
             assert "?" not in finding_text(finding, "nb"), finding
             assert "?" not in finding_text(finding, "en"), finding

@@ -1,6 +1,7 @@
 import pytest
 
-from reports import known_keys, render, translate
+from reports import known_keys, translate
+from reports import testsend_view as make_testsend_view
 from reports.catalog import _CATALOG
 
 
@@ -17,4 +18,4 @@ def test_unknown_key_falls_back_to_the_key() -> None:
 
 def test_unknown_language_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown language"):
-        render("spf.txt.j2", {}, lang="de")
+        make_testsend_view([], lang="de")

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 
+from diag.findings import INFO, Finding
 from reports import CHECKLIST_CATALOG, known_keys, translate
 from reports.catalog_auth import CATALOG as AUTH
 from reports.catalog_auth import finding_text
@@ -141,7 +142,7 @@ def test_a_missing_evidence_value_shows_as_a_question_mark() -> None:
     given, *_missing = sorted(placeholders(AUTH[key][1]))
     evidence = {given: "GIVEN"}
     for lang in ("nb", "en"):
-        text = finding_text({"code": key.removeprefix("finding."), "evidence": evidence}, lang)
+        text = finding_text(Finding(key.removeprefix("finding."), INFO, "", evidence), lang)
         assert "GIVEN" in text
         assert "?" in text
         assert "{" not in text

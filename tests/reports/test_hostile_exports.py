@@ -5,6 +5,7 @@ holds no control character and no line the text started; JSON reads back."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -18,17 +19,16 @@ from diag.authenticate import authenticate
 from diag.checklist import Evidence, checklist_from_evidence, read_bounce, read_spam_verdict
 from diag.findings import ERROR, Finding
 from diag.headers import parse_headers
+from diag.mx import MxHost, MxReport
 from diag.resolver import MemoryResolver
 from diag.spf import check_host
 from diag.testsend import TestSendResult
 from reports import (
-    build_authenticate_view,
-    build_headers_view,
-    build_recipient_view,
-    build_sender_view,
-    build_spf_view,
+    authenticate_view,
     checklist_json,
     checklist_view,
+    headers_view,
+    recipient_view,
     render_authenticate,
     render_checklist,
     render_headers,
@@ -36,6 +36,8 @@ from reports import (
     render_sender,
     render_spf,
     render_testsend,
+    sender_view,
+    spf_view,
 )
 from reports import (
     testsend_view as make_testsend_view,
@@ -84,7 +86,7 @@ def _checklist_with_pastes() -> Render:
 
 def _checklist_render(checklist: Any, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(checklist_json(checklist, lang="en"))
+        return json.dumps(checklist_json(checklist_view(checklist, lang="en")))
     return render_checklist(checklist_view(checklist, lang="en"), fmt=fmt)
 
 
@@ -94,8 +96,8 @@ def _checklist_probe() -> Render:
 
 
 def _headers() -> Render:
-    view = build_headers_view(parse_headers(HEADERS).to_dict(), source=HOSTILE)
-    return lambda fmt: render_headers(view, fmt=fmt, lang="en")
+    view = headers_view(parse_headers(HEADERS), lang="en", source=HOSTILE)
+    return lambda fmt: render_headers(view, fmt=fmt)
 
 
 async def _authenticate() -> Render:
@@ -104,10 +106,8 @@ async def _authenticate() -> Render:
     verdict = await authenticate(
         raw, ip="192.0.2.1", helo=HOSTILE, mail_from=None, resolver=resolver
     )
-    view = build_authenticate_view(
-        verdict.to_dict(), ip="192.0.2.1", helo=HOSTILE, mail_from=HOSTILE
-    )
-    return lambda fmt: render_authenticate(view, fmt=fmt, lang="en")
+    view = authenticate_view(verdict, lang="en", ip="192.0.2.1", helo=HOSTILE, mail_from=HOSTILE)
+    return lambda fmt: render_authenticate(view, fmt=fmt)
 
 
 async def _spf() -> Render:
@@ -123,29 +123,24 @@ async def _spf() -> Render:
         helo=None,
         resolver=MemoryResolver(zone),
     )
-    view = build_spf_view(result.to_dict(), ip="192.0.2.7", sender=HOSTILE)
-    return lambda fmt: render_spf(view, fmt=fmt, lang="en")
+    view = spf_view(result, lang="en", ip="192.0.2.7", sender=HOSTILE)
+    return lambda fmt: render_spf(view, fmt=fmt)
 
 
 def _sender() -> Render:
-    report = _legacy_report(HOSTILE).to_dict()
     names = ("envelope_domain", "dkim_domain", "helo")
-    report["identity"] = {**dict.fromkeys(names, HOSTILE), "selectors": [HOSTILE], "egress_ips": []}
-    view = build_sender_view([report], ["spf"])
-    return lambda fmt: render_sender(view, fmt=fmt, lang="en")
+    identity = {**dict.fromkeys(names, HOSTILE), "selectors": [HOSTILE], "egress_ips": []}
+    report = dataclasses.replace(_legacy_report(HOSTILE), identity=identity)
+    view = sender_view([report], lang="en", sections=["spf"])
+    return lambda fmt: render_sender(view, fmt=fmt)
 
 
 def _recipient() -> Render:
     finding = Finding("mx.ok", ERROR, HOSTILE, {"host": HOSTILE})
-    mx = {
-        "domain": "kunde.example",
-        "hosts": [{"preference": 10, "name": HOSTILE, "addresses": [HOSTILE], "implicit": False}],
-        "null_mx": False,
-        "provider": "generic",
-        "findings": [finding.to_dict()],
-    }
-    view = build_recipient_view(mx, address="kari@kunde.example")
-    return lambda fmt: render_recipient(view, fmt=fmt, lang="en")
+    host = MxHost(HOSTILE, 10, (HOSTILE,))
+    mx = MxReport("kunde.example", (host,), provider="generic", findings=(finding,))
+    view = recipient_view(mx, lang="en", address="kari@kunde.example")
+    return lambda fmt: render_recipient(view, fmt=fmt)
 
 
 def _testsend() -> Render:

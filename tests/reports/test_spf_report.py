@@ -1,79 +1,45 @@
 """The SPF report renders one view-model to text, Markdown, HTML and JSON; golden files pin it."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from reports import build_spf_view, render_spf
+from diag.findings import ERROR, Finding
+from diag.spf import SpfResult, TraceStep
+from reports import SpfView, render_spf, spf_view
 
 GOLDEN = Path(__file__).parent / "golden"
 
-RESULT = {
-    "result": "fail",
-    "explanation": "See https://example.com/why for 192.0.2.7",
-    "mechanism": "-all",
-    "domain": "example.com",
-    "lookups": 2,
-    "void_lookups": 1,
-    "problem": None,
-    "trace": [
-        {
-            "kind": "record",
-            "depth": 0,
-            "domain": "example.com",
-            "text": "v=spf1 include:_spf.example.com -all",
-            "outcome": "",
-            "detail": {},
-        },
-        {
-            "kind": "include",
-            "depth": 0,
-            "domain": "example.com",
-            "text": "include:_spf.example.com",
-            "outcome": "no-match",
-            "detail": {},
-        },
-        {
-            "kind": "record",
-            "depth": 1,
-            "domain": "_spf.example.com",
-            "text": "v=spf1 ip4:198.51.100.0/24 -all",
-            "outcome": "",
-            "detail": {},
-        },
-        {
-            "kind": "term",
-            "depth": 0,
-            "domain": "example.com",
-            "text": "-all",
-            "outcome": "match",
-            "detail": {},
-        },
-    ],
-    "findings": [
-        {
-            "code": "spf.fail",
-            "severity": "error",
-            "summary": "192.0.2.7 is not authorized",
-            "evidence": {},
-            "rfc": "",
-            "fix": "",
-        }
-    ],
-}
+RESULT = SpfResult(
+    result="fail",
+    explanation="See https://example.com/why for 192.0.2.7",
+    mechanism="-all",
+    domain="example.com",
+    lookups=2,
+    void_lookups=1,
+    problem=None,
+    trace=(
+        TraceStep("record", 0, "example.com", "v=spf1 include:_spf.example.com -all", ""),
+        TraceStep("include", 0, "example.com", "include:_spf.example.com", "no-match"),
+        TraceStep("record", 1, "_spf.example.com", "v=spf1 ip4:198.51.100.0/24 -all", ""),
+        TraceStep("term", 0, "example.com", "-all", "match"),
+    ),
+    findings=(Finding("spf.fail", ERROR, "192.0.2.7 is not authorized"),),
+)
 
 
-def _view(result: dict = RESULT):  # type: ignore[no-untyped-def]
-    return build_spf_view(result, ip="192.0.2.7", sender="postmaster@example.com")
+def _view(result: SpfResult = RESULT, lang: str = "nb") -> SpfView:
+    return spf_view(result, lang=lang, ip="192.0.2.7", sender="postmaster@example.com")
 
 
 @pytest.mark.parametrize(
     ("fmt", "lang"), [("text", "nb"), ("text", "en"), ("markdown", "en"), ("html", "nb")]
 )
 def test_golden(fmt: str, lang: str) -> None:
-    rendered = render_spf(_view(), fmt=fmt, lang=lang)
+    rendered = render_spf(_view(lang=lang), fmt=fmt)
     golden = GOLDEN / f"spf.{lang}.{ {'text': 'txt', 'markdown': 'md', 'html': 'html'}[fmt] }"
     if os.environ.get("MAILDIAG_UPDATE_GOLDEN"):
         golden.write_text(rendered, encoding="utf-8")
@@ -88,18 +54,11 @@ def test_json_has_the_design_keys() -> None:
 
 
 def test_script_in_a_txt_record_is_escaped_in_html() -> None:
-    hostile = dict(RESULT)
-    hostile["trace"] = [
-        {
-            "kind": "record",
-            "depth": 0,
-            "domain": "example.com",
-            "text": 'v=spf1 <script>alert("x")</script> -all',
-            "outcome": "",
-            "detail": {},
-        }
-    ]
-    html = render_spf(_view(hostile), fmt="html", lang="en")
+    record = 'v=spf1 <script>alert("x")</script> -all'
+    hostile = dataclasses.replace(
+        RESULT, trace=(TraceStep("record", 0, "example.com", record, ""),)
+    )
+    html = render_spf(_view(hostile, lang="en"), fmt="html")
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
 
@@ -107,3 +66,16 @@ def test_script_in_a_txt_record_is_escaped_in_html() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render_spf(_view(), fmt="pdf")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_an_explanation_that_was_unavailable_is_shown(fmt: str) -> None:
+    # check_host records how many TXT records the exp= target had (RFC 7208 §6.2 wants one)
+    # as a count, not as records.
+    step = TraceStep(
+        "exp", 0, "example.com", "exp=explain.example.com", "unavailable", {"records": 2}
+    )
+    unavailable = dataclasses.replace(RESULT, trace=(*RESULT.trace, step))
+    rendered = render_spf(_view(unavailable, lang="en"), fmt=fmt)
+    assert "exp=explain.example.com" in rendered
+    assert "unavailable" in rendered

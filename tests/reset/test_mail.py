@@ -10,6 +10,7 @@ from email.policy import default
 import jinja2
 import pytest
 
+import reports
 import reset
 
 SENDER = "do.not.reply@platform.visma.com"
@@ -151,10 +152,12 @@ def test_link_uses_only_the_configured_base() -> None:
 
 
 def test_environment_is_strict_and_autoescapes() -> None:
-    env = reset.make_environment()
+    env = reports.environment()
     assert isinstance(env.undefined, type)
     with pytest.raises(jinja2.UndefinedError):
-        env.get_template("reset_nb.txt").render(address="a", minutes=1, sender="s", subject="x")
+        env.get_template("reset/reset_nb.txt").render(
+            address="a", minutes=1, sender="s", subject="x"
+        )
     assert env.autoescape("x.html") is True  # type: ignore[operator]
     assert env.autoescape("x.txt") is False  # type: ignore[operator]
 
