@@ -51,13 +51,13 @@ from diag.resolver import MemoryResolver, Resolver, ZoneData, normalize_name
 from maildiag.commands.sender import sender_spec
 from maildiag.db import create_engine
 from maildiag.lab.dns import LabDnsServer
-from maildiag.labkit import LabKey, lab_settings, prepare_lab
-from maildiag.seed import prepare_lab_database
+from maildiag.lab.kit import LabKey, lab_settings, prepare_lab
+from maildiag.lab.seed import prepare_lab_database
 from maildiag.settings import Settings
-from maildiag.sinkservice import run_sink
+from maildiag.sink.service import run_sink
 from maildiag.web import create_app
 from maildiag.web.auth import SESSION_COOKIE
-from maildiag.web.checklist_pages import reset_identities
+from maildiag.web.routes.checklist_pages import reset_identities
 
 LATENCY = 0.02  # seconds from a query's arrival at the lab server to its reply
 TARGET_RATIO = 1.5  # median / inherent critical path

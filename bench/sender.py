@@ -54,7 +54,7 @@ from diag.senders import SenderReport, SenderSpec, check_sender
 from diag.spf import Mechanism, Modifier, parse_spf
 from maildiag.commands.sender import sender_spec
 from maildiag.lab.dns import lab_dns_in_thread
-from maildiag.labkit import HEALTHY, lab_senders, prepare_lab
+from maildiag.lab.kit import HEALTHY, lab_senders, prepare_lab
 
 LATENCY = 0.03  # seconds from a query's arrival at the lab server to its reply
 UNIT = 0.5  # seconds per answer in the dependency run

@@ -1,6 +1,6 @@
 """Benchmark of the SMTP sink service (not a test): run ``python -m bench.sink``.
 
-The sink runs as ``maildiag serve --lab`` runs it (``maildiag.sinkservice.run_sink`` on the lab
+The sink runs as ``maildiag serve --lab`` runs it (``maildiag.sink.service.run_sink`` on the lab
 zone served by the lab DNS server, SQLite in WAL mode with ``synchronous=FULL``, group commit:
 each message answered 250 only after the transaction holding it has committed). Eight SMTP
 clients in a separate process send 1.5 kB DKIM-signed messages over the PROXY listener from
@@ -42,12 +42,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from diag.dkim import sign_message
 from diag.resolver import DnsPythonResolver
 from maildiag.db import create_engine
-from maildiag.events import Broadcaster
 from maildiag.lab.dns import LabDnsServer
+from maildiag.lab.kit import lab_settings, prepare_lab
 from maildiag.lab.zones import LAB_EGRESS
-from maildiag.labkit import lab_settings, prepare_lab
 from maildiag.settings import Settings
-from maildiag.sinkservice import run_sink
+from maildiag.sink.events import Broadcaster
+from maildiag.sink.service import run_sink
 
 CLIENTS = 8
 SENDER = "do.not.reply@platform.visma.com"

@@ -16,7 +16,8 @@ from alembic.config import Config
 
 import reset
 import smtp_sink
-from maildiag import feedback, sinkrecords
+from maildiag import feedback
+from maildiag.sink import records as sinkrecords
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from maildiag.labkit import lab_settings, prepare_lab, refuse_lab_data, write_lab_config
+from maildiag.lab.kit import lab_settings, prepare_lab, refuse_lab_data, write_lab_config
 from maildiag.listeners import bind_tcp
 from maildiag.settings import Settings
-from maildiag.sinktoken import ensure_sink_token
+from maildiag.sink.token import ensure_sink_token
 from maildiag.web import create_app
 
 if TYPE_CHECKING:
-    from maildiag.sinkservice import SinkHandle
+    from maildiag.sink.service import SinkHandle
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,9 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
     from diag.resolver import DnsPythonResolver
     from maildiag.db import create_engine
     from maildiag.lab.dns import LabDnsServer
+    from maildiag.lab.seed import prepare_lab_database
     from maildiag.outbox import bounce_recorder, running_worker
-    from maildiag.seed import prepare_lab_database
-    from maildiag.sinkservice import run_sink
+    from maildiag.sink.service import run_sink
 
     keys, zone = await asyncio.to_thread(prepare_lab, settings.data_dir)
     dns_server = LabDnsServer(zone, host="127.0.0.1", port=settings.dns_port)

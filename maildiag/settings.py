@@ -184,7 +184,7 @@ class Settings(BaseSettings):
     sink_max_connections_per_client: int = Field(default=20, ge=1, le=100_000)
     sink_first_command_timeout: float = Field(default=30.0, gt=0, le=300)
     # Bearer token for the sink's pages and API (acts with the admin role); unset: made once
-    # and kept in <data_dir>/sink-api-token, mode 0600 (maildiag.sinktoken)
+    # and kept in <data_dir>/sink-api-token, mode 0600 (maildiag.sink.token)
     sink_api_token: SecretStr | None = None
     # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web app believes (IPs or
     # networks); empty: the client is the socket's peer

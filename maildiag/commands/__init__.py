@@ -17,7 +17,7 @@ from maildiag.commands import (
     serve,
     sink,
     spf,
-    test_send,
+    testsend,
     worker,
 )
 from maildiag.commands.common import UsageError
@@ -33,7 +33,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     recipient,
     headers,
     checklist,
-    test_send,
+    testsend,
     scan,
 )
 

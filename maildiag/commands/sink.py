@@ -28,8 +28,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from maildiag.db import create_engine
     from maildiag.runtime import bind_http
-    from maildiag.sinkservice import run_sink
-    from maildiag.sinktoken import ensure_sink_token
+    from maildiag.sink.service import run_sink
+    from maildiag.sink.token import ensure_sink_token
     from maildiag.web.app import create_sink_app
 
     overrides = {

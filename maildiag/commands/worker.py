@@ -24,7 +24,7 @@ def add_parser(commands: Any) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    from maildiag.labkit import refuse_lab_data
+    from maildiag.lab.kit import refuse_lab_data
     from maildiag.outbox import OutboxConfigError, build_composer, run_until_signalled
 
     if args.data is not None:

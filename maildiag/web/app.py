@@ -27,7 +27,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from diag.dmarc import default_psl
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.settings import Settings
-from maildiag.web import (
+from maildiag.web import sink_access, sink_render
+from maildiag.web.auth import secure_cookies
+from maildiag.web.hosts import add_host_check
+from maildiag.web.routes import (
     api_spf,
     captcha_routes,
     check_pages,
@@ -35,17 +38,13 @@ from maildiag.web import (
     checklist_pages,
     pages,
     reset_pages,
-    sink_access,
     sink_api,
     sink_pages,
-    sink_render,
     support_pages,
 )
-from maildiag.web.auth import secure_cookies
-from maildiag.web.hosts import add_host_check
 
 if TYPE_CHECKING:
-    from maildiag.sinkservice import SinkHandle
+    from maildiag.sink.service import SinkHandle
     from maildiag.web.auth import ResetServices
 
 log = logging.getLogger(__name__)

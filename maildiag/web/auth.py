@@ -99,7 +99,7 @@ def build_reset_services(
 ) -> ResetServices:
     """The services for ``settings``; ``engine`` and ``hasher`` replace the defaults (the
     settings' database; argon2id at the RFC 9106 second recommended cost)."""
-    from maildiag.web.captcha_routes import build_verifier  # import cycle
+    from maildiag.web.routes.captcha_routes import build_verifier  # import cycle
 
     engine = engine or create_engine(settings.database)
     return ResetServices(

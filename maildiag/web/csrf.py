@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 from maildiag.settings import Settings
 from maildiag.web import i18n
 from maildiag.web.auth import cookie_name, set_host_cookie
-from maildiag.web.pages import page
+from maildiag.web.routes.pages import page
 
 log = logging.getLogger(__name__)
 

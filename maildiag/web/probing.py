@@ -18,7 +18,7 @@ from fastapi import Request
 
 from diag.checklist import ProbeGate, ProbeOptions, RcptRule
 from maildiag.web.auth import SignedIn
-from maildiag.web.checklist_pages import limits, probe_options
+from maildiag.web.routes.checklist_pages import limits, probe_options
 
 log = logging.getLogger(__name__)
 

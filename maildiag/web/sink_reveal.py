@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from fastapi import HTTPException, Request
 
-from maildiag.sinkrecords import record_unmasked_view
+from maildiag.sink.records import record_unmasked_view
 from maildiag.web.sink_access import SinkViewer
 from maildiag.web.sink_mask import mask_summary
 from maildiag.web.sink_render import views_of

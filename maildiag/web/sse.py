@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from maildiag.events import Broadcaster, Event
+from maildiag.sink.events import Broadcaster, Event
 
 KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 3000  # the client's reconnection time (the "retry:" field)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from maildiag.labkit import LAB_PASSWORD
+from maildiag.lab.kit import LAB_PASSWORD
 from tests.browser.conftest import LabProcess
 
 pytestmark = pytest.mark.browser

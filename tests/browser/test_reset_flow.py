@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import reset
-from maildiag.labkit import LAB_PASSWORD
+from maildiag.lab.kit import LAB_PASSWORD
 from tests.browser.conftest import LabProcess
 
 pytestmark = pytest.mark.browser

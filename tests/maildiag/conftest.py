@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from maildiag.labkit import LabKey, prepare_lab
+from maildiag.lab.kit import LabKey, prepare_lab
 from tests.maildiag.sink_lab import Lab, lab_sink
 
 LabFiles = tuple[Path, list[LabKey], Any]

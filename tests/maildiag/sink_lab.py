@@ -22,10 +22,10 @@ from diag.dkim import sign_message
 from diag.resolver import DnsPythonResolver
 from maildiag.db import create_engine
 from maildiag.lab.dns import LabDnsServer
+from maildiag.lab.kit import LabKey, lab_settings
 from maildiag.lab.zones import LAB_EGRESS
-from maildiag.labkit import LabKey, lab_settings
 from maildiag.settings import Settings
-from maildiag.sinkservice import SinkHandle, run_sink
+from maildiag.sink.service import SinkHandle, run_sink
 from maildiag.web import create_app
 from maildiag.web.app import create_sink_app
 from maildiag.web.auth import SESSION_COOKIE, build_reset_services

@@ -21,7 +21,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
 
 from maildiag.lab.dns import lab_dns_in_thread
-from maildiag.labkit import lab_settings, prepare_lab
+from maildiag.lab.kit import lab_settings, prepare_lab
 from maildiag.settings import Settings
 from maildiag.web import create_app
 from tests.maildiag.sink_lab import BEARER, SINK_TOKEN, make_message

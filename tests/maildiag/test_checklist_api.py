@@ -29,12 +29,13 @@ from diag.checklist import ITEM_KEYS, STATUSES, split_address
 from diag.resolver import DnsPythonResolver, ZoneData
 from maildiag.db import create_engine, migrate
 from maildiag.lab.dns import LabDnsServer
-from maildiag.labkit import LAB_PASSWORD, LabKey, lab_settings, prepare_lab
+from maildiag.lab.kit import LAB_PASSWORD, LabKey, lab_settings, prepare_lab
 from maildiag.settings import Settings
-from maildiag.sinkservice import run_sink
-from maildiag.web import checklist_api, create_app
+from maildiag.sink.service import run_sink
+from maildiag.web import create_app
 from maildiag.web.auth import SESSION_COOKIE, build_reset_services
-from maildiag.web.checklist_pages import (
+from maildiag.web.routes import checklist_api
+from maildiag.web.routes.checklist_pages import (
     InputError,
     clean_address,
     clean_domain,

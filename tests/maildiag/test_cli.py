@@ -164,7 +164,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
 def test_serve_refuses_lab_data_without_lab(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maildiag.labkit import prepare_lab
+    from maildiag.lab.kit import prepare_lab
 
     prepare_lab(tmp_path / "data")
     monkeypatch.setenv("MAILDIAG_SECRET_KEY", secrets.token_urlsafe(32))
@@ -179,7 +179,7 @@ def test_serve_names_lab_data_before_the_secret_key(
 ) -> None:
     """Without a key of its own, serve on a lab's data says the data is the lab's, not that
     the key is the placeholder."""
-    from maildiag.labkit import prepare_lab
+    from maildiag.lab.kit import prepare_lab
 
     prepare_lab(tmp_path / "data")
     code, _, err = _run(capsys, "serve", "--data", str(tmp_path / "data"), "--port", "0")
@@ -276,7 +276,7 @@ def test_services_refuse_a_weak_secret_key_outside_the_lab(
 def test_the_lab_makes_its_own_secret_key(tmp_path: Path) -> None:
     from pydantic import SecretStr
 
-    from maildiag.labkit import LAB_SECRET, lab_settings, prepare_lab
+    from maildiag.lab.kit import LAB_SECRET, lab_settings, prepare_lab
     from maildiag.settings import Settings, secret_key_problem
 
     keys, _zone = prepare_lab(tmp_path)

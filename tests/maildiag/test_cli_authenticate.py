@@ -15,8 +15,8 @@ import pytest
 from diag.dkim import sign_message
 from maildiag.cli import main
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
+from maildiag.lab.kit import LabKey, prepare_lab
 from maildiag.lab.zones import LAB_EGRESS
-from maildiag.labkit import LabKey, prepare_lab
 
 DOMAIN = "platform.visma.com"
 MESSAGE = (

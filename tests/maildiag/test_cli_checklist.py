@@ -22,9 +22,9 @@ from diag.resolver import DnsPythonResolver
 from maildiag.cli import main
 from maildiag.db import create_engine
 from maildiag.lab.dns import lab_dns_in_thread
-from maildiag.labkit import lab_senders, prepare_lab
+from maildiag.lab.kit import lab_senders, prepare_lab
 from maildiag.settings import SenderIdentity, Settings
-from maildiag.sinkservice import SinkHandle, run_sink
+from maildiag.sink.service import SinkHandle, run_sink
 
 HEALTHY = ("do.not.reply@platform.visma.com", "do.not.reply@connect.visma.com")
 LEGACY = "do.not.reply@legacy.visma.example"

@@ -17,14 +17,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from maildiag.cli import main
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
-from maildiag.labkit import prepare_lab
+from maildiag.lab.kit import prepare_lab
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabDnsServer, Path, Path]]:
     data = tmp_path_factory.mktemp("lab")
     _keys, zone = prepare_lab(data)
-    allowed = data / "lab.toml"  # as a running lab writes it (maildiag.labkit.write_lab_config)
+    allowed = data / "lab.toml"  # as a running lab writes it (maildiag.lab.kit.write_lab_config)
     allowed.write_text("lab = true\nallow_private_targets = true\n", encoding="utf-8")
     strict = data / "strict.toml"
     strict.write_text("allow_private_targets = false\n", encoding="utf-8")

@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from maildiag.cli import main
 from maildiag.lab.dns import lab_dns_in_thread
-from maildiag.labkit import prepare_lab
+from maildiag.lab.kit import prepare_lab
 from tests.diag.certs import make_ca, make_server, server_context
 
 

@@ -15,7 +15,7 @@ from maildiag.cli import main
 from maildiag.commands.common import UsageError
 from maildiag.commands.scan import Progress, parse_scan_file
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
-from maildiag.labkit import prepare_lab
+from maildiag.lab.kit import prepare_lab
 
 SCAN = """# demo customers
 kunde-ok.example

@@ -12,7 +12,7 @@ import pytest
 
 from maildiag.cli import main
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
-from maildiag.labkit import lab_senders, prepare_lab
+from maildiag.lab.kit import lab_senders, prepare_lab
 from maildiag.settings import SenderIdentity
 
 LEGACY = "do.not.reply@legacy.visma.example"

@@ -11,7 +11,7 @@ import pytest
 
 from maildiag.cli import main
 from maildiag.lab.dns import lab_dns_in_thread
-from maildiag.labkit import lab_senders, prepare_lab
+from maildiag.lab.kit import lab_senders, prepare_lab
 from maildiag.settings import Settings
 from tests.maildiag.test_cli_checklist import sink_in_thread, write_config
 

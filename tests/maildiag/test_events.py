@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from maildiag.events import Broadcaster, Event
-from maildiag.sinkservice import NotifyingStore
+from maildiag.sink.events import Broadcaster, Event
+from maildiag.sink.service import NotifyingStore
 from smtp_sink import CapturedMessage, Mailbox, create_store_engine
 
 

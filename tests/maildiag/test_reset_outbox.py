@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 import reset
+from maildiag.lab.kit import LabKey, lab_senders, prepare_lab
 from maildiag.lab.policies import lab_policies
-from maildiag.labkit import LabKey, lab_senders, prepare_lab
 from maildiag.outbox import (
     OutboxConfigError,
     bounce_recorder,
@@ -30,7 +30,7 @@ from maildiag.outbox import (
     make_signer,
 )
 from maildiag.settings import Relay, SenderIdentity
-from maildiag.sinkservice import SinkHandle, run_sink
+from maildiag.sink.service import SinkHandle, run_sink
 from smtp_sink import BounceReport
 from tests.maildiag.test_reset_support import Env, reset_env
 

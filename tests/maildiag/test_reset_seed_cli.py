@@ -20,9 +20,9 @@ from sqlalchemy.orm import sessionmaker
 import reset
 from maildiag.cli import main
 from maildiag.db import create_engine, migrate
+from maildiag.lab.kit import LAB_PASSWORD
+from maildiag.lab.seed import lab_accounts, prepare_lab_database, seed_lab_accounts
 from maildiag.lab.zones import DEMO_DOMAINS
-from maildiag.labkit import LAB_PASSWORD
-from maildiag.seed import lab_accounts, prepare_lab_database, seed_lab_accounts
 from maildiag.web.auth import SignedIn, require_role
 from tests.maildiag.test_reset_support import (
     CHEAP_HASHER,

@@ -128,7 +128,7 @@ def test_strong_secret_key_accepted(key: str) -> None:
 def test_commands_beside_a_running_lab_use_its_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from maildiag.labkit import lab_settings, prepare_lab
+    from maildiag.lab.kit import lab_settings, prepare_lab
 
     data = tmp_path / "data"
     keys, _zone = prepare_lab(data)
@@ -152,7 +152,7 @@ def test_no_lab_marker_no_lab_settings(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_the_lab_legacy_identity_does_not_send_reset_mail(tmp_path: Path) -> None:
-    from maildiag.labkit import lab_settings, prepare_lab
+    from maildiag.lab.kit import lab_settings, prepare_lab
 
     keys, _zone = prepare_lab(tmp_path)
     lab = lab_settings(load_settings(data_dir=tmp_path), keys)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from maildiag.settings import Settings, SettingsError, load_settings
-from maildiag.sinktoken import TOKEN_FILE, ensure_sink_token
+from maildiag.sink.token import TOKEN_FILE, ensure_sink_token
 
 
 @pytest.mark.parametrize(

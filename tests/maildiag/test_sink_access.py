@@ -11,7 +11,7 @@ import pytest
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
-from maildiag.web import sink_api, sink_pages
+from maildiag.web.routes import sink_api, sink_pages
 from tests.maildiag.sink_lab import BEARER, SINK_TOKEN, Lab, make_message, sink_client
 
 KARI = "kari@kunde-ok.example"

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import uvicorn
 
-from maildiag.labkit import LabKey, prepare_lab
+from maildiag.lab.kit import LabKey, prepare_lab
 from maildiag.runtime import bind_http
 from maildiag.web import create_app
-from maildiag.web.sink_pages import HTML_PART_CSP
+from maildiag.web.routes.sink_pages import HTML_PART_CSP
 from tests.maildiag.sink_lab import BEARER, Lab, lab_sink, make_message
 
 OUTSIDER = "tester@lab-tests.example"

@@ -15,9 +15,9 @@ import aiosmtplib
 import httpx
 import pytest
 
-from maildiag.labkit import prepare_lab
+from maildiag.lab.kit import prepare_lab
 from maildiag.web import create_app
-from maildiag.web.sink_pages import HTML_PART_CSP
+from maildiag.web.routes.sink_pages import HTML_PART_CSP
 from maildiag.web.sink_render import MAX_HTML_DEPTH, MessageViews, html_depth, safe_html
 from smtp_sink import CapturedMessage
 from tests.hostile_mail import KARI, SENDER, deep_html, nested_multipart

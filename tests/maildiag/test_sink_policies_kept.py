@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from maildiag.db import create_engine
-from maildiag.sinkrecords import audit_entries, save_policy
+from maildiag.sink.records import audit_entries, save_policy
 from smtp_sink import ConfigError, Policy
 from tests.maildiag.conftest import LabFiles
 from tests.maildiag.sink_lab import BEARER, Lab, lab_sink, sign_in_as, sink_client

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from maildiag.db import create_engine
-from maildiag.sinkrecords import AuditEntry, audit_entries
+from maildiag.sink.records import AuditEntry, audit_entries
 from maildiag.web.auth import SESSION_COOKIE
 from tests.maildiag.sink_lab import (
     BEARER,

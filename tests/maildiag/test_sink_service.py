@@ -21,12 +21,12 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from maildiag.judgepool import JudgeWorkerDied, ProcessJudge
 from maildiag.lab.dns import lab_dns_in_thread
+from maildiag.lab.kit import LabKey, prepare_lab
 from maildiag.lab.policies import LAB_MX_ADDRESSES, lab_policies
-from maildiag.labkit import LabKey, prepare_lab
 from maildiag.settings import Settings
-from maildiag.sinkservice import bounce_patterns, judge_processes, sink_policies
+from maildiag.sink.pool import JudgeWorkerDied, ProcessJudge
+from maildiag.sink.service import bounce_patterns, judge_processes, sink_policies
 from smtp_sink import Action, CapturedMessage, EnvelopeFacts, Judge, Verdict
 from tests.maildiag.sink_lab import Lab, key_for, lab_sink, make_message, proxied_socket, signed
 from tests.maildiag.test_reset_support import SECRET_KEY
@@ -313,7 +313,7 @@ async def test_judge_in_a_worker_process_gives_the_same_verdict(
 
 
 def judge_workers(marker: str = "") -> list[int]:
-    """Live ``maildiag.judgepool`` worker processes whose command line contains ``marker``."""
+    """Live ``maildiag.sink.pool`` worker processes whose command line contains ``marker``."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
@@ -321,7 +321,7 @@ def judge_workers(marker: str = "") -> list[int]:
             state = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"maildiag.judgepool" in args and marker.encode() in b" ".join(args) and state != "Z":
+        if b"maildiag.sink.pool" in args and marker.encode() in b" ".join(args) and state != "Z":
             found.append(int(cmdline.parent.name))
     return found
 

@@ -15,8 +15,9 @@ import pytest
 import pytest_asyncio
 
 import reset
-from maildiag.sinkservice import SinkHandle
-from maildiag.web import i18n, support_pages
+from maildiag.sink.service import SinkHandle
+from maildiag.web import i18n
+from maildiag.web.routes import support_pages
 from tests.maildiag.test_check_pages import (
     INBOX,
     attached_sink,

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import reset
 from maildiag.db import create_engine, migrate
+from maildiag.lab.kit import LAB_PASSWORD
 from maildiag.lab.zones import DEMO_DOMAINS, STAFF_DOMAIN
-from maildiag.labkit import LAB_PASSWORD
 from maildiag.settings import Settings
 
 log = logging.getLogger(__name__)

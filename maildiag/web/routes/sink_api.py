@@ -21,7 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import AfterValidator, Field
 
-from maildiag.sinkrecords import forget_policies, save_book, save_policy
+from maildiag.sink.records import forget_policies, save_book, save_policy
 from maildiag.web.sink_access import SinkViewer, sink_admin, sink_viewer
 from maildiag.web.sink_render import views_of
 from maildiag.web.sink_reveal import shown_list, shown_message
@@ -40,7 +40,7 @@ from smtp_sink import (
 )
 
 if TYPE_CHECKING:
-    from maildiag.sinkservice import SinkHandle
+    from maildiag.sink.service import SinkHandle
 
 router = APIRouter(prefix="/sink", tags=["sink"], dependencies=[Depends(sink_viewer)])
 T = TypeVar("T")

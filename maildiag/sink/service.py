@@ -25,10 +25,10 @@ from diag.authenticate import authenticate
 from diag.dmarc import default_psl
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.db import migrate
-from maildiag.events import Broadcaster, Event
-from maildiag.judgepool import ProcessJudge
 from maildiag.settings import Settings
-from maildiag.sinkrecords import apply_stored
+from maildiag.sink.events import Broadcaster, Event
+from maildiag.sink.pool import ProcessJudge
+from maildiag.sink.records import apply_stored
 from smtp_sink import (
     CapturedMessage,
     EnvelopeFacts,

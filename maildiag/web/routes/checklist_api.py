@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import reset
 from maildiag.web.auth import SignedIn, optional_user
-from maildiag.web.check_pages import admin_check
-from maildiag.web.checklist_pages import (
+from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
+from maildiag.web.routes.check_pages import admin_check
+from maildiag.web.routes.checklist_pages import (
     MAX_ADDRESS,
     MAX_DOMAIN,
     MAX_PASTE,
@@ -38,8 +39,7 @@ from maildiag.web.checklist_pages import (
     retry_after,
     run_checklist,
 )
-from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
-from maildiag.web.support_pages import account_facts
+from maildiag.web.routes.support_pages import account_facts
 from reports import checklist_json, checklist_view
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,10 @@ from diag.checklist import AccountFacts, Checklist
 from maildiag.facts import facts_in
 from maildiag.web import i18n
 from maildiag.web.auth import SignedIn, in_transaction, optional_user, services
-from maildiag.web.check_pages import gather_check, lab_test_sends, testsend_section
-from maildiag.web.checklist_pages import (
+from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.probing import rcpt_rule, smtp_probe
+from maildiag.web.routes.check_pages import gather_check, lab_test_sends, testsend_section
+from maildiag.web.routes.checklist_pages import (
     MAX_ADDRESS,
     MAX_PASTE,
     InputError,
@@ -39,9 +41,7 @@ from maildiag.web.checklist_pages import (
     lang_of,
     private,
 )
-from maildiag.web.csrf import csrf_protect, field, form_page, read_form
-from maildiag.web.pages import error_page
-from maildiag.web.probing import rcpt_rule, smtp_probe
+from maildiag.web.routes.pages import error_page
 from reports import checklist_json, checklist_view, render_checklist
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The sink's judge in worker processes, so judging (about 2-5 ms of CPU per message) runs on
 another core than the SMTP event loop and the store.
 
-Each worker is ``python -m maildiag.judgepool``: it builds its event loop, Public Suffix List and
+Each worker is ``python -m maildiag.sink.pool``: it builds its event loop, Public Suffix List and
 resolver once, then judges the messages it reads from stdin concurrently, writing each verdict
 to stdout as it is ready. Frames are a 4-byte big-endian length and a pickle (both ends are
 this module, in processes we started). The sink's event loop writes and reads the pipes itself:
@@ -162,7 +162,7 @@ class ProcessJudge:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "maildiag.judgepool",
+            "maildiag.sink.pool",
             self._config,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -233,7 +233,7 @@ async def _serve(config: dict[str, Any]) -> None:
     """The worker: judge frames from stdin, write verdicts to stdout, until stdin closes."""
     from diag.dmarc import default_psl
     from diag.resolver import DnsPythonResolver, Resolver
-    from maildiag.sinkservice import authenticate_judge
+    from maildiag.sink.service import authenticate_judge
 
     def resolver() -> Resolver:
         return DnsPythonResolver(config["nameservers"], timeout=config["timeout"])

@@ -33,9 +33,9 @@ from maildiag.web.auth import (
     session_id_of,
     set_session_cookie,
 )
-from maildiag.web.captcha_routes import solution_of
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form, rotate_binding
-from maildiag.web.pages import page
+from maildiag.web.routes.captcha_routes import solution_of
+from maildiag.web.routes.pages import page
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

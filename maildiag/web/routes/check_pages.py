@@ -44,7 +44,8 @@ from maildiag.settings import Settings
 from maildiag.testsend import DEFAULT_TO, SinkTarget, TestSendError, run_test_sends
 from maildiag.web import i18n
 from maildiag.web.auth import optional_user
-from maildiag.web.checklist_pages import (
+from maildiag.web.probing import CHECK_ROLE, RATE_LIMITED, smtp_probe
+from maildiag.web.routes.checklist_pages import (
     CHECK_DEADLINE,
     MAX_ADDRESS,
     InputError,
@@ -62,8 +63,7 @@ from maildiag.web.checklist_pages import (
     retry_after,
     sender_addresses,
 )
-from maildiag.web.pages import page
-from maildiag.web.probing import CHECK_ROLE, RATE_LIMITED, smtp_probe
+from maildiag.web.routes.pages import page
 from reports import SenderView, TestSendView, sender_view, testsend_view
 
 log = logging.getLogger(__name__)
