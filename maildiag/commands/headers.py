@@ -8,8 +8,9 @@ import argparse
 from typing import Any
 
 from diag.headers import analyze_headers
-from maildiag.commands.common import UsageError, make_resolver, read_input
-from maildiag.settings import Settings
+from maildiag.commands.common import read_input
+from maildiag.services import Services
+from maildiag.services.inputs import UsageError
 from reports import headers_view, render_headers
 
 
@@ -22,14 +23,15 @@ def add_parser(commands: Any) -> None:
         "--offline", action="store_true", help="do not look up DKIM keys to verify signatures"
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, services=True)
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+async def run(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     data = read_input(args.file, settings.max_input_bytes)
     if not data.strip():
         raise UsageError(f"{args.file} is empty")
-    resolver = None if args.offline else make_resolver(settings)
+    resolver = None if args.offline else services.new_resolver()
     report = await analyze_headers(data, resolver=resolver)
     view = headers_view(report, lang=settings.lang, source=args.file)
     fmt = "json" if args.json else "text"

@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.util.exc import CommandError
 
-from maildiag.commands.common import UsageError
+from maildiag.services.inputs import UsageError
 from maildiag.settings import Settings
 
 

@@ -13,7 +13,8 @@ from diag.mx import lookup_mx
 from diag.probe import SMTP_PORT, probe_domain
 from diag.resolver import Resolver
 from diag.transport import HttpsPolicyFetcher, PolicyFetcher, check_transport
-from maildiag.commands.common import make_resolver, parse_address, parse_domain
+from maildiag.services import Services
+from maildiag.services.inputs import parse_address, parse_domain
 from maildiag.settings import Settings
 from reports import recipient_view, render_recipient
 
@@ -38,7 +39,7 @@ def add_parser(commands: Any) -> None:
         help="limit for each step of the SMTP probe",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, services=True)
 
 
 def _port(text: str) -> int:
@@ -75,11 +76,12 @@ def policy_fetcher(settings: Settings, resolver: Resolver) -> PolicyFetcher | No
     )
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+async def run(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     target = args.target.strip()
     address = parse_address(target) if "@" in target else None
     domain = address.rpartition("@")[2] if address else parse_domain(target)
-    resolver = make_resolver(settings)
+    resolver = services.new_resolver()
     allow_private = settings.allow_private_targets
     mx = await lookup_mx(domain, resolver, allow_private=allow_private)
     probed = None

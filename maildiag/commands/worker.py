@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from maildiag.commands.common import UsageError
+from maildiag.services.inputs import UsageError
 from maildiag.settings import Settings
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from maildiag.cli import main
-from maildiag.commands.common import UsageError
 from maildiag.commands.scan import Progress, parse_scan_file
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
 from maildiag.lab.kit import prepare_lab
+from maildiag.services.inputs import UsageError
 
 SCAN = """# demo customers
 kunde-ok.example

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from maildiag.web.spf_service import SpfQueryError, run_spf
+from maildiag.services.spf import SpfQueryError, run_spf
+from maildiag.web import deps
 from reports import spf_json
 
 router = APIRouter(tags=["spf"])
@@ -21,11 +22,9 @@ async def spf(
     helo: Annotated[str, Query(max_length=253)] = "",
     lint: bool = False,
 ) -> dict[str, Any]:
-    state = request.app.state.maildiag
+    resolver, lang = deps.new_resolver(request), deps.settings(request).lang
     try:
-        view = await run_spf(
-            state.new_resolver(), domain, ip, sender, helo, lint=lint, lang=state.settings.lang
-        )
+        view = await run_spf(resolver, domain, ip, sender, helo, lint=lint, lang=lang)
     except SpfQueryError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return spf_json(view)

@@ -22,8 +22,8 @@ from fastapi.responses import Response
 from pydantic import AfterValidator, Field
 
 from maildiag.sink.records import forget_policies, save_book, save_policy
+from maildiag.web import deps
 from maildiag.web.sink_access import SinkViewer, sink_admin, sink_viewer
-from maildiag.web.sink_render import views_of
 from maildiag.web.sink_reveal import shown_list, shown_message
 from smtp_sink import (
     CapturedMessage,
@@ -55,7 +55,7 @@ PositiveId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 def sink_of(request: Request) -> SinkHandle:
     """The running sink's handle. Raises HTTPException(503) when this process runs no sink."""
-    handle: SinkHandle | None = getattr(request.app.state.maildiag, "sink", None)
+    handle: SinkHandle | None = deps.sink(request)
     if handle is None:
         raise HTTPException(503, "the SMTP sink does not run in this process")
     return handle
@@ -165,7 +165,7 @@ async def get_message(
 ) -> dict[str, Any]:
     message = await load_message(sink_of(request).store, message_id)
     shown = await shown_message(request, viewer, message, "api.message")
-    data = await views_of(request.app.state).details(shown.message, describe, masked=shown.masked)
+    data = await deps.sink_views(request).details(shown.message, describe, masked=shown.masked)
     data["reset_links"] = {"found": shown.links, "masked": shown.masked}
     return data
 

@@ -27,21 +27,15 @@ from sqlalchemy.orm import Session
 import reset
 from diag.checklist import AccountFacts, Checklist
 from maildiag.facts import facts_in
-from maildiag.web import i18n
-from maildiag.web.auth import SignedIn, in_transaction, optional_user, services
+from maildiag.services.accounts import in_transaction
+from maildiag.services.checklist import check, lab_test_sends
+from maildiag.services.inputs import MAX_ADDRESS, InputError, clean_address
+from maildiag.web import deps, i18n
+from maildiag.web.auth import SignedIn, optional_user
+from maildiag.web.checklist_web import MAX_PASTE, private, testsend_section
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.probing import rcpt_rule, smtp_probe
-from maildiag.web.routes.check_pages import gather_check, lab_test_sends, testsend_section
-from maildiag.web.routes.checklist_pages import (
-    MAX_ADDRESS,
-    MAX_PASTE,
-    InputError,
-    clean_address,
-    fragment,
-    lang_of,
-    private,
-)
-from maildiag.web.routes.pages import error_page
+from maildiag.web.render import error_page
 from reports import checklist_json, checklist_view, render_checklist
 
 log = logging.getLogger(__name__)
@@ -68,14 +62,9 @@ async def _staff(request: Request) -> SignedIn | Response:
         return private(RedirectResponse(f"/login?{query}", status_code=303))
     if not user.has_role(ROLE):
         log.info("support.forbidden role=%s", user.role)
-        reason = i18n.text("support.forbidden", lang_of(request))
+        reason = i18n.text("support.forbidden", deps.lang_of(request))
         return private(error_page(request, 403, reason))
     return user
-
-
-async def account_facts(request: Request, address: str) -> AccountFacts:
-    """What the reset database knows about ``address`` (support and admin only)."""
-    return await in_transaction(services(request), lambda s: facts_in(s, address))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +95,7 @@ def _info_query(session: Session, address: str, now: dt.datetime) -> AccountInfo
 
 
 async def _lookup(request: Request, address: str) -> tuple[AccountFacts, AccountInfo | None]:
-    svc = services(request)
+    svc = deps.reset_services(request)
     now = svc.clock()
     return await in_transaction(svc, lambda s: (facts_in(s, address), _info_query(s, address, now)))
 
@@ -139,7 +128,9 @@ async def console(request: Request, address: str = "") -> Response:
         wanted = clean_address(address)
     except InputError as exc:
         shown = address[:MAX_ADDRESS]
-        return _console(request, 400, user=user, address=shown, error=exc.text(lang_of(request)))
+        return _console(
+            request, 400, user=user, address=shown, error=exc.text(deps.lang_of(request))
+        )
     facts, info = await _lookup(request, wanted)
     log.info("support.lookup exists=%s", facts.exists)
     return _console(request, user=user, address=wanted, facts=facts, info=info)
@@ -154,7 +145,7 @@ async def run(request: Request) -> Response:
     form = await read_form(request)
     given, headers, bounce = field(form, "address"), field(form, "headers"), field(form, "bounce")
     fmt = field(form, "format") or "page"
-    lang = lang_of(request)
+    lang = deps.lang_of(request)
     context: dict[str, Any] = {
         "user": user,
         "address": given[:MAX_ADDRESS],
@@ -174,10 +165,9 @@ async def run(request: Request) -> Response:
     async def account() -> AccountFacts:
         return (await lookup)[0]
 
-    state = request.app.state.maildiag
-    log.info("checklist.run audience=support")
+    state = deps.app_state(request)
     try:
-        result = await gather_check(
+        result = await check(
             state.settings,
             state.new_resolver(),
             address,
@@ -194,7 +184,7 @@ async def run(request: Request) -> Response:
         lookup.cancel()  # only when the checklist failed before it was read
     if fmt != "page":
         return _export(result.checklist, fmt, lang)
-    report = fragment(result.checklist, lang)
+    report = checklist_view(result.checklist, lang=lang)
     context["address"] = address
     section = testsend_section(result.test_sends, lang)
     return _console(request, facts=facts, info=info, report=report, testsend=section, **context)

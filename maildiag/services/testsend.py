@@ -21,7 +21,7 @@ from typing import Any
 from diag.dkim import DkimSignError, sign_message
 from diag.senders import SenderSpec
 from diag.testsend import TestSendResult, check_content, interpret_verdict
-from maildiag.commands.sender import sender_spec
+from maildiag.services.identities import sender_spec
 from maildiag.settings import SenderIdentity, Settings
 from reset import MailComposer, Secret
 from smtp_sink import SinkStore, create_store_engine

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from maildiag.commands.common import UsageError
+from maildiag.runtime.serving import serve
+from maildiag.services.inputs import UsageError
 from maildiag.settings import Settings
 
 
@@ -23,8 +24,6 @@ def add_parser(commands: Any) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    from maildiag.runtime import serve
-
     overrides = {
         # Only --lab starts the lab (a lab's lab.toml beside it says lab = true for the
         # other commands; serving its data without --lab is refused below).
