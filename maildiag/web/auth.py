@@ -113,6 +113,16 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
     )
 
 
+def safe_next(target: str | None) -> str:
+    """A local path to go to after login, or ``""``: never another site (no scheme, no
+    ``//host``, no backslash tricks), so ``?next=`` cannot become an open redirect."""
+    if not target or len(target) > 512 or not target.startswith("/"):
+        return ""
+    if target.startswith(("//", "/\\")) or "\\" in target or any(ord(c) < 32 for c in target):
+        return ""
+    return target
+
+
 def session_id_of(request: Request) -> str | None:
     """The session id from the cookie, when it is plausibly one of ours."""
     value = request.cookies.get(cookie_name(deps.settings(request), SESSION_COOKIE))

@@ -27,13 +27,14 @@ from maildiag.web.auth import (
     log_in,
     log_out,
     optional_user,
+    safe_next,
     secure_cookies,
     session_id_of,
     set_session_cookie,
 )
+from maildiag.web.captcha import solution_of
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form, rotate_binding
 from maildiag.web.render import page
-from maildiag.web.routes.captcha_routes import solution_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -76,16 +77,6 @@ def _client_ip(request: Request) -> str:
 
 
 # --- login -------------------------------------------------------------------------------
-
-
-def safe_next(target: str | None) -> str:
-    """A local path to go to after login, or ``""``: never another site (no scheme, no
-    ``//host``, no backslash tricks), so ``?next=`` cannot become an open redirect."""
-    if not target or len(target) > 512 or not target.startswith("/"):
-        return ""
-    if target.startswith(("//", "/\\")) or "\\" in target or any(ord(c) < 32 for c in target):
-        return ""
-    return target
 
 
 def _login_page(request: Request, status_code: int = 200, **context: Any) -> Response:

@@ -21,8 +21,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from diag.mime import MAX_MIME_DEPTH, MAX_MIME_PARTS
 from maildiag.web import deps, i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
-from maildiag.web.routes.sink_api import MAX_ID, describe, in_store, in_utc, load_message, sink_of
 from maildiag.web.sink_access import SinkViewer, sink_page_admin, sink_page_viewer
+from maildiag.web.sink_messages import MAX_ID, describe, in_store, in_utc, load_message, sink_of
 from maildiag.web.sink_render import MAX_HTML_DEPTH, refused_html
 from maildiag.web.sink_reveal import shown_list, shown_message
 from maildiag.web.sink_view import explain_verdict
