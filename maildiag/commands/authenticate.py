@@ -5,16 +5,15 @@ DMARC, ARC) and print the verdict with its Authentication-Results value.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from diag.authenticate import authenticate
-from maildiag.commands.common import read_input
+from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
 from maildiag.services.inputs import UsageError, parse_address, parse_domain, parse_ip
 from reports import authenticate_view, render_authenticate
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("authenticate", help="a receiver's verdict on a message")
     parser.add_argument("file", help="the message (RFC 5322), or - for stdin")
     parser.add_argument("--ip", required=True, help="the connecting client's IP address")

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from diag.checklist import AUDIENCES
-from maildiag.commands.common import read_input
+from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
 from maildiag.services.checklist import check, database_account, probe_options, sink_test_sends
 from maildiag.services.inputs import UsageError, parse_address
@@ -24,7 +23,7 @@ from reports import checklist_json, checklist_view, render_checklist
 FORMATS = ("text", "markdown", "html", "json")
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("checklist", help="why a reset mail did not arrive")
     parser.add_argument("address", metavar="ADDRESS", help="the recipient's e-mail address")
     parser.add_argument("--audience", choices=AUDIENCES, default="support")

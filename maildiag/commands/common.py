@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
+from typing import TypeAlias
 
 from maildiag.services.inputs import UsageError
+
+# What each command's ``add_parser`` gets: argparse's subparsers action (a string, since the
+# class is generic only to type checkers).
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def read_input(path: str, limit: int) -> bytes:
@@ -23,4 +29,4 @@ def read_input(path: str, limit: int) -> bytes:
     return data
 
 
-__all__ = ["UsageError", "read_input"]
+__all__ = ["Subcommands", "UsageError", "read_input"]

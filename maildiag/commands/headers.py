@@ -5,16 +5,15 @@ took, the receivers' authentication results and spam verdicts, and where it land
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from diag.headers import analyze_headers
-from maildiag.commands.common import read_input
+from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
 from maildiag.services.inputs import UsageError
 from reports import headers_view, render_headers
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "headers", help="analyze pasted headers or a message: hops, authentication, spam verdicts"
     )

@@ -7,12 +7,12 @@ whose STARTTLS is judged against what the domain demands.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from diag.mx import lookup_mx
 from diag.probe import SMTP_PORT, probe_domain
 from diag.resolver import Resolver
 from diag.transport import HttpsPolicyFetcher, PolicyFetcher, check_transport
+from maildiag.commands.common import Subcommands
 from maildiag.services import Services
 from maildiag.services.inputs import parse_address, parse_domain
 from maildiag.settings import Settings
@@ -22,7 +22,7 @@ DEFAULT_PROBE_TIMEOUT = 10.0  # seconds per SMTP step; greeting delays of a few 
 POLICY_TIMEOUT = 15.0  # seconds for the whole MTA-STS policy fetch of one command
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "recipient", help="a recipient's mail servers (MX) and, with --probe, an SMTP probe"
     )

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from diag.findings import ERROR, WARNING, has_errors, worst_severity
 from diag.mx import MxReport, lookup_mx
 from diag.resolver import Resolver
-from maildiag.commands.common import read_input
+from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
 from maildiag.services.inputs import UsageError, parse_address, parse_domain
 
@@ -26,7 +26,7 @@ DEFAULT_CONCURRENCY = 10
 BAR_WIDTH = 30
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("scan", help="MX, null MX and provider of many domains")
     parser.add_argument("file", help="domains or addresses, one per line (- for stdin)")
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N")

@@ -5,16 +5,16 @@ named; exit 1 when an error-severity problem is found.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from diag.senders import SECTIONS
+from maildiag.commands.common import Subcommands
 from maildiag.services import Services
 from maildiag.services.inputs import parse_domain
 from maildiag.services.senders import sender_reports
 from reports import render_sender, sender_view
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("sender", help="sender-domain health (SPF, DKIM, DMARC, rDNS)")
     parser.add_argument(
         "domains", nargs="*", metavar="DOMAIN", help="domains to check (default: our identities)"

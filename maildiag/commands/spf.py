@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from diag.spf import check_host, lint_spf
+from maildiag.commands.common import Subcommands
 from maildiag.services import Services
 from maildiag.services.inputs import parse_address, parse_domain, parse_ip
 from reports import render_spf, spf_view
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("spf", help="evaluate SPF for a domain and client IP")
     parser.add_argument("domain", help="the domain whose SPF record is evaluated")
     parser.add_argument("--ip", required=True, help="the connecting client's IP address")

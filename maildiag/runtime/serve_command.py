@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
+from maildiag.commands.common import Subcommands
 from maildiag.runtime.serving import serve
 from maildiag.services.inputs import UsageError
 from maildiag.settings import Settings
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("serve", help="run the web app (with --lab: the offline demo)")
     parser.add_argument("--lab", action="store_true", help="run the offline lab demo")
     parser.add_argument("--host", help="HTTP listen address (default 127.0.0.1)")

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
+from maildiag.commands.common import Subcommands
 from maildiag.runtime.serving import serve_sink
 from maildiag.settings import Settings
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("sink", help="run the SMTP sink alone, with its pages and API")
     parser.add_argument("--host", help="listen address for SMTP and HTTP (default 127.0.0.1)")
     parser.add_argument("--smtp-port", type=int, help="SMTP port (default 2525; 0 picks one)")

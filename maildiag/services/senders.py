@@ -5,8 +5,7 @@ named (checked as far as the DNS allows), all reports side by side under one dea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
 
 from publicsuffixlist import PublicSuffixList
 
@@ -26,13 +25,13 @@ async def sender_reports(
     deadline = max(MIN_DEADLINE, settings.dns_timeout * 5)
     zones = settings.dnsbl_zones
 
-    def identity(i: SenderIdentity) -> Coroutine[Any, Any, SenderReport]:
+    def identity(i: SenderIdentity) -> Awaitable[SenderReport]:
         spec = sender_spec(i)
         return check_sender(spec, resolver, dnsbl_zones=zones, deadline=deadline, psl=psl)
 
     if not domains:
         return list(await asyncio.gather(*(identity(i) for i in settings.senders)))
-    jobs: list[Coroutine[Any, Any, SenderReport]] = []
+    jobs: list[Awaitable[SenderReport]] = []
     for domain in domains:
         known = [i for i in settings.senders if i.domain == domain]
         jobs += [identity(i) for i in known]

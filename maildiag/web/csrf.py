@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -75,7 +74,7 @@ def _cookie(request: Request) -> str:
 
 
 def form_page(
-    request: Request, template: str, status_code: int = 200, **context: Any
+    request: Request, template: str, status_code: int = 200, **context: object
 ) -> HTMLResponse:
     """``page()`` with a ``csrf_token`` in the context, setting the cookie when it is new."""
     binding = request.cookies.get(_cookie(request))

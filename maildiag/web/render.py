@@ -4,7 +4,6 @@ error page. Every page and router renders through ``page``.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -15,12 +14,14 @@ from maildiag.web.auth import secure_cookies
 from reports import environment
 
 
-def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def page(
+    request: Request, template: str, status_code: int = 200, **context: object
+) -> HTMLResponse:
     """Render a page in the request's language with the shared layout."""
     settings = deps.settings(request)
     lang = deps.lang_of(request)
 
-    def t(key: str, **values: Any) -> str:
+    def t(key: str, **values: object) -> str:
         return i18n.text(key, lang, **values)
 
     other = "en" if lang == "nb" else "nb"

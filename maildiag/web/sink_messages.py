@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from fastapi import HTTPException, Request
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from maildiag.sink.service import SinkHandle
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 MAX_HEADER_FIELDS = 200
 MAX_HEADER_VALUE = 4000
@@ -43,7 +44,7 @@ def sink_of(request: Request) -> SinkHandle:
     return handle
 
 
-async def in_store(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+async def in_store(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run a blocking store call in a thread. Raises HTTPException(503) when the store fails."""
     try:
         return await asyncio.to_thread(call, *args, **kwargs)
@@ -72,7 +73,7 @@ def header_fields(raw: bytes) -> list[tuple[str, str]]:
     return fields
 
 
-def describe(message: CapturedMessage) -> dict[str, Any]:
+def describe(message: CapturedMessage) -> dict[str, object]:
     """One message as the API shows it: envelope, peer, verdict, mailboxes, headers, sizes."""
     data = message.as_json()
     delivered = message.delivered_bytes

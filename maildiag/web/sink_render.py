@@ -142,12 +142,12 @@ class MessageViews:
     async def details(
         self,
         message: CapturedMessage,
-        describe: Callable[[CapturedMessage], dict[str, Any]],
+        describe: Callable[[CapturedMessage], dict[str, object]],
         *,
         masked: bool,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """``describe(message)`` (the API's view of it), a copy of its top level: read only."""
-        found: dict[str, Any] = await self._cached(
+        found: dict[str, object] = await self._cached(
             "details", message, describe, message, in_thread=True, masked=masked
         )
         return dict(found)

@@ -21,7 +21,7 @@ async def spf(
     sender: Annotated[str, Query(max_length=320)] = "",
     helo: Annotated[str, Query(max_length=253)] = "",
     lint: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # the JSON schema of an open object
     resolver, lang = deps.new_resolver(request), deps.settings(request).lang
     try:
         view = await run_spf(resolver, domain, ip, sender, helo, lint=lint, lang=lang)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -62,7 +62,7 @@ class ChecklistItemOut(BaseModel):
     key: str
     status: Literal["ok", "problem", "warning", "not_checked", "todo"]
     title: str
-    evidence: dict[str, Any]
+    evidence: dict[str, object]
     next_step: str
 
 
@@ -73,7 +73,7 @@ class ChecklistOut(BaseModel):
     audience: str
     provider: str
     items: list[ChecklistItemOut]
-    findings: list[dict[str, Any]]
+    findings: list[dict[str, object]]
 
 
 def _invalid(where: str, reason: str) -> JSONResponse:

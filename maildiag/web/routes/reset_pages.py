@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -79,10 +78,10 @@ def _client_ip(request: Request) -> str:
 # --- login -------------------------------------------------------------------------------
 
 
-def _login_page(request: Request, status_code: int = 200, **context: Any) -> Response:
+def _login_page(request: Request, status_code: int = 200, **context: object) -> Response:
     remembered = request.cookies.get(REMEMBER_COOKIE, "")[:MAX_EMAIL]
     settings = deps.settings(request)
-    values: dict[str, Any] = {
+    values: dict[str, object] = {
         "user": None,
         "email": remembered,
         "remember": bool(remembered),
@@ -186,9 +185,9 @@ async def logout(request: Request) -> Response:
 # --- forgot password ---------------------------------------------------------------------
 
 
-def _forgot_page(request: Request, status_code: int = 200, **context: Any) -> Response:
+def _forgot_page(request: Request, status_code: int = 200, **context: object) -> Response:
     settings = deps.settings(request)
-    values: dict[str, Any] = {
+    values: dict[str, object] = {
         "email": "",
         "error": None,
         "captcha_kind": settings.captcha_kind,
@@ -243,7 +242,7 @@ def _invalid_page(request: Request, status_code: int, reason_key: str) -> Respon
     return _private(page(request, "reset_password_invalid.html", status_code, reason=reason))
 
 
-def _rule_rows(report: reset.PolicyReport, lang: str) -> list[dict[str, Any]]:
+def _rule_rows(report: reset.PolicyReport, lang: str) -> list[dict[str, object]]:
     return [
         {"id": r.id, "n": r.n, "ok": r.ok, "text": reset.rule_text(r.id, lang, r.n)}
         for r in report.rules

@@ -40,7 +40,7 @@ MessageId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 PositiveId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-def _summary(message: CapturedMessage) -> dict[str, Any]:
+def _summary(message: CapturedMessage) -> dict[str, object]:
     data = message.as_json()
     data.pop("verdict", None)
     data["dmarc"] = message.verdict.get("dmarc_result", "none")
@@ -62,7 +62,7 @@ async def list_messages(
     folder: Literal["inbox", "junk"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     store = sink_of(request).store
     found = await in_store(
         store.list,
@@ -87,7 +87,7 @@ async def get_message(
     request: Request,
     message_id: MessageId,
     viewer: Annotated[SinkViewer, Depends(sink_viewer)],
-) -> dict[str, Any]:
+) -> dict[str, object]:
     message = await load_message(sink_of(request).store, message_id)
     shown = await shown_message(request, viewer, message, "api.message")
     data = await deps.sink_views(request).details(shown.message, describe, masked=shown.masked)
@@ -143,12 +143,12 @@ async def delete_messages(
 
 
 @router.get("/info", summary="Where the sink listens")
-async def info(request: Request) -> dict[str, Any]:
+async def info(request: Request) -> dict[str, object]:
     return sink_of(request).info()
 
 
 @router.get("/policies", summary="The sink's recipient policies")
-async def get_policies(request: Request) -> dict[str, Any]:
+async def get_policies(request: Request) -> dict[str, object]:
     return sink_of(request).policies.as_json()
 
 
@@ -192,7 +192,7 @@ def _entry_key(kind: str, name: str) -> str:
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
     },
 )
-async def put_policies(request: Request, viewer: Admin) -> dict[str, Any]:
+async def put_policies(request: Request, viewer: Admin) -> dict[str, object]:
     handle = sink_of(request)
     data = await _json_body(request)
     if not isinstance(data, dict):
@@ -213,7 +213,7 @@ async def put_policies(request: Request, viewer: Admin) -> dict[str, Any]:
     "/policies/reset",
     summary="Forget every policy change: back to the defaults (the lab's and the policy file's)",
 )
-async def reset_policies(request: Request, viewer: Admin) -> dict[str, Any]:
+async def reset_policies(request: Request, viewer: Admin) -> dict[str, object]:
     handle = sink_of(request)
     engine, actor, now, defaults = handle.store.engine, viewer.actor, _now(), handle.defaults
     return await _swap_book(
@@ -227,7 +227,7 @@ async def reset_policies(request: Request, viewer: Admin) -> dict[str, Any]:
 
 async def _swap_book(
     handle: SinkHandle, keep: Callable[[PolicyBook], None], new: PolicyBook
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Keep and audit the change from the live book (``keep(before)``), then take ``new``."""
     async with handle.changes:
         await in_store(keep, handle.policies.copy())
@@ -238,7 +238,7 @@ async def _swap_book(
 @router.put("/policies/{kind}/{name}", summary="Set the policy of one domain or one address")
 async def put_policy(
     request: Request, kind: PolicyKind, name: PolicyName, viewer: Admin
-) -> dict[str, Any]:
+) -> dict[str, object]:
     handle = sink_of(request)
     key = _entry_key(kind, name)
     data = await _json_body(request)

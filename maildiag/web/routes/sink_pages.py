@@ -11,7 +11,7 @@ is cached (``maildiag.web.sink_render``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -45,7 +45,7 @@ def _standalone(request: Request) -> bool:
     return bool(deps.sink_only(request))
 
 
-def _mailboxes(store: SinkStore) -> list[dict[str, Any]]:
+def _mailboxes(store: SinkStore) -> list[dict[str, object]]:
     """Every mailbox address with its inbox and junk counts."""
     b = store.tables.mailboxes
     stmt = (
@@ -53,7 +53,7 @@ def _mailboxes(store: SinkStore) -> list[dict[str, Any]]:
         .group_by(b.c.address, b.c.folder)
         .order_by(b.c.address)
     )
-    boxes: dict[str, dict[str, Any]] = {}
+    boxes: dict[str, dict[str, object]] = {}
     with store.engine.connect() as conn:
         for address, folder, count in conn.execute(stmt):
             box = boxes.setdefault(address, {"address": address, "inbox": 0, "junk": 0})

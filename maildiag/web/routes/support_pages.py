@@ -17,7 +17,6 @@ import logging
 import urllib.parse
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
@@ -100,8 +99,8 @@ async def _lookup(request: Request, address: str) -> tuple[AccountFacts, Account
     return await in_transaction(svc, lambda s: (facts_in(s, address), _info_query(s, address, now)))
 
 
-def _console(request: Request, status_code: int = 200, **context: Any) -> Response:
-    values: dict[str, Any] = {
+def _console(request: Request, status_code: int = 200, /, **context: object) -> Response:
+    values: dict[str, object] = {
         "address": "",
         "error": None,
         "facts": None,
@@ -146,7 +145,7 @@ async def run(request: Request) -> Response:
     given, headers, bounce = field(form, "address"), field(form, "headers"), field(form, "bounce")
     fmt = field(form, "format") or "page"
     lang = deps.lang_of(request)
-    context: dict[str, Any] = {
+    context: dict[str, object] = {
         "user": user,
         "address": given[:MAX_ADDRESS],
         "headers": headers,
