@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from maildiag.commands.common import Subcommands
-from maildiag.runtime.serving import serve
+from maildiag.runtime.serving import serve, with_options
 from maildiag.services.inputs import UsageError
 from maildiag.settings import Settings
 
@@ -24,17 +24,17 @@ def add_parser(commands: Subcommands) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    overrides = {
+    settings = with_options(
+        settings,
         # Only --lab starts the lab (a lab's lab.toml beside it says lab = true for the
         # other commands; serving its data without --lab is refused below).
-        "lab": args.lab,
-        "http_host": args.host,
-        "http_port": args.port,
-        "smtp_port": args.smtp_port,
-        "dns_port": args.dns_port,
-        "data_dir": args.data,
-    }
-    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        lab=args.lab,
+        http_host=args.host,
+        http_port=args.port,
+        smtp_port=args.smtp_port,
+        dns_port=args.dns_port,
+        data_dir=args.data,
+    )
     try:
         return await serve(settings)
     except OSError as exc:  # a port that is taken, a data dir that can't be written

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def with_options(settings: Settings, **given: object) -> Settings:
+    """``settings`` with the command-line options that were given (None: not given)."""
+    return settings.model_copy(update={k: v for k, v in given.items() if v is not None})
+
+
 async def serve(settings: Settings) -> int:
     """Serve until interrupted (a signal, or cancelling this coroutine: both shut down in
     order). Raises SettingsError / LabDataError for unusable setups."""

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from maildiag.commands.common import Subcommands
-from maildiag.runtime.serving import serve_sink
+from maildiag.runtime.serving import serve_sink, with_options
 from maildiag.settings import Settings
 
 
@@ -23,12 +23,12 @@ def add_parser(commands: Subcommands) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    overrides = {
-        "smtp_host": args.host,
-        "http_host": args.host,
-        "smtp_port": args.smtp_port,
-        "http_port": args.http_port,
-        "data_dir": args.data,
-    }
-    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    settings = with_options(
+        settings,
+        smtp_host=args.host,
+        http_host=args.host,
+        smtp_port=args.smtp_port,
+        http_port=args.http_port,
+        data_dir=args.data,
+    )
     return await serve_sink(settings)
