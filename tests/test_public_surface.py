@@ -211,3 +211,19 @@ def test_the_layer_check_finds_what_breaks_the_rule(
     graph: dict[str, set[str]], expected: list[str]
 ) -> None:
     assert layer_violations(graph, TOY_LAYERS, ("lib", "app", "top", "stray")) == expected
+
+
+CHECKLIST_RUNNERS = {"build_checklist", "gather_evidence", "checklist_from_evidence"}
+
+
+def test_the_product_runs_the_checklist_in_one_place() -> None:
+    """Every page, API and command gets its checklist from ``maildiag.services.checklist``."""
+    callers = set()
+    for path in (ROOT / "maildiag").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.module != "diag.checklist":
+                continue
+            if CHECKLIST_RUNNERS & {alias.name for alias in node.names}:
+                callers.add(_module_name(path))
+    assert callers == {"maildiag.services.checklist"}
