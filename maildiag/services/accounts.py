@@ -1,6 +1,6 @@
 """The account pages' services: database, password hashing and policy, rate limits, the
-captcha verifier and the clock, built once from the settings; and the one way to run a short
-database transaction off the event loop.
+captcha verifier and the clock, built once from the settings; the one way to run a short
+database transaction off the event loop; and what support reads of an account.
 
 Owns no request handling; the web's ``auth`` module keeps sessions and roles.
 """
@@ -197,3 +197,38 @@ def in_transaction(svc: ResetServices, work: Callable[[Session], T]) -> Awaitabl
 async def account_facts(svc: ResetServices, address: str) -> AccountFacts:
     """What the reset database knows about ``address`` (for the support audience only)."""
     return await in_transaction(svc, lambda s: facts_in(s, address))
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountInfo:
+    """The account row as support sees it (no hash, no sessions' secrets)."""
+
+    role: str
+    language: str
+    created: dt.datetime
+    password_changed_at: dt.datetime
+    open_sessions: int
+
+
+def _info_query(session: Session, address: str, now: dt.datetime) -> AccountInfo | None:
+    user = reset.find_user(session, address)
+    if user is None:
+        return None
+    open_sessions = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(reset.UserSession)
+        .where(reset.UserSession.user_id == user.id)
+        .where(reset.UserSession.ended.is_(None))
+        .where(reset.UserSession.expires > now)
+    )
+    return AccountInfo(
+        user.role, user.language, user.created, user.password_changed_at, int(open_sessions or 0)
+    )
+
+
+async def account_lookup(
+    svc: ResetServices, address: str
+) -> tuple[AccountFacts, AccountInfo | None]:
+    """The support console's view of ``address``: its account facts and the account row."""
+    now = svc.clock()
+    return await in_transaction(svc, lambda s: (facts_in(s, address), _info_query(s, address, now)))

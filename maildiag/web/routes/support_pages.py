@@ -11,22 +11,16 @@ Needs a login with the support role (admins too): without one the browser is sen
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime as dt
 import logging
 import urllib.parse
 from collections.abc import Mapping
 from types import MappingProxyType
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
-import reset
 from diag.checklist import AccountFacts, Checklist
-from maildiag.facts import facts_in
-from maildiag.services.accounts import in_transaction
+from maildiag.services.accounts import AccountInfo, account_lookup
 from maildiag.services.checklist import check, lab_test_sends
 from maildiag.services.inputs import MAX_ADDRESS, InputError, clean_address
 from maildiag.web import deps, i18n
@@ -66,37 +60,8 @@ async def _staff(request: Request) -> SignedIn | Response:
     return user
 
 
-@dataclasses.dataclass(frozen=True)
-class AccountInfo:
-    """The account row as support sees it (no hash, no sessions' secrets)."""
-
-    role: str
-    language: str
-    created: dt.datetime
-    password_changed_at: dt.datetime
-    open_sessions: int
-
-
-def _info_query(session: Session, address: str, now: dt.datetime) -> AccountInfo | None:
-    user = reset.find_user(session, address)
-    if user is None:
-        return None
-    open_sessions = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(reset.UserSession)
-        .where(reset.UserSession.user_id == user.id)
-        .where(reset.UserSession.ended.is_(None))
-        .where(reset.UserSession.expires > now)
-    )
-    return AccountInfo(
-        user.role, user.language, user.created, user.password_changed_at, int(open_sessions or 0)
-    )
-
-
 async def _lookup(request: Request, address: str) -> tuple[AccountFacts, AccountInfo | None]:
-    svc = deps.reset_services(request)
-    now = svc.clock()
-    return await in_transaction(svc, lambda s: (facts_in(s, address), _info_query(s, address, now)))
+    return await account_lookup(deps.reset_services(request), address)
 
 
 def _console(request: Request, status_code: int = 200, /, **context: object) -> Response:
