@@ -236,7 +236,9 @@ def _bcl(antispam: str | None) -> int | None:
 
 
 def _compauth(auth: Sequence[AuthenticationEntry]) -> list[Detail]:
-    for entry in auth:
+    for entry in auth:  # the receiving tenant's own results, never an ARC set's
+        if entry.source != "Authentication-Results":
+            continue
         found = entry.method("compauth")
         if found:
             details = [Detail("compauth", found[0].result, f"ms.compauth.{found[0].result}")]
