@@ -28,6 +28,14 @@ _ADDRESS_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Env
 RFC_DSN = "RFC 3464 §2.3"
 RFC_STATUS = "RFC 3463 §3"
 RFC_REPLY = "RFC 5321 §4.2.3"
+# Microsoft's documented meaning of 550 5.4.1 in Exchange Online (RFC 3463's X.4.1 is "no
+# answer from host"): directory-based edge blocking refused a recipient the tenant lacks.
+EXCHANGE_DBEB_REFERENCE = (
+    "Microsoft Learn, Exchange Online: Fix NDR error code 550 5.4.1 "
+    "(directory-based edge blocking: the recipient address is not in the organization)"
+)
+_DBEB_MARKERS = ("recipient address rejected: access denied", "as(201806281)")
+
 # Reason codes and the statuses behind them (RFC 3463 §3, RFC 7372, IANA enhanced codes).
 REASONS = (
     "mailbox_full",
@@ -41,8 +49,9 @@ REASONS = (
     "message_too_big",
     "other",
 )
-# How a reason was found: the enhanced status, the basic reply code, the words, or nothing.
-MEANINGS = ("status", "reply_code", "text", "none")
+# How a reason was found: a vendor's documented meaning, the enhanced status, the basic reply
+# code, the words, or nothing.
+MEANINGS = ("exchange_online_dbeb", "status", "reply_code", "text", "none")
 _BY_STATUS = {
     "5.2.2": "mailbox_full",
     "4.2.2": "mailbox_full",
@@ -149,10 +158,12 @@ def classify_status(status: str, diagnostic: str = "") -> str:
 
 
 def classify(status: str, diagnostic: str = "", *, reply_code: int | None = None) -> Classification:
-    """The reason for a failed delivery from its most specific code: the enhanced ``status``,
-    else the basic ``reply_code`` (when the status is missing or a generic X.0.0), else the
-    words."""
+    """The reason for a failed delivery from its most specific code: a vendor's documented
+    meaning where its markers match, else the enhanced ``status``, else the basic
+    ``reply_code`` (when the status is missing or a generic X.0.0), else the words."""
     text = diagnostic.lower()
+    if status == "5.4.1" and any(marker in text for marker in _DBEB_MARKERS):
+        return Classification("unknown_user", "exchange_online_dbeb", EXCHANGE_DBEB_REFERENCE)
     reason = _by_status(status, text)
     if reason != "other":
         return Classification(reason, "status", RFC_STATUS)
@@ -410,6 +421,7 @@ def _result(
 
 
 __all__ = [
+    "EXCHANGE_DBEB_REFERENCE",
     "MAX_BOUNCE_BYTES",
     "MEANINGS",
     "REASONS",

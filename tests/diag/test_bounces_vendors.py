@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from diag.bounces import (
+    EXCHANGE_DBEB_REFERENCE,
     classify,
     most_specific_status,
     parse_bounce_message,
@@ -78,3 +79,36 @@ def test_basic_reply_code_only_without_an_enhanced_code() -> None:
     assert classify("5.3.4", "552 5.3.4 Too big", reply_code=552).reason == "message_too_big"
     assert classify("5.0.0", "550 Go away", reply_code=550).reason == "other"
     assert classify("4.0.0", "552 odd", reply_code=552).reason != "mailbox_full"
+
+
+# file -> the recipient whose address the tenant does not have
+EXCHANGE_DBEB = {
+    "postfix-exchange-online-5.4.1.eml": "kari@kundeas.no",
+    "exim-5.0.0-exchange-online-5.4.1.eml": "ola@kundeas.no",
+    "exchange-online-5.4.1.eml": "per@kundeas.no",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXCHANGE_DBEB))
+def test_exchange_online_5_4_1_is_a_wrong_address(name: str) -> None:
+    result = parse_bounce_message((DATA / name).read_bytes())
+    recipient = result.recipients[0]
+    assert recipient.address == EXCHANGE_DBEB[name]
+    assert (result.status, result.reason) == ("5.4.1", "unknown_user")
+    assert recipient.meaning == "exchange_online_dbeb"
+    finding = result.findings[0]
+    assert finding.code == "bounce.unknown_user"
+    assert finding.rfc == EXCHANGE_DBEB_REFERENCE
+    assert "5.4.1" in finding.rfc
+    assert "Exchange Online" in finding.rfc
+    assert finding.evidence["meaning"] == "exchange_online_dbeb"
+
+
+def test_other_5_4_1_keeps_its_rfc_3463_reading() -> None:
+    result = parse_bounce_message((DATA / "postfix-5.4.1-relay-access-denied.eml").read_bytes())
+    assert result.status == "5.4.1"
+    assert result.reason != "unknown_user"
+    assert result.recipients[0].meaning != "exchange_online_dbeb"
+    assert "5.4.1" not in result.findings[0].rfc
+    assert classify("5.4.1", "451 4.4.1 No answer from host").reason == "other"
+    assert classify("4.4.1", "451 4.4.1 No answer from host").reason == "delayed"
