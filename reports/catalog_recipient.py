@@ -36,6 +36,7 @@ def translate_recipient(key: str, lang: str, **values: object) -> str:
 # Evidence values that are codes, worded per language: (code prefix, evidence key, key prefix).
 _WORDED_VALUES = (
     ("headers.", "reason", "headers.reason."),
+    ("bounce.", "meaning", "bounce.meaning."),
     ("mta_sts.", "reason", "transport.reason."),
     ("mta_sts.", "problems", "transport.problem."),
     ("dane.", "problems", "transport.problem."),

@@ -16,6 +16,7 @@ CATEGORIES = (
     "impersonation",
     "user_rule",
     "admin_rule",
+    "policy_blocklist",
     "spoof",
     "dmarc_policy",
     "rejected",

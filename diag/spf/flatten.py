@@ -15,6 +15,8 @@ from typing import Any
 
 from diag.errors import DnsError, SpfSyntaxError
 from diag.resolver import Answer, Rcode, Resolver, normalize_name
+from diag.spf.macros import UNKNOWN, MacroContext, expand_macros
+from diag.spf.names import fit_domain
 from diag.spf.parse import Mechanism, Modifier, SpfRecord, is_spf_record, parse_spf_cached
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -27,6 +29,11 @@ MAX_DOMAIN_LENGTH = 253  # RFC 1035 §2.3.4, without the root label
 MAX_LABEL_LENGTH = 63  # RFC 1035 §2.3.4
 EVERYWHERE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))  # what "all" matches
 LOOKUP_TERMS = frozenset({"include", "a", "mx", "ptr", "exists"})  # RFC 7208 §4.6.4
+# The clients a macro term is expanded for: documentation addresses (RFC 5737, RFC 3849) that
+# no policy lists, so each stands for an unlisted client of its family. Which name a term asks
+# for can depend on the family (%{i}, %{v}, %{c}), and so can whether the answer is void.
+LINT_CLIENTS = ("192.0.2.1", "2001:db8::1")
+_MACRO_QUERIES = {"a": ("A", "AAAA"), "mx": ("MX", "MX"), "exists": ("A", "A")}  # §5.3, §5.4, §5.7
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,9 @@ class TermInfo:
 
     ``void4``/``void6``: the term's lookup would be void when evaluating for an IPv4/IPv6 client.
     ``networks``: what the term matches (ip4/ip6, a and mx targets' addresses with their CIDR).
-    ``macro``: the domain-spec holds macros, so it depends on the message and was not resolved.
+    ``macro``: the domain-spec holds macros, so it depends on the message; an a, mx or exists
+    term is still looked up for one unlisted client of each family (``LINT_CLIENTS``) to count
+    its void lookups, but its networks are not resolved.
     """
 
     text: str
@@ -182,6 +191,7 @@ class SpfWalker:
         self._resolver = resolver
         self._memo: dict[tuple[str, str], asyncio.Task[Answer]] = {}
         self._max_nodes = max_nodes
+        self._sender_domain: str | None = None  # the domain walked first: the mail's sender
         self.nodes = 0
 
     async def query(self, name: str, rdtype: str) -> Answer:
@@ -198,6 +208,8 @@ class SpfWalker:
     ) -> SpfNode:
         """The node for ``domain`` reached through ``path`` (the domains above it)."""
         domain = normalize_name(domain)
+        if self._sender_domain is None:
+            self._sender_domain = domain
         if domain in path:
             return SpfNode(domain, via, problem="loop")
         if not valid_domain(domain):
@@ -258,7 +270,10 @@ class SpfWalker:
             return info
         target = normalize_name(mech.domain_spec) if mech.domain_spec else domain
         if "%" in target:
-            return replace(info, target=target, macro=True)
+            info = replace(info, target=target, macro=True)
+            if mech.name in _MACRO_QUERIES and mech.domain_spec:
+                return await self._resolve_macro(info, mech.domain_spec, domain)
+            return info
         info = replace(info, target=target)
         if mech.name == "include":
             child = await self.node(target, via="include", path=path)
@@ -334,6 +349,41 @@ class SpfWalker:
             return replace(info, errors=(error,) if error else ())
         void = _void(answer)
         return replace(info, void4=void, void6=void)
+
+    async def _resolve_macro(self, info: TermInfo, spec: str, domain: str) -> TermInfo:
+        """Void lookups of an a, mx or exists term with macros, per client family: the query
+        that evaluation makes for ``LINT_CLIENTS`` (RFC 7208 §4.6.4, §7)."""
+        names = [self._expand(spec, domain, ip) for ip in LINT_CLIENTS]
+        if None in names:
+            return info  # not a macro-string: the record's syntax finding covers it
+        found = await asyncio.gather(
+            *(
+                self._try(name or "", rdtype)
+                for name, rdtype in zip(names, _MACRO_QUERIES[info.name], strict=True)
+            )
+        )
+        (four, err4), (six, err6) = found
+        return replace(
+            info,
+            errors=tuple(dict.fromkeys(e for e in (err4, err6) if e is not None)),
+            void4=four is not None and _void(four),
+            void6=six is not None and _void(six),
+        )
+
+    def _expand(self, spec: str, domain: str, ip: str) -> str | None:
+        sender_domain = self._sender_domain or domain
+        ctx = MacroContext(
+            sender=f"postmaster@{sender_domain}",
+            local_part="postmaster",
+            sender_domain=sender_domain,
+            domain=domain,
+            ip=ip,
+            helo=UNKNOWN,
+        )
+        try:
+            return fit_domain(expand_macros(spec, ctx))
+        except SpfSyntaxError:
+            return None
 
     async def _try(self, name: str, rdtype: str) -> tuple[Answer | None, QueryError | None]:
         if not valid_domain(name):
