@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import limits
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from smtp_sink import MAX_WINDOW
@@ -108,6 +108,11 @@ class Relay(BaseModel):
     username: str = ""
     password: SecretStr = SecretStr("")
     timeout: float = 30.0
+    helo: str = ""  # the name given in EHLO/HELO (empty: this machine's name)
+    # Declare this source address in a PROXY v1 header after connecting: only for a relay that
+    # trusts PROXY headers from us, as the lab's sink does (the lab sets it to the reset sender's
+    # egress address, so the sink judges SPF as a receiver would).
+    proxy_source: IPvAnyAddress | None = None
 
 
 class Settings(BaseSettings):

@@ -33,6 +33,7 @@ from diag.checklist.facts import (
     SmtpReply,
     SpamVerdict,
     jsonable,
+    reply_line,
 )
 from diag.checklist.items import ALLOWLIST_STEPS, ITEM_FUNCTIONS, allowlist
 from diag.checklist.readers import parse_smtp_reply, read_bounce, read_spam_verdict
@@ -73,5 +74,6 @@ __all__ = [
     "read_bounce",
     "read_pastes",
     "read_spam_verdict",
+    "reply_line",
     "split_address",
 ]

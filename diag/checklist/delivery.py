@@ -9,7 +9,13 @@ from collections.abc import Iterable
 from types import MappingProxyType
 from typing import Any
 
-from diag.checklist.facts import ChecklistItem, DeliveryFact, Evidence, ProbeResult
+from diag.checklist.facts import (
+    ChecklistItem,
+    DeliveryFact,
+    Evidence,
+    ProbeResult,
+    reply_line,
+)
 from diag.findings import ERROR, WARNING, Finding, Severity
 
 RFC_ENHANCED = "RFC 3463 §3"
@@ -85,9 +91,7 @@ def delivery_sent(ev: Evidence) -> ChecklistItem:
 
 
 def _reply_line(attempt: DeliveryFact | None) -> str:
-    if attempt is None or attempt.code is None:
-        return ""
-    return " ".join(p for p in (str(attempt.code), attempt.enhanced_status, attempt.text) if p)
+    return attempt.line if attempt is not None else ""
 
 
 def delivery_accepted(ev: Evidence) -> ChecklistItem:
@@ -101,9 +105,8 @@ def delivery_accepted(ev: Evidence) -> ChecklistItem:
             "RFC 3464 §2.3",
             **ev.bounce.to_dict(),
         )
-        return ChecklistItem(
-            key, status, {"source": "bounce", "bounce": ev.bounce.to_dict()}, (found,)
-        )
+        evidence = {"source": "bounce", "bounce": ev.bounce.to_dict(), "reply": _bounce_line(ev)}
+        return ChecklistItem(key, status, evidence, (found,))
     if ev.audience == "support" and ev.account is not None:
         item = _accepted_from_log(ev)
         if item is not None:
@@ -117,7 +120,24 @@ def _accepted_from_log(ev: Evidence) -> ChecklistItem | None:
     last = _last_attempt(ev.account.deliveries_for(latest.outbox_id if latest else None))
     if last is None:
         return None
-    evidence = {"source": "log", "attempt": last.to_dict(), "reply": _reply_line(last)}
+    evidence: dict[str, Any] = {
+        "source": "log",
+        "attempt": last.to_dict(),
+        "reply": _reply_line(last),
+    }
+    attempts = ev.account.deliveries_for(latest.outbox_id if latest else None)
+    if last.bounced and any(a.code is not None and 200 <= a.code < 300 for a in attempts):
+        # accepted at the end of DATA, then returned in a DSN (RFC 3464): not a refusal
+        evidence["outcome"] = "bounced_after_accept"
+        found = finding(
+            "checklist.bounced",
+            ERROR,
+            "the receiver accepted the mail, then returned it as undeliverable",
+            "RFC 3464 §2.3",
+            reply=evidence["reply"],
+            bounce_reason=last.bounce_reason,
+        )
+        return ChecklistItem("delivery.accepted", "problem", evidence, (found,))
     if last.bounced or (last.code is not None and last.code >= 500):
         found = finding(
             "checklist.rejected",
@@ -133,6 +153,14 @@ def _accepted_from_log(ev: Evidence) -> ChecklistItem | None:
         )
         return ChecklistItem("delivery.accepted", "warning", evidence, (found,))
     return ChecklistItem("delivery.accepted", "ok", evidence) if last.code else None
+
+
+def _bounce_line(ev: Evidence) -> str:
+    assert ev.bounce is not None
+    reply = ev.bounce.reply
+    if reply is not None:
+        return reply_line(reply.code, reply.enhanced or ev.bounce.status, reply.text)
+    return reply_line(None, ev.bounce.status, ev.bounce.diagnostic)
 
 
 def _accepted_from_probe(ev: Evidence) -> ChecklistItem:

@@ -8,6 +8,7 @@ reports render them per language from the key, the status and the evidence.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -101,6 +102,30 @@ class ResetRequestFact:
         }
 
 
+_LEADING_CODE = re.compile(r"(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?=[ \t-]|$)[ \t-]?")
+
+
+def reply_line(code: int | None, enhanced_status: str, text: str) -> str:
+    """A stored SMTP reply as one line: the reply code, the enhanced status code (RFC 3463 §2)
+    and the text, each once. Relays repeat the enhanced code at the start of the text (``250
+    2.0.0 OK`` is stored as 250, "2.0.0", "2.0.0 OK"), and a DSN's Status precedes its
+    Diagnostic-Code (``5.0.0`` then ``550 5.1.1 …``): the leading codes of the text fill in the
+    codes not given, and a specific enhanced code there replaces a generic X.0.0 one."""
+    rest = text.strip()
+    basic = str(code) if code is not None else ""
+    enhanced = enhanced_status
+    while match := _LEADING_CODE.match(rest):
+        token = match.group(0).strip(" \t-")
+        if "." not in token and basic in ("", token):
+            basic = token
+        elif "." in token and (not enhanced or enhanced == token or enhanced.endswith(".0.0")):
+            enhanced = token
+        else:
+            break  # a different code: part of the text, kept as written
+        rest = rest[match.end() :].lstrip()
+    return " ".join(part for part in (basic, enhanced, rest) if part)
+
+
 @dataclass(frozen=True)
 class DeliveryFact:
     """One delivery attempt from the delivery log, with the SMTP reply it got."""
@@ -115,6 +140,11 @@ class DeliveryFact:
     bounced: bool = False
     bounce_reason: str = ""
     interrupted: bool = False  # the worker died during the attempt; its outcome is unknown
+
+    @property
+    def line(self) -> str:
+        """The reply as one line, each code once (see ``reply_line``)."""
+        return reply_line(self.code, self.enhanced_status, self.text)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -183,13 +213,8 @@ class SmtpReply:
 
     @property
     def line(self) -> str:
-        """``550 5.7.1 Sender blocked``: the enhanced status once, even when the reply text
-        already starts with it (as it does on the wire, RFC 3463 §2)."""
-        text = self.text
-        if self.enhanced and text.split(" ", 1)[0] == self.enhanced:
-            text = text[len(self.enhanced) :].lstrip()
-        parts = [str(self.code), self.enhanced, text]
-        return " ".join(p for p in parts if p)
+        """``550 5.7.1 Sender blocked``: each code once (see ``reply_line``)."""
+        return reply_line(self.code, self.enhanced, self.text)
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "enhanced": self.enhanced, "text": self.text}
