@@ -25,11 +25,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from diag.names import MAX_ADDRESS_LENGTH
+
 ROLES = ("user", "support", "admin")
 LANGUAGES = ("nb", "en")
 OUTBOX_STATUSES = ("queued", "sending", "sent", "deferred", "bounced", "failed", "discarded")
 OUTBOX_KINDS = ("reset_request", "password_changed", "message")
-MAX_ADDRESS_LENGTH = 254  # RFC 5321 §4.5.3.1.3 (path) less the angle brackets
+
 CLAIM_OWNER_LENGTH = 64
 
 metadata = MetaData(

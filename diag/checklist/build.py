@@ -30,6 +30,7 @@ from diag.checklist.readers import read_bounce, read_spam_verdict
 from diag.checklist.smtp import probe_recipient
 from diag.findings import Finding
 from diag.mx import MxReport, lookup_mx
+from diag.names import parse_address
 from diag.resolver import Resolver, normalize_name
 from diag.senders import SenderReport, SenderSpec, check_sender
 from diag.testsend import TestSendResult
@@ -37,16 +38,13 @@ from diag.testsend import TestSendResult
 log = logging.getLogger(__name__)
 
 DEFAULT_DEADLINE = 20.0  # seconds for the whole checklist
-MAX_ADDRESS_LENGTH = 254  # RFC 5321 §4.5.3.1.3 path limit, less the angle brackets
 
 
 def split_address(address: str) -> tuple[str, str]:
-    """``(local part, domain)`` of ``address``. Raises ValueError when it is not an address."""
-    text = address.strip()
-    local, at, domain = text.rpartition("@")
-    if not at or not local or not domain or len(text) > MAX_ADDRESS_LENGTH or " " in text:
-        raise ValueError(f"not an e-mail address: {address!r}")
-    return local, normalize_name(domain)
+    """``(local part, domain)`` of ``address``. Raises InputError (a ValueError) when it is not
+    an address (``diag.names.parse_address``)."""
+    parsed = parse_address(address)
+    return parsed.local, normalize_name(parsed.domain)
 
 
 # Whether the probe asks RCPT TO: yes, no, or only for an address with an account (the

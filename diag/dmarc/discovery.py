@@ -21,6 +21,7 @@ from publicsuffixlist import PublicSuffixList
 
 from diag.errors import DnsError, ParseError
 from diag.findings import ERROR, INFO, WARNING, Finding
+from diag.names import MAX_NAME_LENGTH
 from diag.resolver import Resolver, normalize_name
 
 from .parse import DmarcRecord, NotDmarcRecord, parse_dmarc
@@ -45,7 +46,7 @@ def normalize_domain(domain: str) -> str:
         InvalidDomainError: the text is not a usable domain name.
     """
     name = normalize_name(domain)
-    if not name or len(name) > 253 or not name.isascii():
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isascii():
         raise InvalidDomainError("not a domain name", text=domain, position=0)
     position = 0
     for label in name.split("."):

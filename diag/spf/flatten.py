@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diag.errors import DnsError, SpfSyntaxError
+from diag.names import MAX_LABEL_LENGTH, MAX_NAME_LENGTH
 from diag.resolver import Answer, Rcode, Resolver, normalize_name
 from diag.spf.parse import Mechanism, Modifier, SpfRecord, is_spf_record, parse_spf_cached
 
@@ -23,8 +24,6 @@ MAX_DNS_LOOKUPS = 10  # RFC 7208 §4.6.4: terms that cause DNS queries
 MAX_VOID_LOOKUPS = 2  # RFC 7208 §4.6.4: lookups that return NODATA or NXDOMAIN
 MAX_MX_RECORDS = 10  # RFC 7208 §4.6.4: the mx mechanism looks up at most 10 exchanges
 MAX_NODES = 64  # the walk stops expanding past this many records; far beyond what evaluation allows
-MAX_DOMAIN_LENGTH = 253  # RFC 1035 §2.3.4, without the root label
-MAX_LABEL_LENGTH = 63  # RFC 1035 §2.3.4
 EVERYWHERE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))  # what "all" matches
 LOOKUP_TERMS = frozenset({"include", "a", "mx", "ptr", "exists"})  # RFC 7208 §4.6.4
 
@@ -146,7 +145,7 @@ class SpfNode:
 
 def valid_domain(name: str) -> bool:
     """A name check_host can query: RFC 7208 §4.3 makes anything else a "none" result."""
-    if not name or len(name) > MAX_DOMAIN_LENGTH:
+    if not name or len(name) > MAX_NAME_LENGTH:
         return False
     return all(0 < len(label) <= MAX_LABEL_LENGTH for label in name.split("."))
 
