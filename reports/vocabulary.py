@@ -13,6 +13,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeAlias, TypeGuard, get_args
 
+from diag.jsonvalue import Json, JsonObject
+
 Language: TypeAlias = Literal["nb", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
 
@@ -35,9 +37,9 @@ ItemKey: TypeAlias = Literal[
 ]
 ITEM_KEYS: tuple[ItemKey, ...] = get_args(ItemKey)
 
-# What a report becomes at its edge (the CLI's --json, the API): plain JSON values.
-JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
-JsonObject: TypeAlias = dict[str, JsonValue]
+# What a report becomes at its edge (the CLI's --json, the API): plain JSON values, the
+# same type diag's to_dict() shapes have.
+JsonValue: TypeAlias = Json
 
 
 class ReportKind(StrEnum):

@@ -32,11 +32,11 @@ from diag.checklist.facts import (
     ResetRequestFact,
     SmtpReply,
     SpamVerdict,
-    jsonable,
 )
 from diag.checklist.items import ALLOWLIST_STEPS, ITEM_FUNCTIONS, allowlist
 from diag.checklist.readers import parse_smtp_reply, read_bounce, read_spam_verdict
 from diag.checklist.smtp import probe_recipient
+from diag.jsonvalue import jsonable
 
 __all__ = [
     "ALLOWLIST_STEPS",

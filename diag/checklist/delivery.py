@@ -15,7 +15,9 @@ from diag.findings import ERROR, WARNING, Finding, Severity
 RFC_ENHANCED = "RFC 3463 §3"
 
 
-def finding(code: str, severity: Severity, summary: str, rfc: str = "", **evidence: Any) -> Finding:
+def finding(
+    code: str, severity: Severity, summary: str, rfc: str = "", **evidence: object
+) -> Finding:
     """A checklist finding with ``evidence`` given as keywords."""
     return Finding(code, severity, summary, MappingProxyType(evidence), rfc=rfc)
 

@@ -11,9 +11,9 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 from diag.findings import ERROR, OK, WARNING, Finding, Severity, worst_severity
+from diag.jsonvalue import JsonObject, json_object
 from diag.mx import MxReport
 from diag.senders import SenderReport
 from diag.testsend import TestSendResult
@@ -77,7 +77,7 @@ _STATUS_SEVERITY: Mapping[str, Severity] = MappingProxyType(
 )
 
 
-def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+def _frozen(value: Mapping[str, object]) -> Mapping[str, object]:
     return MappingProxyType(dict(value))
 
 
@@ -91,7 +91,7 @@ class ResetRequestFact:
     token_expires_at: dt.datetime | None = None
     token_used_at: dt.datetime | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "requested_at": _iso(self.requested_at),
             "outbox_id": self.outbox_id,
@@ -116,7 +116,7 @@ class DeliveryFact:
     bounce_reason: str = ""
     interrupted: bool = False  # the worker died during the attempt; its outcome is unknown
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "at": _iso(self.at),
             "relay": self.relay,
@@ -191,7 +191,7 @@ class SmtpReply:
         parts = [str(self.code), self.enhanced, text]
         return " ".join(p for p in parts if p)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"code": self.code, "enhanced": self.enhanced, "text": self.text}
 
 
@@ -215,7 +215,7 @@ class ProbeResult:
     def accepted(self) -> bool:
         return self.stage == "done" and self.error == ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "sender": self.sender,
             "host": self.host,
@@ -235,17 +235,17 @@ class SpamVerdict:
     folder: str  # inbox | junk | quarantine | rejected | unknown
     reason: str  # spam_filter | authentication | bulk | phish | user_rule | allowlisted | none
     system: str = ""  # microsoft | spamassassin | rspamd | gmail | other
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "details", _frozen(self.details))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "folder": self.folder,
             "reason": self.reason,
             "system": self.system,
-            "details": dict(self.details),
+            "details": json_object(self.details),
         }
 
 
@@ -265,7 +265,7 @@ class BounceFacts:
     def permanent(self) -> bool:
         return self.status.startswith("5") or (self.reply is not None and self.reply.code >= 500)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "status": self.status,
             "action": self.action,
@@ -305,7 +305,7 @@ class ChecklistItem:
 
     key: str
     status: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, object] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
 
     def __post_init__(self) -> None:
@@ -313,11 +313,11 @@ class ChecklistItem:
             raise ValueError(f"unknown checklist status {self.status!r}")
         object.__setattr__(self, "evidence", _frozen(self.evidence))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "key": self.key,
             "status": self.status,
-            "evidence": jsonable(self.evidence),
+            "evidence": json_object(self.evidence),
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -345,7 +345,7 @@ class Checklist:
     def item(self, key: str) -> ChecklistItem | None:
         return next((i for i in self.items if i.key == key), None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "address": self.address,
             "audience": self.audience,
@@ -353,19 +353,6 @@ class Checklist:
             "items": [i.to_dict() for i in self.items],
             "findings": [f.to_dict() for f in self.findings],
         }
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with mappings, sequences and other objects made plain JSON types."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -104,9 +104,8 @@ def spam_folder(ev: Evidence) -> ChecklistItem:
     if ev.spam is not None:
         verdict = ev.spam.to_dict()
         if ev.spam.folder in ("junk", "quarantine", "rejected"):
-            found = finding(
-                "checklist.junked", ERROR, "the receiver's filter junked the mail", **verdict
-            )
+            summary = "the receiver's filter junked the mail"
+            found = Finding("checklist.junked", ERROR, summary, MappingProxyType(verdict))
             return ChecklistItem(key, "problem", {"source": "headers", **verdict}, (found,))
         if ev.spam.folder == "inbox":
             return ChecklistItem(key, "ok", {"source": "headers", **verdict})

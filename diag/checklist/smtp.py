@@ -9,7 +9,6 @@ transcript is kept without timings, so the same conversation always reads the sa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from diag.checklist.facts import ProbeOptions, ProbeResult, SmtpReply
 from diag.mx import MxReport
@@ -17,9 +16,11 @@ from diag.probe import ProbeReport, probe
 from diag.resolver import Resolver
 
 
-def _reply(entry: Mapping[str, Any]) -> SmtpReply:
+def _reply(entry: Mapping[str, object]) -> SmtpReply:
     return SmtpReply(
-        int(entry.get("code") or 0), str(entry.get("enhanced") or ""), str(entry.get("text") or "")
+        int(str(entry.get("code") or 0)),
+        str(entry.get("enhanced") or ""),
+        str(entry.get("text") or ""),
     )
 
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from diag.dkim.fetch import KeyLookup, fetch_key
 from diag.dkim.parse import DkimKey, parse_key_record
 from diag.errors import DkimSyntaxError
-from diag.findings import ERROR, OK, WARNING, CheckResult, Finding, has_errors
+from diag.findings import ERROR, OK, WARNING, CheckResult, Finding, Severity, has_errors
 from diag.resolver import Resolver
 
 MIN_RSA_BITS = 1024  # RFC 8301 §3.2: keys below this MUST NOT be accepted
@@ -53,7 +53,7 @@ async def check_selector(
 
 
 def _finding(
-    code: str, severity: Any, summary: str, evidence: dict[str, Any], **kw: Any
+    code: str, severity: Severity, summary: str, evidence: dict[str, Any], **kw: str
 ) -> Finding:
     return Finding(code=code, severity=severity, summary=summary, evidence=dict(evidence), **kw)
 

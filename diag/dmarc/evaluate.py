@@ -30,6 +30,7 @@ from publicsuffixlist import PublicSuffixList
 
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding
+from diag.jsonvalue import JsonObject
 from diag.resolver import Rcode, Resolver, normalize_name
 
 from .alignment import dkim_aligned, spf_aligned
@@ -79,7 +80,7 @@ class DmarcResult:
     findings: tuple[Finding, ...] = ()
     domains: tuple[DmarcResult, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data: dict[str, Any] = {
             "result": self.result,
             "policy": self.policy,

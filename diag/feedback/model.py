@@ -10,6 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from diag.jsonvalue import JsonObject
+
 DISPOSITIONS = ("none", "quarantine", "reject")
 # RFC 9990's ActionDispositionType adds "pass" (no action, DMARC passed under an enforcing
 # policy): no action was taken, so it counts with "none".
@@ -267,7 +269,7 @@ class Summary:
     auth_failure: tuple[str, ...] = ()
     reported_domain: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The keys DESIGN.md gives for ``reports import --json``, by kind."""
         out: dict[str, Any] = {
             "kind": self.kind,

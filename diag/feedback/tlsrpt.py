@@ -36,7 +36,7 @@ def is_tls_report(document: object) -> bool:
     return isinstance(document, dict) and "policies" in document
 
 
-def _object(value: Any, name: str) -> Mapping[str, Any]:
+def _object(value: Any, name: str) -> Mapping[str, object]:
     if not isinstance(value, dict):
         raise ReportRefused(reason="missing_field" if value is None else "bad_value", detail=name)
     return value
@@ -58,7 +58,7 @@ def _string(value: Any, name: str) -> str | None:
     return v.safe_text(value)
 
 
-def _text(document: Mapping[str, Any], key: str, limit: int) -> str | None:
+def _text(document: Mapping[str, object], key: str, limit: int) -> str | None:
     return v.optional_text(_string(document.get(key), key), limit)
 
 
@@ -93,7 +93,7 @@ def parse_tls(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> TlsReport:
     return tls_report(document, limits)
 
 
-def tls_report(document: Mapping[str, Any], limits: Limits) -> TlsReport:
+def tls_report(document: Mapping[str, object], limits: Limits) -> TlsReport:
     dates = _object(document.get("date-range"), "date-range")
     begin = _datetime(dates.get("start-datetime"), "date-range/start-datetime")
     end = _datetime(dates.get("end-datetime"), "date-range/end-datetime")

@@ -13,6 +13,7 @@ from typing import Any
 import authres
 
 from diag.headers.fields import comments, strip_comments
+from diag.jsonvalue import JsonObject
 
 # Values longer than this, or with more ``=`` than MAX_AUTHRES_PAIRS, skip authres: its parser
 # grows quadratically with the properties in one resinfo, and real values stay far below both.
@@ -38,7 +39,7 @@ class MethodResult:
         """The value of the property ``name`` (``header.d``), or ``""``."""
         return next((v for k, v in self.properties if k.lower() == name.lower()), "")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "method": self.method,
             "result": self.result,
@@ -73,7 +74,7 @@ class AuthenticationEntry:
             return "pass"
         return found[0].result
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         compauth = self.method("compauth")
         return {
             "receiver": self.receiver,

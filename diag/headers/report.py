@@ -16,6 +16,7 @@ from diag.headers.fields import HeaderBlock, parse_header_block
 from diag.headers.model import Verdict
 from diag.headers.received import Hop, parse_hops
 from diag.headers.verdicts import decode_verdicts
+from diag.jsonvalue import JsonObject
 from diag.resolver import Resolver
 
 MAX_AUTH_FIELDS = 30  # Authentication-Results fields read; real messages carry a handful
@@ -40,7 +41,7 @@ class HeaderReport:
     conclusion: Conclusion
     findings: tuple[Finding, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The ``headers`` JSON of DESIGN.md."""
         return {
             "hops": [h.to_dict() for h in self.hops],

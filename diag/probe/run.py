@@ -16,6 +16,7 @@ from typing import Any
 
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding, has_errors
+from diag.jsonvalue import JsonObject
 from diag.mx import lookup_mx
 from diag.netguard import ForbiddenTarget, check_target
 from diag.probe.conversation import ConversationState, converse
@@ -50,7 +51,7 @@ class ProbeReport:
     def has_errors(self) -> bool:
         return has_errors(self.findings)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "host": self.host,
             "port": self.port,

@@ -38,11 +38,13 @@ class Part:
 
     section: str
     label: str
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, object] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
 
 
-def finding(code: str, severity: Severity, summary: str, rfc: str = "", **evidence: Any) -> Finding:
+def finding(
+    code: str, severity: Severity, summary: str, rfc: str = "", **evidence: object
+) -> Finding:
     """A finding with ``evidence`` given as keywords."""
     return Finding(code, severity, summary, MappingProxyType(evidence), rfc=rfc)
 
@@ -171,7 +173,7 @@ async def alignment_part(
     return Part("alignment", "alignment", data, tuple(_alignment_findings(data, spf_ok, dkim_ok)))
 
 
-def _alignment_unknown(data: Mapping[str, Any], reason: str) -> Finding:
+def _alignment_unknown(data: Mapping[str, object], reason: str) -> Finding:
     return finding(
         "sender.alignment_not_checked",
         WARNING,
@@ -182,7 +184,7 @@ def _alignment_unknown(data: Mapping[str, Any], reason: str) -> Finding:
     )
 
 
-def _alignment_findings(data: Mapping[str, Any], spf_ok: bool, dkim_ok: bool) -> list[Finding]:
+def _alignment_findings(data: Mapping[str, object], spf_ok: bool, dkim_ok: bool) -> list[Finding]:
     rfc = "RFC 9989 §4.4"
     if spf_ok and dkim_ok:
         return [

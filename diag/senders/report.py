@@ -22,6 +22,7 @@ from publicsuffixlist import PublicSuffixList
 from diag.dmarc import default_psl
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding, has_errors, worst_severity
+from diag.jsonvalue import JsonObject, json_object
 from diag.resolver import Resolver, normalize_name
 from diag.senders.checks import (
     Part,
@@ -55,7 +56,7 @@ class Section:
     """One area of the report (SPF, DKIM, ...): its checks' data by label and their findings."""
 
     key: str
-    checks: Mapping[str, Mapping[str, Any]]
+    checks: Mapping[str, Mapping[str, object]]
     findings: tuple[Finding, ...]
     not_checked: tuple[str, ...] = ()
 
@@ -70,10 +71,10 @@ class Section:
             return "warning"
         return "ok"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "status": self.status,
-            "checks": {label: dict(data) for label, data in self.checks.items()},
+            "checks": {label: json_object(data) for label, data in self.checks.items()},
             "not_checked": list(self.not_checked),
             "findings": [f.to_dict() for f in self.findings],
         }
@@ -86,7 +87,7 @@ class SenderReport:
     subject: str
     kind: str
     domain: str
-    identity: Mapping[str, Any]
+    identity: Mapping[str, object]
     sections: tuple[Section, ...]
     elapsed: float = 0.0
     extra_findings: tuple[Finding, ...] = field(default=())
@@ -103,7 +104,7 @@ class SenderReport:
     def section(self, key: str) -> Section | None:
         return next((s for s in self.sections if s.key == key), None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data: dict[str, Any] = {
             "subject": self.subject,
             "kind": self.kind,
@@ -350,7 +351,7 @@ def _dedupe(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     seen: set[tuple[str, str]] = set()
     kept = []
     for item in findings:
-        key = (item.code, repr(sorted(item.to_dict()["evidence"].items(), key=lambda kv: kv[0])))
+        key = (item.code, repr(sorted(json_object(item.evidence).items(), key=lambda kv: kv[0])))
         if key not in seen:
             seen.add(key)
             kept.append(item)

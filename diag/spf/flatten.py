@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diag.errors import DnsError, SpfSyntaxError
+from diag.jsonvalue import JsonObject
 from diag.names import MAX_LABEL_LENGTH, MAX_NAME_LENGTH
 from diag.resolver import Answer, Rcode, Resolver, normalize_name
 from diag.spf.parse import Mechanism, Modifier, SpfRecord, is_spf_record, parse_spf_cached
@@ -64,7 +65,7 @@ class TermInfo:
     errors: tuple[QueryError, ...] = ()
     child: SpfNode | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data: dict[str, Any] = {
             "text": self.text,
             "name": self.name,
@@ -130,7 +131,7 @@ class SpfNode:
         for child in self.children:
             yield from child.walk()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "domain": self.domain,
             "via": self.via,

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from diag.findings import ERROR, OK, WARNING, Finding, Severity
+from diag.jsonvalue import JsonObject
 from diag.resolver import Resolver, normalize_name
 from diag.spf.flatten import (
     MAX_DNS_LOOKUPS,
@@ -53,7 +54,7 @@ class SpfLint:
     def record(self) -> str | None:
         return self.tree.record
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "domain": self.domain,
             "record": self.record,

@@ -13,7 +13,8 @@ from typing import Any
 
 from cryptography.x509.verification import Store
 
-from diag.findings import INFO, OK, WARNING, Finding
+from diag.findings import INFO, OK, WARNING, Finding, Severity
+from diag.jsonvalue import JsonObject
 from diag.probe import ProbeReport
 from diag.transport.trust import chain_problem
 
@@ -42,7 +43,7 @@ class StartTls:
     trust_error: str = ""
     chain: tuple[bytes, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "host": self.host,
             "offered": self.offered,
@@ -141,7 +142,9 @@ def _checks(tls: StartTls) -> list[tuple[str, Any, str, dict[str, Any], str]]:
     return checks
 
 
-def _finding(code: str, severity: Any, what: str, evidence: dict[str, Any], rfc: str) -> Finding:
+def _finding(
+    code: str, severity: Severity, what: str, evidence: dict[str, Any], rfc: str
+) -> Finding:
     return Finding(code, severity, f"{evidence['host']}: {what}", evidence, rfc=rfc)
 
 
