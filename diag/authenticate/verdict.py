@@ -122,7 +122,7 @@ class Verdict:
         }
 
 
-def _arc_dict(arc: ArcResult | None) -> dict[str, Any]:
+def _arc_dict(arc: ArcResult | None) -> JsonObject:
     if arc is None:
         return {"result": "none", "instances": 0, "reason": "not_checked"}
     return {"result": arc.cv, "instances": arc.instances, "reason": arc.reason}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import MappingProxyType
-from typing import Any
 
 from diag.checklist.facts import ChecklistItem, DeliveryFact, Evidence, ProbeResult
 from diag.findings import ERROR, WARNING, Finding, Severity
@@ -22,7 +21,7 @@ def finding(
     return Finding(code, severity, summary, MappingProxyType(evidence), rfc=rfc)
 
 
-def probe_evidence(probe: ProbeResult) -> dict[str, Any]:
+def probe_evidence(probe: ProbeResult) -> dict[str, object]:
     """What an item shows of one probe: sender, host, stage, reply and transcript."""
     return {
         "sender": probe.sender,
@@ -59,7 +58,7 @@ def delivery_sent(ev: Evidence) -> ChecklistItem:
         return ChecklistItem(key, "not_checked", {"reason": "no_reset"})
     attempts = ev.account.deliveries_for(latest.outbox_id)
     last = _last_attempt(attempts)
-    evidence: dict[str, Any] = {
+    evidence: dict[str, object] = {
         "outbox_id": latest.outbox_id,
         "status": latest.status,
         "attempts": [a.to_dict() for a in attempts],
@@ -145,7 +144,7 @@ def _accepted_from_probe(ev: Evidence) -> ChecklistItem:
         return ChecklistItem(key, "not_checked", {"source": "probe", "reason": reason})
     refused = [p for p in asked if p.reply and p.reply.code >= 500]
     deferred = [p for p in asked if p.reply and 400 <= p.reply.code < 500]
-    evidence: dict[str, Any] = {"source": "probe", "probes": [probe_evidence(p) for p in asked]}
+    evidence: dict[str, object] = {"source": "probe", "probes": [probe_evidence(p) for p in asked]}
     if refused:
         first = refused[0]
         found = finding(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
 
 from diag.checklist.delivery import (
     RFC_ENHANCED,
@@ -43,7 +42,7 @@ ALLOWLIST_STEPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 
-def allowlist(ev: Evidence) -> dict[str, Any]:
+def allowlist(ev: Evidence) -> dict[str, object]:
     """What a mail administrator does to let our mail through, for the detected provider."""
     provider = ev.provider
     return {
@@ -82,7 +81,7 @@ def address_registered(ev: Evidence) -> ChecklistItem:
             address=ev.address,
             reply=first.reply.line if first.reply else "",
         )
-        evidence: dict[str, Any] = {"mailbox_unknown": True, "probe": probe_evidence(first)}
+        evidence: dict[str, object] = {"mailbox_unknown": True, "probe": probe_evidence(first)}
         if ev.audience == "support" and ev.account is not None:
             evidence["exists"] = ev.account.exists
         return ChecklistItem(key, "problem", evidence, (found,))
@@ -223,14 +222,14 @@ def recipient_can_receive(ev: Evidence) -> ChecklistItem:
 
 def sender_authentication(ev: Evidence) -> ChecklistItem:
     key = "sender.authentication"
-    identities: list[dict[str, Any]] = []
+    identities: list[dict[str, object]] = []
     findings: list[Finding] = []
     worst = "ok"
     for report in ev.senders:
         errors = [f for f in report.findings if f.severity is ERROR]
         warns = [f for f in report.findings if f.severity is WARNING]
         status = "problem" if errors else "warning" if warns else "ok"
-        entry: dict[str, Any] = {
+        entry: dict[str, object] = {
             "address": report.subject,
             "status": status,
             "codes": sorted({f.code for f in (*errors, *warns)}),

@@ -165,7 +165,7 @@ _REASON_PREFIXES = (
 )
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 

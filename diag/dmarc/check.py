@@ -8,7 +8,6 @@ problems in the domain under test.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
@@ -40,7 +39,7 @@ async def check_domain(
         return CheckResult(CHECK_NAME, (finding,), MappingProxyType({"domain": domain}))
     cache = WalkCache(resolver)
     discovery = await discover(domain, resolver, psl=psl, cache=cache)
-    data: dict[str, Any] = discovery.to_dict()
+    data: dict[str, object] = discovery.to_dict()
     findings = list(discovery.findings)
     record, policy_domain = discovery.record, discovery.policy_domain
     if discovery.failure is None and (record is None or policy_domain is None):
@@ -76,7 +75,7 @@ async def check_domain(
 
 
 def _policy_findings(
-    domain: str, org: str, policy_domain: str, record: DmarcRecord, data: dict[str, Any]
+    domain: str, org: str, policy_domain: str, record: DmarcRecord, data: dict[str, object]
 ) -> list[Finding]:
     """Policy strength for the (existing) domain itself, as §4.10.1 picks p or sp."""
     if not record.applies:

@@ -24,7 +24,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
 from publicsuffixlist import PublicSuffixList
 
@@ -81,7 +81,7 @@ class DmarcResult:
     domains: tuple[DmarcResult, ...] = ()
 
     def to_dict(self) -> JsonObject:
-        data: dict[str, Any] = {
+        data: JsonObject = {
             "result": self.result,
             "policy": self.policy,
             "disposition": self.disposition,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TypeVar
 
 from diag.errors import DnsError
 from diag.findings import INFO, OK, WARNING, Finding
@@ -100,7 +100,9 @@ class _Checker:
         findings += await self._external(tag, uri, evidence)
         return findings
 
-    async def _external(self, tag: str, uri: ReportUri, evidence: dict[str, Any]) -> list[Finding]:
+    async def _external(
+        self, tag: str, uri: ReportUri, evidence: Mapping[str, object]
+    ) -> list[Finding]:
         qname = f"{self.domain}._report._dmarc.{uri.host}"
         own, theirs = self._org(self.domain), self._org(uri.host)
         if _likely_external(self.domain, uri.host):
@@ -142,7 +144,7 @@ class _Checker:
 def _shared(
     memo: dict[str, asyncio.Future[_T]],
     key: str,
-    start: Callable[[], Coroutine[Any, Any, _T]],
+    start: Callable[[], Coroutine[object, object, _T]],
 ) -> asyncio.Future[_T]:
     """The lookup for ``key`` in ``memo``, started now if it has not started yet."""
     pending = memo.get(key)
@@ -153,13 +155,13 @@ def _shared(
     return pending
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
+def _retrieve(future: asyncio.Future[_T]) -> None:
     """Mark an outcome as seen: a speculative lookup that was not needed may fail unheard."""
     if not future.cancelled():
         future.exception()
 
 
-def _temperror(tag: str, error: DnsFailure, evidence: dict[str, Any]) -> Finding:
+def _temperror(tag: str, error: DnsFailure, evidence: Mapping[str, object]) -> Finding:
     return _finding(
         f"dmarc.{tag}_temperror",
         WARNING,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from diag.jsonvalue import JsonObject
 
@@ -271,7 +270,7 @@ class Summary:
 
     def to_json(self) -> JsonObject:
         """The keys DESIGN.md gives for ``reports import --json``, by kind."""
-        out: dict[str, Any] = {
+        out: JsonObject = {
             "kind": self.kind,
             "org_name": self.org_name,
             "report_id": self.report_id,

@@ -5,8 +5,8 @@ DKIM re-verification that needs DNS. Neither raises for anything in the input.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from diag.dkim import verify_message
 from diag.findings import ERROR, INFO, OK, WARNING, Finding
@@ -165,7 +165,7 @@ def _auth_findings(auth: tuple[AuthenticationEntry, ...]) -> list[Finding]:
     return findings
 
 
-def _dkim_finding(result: dict[str, Any]) -> Finding:
+def _dkim_finding(result: Mapping[str, object]) -> Finding:
     evidence = {k: result[k] for k in ("result", "domain", "selector", "reason")}
     if result["result"] == "pass":
         return Finding("headers.dkim_verified", OK, "a DKIM signature verifies", evidence)

@@ -8,8 +8,8 @@ block codes follow Microsoft Learn, "Email non-delivery reports in Exchange Onli
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from diag.findings import ERROR, OK, WARNING, Finding, Severity
 from diag.jsonvalue import JsonObject
@@ -133,7 +133,7 @@ def interpret(stage: str, reply: Reply, *, sender: str = "", rcpt: str = "") -> 
     )
 
 
-def _positive(stage: str, reply: Reply, evidence: dict[str, Any]) -> Finding | None:
+def _positive(stage: str, reply: Reply, evidence: Mapping[str, object]) -> Finding | None:
     if stage == "mail":
         return _finding(
             "probe.sender_accepted", OK, f"{evidence['sender']} is accepted", reply, **evidence

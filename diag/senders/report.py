@@ -15,7 +15,6 @@ from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
-from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
@@ -48,7 +47,7 @@ SECTIONS = ("spf", "dkim", "dmarc", "alignment", "reverse", "dnsbl", "bounce_mx"
 DEFAULT_DEADLINE = 15.0  # seconds for a whole report
 STATUSES = ("ok", "warning", "problem", "not_checked")
 
-Job = tuple[str, str, Coroutine[Any, Any, Part]]
+Job = tuple[str, str, Coroutine[object, object, Part]]
 
 
 @dataclass(frozen=True)
@@ -105,11 +104,11 @@ class SenderReport:
         return next((s for s in self.sections if s.key == key), None)
 
     def to_dict(self) -> JsonObject:
-        data: dict[str, Any] = {
+        data: JsonObject = {
             "subject": self.subject,
             "kind": self.kind,
             "domain": self.domain,
-            "identity": dict(self.identity),
+            "identity": json_object(self.identity),
             "status": "problem" if self.has_errors else "ok",
             "elapsed_ms": round(self.elapsed * 1000, 1),
         }

@@ -8,12 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import Any
 
 from diag.resolver import Answer, Resolver
 from diag.senders.checks import Part
 
-Starter = Callable[[], Coroutine[Any, Any, Part]]
+Starter = Callable[[], Coroutine[object, object, Part]]
 
 
 class Wave:
@@ -33,13 +32,13 @@ class Wave:
         self._silent = 0
         self._behind = 0
 
-    def job(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Starter:
+    def job(self, make: Callable[[Resolver], Coroutine[object, object, Part]]) -> Starter:
         """Count a job of this wave now; the returned callable starts it."""
         self._silent += 1
         self._behind += 1
         return partial(self._run, make)
 
-    async def _run(self, make: Callable[[Resolver], Coroutine[Any, Any, Part]]) -> Part:
+    async def _run(self, make: Callable[[Resolver], Coroutine[object, object, Part]]) -> Part:
         tracking = TrackingResolver(self._resolver, self._heard, self._moved)
         try:
             return await make(tracking)

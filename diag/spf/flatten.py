@@ -11,7 +11,6 @@ import asyncio
 import ipaddress
 from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from diag.errors import DnsError, SpfSyntaxError
 from diag.jsonvalue import JsonObject
@@ -66,7 +65,7 @@ class TermInfo:
     child: SpfNode | None = None
 
     def to_dict(self) -> JsonObject:
-        data: dict[str, Any] = {
+        data: JsonObject = {
             "text": self.text,
             "name": self.name,
             "lookup": self.lookup,

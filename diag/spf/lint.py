@@ -11,7 +11,6 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from diag.findings import ERROR, OK, WARNING, Finding, Severity
 from diag.jsonvalue import JsonObject
@@ -245,7 +244,7 @@ class _Findings:
     def add(
         self,
         code: str,
-        evidence: dict[str, Any],
+        evidence: Mapping[str, object],
         *,
         key: str = "",
         severity: Severity | None = None,
@@ -268,7 +267,7 @@ def _node_findings(out: _Findings, tree: SpfNode, steps: list[_Reached]) -> None
     _final_record(out, tree)
 
 
-def _record_problem(out: _Findings, node: SpfNode, where: dict[str, Any]) -> None:
+def _record_problem(out: _Findings, node: SpfNode, where: Mapping[str, object]) -> None:
     key = node.domain
     for error in node.errors:
         _temperror(out, error, node.domain)
@@ -304,7 +303,9 @@ def _size(out: _Findings, node: SpfNode) -> None:
         out.add("spf.record_too_long", evidence, key=node.domain)
 
 
-def _term_findings(out: _Findings, node: SpfNode, term: TermInfo, where: dict[str, Any]) -> None:
+def _term_findings(
+    out: _Findings, node: SpfNode, term: TermInfo, where: Mapping[str, object]
+) -> None:
     key = f"{node.domain} {term.text}"
     for error in term.errors:
         _temperror(out, error, node.domain, term.text)
