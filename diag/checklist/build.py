@@ -24,6 +24,7 @@ from diag.checklist.facts import (
     ProbeOptions,
     ProbeResult,
     SpamVerdict,
+    is_audience,
 )
 from diag.checklist.items import ITEM_FUNCTIONS
 from diag.checklist.readers import read_bounce, read_spam_verdict
@@ -114,7 +115,7 @@ async def build_checklist(
     support and admin (never for self). Pasted ``headers`` and ``bounce`` are read in a worker
     thread meanwhile. Raises ValueError for an unknown audience or a malformed address.
     """
-    if audience not in AUDIENCES:
+    if not is_audience(audience):
         raise ValueError(f"unknown audience {audience!r}; use one of {', '.join(AUDIENCES)}")
     _, domain = split_address(address)
     clock = now or dt.datetime.now(dt.UTC)

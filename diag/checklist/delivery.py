@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import MappingProxyType
 
-from diag.checklist.facts import ChecklistItem, DeliveryFact, Evidence, ProbeResult
+from diag.checklist.facts import ChecklistItem, DeliveryFact, Evidence, ItemKey, ProbeResult, Status
 from diag.findings import ERROR, WARNING, Finding, Severity
 
 RFC_ENHANCED = "RFC 3463 §3"
@@ -33,7 +33,7 @@ def probe_evidence(probe: ProbeResult) -> dict[str, object]:
 
 
 def reset_requested(ev: Evidence) -> ChecklistItem:
-    key = "reset.requested"
+    key: ItemKey = "reset.requested"
     if ev.account is None or not ev.account.exists:
         return ChecklistItem(key, "not_checked", {"reason": "no_account"})
     latest = ev.account.latest_reset
@@ -52,7 +52,7 @@ def _last_attempt(attempts: Iterable[DeliveryFact]) -> DeliveryFact | None:
 
 
 def delivery_sent(ev: Evidence) -> ChecklistItem:
-    key = "delivery.sent"
+    key: ItemKey = "delivery.sent"
     latest = ev.account.latest_reset if ev.account is not None else None
     if ev.account is None or latest is None:
         return ChecklistItem(key, "not_checked", {"reason": "no_reset"})
@@ -92,9 +92,10 @@ def _reply_line(attempt: DeliveryFact | None) -> str:
 
 
 def delivery_accepted(ev: Evidence) -> ChecklistItem:
-    key = "delivery.accepted"
+    key: ItemKey = "delivery.accepted"
     if ev.bounce is not None and (ev.bounce.permanent or ev.bounce.status.startswith("4")):
-        severity, status = (ERROR, "problem") if ev.bounce.permanent else (WARNING, "warning")
+        status: Status = "problem" if ev.bounce.permanent else "warning"
+        severity = ERROR if ev.bounce.permanent else WARNING
         found = finding(
             "checklist.bounced",
             severity,
@@ -137,7 +138,7 @@ def _accepted_from_log(ev: Evidence) -> ChecklistItem | None:
 
 
 def _accepted_from_probe(ev: Evidence) -> ChecklistItem:
-    key = "delivery.accepted"
+    key: ItemKey = "delivery.accepted"
     asked = [p for p in ev.probes if p.reply is not None]
     if not asked:
         reason = ev.probes[0].error if ev.probes else "not_probed"
@@ -174,7 +175,7 @@ def _accepted_from_probe(ev: Evidence) -> ChecklistItem:
 
 
 def link_valid(ev: Evidence) -> ChecklistItem:
-    key = "link.valid"
+    key: ItemKey = "link.valid"
     latest = ev.account.latest_reset if ev.account is not None else None
     if latest is None:
         return ChecklistItem(key, "not_checked", {"reason": "no_reset"})

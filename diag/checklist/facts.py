@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal, TypeAlias, TypeGuard, get_args
 
 from diag.findings import ERROR, OK, WARNING, Finding, Severity, worst_severity
 from diag.jsonvalue import JsonObject, json_object
@@ -18,8 +19,11 @@ from diag.mx import MxReport
 from diag.senders import SenderReport
 from diag.testsend import TestSendResult
 
-STATUSES = ("ok", "problem", "warning", "not_checked", "todo")
-ITEM_KEYS = (
+# The checklist's vocabularies (DESIGN.md: the checklist JSON), typed once here; reports hold
+# them as these types. Literal, so that the JSON carries the plain strings.
+Status: TypeAlias = Literal["ok", "problem", "warning", "not_checked", "todo"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+ItemKey: TypeAlias = Literal[
     "address.registered",
     "reset.requested",
     "delivery.sent",
@@ -29,8 +33,10 @@ ITEM_KEYS = (
     "recipient.can_receive",
     "sender.authentication",
     "link.valid",
-)
-AUDIENCES = ("self", "support", "admin")
+]
+ITEM_KEYS: tuple[ItemKey, ...] = get_args(ItemKey)
+Audience: TypeAlias = Literal["self", "support", "admin"]
+AUDIENCES: tuple[Audience, ...] = get_args(Audience)
 PROVIDERS = (
     "microsoft365",
     "google",
@@ -44,7 +50,7 @@ PROVIDERS = (
 
 # Which items each audience sees, in ITEM_KEYS order. Self-service users never see account or
 # log data; mail administrators get the DNS and SMTP evidence but no account data.
-AUDIENCE_ITEMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+AUDIENCE_ITEMS: Mapping[Audience, tuple[ItemKey, ...]] = MappingProxyType(
     {
         "self": (
             "address.registered",
@@ -70,9 +76,13 @@ AUDIENCE_ITEMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 #  - address.registered for self and admin: whether an account exists is never told to them.
 #  - spam.folder when no headers were pasted: only the recipient can look in the junk folder.
 #  - recipient.blocks_sender when the receiver was not asked (self: no RCPT probe).
-TODO_BY_DESIGN = ("address.registered", "spam.folder", "recipient.blocks_sender")
+TODO_BY_DESIGN: tuple[ItemKey, ...] = (
+    "address.registered",
+    "spam.folder",
+    "recipient.blocks_sender",
+)
 
-_STATUS_SEVERITY: Mapping[str, Severity] = MappingProxyType(
+_STATUS_SEVERITY: Mapping[Status, Severity] = MappingProxyType(
     {"ok": OK, "problem": ERROR, "warning": WARNING, "not_checked": OK, "todo": OK}
 )
 
@@ -282,7 +292,7 @@ class Evidence:
     """Everything gathered for one address; the item functions read only this."""
 
     address: str
-    audience: str
+    audience: Audience
     now: dt.datetime
     sender_addresses: tuple[str, ...]
     mx: MxReport | None = None
@@ -303,8 +313,8 @@ class Evidence:
 class ChecklistItem:
     """One possible reason the mail did not arrive, with its status and evidence."""
 
-    key: str
-    status: str
+    key: ItemKey
+    status: Status
     evidence: Mapping[str, object] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
 
@@ -327,7 +337,7 @@ class Checklist:
     """The ordered items for one address and audience, and every finding behind them."""
 
     address: str
-    audience: str
+    audience: Audience
     items: tuple[ChecklistItem, ...]
     findings: tuple[Finding, ...] = ()
     provider: str = "unknown"
@@ -357,3 +367,15 @@ class Checklist:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def is_status(value: str) -> TypeGuard[Status]:
+    return value in STATUSES
+
+
+def is_item_key(value: str) -> TypeGuard[ItemKey]:
+    return value in ITEM_KEYS
+
+
+def is_audience(value: str) -> TypeGuard[Audience]:
+    return value in AUDIENCES

@@ -20,7 +20,7 @@ from diag.checklist.delivery import (
     probe_evidence,
     reset_requested,
 )
-from diag.checklist.facts import ChecklistItem, Evidence, ProbeResult, SmtpReply
+from diag.checklist.facts import ChecklistItem, Evidence, ItemKey, ProbeResult, SmtpReply, Status
 from diag.findings import ERROR, OK, WARNING, Finding
 
 # Allowlisting steps per recipient mail provider, as stable step codes the reports word.
@@ -69,7 +69,7 @@ def _rcpt_refusals(ev: Evidence) -> list[ProbeResult]:
 
 
 def address_registered(ev: Evidence) -> ChecklistItem:
-    key = "address.registered"
+    key: ItemKey = "address.registered"
     unknown = [p for p in _rcpt_refusals(ev) if p.reply and is_unknown_mailbox(p.reply)]
     if unknown:
         first = unknown[0]
@@ -98,7 +98,7 @@ def address_registered(ev: Evidence) -> ChecklistItem:
 
 
 def spam_folder(ev: Evidence) -> ChecklistItem:
-    key = "spam.folder"
+    key: ItemKey = "spam.folder"
     junked = [t for t in ev.test_sends if t.to.lower() == ev.address.lower() and t.folder == "junk"]
     if ev.spam is not None:
         verdict = ev.spam.to_dict()
@@ -133,7 +133,7 @@ def spam_folder(ev: Evidence) -> ChecklistItem:
 
 
 def recipient_blocks_sender(ev: Evidence) -> ChecklistItem:
-    key = "recipient.blocks_sender"
+    key: ItemKey = "recipient.blocks_sender"
     steps = allowlist(ev)
     blocked = [
         p
@@ -197,7 +197,7 @@ def _other_refusals(ev: Evidence) -> list[tuple[str, SmtpReply]]:
 
 
 def recipient_can_receive(ev: Evidence) -> ChecklistItem:
-    key = "recipient.can_receive"
+    key: ItemKey = "recipient.can_receive"
     mx = ev.mx
     if mx is None:
         return ChecklistItem(key, "not_checked", {"reason": "not_finished"})
@@ -221,14 +221,14 @@ def recipient_can_receive(ev: Evidence) -> ChecklistItem:
 
 
 def sender_authentication(ev: Evidence) -> ChecklistItem:
-    key = "sender.authentication"
+    key: ItemKey = "sender.authentication"
     identities: list[dict[str, object]] = []
     findings: list[Finding] = []
-    worst = "ok"
+    worst: Status = "ok"
     for report in ev.senders:
         errors = [f for f in report.findings if f.severity is ERROR]
         warns = [f for f in report.findings if f.severity is WARNING]
-        status = "problem" if errors else "warning" if warns else "ok"
+        status: Status = "problem" if errors else "warning" if warns else "ok"
         entry: dict[str, object] = {
             "address": report.subject,
             "status": status,
@@ -269,12 +269,12 @@ def _with_identity(finding: Finding, identity: str) -> Finding:
     )
 
 
-def _worse(a: str, b: str) -> str:
-    order = ("ok", "warning", "problem")
+def _worse(a: Status, b: Status) -> Status:
+    order: tuple[Status, ...] = ("ok", "warning", "problem")
     return a if order.index(a) >= order.index(b) else b
 
 
-ITEM_FUNCTIONS: Mapping[str, Callable[[Evidence], ChecklistItem]] = MappingProxyType(
+ITEM_FUNCTIONS: Mapping[ItemKey, Callable[[Evidence], ChecklistItem]] = MappingProxyType(
     {
         "address.registered": address_registered,
         "reset.requested": reset_requested,

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from diag.checklist import (
     AccountSource,
+    Audience,
     Checklist,
     Evidence,
     ProbeOptions,
@@ -120,7 +121,7 @@ async def gather_check(
     resolver: Resolver,
     address: str,
     *,
-    audience: str,
+    audience: Audience,
     rcpt: RcptRule,
     probe: ProbeOptions | None = None,
     account: AccountSource = None,
