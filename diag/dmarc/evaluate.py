@@ -31,11 +31,10 @@ from publicsuffixlist import PublicSuffixList
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding
 from diag.jsonvalue import JsonObject
-from diag.resolver import Rcode, Resolver, normalize_name
+from diag.resolver import QueryFailure, Rcode, Resolver, normalize_name
 
 from .alignment import dkim_aligned, spf_aligned
 from .discovery import (
-    DnsFailure,
     InvalidDomainError,
     WalkCache,
     default_psl,
@@ -262,7 +261,7 @@ class _Alignment:
     spf: bool = False
     dkim: bool = False
     undecided: bool = False
-    failures: list[DnsFailure] = field(default_factory=list)
+    failures: list[QueryFailure] = field(default_factory=list)
 
 
 async def _alignment(
@@ -298,7 +297,7 @@ async def _alignment(
     return state
 
 
-async def _org_domain(identifier: str, inputs: _Inputs, failures: list[DnsFailure]) -> str | None:
+async def _org_domain(identifier: str, inputs: _Inputs, failures: list[QueryFailure]) -> str | None:
     if inputs.version == "rfc7489":
         return psl_organizational_domain(identifier, inputs.psl)
     walk = await tree_walk(identifier, inputs.resolver, cache=inputs.cache)
@@ -310,7 +309,7 @@ async def _org_domain(identifier: str, inputs: _Inputs, failures: list[DnsFailur
 
 async def _applicable_policy(
     domain: str, base: DmarcResult, record: DmarcRecord, inputs: _Inputs
-) -> tuple[Policy, DnsFailure | None]:
+) -> tuple[Policy, QueryFailure | None]:
     """``p`` at the Author Domain; ``sp``/``np`` below the Org Domain (RFC 9989 §4.10.1, D-11)."""
     if base.policy_domain == domain:
         return record.effective_p, None
@@ -318,21 +317,21 @@ async def _applicable_policy(
     if_missing = record.effective_np
     if if_exists == if_missing:
         return if_exists, None
-    exists: bool | DnsFailure | None = inputs.exists
+    exists: bool | QueryFailure | None = inputs.exists
     if exists is None:
         exists = await _domain_exists(domain, inputs.resolver)
-    if isinstance(exists, DnsFailure):
+    if isinstance(exists, QueryFailure):
         return if_exists, exists
     return (if_exists if exists else if_missing), None
 
 
-async def _domain_exists(domain: str, resolver: Resolver) -> bool | DnsFailure:
+async def _domain_exists(domain: str, resolver: Resolver) -> bool | QueryFailure:
     """False only when A, AAAA and MX all answer NXDOMAIN (RFC 9989 §3.2.13, Appendix A.4)."""
     for rdtype in _EXISTENCE_TYPES:
         try:
             answer = await resolver.query(domain, rdtype)
         except DnsError as exc:
-            return DnsFailure(exc.qname, exc.rdtype, exc.reason)
+            return QueryFailure.of(exc)
         if answer.rcode is not Rcode.NXDOMAIN:
             return True
     return False

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from diag.errors import DnsError, SpfSyntaxError
 from diag.jsonvalue import JsonObject
 from diag.names import MAX_LABEL_LENGTH, MAX_NAME_LENGTH
-from diag.resolver import Answer, Rcode, Resolver, normalize_name
+from diag.resolver import Answer, QueryFailure, Rcode, Resolver, normalize_name
 from diag.spf.parse import Mechanism, Modifier, SpfRecord, is_spf_record, parse_spf_cached
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -26,18 +26,6 @@ MAX_MX_RECORDS = 10  # RFC 7208 §4.6.4: the mx mechanism looks up at most 10 ex
 MAX_NODES = 64  # the walk stops expanding past this many records; far beyond what evaluation allows
 EVERYWHERE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))  # what "all" matches
 LOOKUP_TERMS = frozenset({"include", "a", "mx", "ptr", "exists"})  # RFC 7208 §4.6.4
-
-
-@dataclass(frozen=True)
-class QueryError:
-    """A query that failed in transport during the walk (RFC 7208 §2.6.6 temperror)."""
-
-    qname: str
-    rdtype: str
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"qname": self.qname, "rdtype": self.rdtype, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -61,7 +49,7 @@ class TermInfo:
     mx_count: int = 0
     macro: bool = False
     ignored: bool = False  # a redirect next to an "all" mechanism (RFC 7208 §6.1)
-    errors: tuple[QueryError, ...] = ()
+    errors: tuple[QueryFailure, ...] = ()
     child: SpfNode | None = None
 
     def to_dict(self) -> JsonObject:
@@ -102,7 +90,7 @@ class SpfNode:
     terms: tuple[TermInfo, ...] = ()
     problem: str | None = None
     syntax: SpfSyntaxError | None = field(default=None, compare=False)
-    errors: tuple[QueryError, ...] = ()
+    errors: tuple[QueryFailure, ...] = ()
     void: bool = False  # the TXT query found NXDOMAIN or NODATA
 
     @property
@@ -311,7 +299,7 @@ class SpfWalker:
         lookups = [self._try(host, rdtype) for host in hosts for rdtype in ("A", "AAAA")]
         found = await asyncio.gather(*lookups)
         networks: list[Network] = []
-        errors: list[QueryError] = []
+        errors: list[QueryFailure] = []
         for (result, err), rdtype in zip(found, ["A", "AAAA"] * len(hosts), strict=True):
             if err is not None:
                 errors.append(err)
@@ -334,7 +322,7 @@ class SpfWalker:
         void = _void(answer)
         return replace(info, void4=void, void6=void)
 
-    async def _try(self, name: str, rdtype: str) -> tuple[Answer | None, QueryError | None]:
+    async def _try(self, name: str, rdtype: str) -> tuple[Answer | None, QueryFailure | None]:
         if not valid_domain(name):
             return Answer(name, rdtype, Rcode.NXDOMAIN), None
         try:
@@ -343,8 +331,8 @@ class SpfWalker:
             return None, _error(exc)
 
 
-def _error(exc: DnsError) -> QueryError:
-    return QueryError(exc.qname, exc.rdtype, exc.reason)
+def _error(exc: DnsError) -> QueryFailure:
+    return QueryFailure.of(exc)
 
 
 def authorized_networks(node: SpfNode) -> Iterator[Network]:

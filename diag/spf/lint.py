@@ -14,13 +14,12 @@ from types import MappingProxyType
 
 from diag.findings import ERROR, OK, WARNING, Finding, Severity
 from diag.jsonvalue import JsonObject
-from diag.resolver import Resolver, normalize_name
+from diag.resolver import QueryFailure, Resolver, normalize_name
 from diag.spf.flatten import (
     MAX_DNS_LOOKUPS,
     MAX_MX_RECORDS,
     MAX_VOID_LOOKUPS,
     Network,
-    QueryError,
     SpfNode,
     SpfWalker,
     TermInfo,
@@ -318,7 +317,7 @@ def _term_findings(
         out.add("spf.too_many_mx", evidence, key=key)
 
 
-def _temperror(out: _Findings, error: QueryError, domain: str, term: str | None = None) -> None:
+def _temperror(out: _Findings, error: QueryFailure, domain: str, term: str | None = None) -> None:
     evidence = {"query": error.to_dict(), "domain": domain, "term": term}
     out.add("spf.dns_temperror", evidence, key=f"{error.qname} {error.rdtype}")
 
