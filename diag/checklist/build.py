@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
 from diag.checklist.facts import (
@@ -29,6 +29,7 @@ from diag.checklist.facts import (
 from diag.checklist.items import ITEM_FUNCTIONS
 from diag.checklist.readers import read_bounce, read_spam_verdict
 from diag.checklist.smtp import probe_recipient
+from diag.deadline import cancel_all, gather_within
 from diag.findings import Finding
 from diag.mx import MxReport, lookup_mx
 from diag.names import parse_address
@@ -142,7 +143,7 @@ async def build_checklist(
         facts = await reading
         spam, bounce_facts = await pastes
     except BaseException:
-        await _cancel([*tasks.values(), reading, pastes])
+        await cancel_all([*tasks.values(), reading, pastes])
         raise
     done = await _collect(tasks, ends, deadline)
     mx, probes = done.get("mx", (None, ()))
@@ -183,31 +184,17 @@ async def read_account(account: AccountSource) -> AccountFacts | None:
     return await account()
 
 
-async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
-
-
 async def _collect(
     tasks: Mapping[str, asyncio.Future[Any]], ends: float, deadline: float
 ) -> dict[str, Any]:
     """The results of the tasks that finished by ``ends`` (event-loop time); the others are
     cancelled and a failed one is logged."""
-    timeout = max(0.0, ends - asyncio.get_running_loop().time())
-    finished, _ = await asyncio.wait(tasks.values(), timeout=timeout)
-    await _cancel(tasks.values())
-    results: dict[str, Any] = {}
-    for name, task in tasks.items():
-        if task in finished and task.exception() is None:
-            results[name] = task.result()
-        elif task in finished:
-            log.warning("checklist.source_failed source=%s error=%r", name, task.exception())
-        else:
-            log.info("checklist.source_timeout source=%s deadline=%.1f", name, deadline)
-    return results
+    gathered = await gather_within(tasks, ends - asyncio.get_running_loop().time())
+    for name, error in gathered.errors.items():
+        log.warning("checklist.source_failed source=%s error=%r", name, error)
+    for name in gathered.late:
+        log.info("checklist.source_timeout source=%s deadline=%.1f", name, deadline)
+    return gathered.results
 
 
 def checklist_from_evidence(evidence: Evidence) -> Checklist:

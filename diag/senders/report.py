@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from publicsuffixlist import PublicSuffixList
 
+from diag.deadline import gather_within
 from diag.dmarc import default_psl
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding, has_errors, worst_severity
@@ -295,28 +296,24 @@ async def run_jobs(
     """Run every job concurrently under one deadline: the parts that finished, and what did not
     (section, label, reason) — ``deadline``, a DNS error reason, or an unexpected error type.
     """
-    tasks = [(section, label, asyncio.ensure_future(coro)) for section, label, coro in jobs]
-    try:
-        async with asyncio.timeout(deadline):
-            await asyncio.gather(*(task for _, _, task in tasks), return_exceptions=True)
-    except TimeoutError:
-        pending = [task for _, _, task in tasks if not task.done()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-    parts: list[Part] = []
-    missing: list[tuple[str, str, str]] = []
-    for section, label, task in tasks:
-        if task.cancelled():
-            missing.append((section, label, "deadline"))
-        elif isinstance(exc := task.exception(), DnsError):
-            missing.append((section, label, exc.reason))
-        elif exc is not None:
-            log.warning("sender.check_error section=%s label=%s error=%r", section, label, exc)
-            missing.append((section, label, f"error:{type(exc).__name__}"))
-        else:
-            parts.append(task.result())
-    return parts, missing
+    listed = list(jobs)
+    gathered = await gather_within({i: job for i, (_, _, job) in enumerate(listed)}, deadline)
+    missing = [
+        (section, label, _why(section, label, gathered.errors.get(i)))
+        for i, (section, label, _) in enumerate(listed)
+        if i not in gathered.results
+    ]
+    return list(gathered.results.values()), missing
+
+
+def _why(section: str, label: str, error: BaseException | None) -> str:
+    """Why a check is missing: ``deadline`` (no error), a DNS error reason, or the error type."""
+    if error is None:
+        return "deadline"
+    if isinstance(error, DnsError):
+        return error.reason
+    log.warning("sender.check_error section=%s label=%s error=%r", section, label, error)
+    return f"error:{type(error).__name__}"
 
 
 def _sections(
