@@ -8,10 +8,9 @@ problem in the domain under test.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
@@ -40,15 +39,13 @@ from diag.senders.checks import (
     verify_sample,
 )
 from diag.senders.spec import COMMON_SELECTORS, SenderSpec
-from diag.senders.waves import GatedResolver, Wave, run_after
+from diag.senders.waves import WAVES, Check, Job, Pacing, Sample
 
 log = logging.getLogger(__name__)
 
 SECTIONS = ("spf", "dkim", "dmarc", "alignment", "reverse", "dnsbl", "bounce_mx", "sample")
 DEFAULT_DEADLINE = 15.0  # seconds for a whole report
 STATUSES = ("ok", "warning", "problem", "not_checked")
-
-Job = tuple[str, str, Coroutine[object, object, Part]]
 
 
 @dataclass(frozen=True)
@@ -127,18 +124,20 @@ async def check_sender(
     deadline: float = DEFAULT_DEADLINE,
     now: float | None = None,
     psl: PublicSuffixList | None = None,
+    pacing: Pacing = WAVES,
 ) -> SenderReport:
     """The full report on one configured identity. ``now`` dates the sample mail (epoch seconds).
+    ``pacing`` orders the lookups (``diag.senders.waves``); it never changes a result.
 
     ``psl`` is the Public Suffix List to use; building one costs ~0.15 s of CPU, so callers
     that run several reports should build it once and pass it.
     """
     started = time.perf_counter()
     clock = time.time() if now is None else now
-    jobs, extra = _identity_jobs(
-        spec, resolver, dnsbl_zones, clock, psl if psl is not None else default_psl()
+    checks, extra = _identity_checks(
+        spec, dnsbl_zones, clock, psl if psl is not None else default_psl()
     )
-    parts, missing = await run_jobs(jobs, deadline)
+    parts, missing = await run_jobs(pacing.jobs(checks, resolver), deadline)
     identity = {
         "address": spec.address,
         "from_domain": spec.domain,
@@ -181,46 +180,46 @@ async def check_sender_domain(
     return SenderReport(domain, "domain", domain, identity, sections, time.perf_counter() - started)
 
 
-def _identity_jobs(
-    spec: SenderSpec, resolver: Resolver, zones: Sequence[str], now: float, psl: PublicSuffixList
-) -> tuple[list[Job], list[Finding]]:
-    # Three waves, so that the waiting overlaps the CPU work instead of following it:
-    # 1. the checks whose answers name further lookups (DMARC discovery and report
-    #    destinations, SPF includes, PTR -> A), the critical path: their questions go out
-    #    first, so their answers come back first and are handled before the others;
-    # 2. once each of those has asked, the one-level lookups (DKIM keys, DNSBL, bounce MX),
-    #    which handle their answers only once each chained check has sent its next level
-    #    (or ended), so that those answers never delay the second level;
-    # 3. once the one-level lookups have asked too, the sample mail is signed (no DNS
-    #    needed), while every first-level question is in flight; it is verified once its
-    #    key's check has ended. Verification asks for the same key record, then cached.
-    chain = Wave(resolver)
-    jobs: list[Job] = [("dmarc", "record", chain.job(partial(dmarc_part, spec.domain, psl=psl))())]
-    jobs.append(("spf", "lint", chain.job(partial(spf_lint_part, spec.envelope))()))
-    jobs += [
-        ("spf", f"ip:{ip}", chain.job(partial(spf_ip_part, spec, ip))()) for ip in spec.egress_ips
-    ]
-    helo = spec.helo or None
-    jobs += [
-        ("reverse", ip, chain.job(partial(reverse_part, ip, helo))()) for ip in spec.egress_ips
-    ]
-    jobs.append(("alignment", "alignment", chain.job(partial(alignment_part, spec, psl=psl))()))
-    single = Wave(GatedResolver(resolver, chain.advanced))
-    extra: list[Finding] = []
-    fetched = {s: asyncio.Event() for s in spec.selectors}
-    if spec.selectors:
-        jobs += [
-            (
-                "dkim",
-                f"selector:{s}",
-                run_after(
-                    chain.asked, single.job(partial(dkim_selector_part, spec, s)), fetched[s]
-                ),
-            )
+def _identity_checks(
+    spec: SenderSpec, zones: Sequence[str], now: float, psl: PublicSuffixList
+) -> tuple[list[Check | Sample], list[Finding]]:
+    """Every check of one identity, chained ones first, and the findings about what cannot be
+    checked at all."""
+    ips, helo = spec.egress_ips, spec.helo or None
+    checks: list[Check | Sample] = [
+        Check("dmarc", "record", partial(dmarc_part, spec.domain, psl=psl), chained=True),
+        Check("spf", "lint", partial(spf_lint_part, spec.envelope), chained=True),
+        *(Check("spf", f"ip:{ip}", partial(spf_ip_part, spec, ip), chained=True) for ip in ips),
+        *(Check("reverse", ip, partial(reverse_part, ip, helo), chained=True) for ip in ips),
+        Check("alignment", "alignment", partial(alignment_part, spec, psl=psl), chained=True),
+        *(
+            Check("dkim", f"selector:{s}", partial(dkim_selector_part, spec, s))
             for s in spec.selectors
-        ]
-    else:
-        extra.append(
+        ),
+    ]
+    if not spec.selectors:
+        discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS)
+        checks.append(Check("dkim", "common", discovery))
+    checks += [Check("dnsbl", ip, partial(dnsbl_part, ip, zones)) for ip in ips if zones]
+    checks.append(Check("bounce_mx", "mx", partial(bounce_mx_part, spec.envelope)))
+    if spec.private_key is not None and not spec.key_error:
+        checks += [_sample(spec, s, now) for s in spec.selectors]
+    return checks, _unchecked(spec)
+
+
+def _sample(spec: SenderSpec, selector: str, now: float) -> Sample:
+    label = f"selector:{selector}"
+    sign = partial(sign_sample, spec, selector, now=now)
+    verify = partial(verify_sample, spec, selector)
+    return Sample("sample", label, sign, verify, after=("dkim", label))
+
+
+def _unchecked(spec: SenderSpec) -> list[Finding]:
+    """What the identity's configuration leaves out: a DKIM selector, a readable private key,
+    a private key at all, egress IPs."""
+    found = []
+    if not spec.selectors:
+        found.append(
             finding(
                 "sender.dkim_no_selector",
                 WARNING,
@@ -228,17 +227,8 @@ def _identity_jobs(
                 address=spec.address,
             )
         )
-        discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS)
-        jobs.append(("dkim", "common", run_after(chain.asked, single.job(discovery))))
-    if zones:
-        jobs += [
-            ("dnsbl", ip, run_after(chain.asked, single.job(partial(dnsbl_part, ip, zones))))
-            for ip in spec.egress_ips
-        ]
-    bounces = partial(bounce_mx_part, spec.envelope)
-    jobs.append(("bounce_mx", "mx", run_after(chain.asked, single.job(bounces))))
     if spec.key_error:
-        extra.append(
+        found.append(
             finding(
                 "sender.key_unreadable",
                 ERROR,
@@ -247,13 +237,8 @@ def _identity_jobs(
                 error=spec.key_error,
             )
         )
-    elif spec.private_key is not None:
-        jobs += [
-            ("sample", f"selector:{s}", _sample(spec, s, resolver, now, single.asked, fetched[s]))
-            for s in spec.selectors
-        ]
-    else:
-        extra.append(
+    elif spec.private_key is None:
+        found.append(
             finding(
                 "sender.no_private_key",
                 INFO,
@@ -262,7 +247,7 @@ def _identity_jobs(
             )
         )
     if not spec.egress_ips:
-        extra.append(
+        found.append(
             finding(
                 "sender.no_egress_ips",
                 INFO,
@@ -270,24 +255,7 @@ def _identity_jobs(
                 address=spec.address,
             )
         )
-    return jobs, extra
-
-
-async def _sample(
-    spec: SenderSpec,
-    selector: str,
-    resolver: Resolver,
-    now: float,
-    asked: asyncio.Event,
-    fetched: asyncio.Event,
-) -> Part:
-    """Sign once every first-level question is out; verify once the key's check has ended."""
-    await asked.wait()
-    signed = sign_sample(spec, selector, now=now)
-    if not isinstance(signed, bytes):
-        return signed
-    await fetched.wait()
-    return await verify_sample(spec, selector, signed, resolver)
+    return found
 
 
 async def run_jobs(
