@@ -8,12 +8,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
 
 from flufl.bounce import all_failures
 
 from diag.errors import MimeStructureError
 from diag.findings import ERROR, INFO, WARNING, Finding
+from diag.jsonvalue import JsonObject
 from diag.mime import parse_message, walk_parts
 
 MAX_BOUNCE_BYTES = 2_000_000  # a bounce carrying more than this is read only this far
@@ -97,7 +97,7 @@ class FailedRecipient:
     meaning: str = "none"
     reference: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "address": self.address,
             "action": self.action,
@@ -137,7 +137,7 @@ class BounceAnalysis:
     def status(self) -> str:
         return self.recipients[0].status if self.recipients else ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "is_bounce": self.is_bounce,
             "standard": self.standard,

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from maildiag.commands import COMMANDS, UsageError
+from diag.errors import InputError
+from maildiag.catalog import reason
+from maildiag.commands import COMMANDS
 from maildiag.settings import Settings, SettingsError, load_settings
 
 EXIT_OK = 0
@@ -74,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(
             asyncio.run(args.run(args, settings)) if _is_async(args) else args.run(args, settings)
         )
-    except (UsageError, SettingsError) as exc:
+    except InputError as exc:  # worded in English unless --lang says otherwise
+        print(f"maildiag: error: {reason(exc, args.lang or 'en')}", file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as exc:
         print(f"maildiag: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a port that is taken, a directory that can't be written

@@ -18,6 +18,7 @@ import limits
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from diag.names import MAX_NAME_LENGTH
 from smtp_sink import MAX_WINDOW
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that is refused outside the lab
@@ -53,7 +54,7 @@ def host_pattern(value: str) -> str:
         pass
     else:
         return f"[{address.compressed}]" if address.version == 6 else address.compressed
-    if len(text) > 253 or not _HOST_NAME.match(text):  # RFC 1035 §2.3.4
+    if len(text) > MAX_NAME_LENGTH or not _HOST_NAME.match(text):
         raise ValueError(
             f"{value!r} is not a host name, an IP address or '*.domain' "
             "(write it without scheme or port; the port is not compared)"

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 
 from diag.findings import Finding
+from diag.jsonvalue import json_object
 from reports.catalog import AREA as SHARED_AREA
 from reports.catalog import AreaPairs
 from reports.i18n import fill, messages, translate
@@ -41,7 +42,7 @@ def finding_text(finding: Finding, lang: str) -> str:
     """A finding's sentence from its code and evidence (as its JSON gives them); its own
     summary when the code is unknown."""
     code = finding.code
-    evidence: dict[str, object] = finding.to_dict()["evidence"]
+    evidence: dict[str, object] = dict(json_object(finding.evidence))
     key = f"finding.{code}"
     if key in CATALOG:
         return translate_auth(key, lang, **evidence)

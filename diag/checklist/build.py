@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal
 
 from diag.checklist.facts import (
@@ -24,12 +24,15 @@ from diag.checklist.facts import (
     ProbeOptions,
     ProbeResult,
     SpamVerdict,
+    is_audience,
 )
 from diag.checklist.items import ITEM_FUNCTIONS
 from diag.checklist.readers import read_bounce, read_spam_verdict
 from diag.checklist.smtp import probe_recipient
+from diag.deadline import cancel_all, gather_within
 from diag.findings import Finding
 from diag.mx import MxReport, lookup_mx
+from diag.names import parse_address
 from diag.resolver import Resolver, normalize_name
 from diag.senders import SenderReport, SenderSpec, check_sender
 from diag.testsend import TestSendResult
@@ -37,16 +40,13 @@ from diag.testsend import TestSendResult
 log = logging.getLogger(__name__)
 
 DEFAULT_DEADLINE = 20.0  # seconds for the whole checklist
-MAX_ADDRESS_LENGTH = 254  # RFC 5321 §4.5.3.1.3 path limit, less the angle brackets
 
 
 def split_address(address: str) -> tuple[str, str]:
-    """``(local part, domain)`` of ``address``. Raises ValueError when it is not an address."""
-    text = address.strip()
-    local, at, domain = text.rpartition("@")
-    if not at or not local or not domain or len(text) > MAX_ADDRESS_LENGTH or " " in text:
-        raise ValueError(f"not an e-mail address: {address!r}")
-    return local, normalize_name(domain)
+    """``(local part, domain)`` of ``address``. Raises InputError (a ValueError) when it is not
+    an address (``diag.names.parse_address``)."""
+    parsed = parse_address(address)
+    return parsed.local, normalize_name(parsed.domain)
 
 
 # Whether the probe asks RCPT TO: yes, no, or only for an address with an account (the
@@ -116,7 +116,7 @@ async def build_checklist(
     support and admin (never for self). Pasted ``headers`` and ``bounce`` are read in a worker
     thread meanwhile. Raises ValueError for an unknown audience or a malformed address.
     """
-    if audience not in AUDIENCES:
+    if not is_audience(audience):
         raise ValueError(f"unknown audience {audience!r}; use one of {', '.join(AUDIENCES)}")
     _, domain = split_address(address)
     clock = now or dt.datetime.now(dt.UTC)
@@ -143,7 +143,7 @@ async def build_checklist(
         facts = await reading
         spam, bounce_facts = await pastes
     except BaseException:
-        await _cancel([*tasks.values(), reading, pastes])
+        await cancel_all([*tasks.values(), reading, pastes])
         raise
     done = await _collect(tasks, ends, deadline)
     mx, probes = done.get("mx", (None, ()))
@@ -184,31 +184,17 @@ async def read_account(account: AccountSource) -> AccountFacts | None:
     return await account()
 
 
-async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
-
-
 async def _collect(
     tasks: Mapping[str, asyncio.Future[Any]], ends: float, deadline: float
 ) -> dict[str, Any]:
     """The results of the tasks that finished by ``ends`` (event-loop time); the others are
     cancelled and a failed one is logged."""
-    timeout = max(0.0, ends - asyncio.get_running_loop().time())
-    finished, _ = await asyncio.wait(tasks.values(), timeout=timeout)
-    await _cancel(tasks.values())
-    results: dict[str, Any] = {}
-    for name, task in tasks.items():
-        if task in finished and task.exception() is None:
-            results[name] = task.result()
-        elif task in finished:
-            log.warning("checklist.source_failed source=%s error=%r", name, task.exception())
-        else:
-            log.info("checklist.source_timeout source=%s deadline=%.1f", name, deadline)
-    return results
+    gathered = await gather_within(tasks, ends - asyncio.get_running_loop().time())
+    for name, error in gathered.errors.items():
+        log.warning("checklist.source_failed source=%s error=%r", name, error)
+    for name in gathered.late:
+        log.info("checklist.source_timeout source=%s deadline=%.1f", name, deadline)
+    return gathered.results
 
 
 def checklist_from_evidence(evidence: Evidence) -> Checklist:

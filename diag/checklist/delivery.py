@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import MappingProxyType
-from typing import Any
 
 from diag.checklist.facts import (
     ChecklistItem,
     DeliveryFact,
     Evidence,
+    ItemKey,
     ProbeResult,
+    Status,
     reply_line,
 )
 from diag.findings import ERROR, WARNING, Finding, Severity
@@ -21,12 +22,14 @@ from diag.findings import ERROR, WARNING, Finding, Severity
 RFC_ENHANCED = "RFC 3463 §3"
 
 
-def finding(code: str, severity: Severity, summary: str, rfc: str = "", **evidence: Any) -> Finding:
+def finding(
+    code: str, severity: Severity, summary: str, rfc: str = "", **evidence: object
+) -> Finding:
     """A checklist finding with ``evidence`` given as keywords."""
     return Finding(code, severity, summary, MappingProxyType(evidence), rfc=rfc)
 
 
-def probe_evidence(probe: ProbeResult) -> dict[str, Any]:
+def probe_evidence(probe: ProbeResult) -> dict[str, object]:
     """What an item shows of one probe: sender, host, stage, reply and transcript."""
     return {
         "sender": probe.sender,
@@ -38,7 +41,7 @@ def probe_evidence(probe: ProbeResult) -> dict[str, Any]:
 
 
 def reset_requested(ev: Evidence) -> ChecklistItem:
-    key = "reset.requested"
+    key: ItemKey = "reset.requested"
     if ev.account is None or not ev.account.exists:
         return ChecklistItem(key, "not_checked", {"reason": "no_account"})
     latest = ev.account.latest_reset
@@ -57,13 +60,13 @@ def _last_attempt(attempts: Iterable[DeliveryFact]) -> DeliveryFact | None:
 
 
 def delivery_sent(ev: Evidence) -> ChecklistItem:
-    key = "delivery.sent"
+    key: ItemKey = "delivery.sent"
     latest = ev.account.latest_reset if ev.account is not None else None
     if ev.account is None or latest is None:
         return ChecklistItem(key, "not_checked", {"reason": "no_reset"})
     attempts = ev.account.deliveries_for(latest.outbox_id)
     last = _last_attempt(attempts)
-    evidence: dict[str, Any] = {
+    evidence: dict[str, object] = {
         "outbox_id": latest.outbox_id,
         "status": latest.status,
         "attempts": [a.to_dict() for a in attempts],
@@ -95,9 +98,10 @@ def _reply_line(attempt: DeliveryFact | None) -> str:
 
 
 def delivery_accepted(ev: Evidence) -> ChecklistItem:
-    key = "delivery.accepted"
+    key: ItemKey = "delivery.accepted"
     if ev.bounce is not None and (ev.bounce.permanent or ev.bounce.status.startswith("4")):
-        severity, status = (ERROR, "problem") if ev.bounce.permanent else (WARNING, "warning")
+        status: Status = "problem" if ev.bounce.permanent else "warning"
+        severity = ERROR if ev.bounce.permanent else WARNING
         found = finding(
             "checklist.bounced",
             severity,
@@ -120,7 +124,7 @@ def _accepted_from_log(ev: Evidence) -> ChecklistItem | None:
     last = _last_attempt(ev.account.deliveries_for(latest.outbox_id if latest else None))
     if last is None:
         return None
-    evidence: dict[str, Any] = {
+    evidence: dict[str, object] = {
         "source": "log",
         "attempt": last.to_dict(),
         "reply": _reply_line(last),
@@ -164,14 +168,14 @@ def _bounce_line(ev: Evidence) -> str:
 
 
 def _accepted_from_probe(ev: Evidence) -> ChecklistItem:
-    key = "delivery.accepted"
+    key: ItemKey = "delivery.accepted"
     asked = [p for p in ev.probes if p.reply is not None]
     if not asked:
         reason = ev.probes[0].error if ev.probes else "not_probed"
         return ChecklistItem(key, "not_checked", {"source": "probe", "reason": reason})
     refused = [p for p in asked if p.reply and p.reply.code >= 500]
     deferred = [p for p in asked if p.reply and 400 <= p.reply.code < 500]
-    evidence: dict[str, Any] = {"source": "probe", "probes": [probe_evidence(p) for p in asked]}
+    evidence: dict[str, object] = {"source": "probe", "probes": [probe_evidence(p) for p in asked]}
     if refused:
         first = refused[0]
         found = finding(
@@ -201,7 +205,7 @@ def _accepted_from_probe(ev: Evidence) -> ChecklistItem:
 
 
 def link_valid(ev: Evidence) -> ChecklistItem:
-    key = "link.valid"
+    key: ItemKey = "link.valid"
     latest = ev.account.latest_reset if ev.account is not None else None
     if latest is None:
         return ChecklistItem(key, "not_checked", {"reason": "no_reset"})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
 
 from diag.checklist.delivery import (
     RFC_ENHANCED,
@@ -21,7 +20,7 @@ from diag.checklist.delivery import (
     probe_evidence,
     reset_requested,
 )
-from diag.checklist.facts import ChecklistItem, Evidence, ProbeResult, SmtpReply
+from diag.checklist.facts import ChecklistItem, Evidence, ItemKey, ProbeResult, SmtpReply, Status
 from diag.findings import ERROR, OK, WARNING, Finding
 
 # Allowlisting steps per recipient mail provider, as stable step codes the reports word.
@@ -43,7 +42,7 @@ ALLOWLIST_STEPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 
-def allowlist(ev: Evidence) -> dict[str, Any]:
+def allowlist(ev: Evidence) -> dict[str, object]:
     """What a mail administrator does to let our mail through, for the detected provider."""
     provider = ev.provider
     return {
@@ -70,7 +69,7 @@ def _rcpt_refusals(ev: Evidence) -> list[ProbeResult]:
 
 
 def address_registered(ev: Evidence) -> ChecklistItem:
-    key = "address.registered"
+    key: ItemKey = "address.registered"
     unknown = [p for p in _rcpt_refusals(ev) if p.reply and is_unknown_mailbox(p.reply)]
     if unknown:
         first = unknown[0]
@@ -82,7 +81,7 @@ def address_registered(ev: Evidence) -> ChecklistItem:
             address=ev.address,
             reply=first.reply.line if first.reply else "",
         )
-        evidence: dict[str, Any] = {"mailbox_unknown": True, "probe": probe_evidence(first)}
+        evidence: dict[str, object] = {"mailbox_unknown": True, "probe": probe_evidence(first)}
         if ev.audience == "support" and ev.account is not None:
             evidence["exists"] = ev.account.exists
         return ChecklistItem(key, "problem", evidence, (found,))
@@ -99,14 +98,13 @@ def address_registered(ev: Evidence) -> ChecklistItem:
 
 
 def spam_folder(ev: Evidence) -> ChecklistItem:
-    key = "spam.folder"
+    key: ItemKey = "spam.folder"
     junked = [t for t in ev.test_sends if t.to.lower() == ev.address.lower() and t.folder == "junk"]
     if ev.spam is not None:
         verdict = ev.spam.to_dict()
         if ev.spam.folder in ("junk", "quarantine", "rejected"):
-            found = finding(
-                "checklist.junked", ERROR, "the receiver's filter junked the mail", **verdict
-            )
+            summary = "the receiver's filter junked the mail"
+            found = Finding("checklist.junked", ERROR, summary, MappingProxyType(verdict))
             return ChecklistItem(key, "problem", {"source": "headers", **verdict}, (found,))
         if ev.spam.folder == "inbox":
             return ChecklistItem(key, "ok", {"source": "headers", **verdict})
@@ -135,7 +133,7 @@ def spam_folder(ev: Evidence) -> ChecklistItem:
 
 
 def recipient_blocks_sender(ev: Evidence) -> ChecklistItem:
-    key = "recipient.blocks_sender"
+    key: ItemKey = "recipient.blocks_sender"
     steps = allowlist(ev)
     blocked = [
         p
@@ -199,7 +197,7 @@ def _other_refusals(ev: Evidence) -> list[tuple[str, SmtpReply]]:
 
 
 def recipient_can_receive(ev: Evidence) -> ChecklistItem:
-    key = "recipient.can_receive"
+    key: ItemKey = "recipient.can_receive"
     mx = ev.mx
     if mx is None:
         return ChecklistItem(key, "not_checked", {"reason": "not_finished"})
@@ -223,15 +221,15 @@ def recipient_can_receive(ev: Evidence) -> ChecklistItem:
 
 
 def sender_authentication(ev: Evidence) -> ChecklistItem:
-    key = "sender.authentication"
-    identities: list[dict[str, Any]] = []
+    key: ItemKey = "sender.authentication"
+    identities: list[dict[str, object]] = []
     findings: list[Finding] = []
-    worst = "ok"
+    worst: Status = "ok"
     for report in ev.senders:
         errors = [f for f in report.findings if f.severity is ERROR]
         warns = [f for f in report.findings if f.severity is WARNING]
-        status = "problem" if errors else "warning" if warns else "ok"
-        entry: dict[str, Any] = {
+        status: Status = "problem" if errors else "warning" if warns else "ok"
+        entry: dict[str, object] = {
             "address": report.subject,
             "status": status,
             "codes": sorted({f.code for f in (*errors, *warns)}),
@@ -271,12 +269,12 @@ def _with_identity(finding: Finding, identity: str) -> Finding:
     )
 
 
-def _worse(a: str, b: str) -> str:
-    order = ("ok", "warning", "problem")
+def _worse(a: Status, b: Status) -> Status:
+    order: tuple[Status, ...] = ("ok", "warning", "problem")
     return a if order.index(a) >= order.index(b) else b
 
 
-ITEM_FUNCTIONS: Mapping[str, Callable[[Evidence], ChecklistItem]] = MappingProxyType(
+ITEM_FUNCTIONS: Mapping[ItemKey, Callable[[Evidence], ChecklistItem]] = MappingProxyType(
     {
         "address.registered": address_registered,
         "reset.requested": reset_requested,

@@ -12,7 +12,6 @@ from .check import check_domain
 from .discovery import (
     MAX_TREE_WALK_QUERIES,
     Discovery,
-    DnsFailure,
     InvalidDomainError,
     Rfc7489View,
     TreeWalk,
@@ -49,7 +48,6 @@ __all__ = [
     "DmarcRecord",
     "DmarcResult",
     "DmarcVersion",
-    "DnsFailure",
     "InvalidDomainError",
     "NotDmarcRecord",
     "Policy",

@@ -9,7 +9,6 @@ discovery facts. Never raises for problems in the domain under test.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
@@ -42,7 +41,7 @@ async def check_domain(
         return CheckResult(CHECK_NAME, (finding,), MappingProxyType({"domain": domain}))
     cache = WalkCache(resolver)
     discovery = await discover(domain, resolver, psl=psl, cache=cache)
-    data: dict[str, Any] = discovery.to_dict()
+    data: dict[str, object] = discovery.to_dict()
     findings = list(discovery.findings)
     record, policy_domain = discovery.record, discovery.policy_domain
     if discovery.failure is None and (record is None or policy_domain is None):
@@ -82,7 +81,7 @@ async def _policy_findings(
     org: str,
     policy_domain: str,
     record: DmarcRecord,
-    data: dict[str, Any],
+    data: dict[str, object],
     resolver: Resolver,
 ) -> list[Finding]:
     """Policy strength for the domain as the message verdict picks it: p, sp, or np for a

@@ -24,16 +24,16 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
 from publicsuffixlist import PublicSuffixList
 
 from diag.findings import ERROR, INFO, WARNING, Finding
-from diag.resolver import Resolver, normalize_name
+from diag.jsonvalue import JsonObject
+from diag.resolver import QueryFailure, Resolver, normalize_name
 
 from .alignment import dkim_aligned, spf_aligned
 from .discovery import (
-    DnsFailure,
     InvalidDomainError,
     WalkCache,
     default_psl,
@@ -78,8 +78,8 @@ class DmarcResult:
     findings: tuple[Finding, ...] = ()
     domains: tuple[DmarcResult, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_dict(self) -> JsonObject:
+        data: JsonObject = {
             "result": self.result,
             "policy": self.policy,
             "disposition": self.disposition,
@@ -267,7 +267,7 @@ class _Alignment:
     spf: bool = False
     dkim: bool = False
     undecided: bool = False
-    failures: list[DnsFailure] = field(default_factory=list)
+    failures: list[QueryFailure] = field(default_factory=list)
 
 
 async def _alignment(
@@ -303,7 +303,7 @@ async def _alignment(
     return state
 
 
-async def _org_domain(identifier: str, inputs: _Inputs, failures: list[DnsFailure]) -> str | None:
+async def _org_domain(identifier: str, inputs: _Inputs, failures: list[QueryFailure]) -> str | None:
     if inputs.version == "rfc7489":
         return psl_organizational_domain(identifier, inputs.psl)
     walk = await tree_walk(identifier, inputs.resolver, cache=inputs.cache)

@@ -10,9 +10,8 @@ would change the answer; it never raises for the domain under test.
 from __future__ import annotations
 
 from diag.errors import DnsError
-from diag.resolver import Rcode, Resolver
+from diag.resolver import QueryFailure, Rcode, Resolver
 
-from .discovery import DnsFailure
 from .parse import DmarcRecord, Policy
 
 EXISTENCE_TYPES = ("A", "AAAA", "MX")  # RFC 9989 Appendix A.4; RFC 5321 "resolvable"
@@ -40,7 +39,7 @@ async def applicable_policy(
     record: DmarcRecord,
     resolver: Resolver,
     exists: bool | None = None,
-) -> tuple[Policy, bool | None, DnsFailure | None]:
+) -> tuple[Policy, bool | None, QueryFailure | None]:
     """The policy that applies to ``domain``, whether it exists (None when that was not
     needed), and the DNS failure that left existence unknown (the policy for an existing
     domain is then returned). ``exists`` skips the lookups when the caller knows."""
@@ -52,21 +51,21 @@ async def applicable_policy(
     )
     if if_exists == if_missing:
         return if_exists, exists, None
-    found: bool | DnsFailure = (
+    found: bool | QueryFailure = (
         exists if exists is not None else await domain_exists(domain, resolver)
     )
-    if isinstance(found, DnsFailure):
+    if isinstance(found, QueryFailure):
         return if_exists, None, found
     return (if_exists if found else if_missing), found, None
 
 
-async def domain_exists(domain: str, resolver: Resolver) -> bool | DnsFailure:
+async def domain_exists(domain: str, resolver: Resolver) -> bool | QueryFailure:
     """False only when A, AAAA and MX all answer NXDOMAIN (RFC 9989 §3.2.13, Appendix A.4)."""
     for rdtype in EXISTENCE_TYPES:
         try:
             answer = await resolver.query(domain, rdtype)
         except DnsError as exc:
-            return DnsFailure(exc.qname, exc.rdtype, exc.reason)
+            return QueryFailure.of(exc)
         if answer.rcode is not Rcode.NXDOMAIN:
             return True
     return False

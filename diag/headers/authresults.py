@@ -13,6 +13,7 @@ from typing import Any
 import authres
 
 from diag.headers.fields import Segment, split_segments
+from diag.jsonvalue import JsonObject
 
 # Values longer than this, or with more ``=`` than MAX_AUTHRES_PAIRS, skip authres: its parser
 # grows quadratically with the properties in one resinfo, and real values stay far below both.
@@ -42,7 +43,7 @@ class MethodResult:
         """The value of the property ``name`` (``header.d``), or ``""``."""
         return next((v for k, v in self.properties if k.lower() == name.lower()), "")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "method": self.method,
             "result": self.result,
@@ -77,7 +78,7 @@ class AuthenticationEntry:
             return "pass"
         return found[0].result
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         compauth = self.method("compauth")
         return {
             "receiver": self.receiver,

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from diag.headers.authresults import AuthenticationEntry
 from diag.headers.model import Verdict
+from diag.jsonvalue import JsonObject
 
 FOLDERS = ("inbox", "junk", "quarantine", "rejected", "unknown")
 REASONS = (
@@ -81,7 +81,7 @@ class Conclusion:
     summary: str
     decided_by: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "folder": self.folder,
             "reason": self.reason,

@@ -10,8 +10,8 @@ import logging
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
 
+from diag.jsonvalue import JsonObject
 from diag.probe.replies import Reply, parse_reply_line
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class TranscriptLine:
     direction: str
     line: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"at_ms": round(self.at_ms, 1), "dir": self.direction, "line": self.line}
 
     def __str__(self) -> str:

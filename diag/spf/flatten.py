@@ -11,10 +11,11 @@ import asyncio
 import ipaddress
 from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from diag.errors import DnsError, SpfSyntaxError
-from diag.resolver import Answer, Rcode, Resolver, normalize_name
+from diag.jsonvalue import JsonObject
+from diag.names import MAX_LABEL_LENGTH, MAX_NAME_LENGTH
+from diag.resolver import Answer, QueryFailure, Rcode, Resolver, normalize_name
 from diag.spf.macros import UNKNOWN, MacroContext, expand_macros
 from diag.spf.names import fit_domain
 from diag.spf.parse import Mechanism, Modifier, SpfRecord, is_spf_record, parse_spf_cached
@@ -25,8 +26,6 @@ MAX_DNS_LOOKUPS = 10  # RFC 7208 §4.6.4: terms that cause DNS queries
 MAX_VOID_LOOKUPS = 2  # RFC 7208 §4.6.4: lookups that return NODATA or NXDOMAIN
 MAX_MX_RECORDS = 10  # RFC 7208 §4.6.4: the mx mechanism looks up at most 10 exchanges
 MAX_NODES = 64  # the walk stops expanding past this many records; far beyond what evaluation allows
-MAX_DOMAIN_LENGTH = 253  # RFC 1035 §2.3.4, without the root label
-MAX_LABEL_LENGTH = 63  # RFC 1035 §2.3.4
 EVERYWHERE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))  # what "all" matches
 LOOKUP_TERMS = frozenset({"include", "a", "mx", "ptr", "exists"})  # RFC 7208 §4.6.4
 # The clients a macro term is expanded for: documentation addresses (RFC 5737, RFC 3849) that
@@ -34,18 +33,6 @@ LOOKUP_TERMS = frozenset({"include", "a", "mx", "ptr", "exists"})  # RFC 7208 §
 # for can depend on the family (%{i}, %{v}, %{c}), and so can whether the answer is void.
 LINT_CLIENTS = ("192.0.2.1", "2001:db8::1")
 _MACRO_QUERIES = {"a": ("A", "AAAA"), "mx": ("MX", "MX"), "exists": ("A", "A")}  # §5.3, §5.4, §5.7
-
-
-@dataclass(frozen=True)
-class QueryError:
-    """A query that failed in transport during the walk (RFC 7208 §2.6.6 temperror)."""
-
-    qname: str
-    rdtype: str
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"qname": self.qname, "rdtype": self.rdtype, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -71,11 +58,11 @@ class TermInfo:
     mx_count: int = 0
     macro: bool = False
     ignored: bool = False  # a redirect next to an "all" mechanism (RFC 7208 §6.1)
-    errors: tuple[QueryError, ...] = ()
+    errors: tuple[QueryFailure, ...] = ()
     child: SpfNode | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_dict(self) -> JsonObject:
+        data: JsonObject = {
             "text": self.text,
             "name": self.name,
             "lookup": self.lookup,
@@ -112,7 +99,7 @@ class SpfNode:
     terms: tuple[TermInfo, ...] = ()
     problem: str | None = None
     syntax: SpfSyntaxError | None = field(default=None, compare=False)
-    errors: tuple[QueryError, ...] = ()
+    errors: tuple[QueryFailure, ...] = ()
     void: bool = False  # the TXT query found NXDOMAIN or NODATA
 
     @property
@@ -140,7 +127,7 @@ class SpfNode:
         for child in self.children:
             yield from child.walk()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "domain": self.domain,
             "via": self.via,
@@ -155,7 +142,7 @@ class SpfNode:
 
 def valid_domain(name: str) -> bool:
     """A name check_host can query: RFC 7208 §4.3 makes anything else a "none" result."""
-    if not name or len(name) > MAX_DOMAIN_LENGTH:
+    if not name or len(name) > MAX_NAME_LENGTH:
         return False
     return all(0 < len(label) <= MAX_LABEL_LENGTH for label in name.split("."))
 
@@ -327,7 +314,7 @@ class SpfWalker:
         lookups = [self._try(host, rdtype) for host in hosts for rdtype in ("A", "AAAA")]
         found = await asyncio.gather(*lookups)
         networks: list[Network] = []
-        errors: list[QueryError] = []
+        errors: list[QueryFailure] = []
         for (result, err), rdtype in zip(found, ["A", "AAAA"] * len(hosts), strict=True):
             if err is not None:
                 errors.append(err)
@@ -385,7 +372,7 @@ class SpfWalker:
         except SpfSyntaxError:
             return None
 
-    async def _try(self, name: str, rdtype: str) -> tuple[Answer | None, QueryError | None]:
+    async def _try(self, name: str, rdtype: str) -> tuple[Answer | None, QueryFailure | None]:
         if not valid_domain(name):
             return Answer(name, rdtype, Rcode.NXDOMAIN), None
         try:
@@ -394,8 +381,8 @@ class SpfWalker:
             return None, _error(exc)
 
 
-def _error(exc: DnsError) -> QueryError:
-    return QueryError(exc.qname, exc.rdtype, exc.reason)
+def _error(exc: DnsError) -> QueryFailure:
+    return QueryFailure.of(exc)
 
 
 def authorized_networks(node: SpfNode) -> Iterator[Network]:

@@ -12,16 +12,15 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from diag.findings import ERROR, OK, WARNING, Finding, Severity
-from diag.resolver import Resolver, normalize_name
+from diag.jsonvalue import JsonObject
+from diag.resolver import QueryFailure, Resolver, normalize_name
 from diag.spf.flatten import (
     MAX_DNS_LOOKUPS,
     MAX_MX_RECORDS,
     MAX_VOID_LOOKUPS,
     Network,
-    QueryError,
     SpfNode,
     SpfWalker,
     TermInfo,
@@ -54,7 +53,7 @@ class SpfLint:
     def record(self) -> str | None:
         return self.tree.record
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "domain": self.domain,
             "record": self.record,
@@ -264,7 +263,7 @@ class _Findings:
     def add(
         self,
         code: str,
-        evidence: dict[str, Any],
+        evidence: Mapping[str, object],
         *,
         key: str = "",
         severity: Severity | None = None,
@@ -287,7 +286,7 @@ def _node_findings(out: _Findings, tree: SpfNode, steps: list[_Reached]) -> None
     _final_record(out, tree)
 
 
-def _record_problem(out: _Findings, node: SpfNode, where: dict[str, Any]) -> None:
+def _record_problem(out: _Findings, node: SpfNode, where: Mapping[str, object]) -> None:
     key = node.domain
     for error in node.errors:
         _temperror(out, error, node.domain)
@@ -323,7 +322,9 @@ def _size(out: _Findings, node: SpfNode) -> None:
         out.add("spf.record_too_long", evidence, key=node.domain)
 
 
-def _term_findings(out: _Findings, node: SpfNode, term: TermInfo, where: dict[str, Any]) -> None:
+def _term_findings(
+    out: _Findings, node: SpfNode, term: TermInfo, where: Mapping[str, object]
+) -> None:
     key = f"{node.domain} {term.text}"
     for error in term.errors:
         _temperror(out, error, node.domain, term.text)
@@ -336,7 +337,7 @@ def _term_findings(out: _Findings, node: SpfNode, term: TermInfo, where: dict[st
         out.add("spf.too_many_mx", evidence, key=key)
 
 
-def _temperror(out: _Findings, error: QueryError, domain: str, term: str | None = None) -> None:
+def _temperror(out: _Findings, error: QueryFailure, domain: str, term: str | None = None) -> None:
     evidence = {"query": error.to_dict(), "domain": domain, "term": term}
     out.add("spf.dns_temperror", evidence, key=f"{error.qname} {error.rdtype}")
 

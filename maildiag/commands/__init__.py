@@ -20,7 +20,6 @@ from maildiag.commands import (
     testsend,
     worker,
 )
-from maildiag.commands.common import UsageError
 
 COMMANDS: tuple[ModuleType, ...] = (
     spf,
@@ -37,4 +36,4 @@ COMMANDS: tuple[ModuleType, ...] = (
     scan,
 )
 
-__all__ = ["COMMANDS", "UsageError"]
+__all__ = ["COMMANDS"]

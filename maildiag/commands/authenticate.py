@@ -8,8 +8,8 @@ import argparse
 from typing import Any
 
 from diag.authenticate import authenticate
+from diag.errors import InputError
 from maildiag.commands.common import (
-    UsageError,
     make_resolver,
     parse_address,
     parse_domain,
@@ -53,7 +53,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     mail_from = _mail_from(args.mail_from)
     message = read_input(args.file, settings.max_input_bytes)
     if not message.strip():
-        raise UsageError(f"{args.file} is empty")
+        raise InputError("usage.empty_file", path=args.file)
     resolver = make_resolver(settings)
     verdict = await authenticate(message, ip=ip, helo=helo, mail_from=mail_from, resolver=resolver)
     view = authenticate_view(verdict, lang=settings.lang, ip=ip, helo=helo, mail_from=mail_from)

@@ -15,8 +15,9 @@ from typing import Any
 
 from diag.checklist import AUDIENCES, AccountFacts, Checklist, ProbeOptions, build_checklist
 from diag.dkim import DkimSignError
+from diag.errors import InputError
 from diag.testsend import TestSendResult
-from maildiag.commands.common import UsageError, make_resolver, parse_address, read_input
+from maildiag.commands.common import make_resolver, parse_address, read_input
 from maildiag.commands.sender import sender_spec
 from maildiag.db import create_engine
 from maildiag.facts import FactsError, account_facts
@@ -55,12 +56,12 @@ def probe_options(settings: Settings) -> ProbeOptions:
 
 
 def load_account(settings: Settings, address: str) -> AccountFacts:
-    """The support audience's account facts. Raises UsageError when the DB cannot be read."""
+    """The support audience's account facts. Raises InputError when the DB cannot be read."""
     engine = create_engine(settings.database)
     try:
         return account_facts(engine, address)
     except FactsError as exc:
-        raise UsageError(str(exc)) from exc
+        raise InputError("usage.detail", detail=str(exc)) from exc
     finally:
         engine.dispose()
 
@@ -93,17 +94,17 @@ async def make_checklist(
 async def test_sends(settings: Settings) -> list[TestSendResult]:
     """The reset identities' test sends into the sink's test mailbox (``DEFAULT_TO``).
 
-    Raises UsageError when there is no identity, the sink cannot be reached or a key cannot sign.
+    Raises InputError when there is no identity, the sink cannot be reached or a key cannot sign.
     """
     identities = list(settings.reset_identities)
     if not identities:
-        raise UsageError("no sender identities are configured")
+        raise InputError("usage.no_senders")
     try:
         return await run_test_sends(settings, to=DEFAULT_TO, identities=identities)
     except TestSendError as exc:
-        raise UsageError(str(exc)) from exc
+        raise InputError("usage.detail", detail=str(exc)) from exc
     except DkimSignError as exc:
-        raise UsageError(f"cannot DKIM-sign: {exc}") from exc
+        raise InputError("usage.cannot_sign", detail=str(exc)) from exc
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -114,7 +115,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     headers = read_input(args.headers, limit) if args.headers else None
     bounce = read_input(args.bounce, limit) if args.bounce else None
     if args.headers == "-" and args.bounce == "-":
-        raise UsageError("only one of --headers and --bounce can read stdin")
+        raise InputError("usage.stdin_twice")
     sends = await test_sends(settings) if args.test_send else []
     result = await make_checklist(
         settings, address, audience=args.audience, headers=headers, bounce=bounce, test_sends=sends

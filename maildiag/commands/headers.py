@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from diag.errors import InputError
 from diag.headers import analyze_headers
-from maildiag.commands.common import UsageError, make_resolver, read_input
+from maildiag.commands.common import make_resolver, read_input
 from maildiag.settings import Settings
 from reports import headers_view, render_headers
 
@@ -28,7 +29,7 @@ def add_parser(commands: Any) -> None:
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     data = read_input(args.file, settings.max_input_bytes)
     if not data.strip():
-        raise UsageError(f"{args.file} is empty")
+        raise InputError("usage.empty_file", path=args.file)
     resolver = None if args.offline else make_resolver(settings)
     report = await analyze_headers(data, resolver=resolver)
     view = headers_view(report, lang=settings.lang, source=args.file)

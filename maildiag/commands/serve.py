@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from maildiag.commands.common import UsageError
+from diag.errors import InputError
 from maildiag.settings import Settings
 
 
@@ -39,4 +39,4 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         return await serve(settings)
     except OSError as exc:  # a port that is taken, a data dir that can't be written
-        raise UsageError(f"cannot start: {exc.strerror or exc}") from exc
+        raise InputError("usage.cannot_start", detail=str(exc.strerror or exc)) from exc

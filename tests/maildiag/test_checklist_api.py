@@ -26,17 +26,17 @@ from sqlalchemy.orm import sessionmaker
 
 import reset
 from diag.checklist import ITEM_KEYS, STATUSES, split_address
+from diag.errors import InputError
 from diag.resolver import DnsPythonResolver, ZoneData
 from maildiag.db import create_engine, migrate
 from maildiag.lab.dns import LabDnsServer
 from maildiag.lab.kit import LAB_PASSWORD, LabKey, lab_settings, prepare_lab
 from maildiag.settings import Settings
 from maildiag.sink.service import run_sink
-from maildiag.web import create_app
+from maildiag.web import create_app, i18n
 from maildiag.web.auth import SESSION_COOKIE, build_reset_services
 from maildiag.web.routes import checklist_api
 from maildiag.web.routes.checklist_pages import (
-    InputError,
     clean_address,
     clean_domain,
     close_limits,
@@ -601,7 +601,7 @@ def _address_property(text: str) -> None:
     try:
         address, reasons = clean_address(text), ()
     except InputError as exc:
-        address, reasons = "", (exc.text("en"), exc.text("nb"))
+        address, reasons = "", (i18n.reason(exc, "en"), i18n.reason(exc, "nb"))
     if not address:
         assert all(reasons)
         return
@@ -615,7 +615,7 @@ def _domain_property(text: str) -> None:
     try:
         domain, reason = clean_domain(text), ""
     except InputError as exc:
-        domain, reason = "", exc.text("en")
+        domain, reason = "", i18n.reason(exc, "en")
     if not domain:
         assert reason
         return

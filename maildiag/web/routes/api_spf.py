@@ -6,7 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from maildiag.web.spf_service import SpfQueryError, run_spf
+from diag.errors import InputError
+from diag.names import MAX_NAME_LENGTH
+from maildiag.web import i18n
+from maildiag.web.spf_service import run_spf
 from reports import spf_json
 
 router = APIRouter(tags=["spf"])
@@ -15,10 +18,10 @@ router = APIRouter(tags=["spf"])
 @router.get("/spf", summary="Evaluate SPF for a domain and client IP (RFC 7208 check_host)")
 async def spf(
     request: Request,
-    domain: Annotated[str, Query(max_length=253, examples=["platform.visma.com"])],
+    domain: Annotated[str, Query(max_length=MAX_NAME_LENGTH, examples=["platform.visma.com"])],
     ip: Annotated[str, Query(max_length=64, examples=["198.51.100.10"])],
     sender: Annotated[str, Query(max_length=320)] = "",
-    helo: Annotated[str, Query(max_length=253)] = "",
+    helo: Annotated[str, Query(max_length=MAX_NAME_LENGTH)] = "",
     lint: bool = False,
 ) -> dict[str, Any]:
     state = request.app.state.maildiag
@@ -26,6 +29,6 @@ async def spf(
         view = await run_spf(
             state.new_resolver(), domain, ip, sender, helo, lint=lint, lang=state.settings.lang
         )
-    except SpfQueryError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from exc
+    except InputError as exc:
+        raise HTTPException(status_code=400, detail=i18n.reason(exc, "en")) from exc
     return spf_json(view)

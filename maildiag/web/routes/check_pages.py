@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from diag.checklist import (
     AccountSource,
+    Audience,
     Checklist,
     Evidence,
     ProbeOptions,
@@ -35,7 +36,9 @@ from diag.checklist import (
     read_pastes,
 )
 from diag.dkim import DkimSignError
+from diag.errors import InputError
 from diag.mx import MxReport, lookup_mx
+from diag.names import MAX_ADDRESS_LENGTH as MAX_ADDRESS
 from diag.resolver import Resolver
 from diag.senders import SenderReport, check_sender
 from diag.testsend import TestSendResult
@@ -47,8 +50,6 @@ from maildiag.web.auth import optional_user
 from maildiag.web.probing import CHECK_ROLE, RATE_LIMITED, smtp_probe
 from maildiag.web.routes.checklist_pages import (
     CHECK_DEADLINE,
-    MAX_ADDRESS,
-    InputError,
     clean_address,
     clean_domain,
     client_ip,
@@ -120,7 +121,7 @@ async def gather_check(
     resolver: Resolver,
     address: str,
     *,
-    audience: str,
+    audience: Audience,
     rcpt: RcptRule,
     probe: ProbeOptions | None = None,
     account: AccountSource = None,
@@ -307,7 +308,9 @@ async def check(request: Request, domain: str = "") -> Response:
         else:
             target = domain_target(clean_domain(domain))
     except InputError as exc:
-        return _check_page(request, 400, domain=shown, error=exc.text(lang), probe_note=needs_admin)
+        return _check_page(
+            request, 400, domain=shown, error=i18n.reason(exc, lang), probe_note=needs_admin
+        )
     name = target.rpartition("@")[2]
     decision = await limits(request).domain_check.hit(client_ip(request), name)
     if not decision.allowed:

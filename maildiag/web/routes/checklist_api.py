@@ -20,14 +20,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import reset
+from diag.errors import InputError
+from diag.names import MAX_ADDRESS_LENGTH as MAX_ADDRESS
+from diag.names import MAX_NAME_LENGTH as MAX_DOMAIN
+from maildiag.web import i18n
 from maildiag.web.auth import SignedIn, optional_user
 from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
 from maildiag.web.routes.check_pages import admin_check
 from maildiag.web.routes.checklist_pages import (
-    MAX_ADDRESS,
-    MAX_DOMAIN,
     MAX_PASTE,
-    InputError,
     clean_address,
     clean_domain,
     client_ip,
@@ -133,7 +134,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
     try:
         address = clean_address(body.address)
     except InputError as exc:
-        return _invalid("address", exc.text("en"))
+        return _invalid("address", i18n.reason(exc, "en"))
     if body.audience == "self":
         if body.headers is not None or body.bounce is not None:
             return _invalid("headers", "pasted headers and bounces are for support and admin")
@@ -180,7 +181,7 @@ async def check_domain(
     try:
         name = clean_domain(domain)
     except InputError as exc:
-        return _invalid("domain", exc.text("en"))
+        return _invalid("domain", i18n.reason(exc, "en"))
     decision = await limits(request).domain_check.hit(client_ip(request), name)
     if not decision.allowed:
         log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)

@@ -13,12 +13,14 @@ import logging
 import math
 from typing import Any
 
-import idna
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 import reset
 from diag.checklist import AccountSource, Checklist, ProbeOptions, RcptRule, build_checklist
+from diag.errors import InputError
+from diag.names import MAX_ADDRESS_LENGTH as MAX_ADDRESS
+from diag.names import parse_address, parse_domain
 from maildiag.commands.sender import sender_spec
 from maildiag.settings import SenderIdentity, Settings
 from maildiag.web import i18n
@@ -28,9 +30,6 @@ from reports import ChecklistView, checklist_view
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
-MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3 path length less the angle brackets
-MAX_DOMAIN = 253  # RFC 1035 §2.3.4 (255 octets on the wire, 253 as text)
-MAX_LABEL = 63  # RFC 1035 §2.3.4
 MAX_PASTE = 48 * 1024  # pasted headers or a bounce; the whole form is capped by csrf
 SMTP_PORT = 25  # RFC 5321 §4.5.4.2: where a sender finds a recipient's MX
 CHECK_DEADLINE = 20.0  # seconds for one whole checklist
@@ -41,18 +40,6 @@ CHECK_NAMESPACE = "maildiag-checklist-check"
 PROBE_NAMESPACE = "maildiag-probe-targets"
 
 
-class InputError(ValueError):
-    """Unusable input; ``key`` names the i18n wording, ``values`` fill it in."""
-
-    def __init__(self, key: str, **values: Any) -> None:
-        self.key = key
-        self.values = values
-        super().__init__(f"{key} {values}" if values else key)
-
-    def text(self, lang: str) -> str:
-        return i18n.text(self.key, lang, **self.values)
-
-
 def clean_address(text: str) -> str:
     """The normalized address. Raises InputError with the reason; never looks at accounts."""
     if not text.strip():
@@ -61,35 +48,14 @@ def clean_address(text: str) -> str:
         raise InputError("checklist.address_too_long", n=MAX_ADDRESS)
     if not text.isascii():
         raise InputError("checklist.address_non_ascii")
-    try:
-        address = reset.normalize_address(text)
-    except reset.InvalidAddressError as exc:
-        raise InputError("checklist.address_invalid", reason=exc.reason) from exc
-    clean_domain(address.rpartition("@")[2])
-    return address
+    address = parse_address(text)
+    parse_domain(address.domain)
+    return str(address)
 
 
 def clean_domain(text: str) -> str:
     """The domain in lower-case A-label form. Raises InputError with the reason."""
-    name = text.strip().rstrip(".").lower()
-    if not name:
-        raise InputError("checklist.domain_missing")
-    if len(name) > MAX_DOMAIN:
-        raise InputError("checklist.domain_too_long", n=MAX_DOMAIN)
-    if not name.isascii():
-        try:
-            name = idna.encode(name, uts46=True).decode("ascii")
-        except idna.IDNAError as exc:
-            raise InputError("checklist.domain_invalid", reason="idna") from exc
-    labels = name.split(".")
-    if len(labels) < 2:
-        raise InputError("checklist.domain_invalid", reason="single_label")
-    for label in labels:
-        if not label or len(label) > MAX_LABEL:
-            raise InputError("checklist.domain_invalid", reason="label_length")
-        if label[0] == "-" or label[-1] == "-" or not all(c.isalnum() or c == "-" for c in label):
-            raise InputError("checklist.domain_invalid", reason="label_characters")
-    return name
+    return parse_domain(text)
 
 
 @dataclasses.dataclass
@@ -253,7 +219,7 @@ async def help_submit(request: Request) -> Response:
     try:
         address = clean_address(given)
     except InputError as exc:
-        return _help_page(request, 400, address=shown, error=exc.text(lang))
+        return _help_page(request, 400, address=shown, error=i18n.reason(exc, lang))
     decision = await limits(request).self_service.hit(client_ip(request), address)
     if not decision.allowed:
         log.info("checklist.rate_limited audience=self by=%s", decision.limited_by)

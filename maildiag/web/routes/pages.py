@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from diag.errors import InputError
 from maildiag.web import i18n
 from maildiag.web.auth import secure_cookies
-from maildiag.web.spf_service import SpfQueryError, run_spf
+from maildiag.web.spf_service import run_spf
 from reports import environment
 
 router = APIRouter(include_in_schema=False)
@@ -63,6 +64,7 @@ async def spf_page(
     lang = i18n.lang_of(request, state.settings.lang)
     try:
         view = await run_spf(state.new_resolver(), domain, ip, sender, helo, lint=lint, lang=lang)
-    except SpfQueryError as exc:
-        return page(request, "spf.html", 400, form=form, report=None, error=str(exc))
+    except InputError as exc:  # the SPF form's reasons are worded in English, as its API's
+        error = i18n.reason(exc, "en")
+        return page(request, "spf.html", 400, form=form, report=None, error=error)
     return page(request, "spf.html", form=form, report=view, error=None)

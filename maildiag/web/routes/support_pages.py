@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 
 import reset
 from diag.checklist import AccountFacts, Checklist
+from diag.errors import InputError
+from diag.names import MAX_ADDRESS_LENGTH as MAX_ADDRESS
 from maildiag.facts import facts_in
 from maildiag.web import i18n
 from maildiag.web.auth import SignedIn, in_transaction, optional_user, services
@@ -33,9 +35,7 @@ from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.probing import rcpt_rule, smtp_probe
 from maildiag.web.routes.check_pages import gather_check, lab_test_sends, testsend_section
 from maildiag.web.routes.checklist_pages import (
-    MAX_ADDRESS,
     MAX_PASTE,
-    InputError,
     clean_address,
     fragment,
     lang_of,
@@ -139,7 +139,9 @@ async def console(request: Request, address: str = "") -> Response:
         wanted = clean_address(address)
     except InputError as exc:
         shown = address[:MAX_ADDRESS]
-        return _console(request, 400, user=user, address=shown, error=exc.text(lang_of(request)))
+        return _console(
+            request, 400, user=user, address=shown, error=i18n.reason(exc, lang_of(request))
+        )
     facts, info = await _lookup(request, wanted)
     log.info("support.lookup exists=%s", facts.exists)
     return _console(request, user=user, address=wanted, facts=facts, info=info)
@@ -168,7 +170,7 @@ async def run(request: Request) -> Response:
         if max(len(headers.encode()), len(bounce.encode())) > MAX_PASTE:
             raise InputError("support.paste_too_long", n=MAX_PASTE // 1024)
     except InputError as exc:
-        return _console(request, 400, error=exc.text(lang), **context)
+        return _console(request, 400, error=i18n.reason(exc, lang), **context)
     lookup = asyncio.ensure_future(_lookup(request, address))  # beside the checklist's lookups
 
     async def account() -> AccountFacts:
