@@ -178,7 +178,7 @@ def _word(kind: str, value: object, lang: Language) -> str:
 
 
 def _values(
-    item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language
+    item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language, address: str
 ) -> dict[str, object]:
     evidence: _Evidence = item.evidence
     values: dict[str, object] = {
@@ -189,7 +189,8 @@ def _values(
     return {
         **values,
         "status": _word("outbox_status", evidence.get("status", ""), lang),
-        "address": evidence.get("email", ""),
+        "address": evidence.get("email") or address,
+        "folder": _word("folder", evidence.get("folder", ""), lang),
         "senders": join_senders(senders, lang),
         "provider": phrase(f"provider.{provider}", lang),
         "reply": _reply(evidence, item),
@@ -262,6 +263,20 @@ def _pictures(evidence: _Evidence) -> tuple[Picture, ...]:
     return tuple(spf_tree_picture(tree) for tree in map(_mapping, trees))
 
 
+_NEEDS_ACTION = ("problem", "warning", "todo")  # allowlisting steps only where there is work
+
+
+def _step(item: ChecklistItem, lang: Language, audience: str) -> str:
+    """The catalog key of the item's next step: the most specific of ``<key>.<status>``
+    followed by the evidence's outcome (e.g. accepted, then bounced) or by the audience."""
+    base = f"{item.key}.{item.status}"
+    catalog = CHECKLIST_CATALOG[lang]
+    for candidate in (f"{base}.{item.evidence.get('outcome')}", f"{base}.{audience}", base):
+        if candidate in catalog:
+            return candidate
+    return ""
+
+
 def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:
     """A finding as the checklist shows it in ``lang``: its severity and its sentence (the
     checklist's own findings are worded in the catalog; others keep their summary)."""
@@ -271,29 +286,33 @@ def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:
 
 
 def _item_view(
-    item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language
+    item: ChecklistItem,
+    senders: Sequence[object],
+    provider: str,
+    lang: Language,
+    checklist: Checklist,
 ) -> ItemView:
     key, status = item.key, item.status
     if not is_item_key(key) or not is_status(status):
         raise ValueError(f"unknown checklist item {key!r} or status {status!r}")
-    values = _values(item, senders, provider, lang)
+    values = _values(item, senders, provider, lang, checklist.address)
     allowlist = _mapping(item.evidence.get("allowlist"))
     allow_senders = _items(allowlist.get("senders")) or senders
     allow_values = {**values, "senders": join_senders(allow_senders, lang)}
-    step = f"{key}.{status}"
-    if f"{step}.{item.evidence.get('outcome')}" in CHECKLIST_CATALOG[lang]:
-        step = f"{step}.{item.evidence.get('outcome')}"  # e.g. accepted, then bounced
+    step = _step(item, lang, checklist.audience)
     return ItemView(
         key=key,
         status=status,
         status_label=phrase(f"status.{status}", lang),
         title=phrase(f"title.{key}", lang),
-        next_step=phrase(step, lang, **values) if step in CHECKLIST_CATALOG[lang] else "",
+        next_step=phrase(step, lang, **values) if step else "",
         evidence=item.evidence,
         facts=_facts(item.evidence, lang),
         allowlist=tuple(
             phrase(f"allowlist.{s}", lang, **allow_values) for s in _items(allowlist.get("steps"))
-        ),
+        )
+        if status in _NEEDS_ACTION
+        else (),
         transcript=_transcript(item.evidence),
         findings=item.findings,
         pictures=_pictures(item.evidence),
@@ -368,7 +387,7 @@ def checklist_view(checklist: Checklist, *, lang: str) -> ChecklistView:
     catalog = CHECKLIST_CATALOG[chosen]
     provider = checklist.provider if f"provider.{checklist.provider}" in catalog else "unknown"
     senders = _senders(checklist)
-    items = tuple(_item_view(i, senders, provider, chosen) for i in checklist.items)
+    items = tuple(_item_view(i, senders, provider, chosen, checklist) for i in checklist.items)
     events = timeline_events(checklist, lang=chosen)
     labels = {k.removeprefix("ui."): v for k, v in catalog.items() if k.startswith("ui.")}
     labels["audience_name"] = phrase(f"audience.{audience}", chosen)

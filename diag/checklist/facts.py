@@ -264,6 +264,32 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where one of our own mails to the address was filed, as the receiver recorded it: the
+    lab's sink when it is the recipient's MX (``source`` "sink"), or another first-hand record.
+    ``folder`` is inbox, junk, quarantine or rejected."""
+
+    source: str
+    sender: str
+    to: str
+    folder: str
+    at: dt.datetime | None = None
+    subject: str = ""
+    reference: str = ""  # how to find the record again, e.g. the sink's message id
+
+    def to_dict(self) -> JsonObject:
+        return {
+            "source": self.source,
+            "sender": self.sender,
+            "to": self.to,
+            "folder": self.folder,
+            "at": _iso(self.at),
+            "subject": self.subject,
+            "reference": self.reference,
+        }
+
+
+@dataclass(frozen=True)
 class SpamVerdict:
     """What pasted headers say about the receiver's filing of the mail."""
 
@@ -327,6 +353,7 @@ class Evidence:
     bounce: BounceFacts | None = None
     account: AccountFacts | None = None
     test_sends: tuple[TestSendResult, ...] = ()
+    placements: tuple[Placement, ...] = ()  # where our own mails to the address were filed
     not_finished: tuple[str, ...] = ()  # sources the deadline cut off
 
     @property

@@ -8,6 +8,7 @@ on whether the address is registered. Findings carry stable ``checklist.*`` code
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -20,7 +21,16 @@ from diag.checklist.delivery import (
     probe_evidence,
     reset_requested,
 )
-from diag.checklist.facts import ChecklistItem, Evidence, ItemKey, ProbeResult, SmtpReply, Status
+from diag.checklist.facts import (
+    ChecklistItem,
+    Evidence,
+    ItemKey,
+    Placement,
+    ProbeResult,
+    SmtpReply,
+    SpamVerdict,
+    Status,
+)
 from diag.findings import ERROR, OK, WARNING, Finding
 
 # Allowlisting steps per recipient mail provider, as stable step codes the reports word.
@@ -81,7 +91,12 @@ def address_registered(ev: Evidence) -> ChecklistItem:
             address=ev.address,
             reply=first.reply.line if first.reply else "",
         )
-        evidence: dict[str, object] = {"mailbox_unknown": True, "probe": probe_evidence(first)}
+        evidence: dict[str, object] = {
+            "mailbox_unknown": True,
+            "outcome": "mailbox_unknown",
+            "reply": first.reply.line if first.reply else "",
+            "probe": probe_evidence(first),
+        }
         if ev.audience == "support" and ev.account is not None:
             evidence["exists"] = ev.account.exists
         return ChecklistItem(key, "problem", evidence, (found,))
@@ -93,27 +108,26 @@ def address_registered(ev: Evidence) -> ChecklistItem:
         found = finding(
             "checklist.no_account", ERROR, "no account uses this address", address=ev.address
         )
-        return ChecklistItem(key, "problem", {"exists": False, "email": ev.address}, (found,))
+        evidence = {"exists": False, "email": ev.address, "outcome": "no_account"}
+        return ChecklistItem(key, "problem", evidence, (found,))
     return ChecklistItem(key, "ok", {"exists": True, "email": ev.account.email})
 
 
+_FILTERED = ("junk", "quarantine")
+
+
 def spam_folder(ev: Evidence) -> ChecklistItem:
+    """Where the mail was filed, from the first-hand evidence there is, most direct first: the
+    receiver's own record of our mails to this address (the lab's sink), pasted header fields,
+    then test sends to this address. Advice to look in the junk folder only when none exists."""
     key: ItemKey = "spam.folder"
-    junked = [t for t in ev.test_sends if t.to.lower() == ev.address.lower() and t.folder == "junk"]
     if ev.spam is not None:
-        verdict = ev.spam.to_dict()
-        if ev.spam.folder in ("junk", "quarantine", "rejected"):
-            summary = "the receiver's filter junked the mail"
-            found = Finding("checklist.junked", ERROR, summary, MappingProxyType(verdict))
-            return ChecklistItem(key, "problem", {"source": "headers", **verdict}, (found,))
-        if ev.spam.folder == "inbox":
-            return ChecklistItem(key, "ok", {"source": "headers", **verdict})
-        return ChecklistItem(
-            key,
-            "warning",
-            {"source": "headers", **verdict},
-            (finding("checklist.verdict_unknown", WARNING, "the headers hold no spam verdict"),),
-        )
+        return _spam_from_headers(ev.spam)
+    placed = [p for p in ev.placements if p.to.lower() == ev.address.lower()]
+    if placed:
+        return _spam_from_placement(max(placed, key=_placed_at))
+    tests = [t for t in ev.test_sends if t.to.lower() == ev.address.lower()]
+    junked = [t for t in tests if t.folder in _FILTERED]
     if junked:
         found = finding(
             "checklist.junked",
@@ -122,9 +136,16 @@ def spam_folder(ev: Evidence) -> ChecklistItem:
             identity=junked[0].identity,
             reasons=list(junked[0].reasons),
         )
-        return ChecklistItem(
-            key, "problem", {"source": "test_send", "identity": junked[0].identity}, (found,)
-        )
+        evidence = {
+            "source": "test_send",
+            "outcome": "test_send",
+            "identity": junked[0].identity,
+            "folder": junked[0].folder,
+        }
+        return ChecklistItem(key, "problem", evidence, (found,))
+    if tests and all(t.folder == "inbox" for t in tests):
+        evidence = {"source": "test_send", "outcome": "test_send", "folder": "inbox"}
+        return ChecklistItem(key, "ok", evidence)
     return ChecklistItem(
         key,
         "todo",
@@ -132,8 +153,55 @@ def spam_folder(ev: Evidence) -> ChecklistItem:
     )
 
 
+def _placed_at(placement: Placement) -> dt.datetime:
+    return placement.at or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _spam_from_headers(spam: SpamVerdict) -> ChecklistItem:
+    key: ItemKey = "spam.folder"
+    verdict = spam.to_dict()
+    if spam.folder in ("junk", "quarantine", "rejected"):
+        summary = "the receiver's filter junked the mail"
+        found = Finding("checklist.junked", ERROR, summary, MappingProxyType(verdict))
+        return ChecklistItem(key, "problem", {"source": "headers", **verdict}, (found,))
+    if spam.folder == "inbox":
+        return ChecklistItem(key, "ok", {"source": "headers", **verdict})
+    return ChecklistItem(
+        key,
+        "warning",
+        {"source": "headers", **verdict},
+        (finding("checklist.verdict_unknown", WARNING, "the headers hold no spam verdict"),),
+    )
+
+
+def _spam_from_placement(placement: Placement) -> ChecklistItem:
+    key: ItemKey = "spam.folder"
+    evidence: dict[str, object] = {
+        "source": placement.source,
+        "outcome": "placed",
+        "folder": placement.folder,
+        "received_at": placement.at.isoformat() if placement.at else "",
+        "sender": placement.sender,
+        "subject": placement.subject,
+        "reference": placement.reference,
+    }
+    if placement.folder in _FILTERED:
+        found = finding(
+            "checklist.junked",
+            ERROR,
+            "the receiver filed our mail as junk",
+            sender=placement.sender,
+            folder=placement.folder,
+            reference=placement.reference,
+        )
+        return ChecklistItem(key, "problem", evidence, (found,))
+    return ChecklistItem(key, "ok", evidence)
+
+
 def recipient_blocks_sender(ev: Evidence) -> ChecklistItem:
     key: ItemKey = "recipient.blocks_sender"
+    if ev.mx is not None and ev.mx.null_mx:  # no server to let anything through (RFC 7505)
+        return ChecklistItem(key, "not_checked", {"reason": "null_mx", "outcome": "null_mx"})
     steps = allowlist(ev)
     blocked = [
         p

@@ -16,12 +16,15 @@ from diag.checklist import (
     ChecklistItem,
     DeliveryFact,
     Evidence,
+    Placement,
+    ProbeResult,
     ResetRequestFact,
     SmtpReply,
     checklist_from_evidence,
     reply_line,
 )
 from diag.mx import MxHost, MxReport
+from diag.testsend import TestSendResult
 from reports.checklist import checklist_view, format_time, render_checklist
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
@@ -216,3 +219,121 @@ def test_the_summary_counts_what_the_items_say(statuses: tuple[str, ...], says: 
         assert view.summary != "No problems found."
     for fmt in FORMATS:
         assert view.summary in render_checklist(view, fmt=fmt)
+
+
+def _placed(folder: str) -> Checklist:
+    """kunde-spam in the lab: the sink (the domain's MX) filed our reset mail in ``folder``."""
+    host = MxHost("mx.kunde-spam.example", 10, ("127.0.0.1",))
+    placement = Placement(
+        "sink", SENDERS[0], "kari@kunde-spam.example", folder, REQUESTED, "Tilbakestill", "17"
+    )
+    evidence = Evidence(
+        "kari@kunde-spam.example",
+        "support",
+        NOW,
+        SENDERS,
+        mx=MxReport("kunde-spam.example", (host,), provider="generic"),
+        placements=(placement,),
+    )
+    return checklist_from_evidence(evidence)
+
+
+def test_junk_the_service_saw_is_a_problem_citing_where_it_saw_it() -> None:
+    checklist = _placed("junk")
+    item = checklist.item("spam.folder")
+    assert item is not None
+    assert item.status == "problem"
+    assert item.evidence["source"] == "sink"
+    view = checklist_view(checklist, lang="en")
+    step = next(i.next_step for i in view.items if i.key == "spam.folder")
+    assert "filed our mail to this address in junk" in step
+    assert "2026-11-26 11:50 UTC" in step
+    assert view.summary.startswith("Problems: 1.")
+    nb = next(i for i in checklist_view(checklist, lang="nb").items if i.key == "spam.folder")
+    assert "søppelpost" in nb.next_step
+
+
+def test_an_inbox_the_service_saw_is_ok_and_the_todo_stays_only_without_evidence() -> None:
+    item = _placed("inbox").item("spam.folder")
+    assert item is not None
+    assert item.status == "ok"
+    other = Placement("sink", SENDERS[0], "someone@kunde-spam.example", "junk", REQUESTED)
+    evidence = Evidence("kari@kunde-spam.example", "self", NOW, SENDERS, placements=(other,))
+    unknown = checklist_from_evidence(evidence).item("spam.folder")
+    assert unknown is not None
+    assert unknown.status == "todo"  # a placement for another address says nothing about kari
+
+
+def _test_send(to: str, folder: str) -> TestSendResult:
+    return TestSendResult(SENDERS[0], to, "pass", "pass", "pass", "reject", True, folder)
+
+
+def test_test_sends_count_only_for_the_address_under_check() -> None:
+    address = "kari@kunde-spam.example"
+    junk = Evidence(address, "self", NOW, SENDERS, test_sends=(_test_send(address, "junk"),))
+    item = checklist_from_evidence(junk).item("spam.folder")
+    assert item is not None
+    assert item.status == "problem"
+    elsewhere = Evidence(
+        address, "self", NOW, SENDERS, test_sends=(_test_send("kari@kunde-ok.example", "inbox"),)
+    )
+    item = checklist_from_evidence(elsewhere).item("spam.folder")
+    assert item is not None
+    assert item.status == "todo"
+
+
+@pytest.mark.parametrize("lang", ["nb", "en"])
+def test_allowlisting_only_where_there_is_something_to_do(lang: str) -> None:
+    host = MxHost("mx.kunde.example", 10, ("192.0.2.25",))
+    accepted = ProbeResult(
+        SENDERS[0], host.name, "192.0.2.25", "done", SmtpReply(250, "2.1.5", "OK"), True, "", ()
+    )
+    ok = Evidence(
+        "kari@kunde.example",
+        "admin",
+        NOW,
+        SENDERS,
+        mx=MxReport("kunde.example", (host,), provider="microsoft365"),
+        probes=(accepted,),
+    )
+    null = Evidence(
+        "postmaster@kunde-nullmx.example",
+        "admin",
+        NOW,
+        SENDERS,
+        mx=MxReport("kunde-nullmx.example", (), null_mx=True, provider="generic"),
+    )
+    for evidence in (ok, null):
+        view = checklist_view(checklist_from_evidence(evidence), lang=lang)
+        blocks = next(i for i in view.items if i.key == "recipient.blocks_sender")
+        assert blocks.status in ("ok", "not_checked")
+        assert blocks.allowlist == ()
+        for fmt in FORMATS:
+            assert view.labels["allowlist"] not in render_checklist(view, fmt=fmt)
+
+
+def test_the_unknown_mailbox_step_names_the_address_and_admins_get_no_payroll_advice() -> None:
+    host = MxHost("mx.kunde-ukjent.example", 10, ("127.0.0.1",))
+    refused = ProbeResult(
+        SENDERS[0],
+        host.name,
+        "127.0.0.1",
+        "rcpt",
+        SmtpReply(550, "5.1.1", "No such user"),
+        True,
+        "refused",
+        (),
+    )
+    mx = MxReport("kunde-ukjent.example", (host,), provider="generic")
+    evidence = Evidence(
+        "kari@kunde-ukjent.example", "support", NOW, SENDERS, mx=mx, probes=(refused,)
+    )
+    view = checklist_view(checklist_from_evidence(evidence), lang="en")
+    step = next(i.next_step for i in view.items if i.key == "address.registered")
+    assert "kari@kunde-ukjent.example" in step
+    assert "550 5.1.1 No such user" in step
+    admin = Evidence("postmaster@kunde.example", "admin", NOW, SENDERS)
+    for lang in ("nb", "en"):
+        view = checklist_view(checklist_from_evidence(admin), lang=lang)
+        step = next(i.next_step for i in view.items if i.key == "address.registered")
+        assert "lønningsansvarlig" not in step
