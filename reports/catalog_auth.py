@@ -48,7 +48,12 @@ def finding_text(finding: Finding, lang: str) -> str:
         return translate_auth(key, lang, **evidence)
     method = _METHOD_RESULT.match(code)
     if method is not None:
-        return translate_auth(f"auth.result.{method[1]}", lang, **{**evidence, "result": method[2]})
+        result = f"auth.result.{method[1]}"
+        if method[1] == "spf" and not evidence.get("domain"):
+            result = (
+                "auth.result.spf_no_domain"  # null MAIL FROM and no HELO name: nothing to check
+            )
+        return translate_auth(result, lang, **{**evidence, "result": method[2]})
     if key in messages().keys(SHARED_AREA):
         return translate(key, lang)
     return finding.summary
