@@ -105,6 +105,7 @@ async def open_lab(
         sink_judge=False,  # the checklist sends no mail
         rate_limit_per_ip="100000000/minute",  # out of the way of the benchmark
         rate_limit_per_address="100000000/minute",
+        allowed_hosts=["bench"],  # the clients' host below
     )
     await asyncio.to_thread(data.mkdir, parents=True, exist_ok=True)
     settings = lab_settings(base, keys)
