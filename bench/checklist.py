@@ -269,6 +269,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {medians[row] / bound:.2f}x the critical path; CPU {cpu * 1000:.1f} ms;"
             f" with instant answers: median {statistics.median(instant) * 1000:.0f} ms"
         )
+    print("| row | median | p90 | critical path | median / critical path |")
+    print("|---|---:|---:|---:|---:|")
+    for row in ROWS:
+        p90 = statistics.quantiles(walls[row], n=10)[-1]
+        print(
+            f"| {row} | {medians[row] * 1000:.0f} ms | {p90 * 1000:.0f} ms"
+            f" | {bound * 1000:.0f} ms | {medians[row] / bound:.2f}x |"
+        )
     self_ratio = medians["self, registered"] / medians["self, no account"]
     print(f"self checklist, registered / no account: {self_ratio:.3f} (same output: checked)")
     print(f"support / self: {medians['support'] / medians['self, registered']:.2f}")
