@@ -168,7 +168,11 @@ async def read_pastes(
     headers: bytes | None, bounce: bytes | None
 ) -> tuple[SpamVerdict | None, BounceFacts | None]:
     """The pasted headers' and bounce's readings, made in a worker thread: their cost depends on
-    the paste, and the event loop serves other requests meanwhile (each paste is capped)."""
+    the paste, and the event loop serves other requests meanwhile (each paste is capped).
+    Without a paste there is nothing to read and no thread: its hand-off (a wake-up of the
+    loop, the GIL taken back) would land while the first lookups are being sent."""
+    if not headers and not bounce:
+        return None, None
 
     def read() -> tuple[SpamVerdict | None, BounceFacts | None]:
         spam = read_spam_verdict(headers) if headers else None
@@ -204,11 +208,17 @@ def checklist_from_evidence(evidence: Evidence) -> Checklist:
     findings: list[Finding] = []
     for item in items:
         for finding in item.findings:
-            marker = (finding.code, repr(sorted(finding.evidence.items(), key=str)))
+            marker = (finding.code, repr(sorted(finding.evidence.items(), key=_by_name)))
             if marker not in seen:
                 seen.add(marker)
                 findings.append(finding)
     return Checklist(evidence.address, evidence.audience, items, tuple(findings), evidence.provider)
+
+
+def _by_name(entry: tuple[str, object]) -> str:
+    """An evidence entry's sort key: its name (names are unique within one mapping, so the
+    order is fixed without the repr of every value that sorting by ``str`` of the pair made)."""
+    return str(entry[0])
 
 
 __all__ = [

@@ -294,8 +294,9 @@ def sender_authentication(ev: Evidence) -> ChecklistItem:
     findings: list[Finding] = []
     worst: Status = "ok"
     for report in ev.senders:
-        errors = [f for f in report.findings if f.severity is ERROR]
-        warns = [f for f in report.findings if f.severity is WARNING]
+        found = report.findings  # computed (deduplicated) on each read: read once
+        errors = [f for f in found if f.severity is ERROR]
+        warns = [f for f in found if f.severity is WARNING]
         status: Status = "problem" if errors else "warning" if warns else "ok"
         entry: dict[str, object] = {
             "address": report.subject,
