@@ -6,6 +6,7 @@ QUIT. Never DATA: the probe asks, it does not send mail.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -120,8 +121,12 @@ class SmtpSession:
             log.debug("smtp_probe.close_failed")
 
 
+@functools.cache
 def tls_context(verify: bool) -> ssl.SSLContext:
-    """A client context: verifying (CA store, host name) or only recording what it sees."""
+    """A client context: verifying (CA store, host name) or only recording what it sees.
+
+    Built once per kind and shared by every probe (loading the CA store per probe cost more
+    than its handshake); a context holds configuration only, so sharing it is safe."""
     if verify:
         return ssl.create_default_context()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
