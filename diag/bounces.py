@@ -8,21 +8,33 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
 
 from flufl.bounce import all_failures
 
 from diag.errors import MimeStructureError
 from diag.findings import ERROR, INFO, WARNING, Finding
+from diag.jsonvalue import JsonObject
 from diag.mime import parse_message, walk_parts
 
 MAX_BOUNCE_BYTES = 2_000_000  # a bounce carrying more than this is read only this far
 MAX_PARTS = 200  # MIME parts walked; a message with more is not read as a heuristic bounce
 MAX_RECIPIENTS = 100  # per-recipient blocks read from one DSN
-_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+# An RFC 3463 status, not part of a dotted number such as an IP address or a version.
+_STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\w|\.\d)")
 _SMTP_CODE = re.compile(r"\b([45]\d\d)[ -]")
+_REPLY_CODE = re.compile(r"^\s*([245]\d\d)(?:[ -]|$)")  # RFC 5321 §4.2: the reply opens with it
 _VERP = re.compile(r"\bbounce\+([A-Za-z0-9._=-]{1,200})@", re.IGNORECASE)
 _ADDRESS_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
+RFC_DSN = "RFC 3464 §2.3"
+RFC_STATUS = "RFC 3463 §3"
+RFC_REPLY = "RFC 5321 §4.2.3"
+# Microsoft's documented meaning of 550 5.4.1 in Exchange Online (RFC 3463's X.4.1 is "no
+# answer from host"): directory-based edge blocking refused a recipient the tenant lacks.
+EXCHANGE_DBEB_REFERENCE = (
+    "Microsoft Learn, Exchange Online: Fix NDR error code 550 5.4.1 "
+    "(directory-based edge blocking: the recipient address is not in the organization)"
+)
+_DBEB_MARKERS = ("recipient address rejected: access denied", "as(201806281)")
 
 # Reason codes and the statuses behind them (RFC 3463 §3, RFC 7372, IANA enhanced codes).
 REASONS = (
@@ -37,6 +49,9 @@ REASONS = (
     "message_too_big",
     "other",
 )
+# How a reason was found: a vendor's documented meaning, the enhanced status, the basic reply
+# code, the words, or nothing.
+MEANINGS = ("exchange_online_dbeb", "status", "reply_code", "text", "none")
 _BY_STATUS = {
     "5.2.2": "mailbox_full",
     "4.2.2": "mailbox_full",
@@ -51,7 +66,20 @@ _BY_STATUS = {
     "5.2.3": "message_too_big",
     "5.7.1": "sender_blocked",
 }
+# Basic reply codes with one meaning (RFC 5321 §4.2.2-4.2.3), read only without an enhanced
+# code: 552 "exceeded storage allocation", 551 "user not local".
+_BY_REPLY = {552: "mailbox_full", 551: "unknown_user"}
 _SPAM_WORDS = ("spam", "blocklist", "blacklist", "block list", "reputation", "content rejected")
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A bounce's reason code, how it was found (one of ``MEANINGS``) and the document that
+    gives that meaning."""
+
+    reason: str
+    meaning: str = "none"
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,8 +92,12 @@ class FailedRecipient:
     diagnostic: str = ""
     remote_mta: str = ""
     reason: str = "other"
+    dsn_status: str = ""  # the Status field as written; ``status`` is the most specific code
+    reply_code: int | None = None
+    meaning: str = "none"
+    reference: str = ""
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> JsonObject:
         return {
             "address": self.address,
             "action": self.action,
@@ -73,6 +105,10 @@ class FailedRecipient:
             "diagnostic": self.diagnostic,
             "remote_mta": self.remote_mta,
             "reason": self.reason,
+            "dsn_status": self.dsn_status,
+            "reply_code": self.reply_code,
+            "meaning": self.meaning,
+            "reference": self.reference,
         }
 
 
@@ -101,7 +137,7 @@ class BounceAnalysis:
     def status(self) -> str:
         return self.recipients[0].status if self.recipients else ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "is_bounce": self.is_bounce,
             "standard": self.standard,
@@ -118,7 +154,27 @@ class BounceAnalysis:
 
 def classify_status(status: str, diagnostic: str = "") -> str:
     """A reason code from an enhanced status (``5.2.2``) and the diagnostic text."""
+    return classify(status, diagnostic).reason
+
+
+def classify(status: str, diagnostic: str = "", *, reply_code: int | None = None) -> Classification:
+    """The reason for a failed delivery from its most specific code: a vendor's documented
+    meaning where its markers match, else the enhanced ``status``, else the basic
+    ``reply_code`` (when the status is missing or a generic X.0.0), else the words."""
     text = diagnostic.lower()
+    if status == "5.4.1" and any(marker in text for marker in _DBEB_MARKERS):
+        return Classification("unknown_user", "exchange_online_dbeb", EXCHANGE_DBEB_REFERENCE)
+    reason = _by_status(status, text)
+    if reason != "other":
+        return Classification(reason, "status", RFC_STATUS)
+    if reply_code in _BY_REPLY and _generic(status) and str(reply_code)[0] == (status or "5")[0]:
+        return Classification(_BY_REPLY[reply_code], "reply_code", RFC_REPLY)
+    if any(word in text for word in _SPAM_WORDS):
+        return Classification("spam_rejected", "text")
+    return Classification("other")
+
+
+def _by_status(status: str, text: str) -> str:
     if status in ("5.7.26",) or (status.startswith("5.7.") and "dmarc" in text):
         return "dmarc_rejected"
     if status.startswith("5.7.") and any(word in text for word in _SPAM_WORDS):
@@ -129,9 +185,36 @@ def classify_status(status: str, diagnostic: str = "") -> str:
         return "greylisted" if status.startswith("4.7.") or "greylist" in text else "delayed"
     if status.startswith("5.7."):
         return "sender_blocked"
-    if any(word in text for word in _SPAM_WORDS):
-        return "spam_rejected"
     return "other"
+
+
+def _generic(status: str) -> bool:
+    """True for no status or a class-only one (X.0.0), which says nothing more than 4xx/5xx."""
+    return not status or status.endswith(".0.0")
+
+
+def most_specific_status(status: str, diagnostic: str) -> str:
+    """The DSN's Status, or the enhanced code in its Diagnostic-Code when that is more specific
+    in the same class (Exim writes ``Status: 5.0.0`` beside ``550 5.1.1``; RFC 3464 §2.3.4,
+    §2.3.6). The Status wins a tie."""
+    found = _STATUS.search(diagnostic)
+    if found is None:
+        return status
+    code = ".".join(found.groups())
+    if status and (code[0] != status[0] or _specificity(code) <= _specificity(status)):
+        return status
+    return code
+
+
+def _specificity(code: str) -> int:
+    _, subject, detail = code.split(".")
+    return (subject != "0") + (detail != "0")
+
+
+def reply_code_of(diagnostic: str) -> int | None:
+    """The basic SMTP reply code that opens a diagnostic (``550 5.1.1 ...``), or None."""
+    match = _REPLY_CODE.match(diagnostic)
+    return int(match[1]) if match else None
 
 
 def parse_bounce_message(raw: bytes) -> BounceAnalysis:
@@ -213,9 +296,12 @@ def _dsn_fields(part: Message) -> tuple[str, list[FailedRecipient]]:
         )
         if not address:
             continue
-        status = _STATUS.search(str(block.get("Status", "")))
+        written = _STATUS.search(str(block.get("Status", "")))
+        dsn_status = ".".join(written.groups()) if written else ""
         diagnostic = " ".join(_after_type(str(block.get("Diagnostic-Code", ""))).split())
-        code = ".".join(status.groups()) if status else ""
+        code = most_specific_status(dsn_status, diagnostic)
+        reply_code = reply_code_of(diagnostic)
+        found = classify(code, diagnostic, reply_code=reply_code)
         recipients.append(
             FailedRecipient(
                 address=address.strip("<>"),
@@ -223,7 +309,11 @@ def _dsn_fields(part: Message) -> tuple[str, list[FailedRecipient]]:
                 status=code,
                 diagnostic=diagnostic,
                 remote_mta=_after_type(str(block.get("Remote-MTA", ""))),
-                reason=classify_status(code, diagnostic),
+                reason=found.reason,
+                dsn_status=dsn_status,
+                reply_code=reply_code,
+                meaning=found.meaning,
+                reference=found.reference,
             )
         )
     return reporting, recipients
@@ -245,6 +335,7 @@ def _heuristic(message: Message) -> list[FailedRecipient]:
     status = _STATUS.search(text)
     code = ".".join(status.groups()) if status else ""
     smtp = _SMTP_CODE.search(text)
+    reply_code = int(smtp[1]) if smtp else None
     diagnostic = _diagnostic_line(text, code or (smtp[1] if smtp else ""))
     found = []
     for addresses, action in ((permanent, "failed"), (temporary, "delayed")):
@@ -253,10 +344,23 @@ def _heuristic(message: Message) -> list[FailedRecipient]:
                 address.decode("utf-8", "replace") if isinstance(address, bytes) else str(address)
             )
             if not code and action == "delayed":
-                reason = "delayed"
+                meaning = Classification("delayed")
             else:
-                reason = classify_status(code, diagnostic)
-            found.append(FailedRecipient(value, action, code, diagnostic, "", reason))
+                meaning = classify(code, diagnostic, reply_code=reply_code)
+            found.append(
+                FailedRecipient(
+                    value,
+                    action,
+                    code,
+                    diagnostic,
+                    "",
+                    meaning.reason,
+                    code,
+                    reply_code,
+                    meaning.meaning,
+                    meaning.reference,
+                )
+            )
     return found
 
 
@@ -291,10 +395,13 @@ def _result(
                 "recipient": r.address,
                 "action": r.action,
                 "status": r.status,
+                "dsn_status": r.dsn_status,
+                "reply_code": r.reply_code,
                 "diagnostic": r.diagnostic,
                 "reporting_mta": reporting,
+                "meaning": r.meaning,
             },
-            rfc="RFC 3464 §2.3",
+            rfc=r.reference or RFC_DSN,
         )
         for r in recipients
     ]
@@ -314,10 +421,16 @@ def _result(
 
 
 __all__ = [
+    "EXCHANGE_DBEB_REFERENCE",
     "MAX_BOUNCE_BYTES",
+    "MEANINGS",
     "REASONS",
     "BounceAnalysis",
+    "Classification",
     "FailedRecipient",
+    "classify",
     "classify_status",
+    "most_specific_status",
     "parse_bounce_message",
+    "reply_code_of",
 ]

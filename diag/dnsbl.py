@@ -11,10 +11,10 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from diag.errors import DnsError
 from diag.findings import ERROR, OK, WARNING, Finding
+from diag.jsonvalue import JsonObject
 from diag.resolver import Rcode, Resolver, normalize_name
 
 LISTED_NETWORK = ipaddress.ip_network("127.0.0.0/8")  # RFC 5782 §2.1
@@ -41,7 +41,7 @@ class DnsblResult:
     def query(self) -> str:
         return dnsbl_query_name(self.ip, self.zone)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "ip": self.ip,
             "zone": self.zone,
@@ -96,7 +96,7 @@ def dnsbl_findings(results: list[DnsblResult] | tuple[DnsblResult, ...]) -> tupl
     """One finding per listing or unchecked zone; a single ``dnsbl.clean`` when none."""
     findings = []
     for result in results:
-        evidence: Mapping[str, Any] = MappingProxyType(result.to_dict())
+        evidence: Mapping[str, object] = MappingProxyType(result.to_dict())
         if result.status == LISTED:
             findings.append(
                 Finding(

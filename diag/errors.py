@@ -15,6 +15,8 @@ exceptions are for transport failures and for input that cannot be read at all.
     │   └── TlsaSyntaxError     a TLSA record's presentation form (RFC 6698 §2.2)
     ├── MimeStructureError  a message whose MIME tree is nested too deep or has too many parts
     ├── PolicyFetchError    an MTA-STS policy that could not be fetched; carries the URL and why
+    ├── InputError          input a user gave that cannot be used (a domain, an address, a
+    │                       file): a catalog ``key`` and the ``values`` its wording is filled with
     └── ReportRefused       a DMARC or TLS report (or its container) that is not read: a reason
                             code from ``diag.feedback.REASONS`` and where in the file it was
 
@@ -117,6 +119,26 @@ class PolicyFetchError(DiagError):
     def __str__(self) -> str:
         tail = f": {self.detail}" if self.detail else ""
         return f"MTA-STS policy {self.url} not fetched ({self.reason}){tail}"
+
+
+class InputError(DiagError, ValueError):
+    """Input that cannot be used at all. ``key`` names the wording in the nb and en catalogs,
+    ``values`` fill it in; adapters answer it with exit 2 or a 4xx, never a traceback. It is a
+    ValueError too, as a malformed argument is."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        self.key = key
+        self.values = values
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if not self.values:
+            return self.key
+        shown = (
+            f"{name} {value!r}" if isinstance(value, str) else f"{name} {value}"
+            for name, value in self.values.items()
+        )
+        return f"{self.key}: {', '.join(shown)}"
 
 
 class ReportRefused(DiagError):

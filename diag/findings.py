@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+
+from diag.jsonvalue import JsonObject, json_object
 
 
 class Severity(StrEnum):
@@ -34,17 +35,17 @@ class Finding:
     code: str
     severity: Severity
     summary: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, object] = field(default_factory=dict)
     rfc: str = ""
     fix: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The JSON shape every report uses."""
         return {
             "code": self.code,
             "severity": str(self.severity),
             "summary": self.summary,
-            "evidence": _jsonable(self.evidence),
+            "evidence": json_object(self.evidence),
             "rfc": self.rfc,
             "fix": self.fix,
         }
@@ -56,7 +57,7 @@ class CheckResult:
 
     name: str
     findings: tuple[Finding, ...] = ()
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def worst(self) -> Severity:
@@ -79,15 +80,3 @@ def worst_severity(findings: Iterable[Finding]) -> Severity:
 def has_errors(findings: Iterable[Finding]) -> bool:
     """True when any finding is of error severity."""
     return any(f.severity is ERROR for f in findings)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)

@@ -11,10 +11,10 @@ import asyncio
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, OK, WARNING, Finding, has_errors
+from diag.jsonvalue import JsonObject
 from diag.netguard import ForbiddenTarget, check_target
 from diag.resolver import Answer, Rcode, Resolver, normalize_name
 
@@ -48,7 +48,7 @@ class MxHost:
     usable: bool = True
     error: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "name": self.name,
             "preference": self.preference,
@@ -85,7 +85,7 @@ class MxReport:
     def has_errors(self) -> bool:
         return has_errors(self.findings)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "domain": self.domain,
             "null_mx": self.null_mx,

@@ -12,10 +12,10 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from diag.errors import DnsError
-from diag.findings import ERROR, OK, WARNING, Finding
+from diag.findings import ERROR, OK, WARNING, Finding, Severity
+from diag.jsonvalue import JsonObject
 from diag.resolver import Answer, Resolver, normalize_name
 
 MAX_PTR_NAMES = 10  # names forward-checked per address, as RFC 7208 §5.5 limits ptr processing
@@ -52,7 +52,7 @@ class ReverseDns:
     def fcrdns(self) -> bool:
         return bool(self.confirmed_names)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         helo = self.helo_lookup
         return {
             "ip": self.ip,
@@ -129,7 +129,7 @@ def _canonical(text: str) -> str:
 
 
 def _finding(
-    code: str, severity: Any, summary: str, evidence: Mapping[str, Any], rfc: str = ""
+    code: str, severity: Severity, summary: str, evidence: Mapping[str, object], rfc: str = ""
 ) -> Finding:
     return Finding(code, severity, summary, MappingProxyType(dict(evidence)), rfc=rfc)
 

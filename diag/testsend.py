@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from html.parser import HTMLParser
-from typing import Any
 from urllib.parse import urlsplit
 
 from diag.errors import MimeStructureError
-from diag.findings import ERROR, INFO, OK, WARNING, Finding, has_errors
+from diag.findings import ERROR, INFO, OK, WARNING, Finding, Severity, has_errors
+from diag.jsonvalue import JsonObject
 from diag.mime import parse_message
 
 # Public URL shorteners that filters score as a phishing signal in transactional mail; a reset
@@ -55,7 +55,9 @@ class _Links(HTMLParser):
                 self.links.append(value.strip())
 
 
-def _finding(code: str, severity: Any, summary: str, rfc: str = "", **evidence: Any) -> Finding:
+def _finding(
+    code: str, severity: Severity, summary: str, rfc: str = "", **evidence: object
+) -> Finding:
     return Finding(code, severity, summary, evidence, rfc=rfc)
 
 
@@ -209,7 +211,7 @@ class TestSendResult:
         """The codes of what keeps the mail from the inbox (empty when it gets there)."""
         return tuple(f.code for f in (*self.findings, *self.content) if f.severity is ERROR)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "identity": self.identity,
             "to": self.to,
@@ -228,7 +230,18 @@ class TestSendResult:
         }
 
 
-def _dkim_result(entries: Sequence[Mapping[str, Any]]) -> tuple[str, dict[str, Any]]:
+def _object(value: object) -> Mapping[str, object]:
+    """``value`` when it is a JSON object, else an empty one (a field the sink left out)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _objects(value: object) -> list[Mapping[str, object]]:
+    """The JSON objects in ``value`` when it is a list, else none."""
+    items = value if isinstance(value, list | tuple) else ()
+    return [item for item in items if isinstance(item, Mapping)]
+
+
+def _dkim_result(entries: Sequence[Mapping[str, object]]) -> tuple[str, dict[str, object]]:
     if not entries:
         return "none", {}
     passed = next((e for e in entries if e.get("result") == "pass"), None)
@@ -240,7 +253,7 @@ def interpret_verdict(
     identity: str,
     to: str,
     *,
-    stored: Mapping[str, Any] | None,
+    stored: Mapping[str, object] | None,
     rejection: str = "",
     content: Sequence[Finding] = (),
 ) -> TestSendResult:
@@ -267,16 +280,20 @@ def interpret_verdict(
             (reject,),
             reply=rejection,
         )
-    verdict = stored.get("verdict") or {}
-    data = verdict.get("data") or {}
-    spf = str((data.get("spf") or {}).get("result", "none"))
-    dkim, dkim_entry = _dkim_result(list(data.get("dkim") or ()))
-    dmarc_data = data.get("dmarc") or {}
+    verdict = _object(stored.get("verdict"))
+    data = _object(verdict.get("data"))
+    spf = str(_object(data.get("spf")).get("result", "none"))
+    dkim, dkim_entry = _dkim_result(_objects(data.get("dkim")))
+    dmarc_data = _object(data.get("dmarc"))
     dmarc = str(dmarc_data.get("result", verdict.get("dmarc_result", "none")))
     policy = str(dmarc_data.get("policy") or verdict.get("dmarc_policy", "none"))
     aligned = bool(dmarc_data.get("spf_aligned") or dmarc_data.get("dkim_aligned"))
     folder = next(
-        (str(m["folder"]) for m in stored.get("mailboxes", ()) if m.get("address") == to.lower()),
+        (
+            str(m["folder"])
+            for m in _objects(stored.get("mailboxes"))
+            if m.get("address") == to.lower()
+        ),
         "unknown",
     )
     findings = _auth_findings(identity, spf, dkim, dkim_entry, dmarc, policy, folder)
@@ -299,7 +316,7 @@ def _auth_findings(
     identity: str,
     spf: str,
     dkim: str,
-    dkim_entry: Mapping[str, Any],
+    dkim_entry: Mapping[str, object],
     dmarc: str,
     policy: str,
     folder: str,

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from maildiag.commands import COMMANDS, UsageError
+from diag.errors import InputError
+from maildiag.commands import COMMANDS
 from maildiag.runtime import serve_command, sink_command
 from maildiag.services import build_services
+from maildiag.services.wording import reason
 from maildiag.settings import Settings, SettingsError, load_settings
 
 PROCESSES = (serve_command, sink_command)  # commands that start servers
@@ -76,7 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_for(args)
         given = build_services(settings) if getattr(args, "services", False) else settings
         return int(asyncio.run(args.run(args, given)) if _is_async(args) else args.run(args, given))
-    except (UsageError, SettingsError) as exc:
+    except InputError as exc:  # worded in English unless --lang says otherwise
+        print(f"maildiag: error: {reason(exc, args.lang or 'en')}", file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as exc:
         print(f"maildiag: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a port that is taken, a directory that can't be written

@@ -91,6 +91,8 @@ def build_relay(settings: Settings) -> reset.SmtpRelay:
         username=relay.username or None,
         password=reset.Secret(password) if password else None,
         timeout=relay.timeout,
+        local_hostname=relay.helo or None,
+        proxy_source=str(relay.proxy_source) if relay.proxy_source is not None else None,
     )
 
 

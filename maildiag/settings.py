@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import limits
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from diag.names import MAX_NAME_LENGTH
 from smtp_sink import MAX_WINDOW
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that is refused outside the lab
@@ -53,7 +54,7 @@ def host_pattern(value: str) -> str:
         pass
     else:
         return f"[{address.compressed}]" if address.version == 6 else address.compressed
-    if len(text) > 253 or not _HOST_NAME.match(text):  # RFC 1035 §2.3.4
+    if len(text) > MAX_NAME_LENGTH or not _HOST_NAME.match(text):
         raise ValueError(
             f"{value!r} is not a host name, an IP address or '*.domain' "
             "(write it without scheme or port; the port is not compared)"
@@ -108,6 +109,11 @@ class Relay(BaseModel):
     username: str = ""
     password: SecretStr = SecretStr("")
     timeout: float = 30.0
+    helo: str = ""  # the name given in EHLO/HELO (empty: this machine's name)
+    # Declare this source address in a PROXY v1 header after connecting: only for a relay that
+    # trusts PROXY headers from us, as the lab's sink does (the lab sets it to the reset sender's
+    # egress address, so the sink judges SPF as a receiver would).
+    proxy_source: IPvAnyAddress | None = None
 
 
 class Settings(BaseSettings):

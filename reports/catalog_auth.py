@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 
 from diag.findings import Finding
+from diag.jsonvalue import json_object
 from reports.catalog import AREA as SHARED_AREA
 from reports.catalog import AreaPairs
 from reports.i18n import fill, messages, translate
@@ -41,13 +42,18 @@ def finding_text(finding: Finding, lang: str) -> str:
     """A finding's sentence from its code and evidence (as its JSON gives them); its own
     summary when the code is unknown."""
     code = finding.code
-    evidence: dict[str, object] = finding.to_dict()["evidence"]
+    evidence: dict[str, object] = dict(json_object(finding.evidence))
     key = f"finding.{code}"
     if key in CATALOG:
         return translate_auth(key, lang, **evidence)
     method = _METHOD_RESULT.match(code)
     if method is not None:
-        return translate_auth(f"auth.result.{method[1]}", lang, **{**evidence, "result": method[2]})
+        result = f"auth.result.{method[1]}"
+        if method[1] == "spf" and not evidence.get("domain"):
+            result = (
+                "auth.result.spf_no_domain"  # null MAIL FROM and no HELO name: nothing to check
+            )
+        return translate_auth(result, lang, **{**evidence, "result": method[2]})
     if key in messages().keys(SHARED_AREA):
         return translate(key, lang)
     return finding.summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from diag.findings import Finding
+from diag.jsonvalue import json_object
 from reports.catalog import AreaPairs
 from reports.i18n import fill, messages, translate
 
@@ -36,6 +37,7 @@ def translate_recipient(key: str, lang: str, **values: object) -> str:
 # Evidence values that are codes, worded per language: (code prefix, evidence key, key prefix).
 _WORDED_VALUES = (
     ("headers.", "reason", "headers.reason."),
+    ("bounce.", "meaning", "bounce.meaning."),
     ("mta_sts.", "reason", "transport.reason."),
     ("mta_sts.", "problems", "transport.problem."),
     ("dane.", "problems", "transport.problem."),
@@ -53,7 +55,7 @@ def finding_text(finding: Finding, lang: str) -> str:
     """A finding's sentence from its code and evidence (as its JSON gives them, codes among
     them worded); its own summary when the code is unknown."""
     code = finding.code
-    evidence: dict[str, object] = finding.to_dict()["evidence"]
+    evidence: dict[str, object] = dict(json_object(finding.evidence))
     for code_prefix, name, prefix in _WORDED_VALUES:
         if code.startswith(code_prefix) and name in evidence:
             evidence[name] = _worded(evidence[name], prefix, lang)

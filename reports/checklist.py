@@ -11,7 +11,7 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from diag.checklist import Checklist, ChecklistItem, jsonable
+from diag.checklist import Checklist, ChecklistItem, jsonable, reply_line
 from diag.findings import Finding
 from reports.catalog_checklist import CHECKLIST_CATALOG, CONJUNCTION
 from reports.environment import render_report
@@ -102,6 +102,7 @@ class ItemView:
     transcript: tuple[str, ...] = ()
     findings: tuple[Finding, ...] = ()
     pictures: tuple[Picture, ...] = ()
+    notes: tuple[tuple[Finding, str, str], ...] = ()  # each finding, its severity, its sentence
 
 
 @dataclass(frozen=True)
@@ -121,27 +122,79 @@ class ChecklistView:
     def has_problems(self) -> bool:
         return any(i.status == "problem" for i in self.items)
 
+    def count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
+    @property
+    def summary_status(self) -> str:
+        """The worst status among the items that say something: problem, warning, todo, ok."""
+        for status in ("problem", "warning", "todo", "not_checked"):
+            if self.count(status):
+                return status
+        return "ok"
+
+    @property
+    def summary(self) -> str:
+        """One sentence that agrees with the items: it counts problems and warnings, points at
+        the checks left to the reader, and says "no problems" only when every item is OK."""
+        worst = self.summary_status
+        counts = {s: self.count(s) for s in ("problem", "warning", "todo", "not_checked")}
+        return phrase(f"summary.{worst}", self.lang, **{f"{k}s": v for k, v in counts.items()})
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
 
 def _reply(evidence: _Evidence, item: ChecklistItem) -> str:
-    if evidence.get("reply"):
-        return str(evidence["reply"])
-    probe = _mapping(evidence.get("probe"))
-    if probe.get("reply"):
-        return str(probe["reply"])
-    return next((str(f.evidence["reply"]) for f in item.findings if f.evidence.get("reply")), "")
+    """The reply line an item cites: its own, its probe's, or a finding's (never a mapping)."""
+    found = [_text(evidence.get("reply")), _text(_mapping(evidence.get("probe")).get("reply"))]
+    found += [_text(f.evidence.get("reply")) for f in item.findings]
+    return next((reply for reply in found if reply), "")
+
+
+def format_time(value: object, lang: str) -> str:
+    """An ISO 8601 time from the evidence as people read it in ``lang``, in UTC
+    (``07.12.2026 kl. 16:01 UTC`` / ``2026-12-07 16:01 UTC``); other values unchanged."""
+    moment = _parse_time(value)
+    if moment is None:
+        return "" if value is None else str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    parts = {
+        "year": f"{moment.year:04d}",
+        "month": f"{moment.month:02d}",
+        "day": f"{moment.day:02d}",
+        "hour": f"{moment.hour:02d}",
+        "minute": f"{moment.minute:02d}",
+    }
+    return phrase("time.format", lang, **parts)
+
+
+def _word(kind: str, value: object, lang: Language) -> str:
+    """``value`` of a vocabulary (``kind.value`` in the catalog) in words; else as given."""
+    key = f"{kind}.{value}"
+    return phrase(key, lang) if key in CHECKLIST_CATALOG[lang] else str(value)
 
 
 def _values(
-    item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language
+    item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language, address: str
 ) -> dict[str, object]:
     evidence: _Evidence = item.evidence
+    values: dict[str, object] = {
+        k: v for k, v in evidence.items() if isinstance(v, str | int | float)
+    }
+    for key in [k for k in values if k.endswith("_at")]:
+        values[key] = format_time(values[key], lang)
     return {
-        **{k: v for k, v in evidence.items() if isinstance(v, str | int | float)},
-        "address": evidence.get("email", ""),
+        **values,
+        "status": _word("outbox_status", evidence.get("status", ""), lang),
+        "address": evidence.get("email") or address,
+        "folder": _word("folder", evidence.get("folder", ""), lang),
         "senders": join_senders(senders, lang),
         "provider": phrase(f"provider.{provider}", lang),
         "reply": _reply(evidence, item),
-        "expires_at": evidence.get("token_expires_at") or "",
+        "expires_at": format_time(evidence.get("token_expires_at") or "", lang),
     }
 
 
@@ -149,23 +202,49 @@ def _listed(value: object) -> str:
     return ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
 
 
-def _facts(evidence: _Evidence) -> tuple[tuple[str, str], ...]:
+# How an evidence value reads: a vocabulary of the catalog, a time, yes/no, or as it is.
+_FACT_WORDS = {
+    "status": "outbox_status",
+    "source": "source",
+    "state": "link_state",
+    "folder": "folder",
+}
+
+
+def _fact_value(key: str, value: object, lang: Language) -> str:
+    if isinstance(value, bool):
+        return phrase("value.yes" if value else "value.no", lang)
+    if key.endswith("_at"):
+        return format_time(value, lang)
+    if key in _FACT_WORDS:
+        return _word(_FACT_WORDS[key], value, lang)
+    return _listed(value)
+
+
+def _facts(evidence: _Evidence, lang: Language) -> tuple[tuple[str, str], ...]:
+    """The evidence that a reader can use, labelled in ``lang``: only the keys the catalog
+    names (``fact.<key>``), so internal keys and codes never reach the page."""
+    catalog = CHECKLIST_CATALOG[lang]
     facts = [
-        (str(key), _listed(value))
+        (catalog[f"fact.{key}"], _fact_value(str(key), value, lang))
         for key, value in evidence.items()
-        if key not in _SKIP and value is not None and value != ""
+        if f"fact.{key}" in catalog and value is not None and value != ""
     ]
     for host in map(_mapping, _items(evidence.get("hosts"))):
         addresses = ", ".join(str(a) for a in _items(host.get("addresses")))
-        facts.append(("mx", f"{host.get('preference')} {host.get('name')} ({addresses})"))
+        facts.append(
+            (catalog["fact.mx"], f"{host.get('preference')} {host.get('name')} ({addresses})")
+        )
     for identity in map(_mapping, _items(evidence.get("identities"))):
         codes = ", ".join(str(c) for c in _items(identity.get("codes")))
-        facts.append((str(identity.get("address")), f"{identity.get('status')} {codes}".strip()))
+        status = _word("identity_status", identity.get("status"), lang)
+        facts.append((str(identity.get("address")), f"{status} {codes}".strip()))
     for send in map(_mapping, _items(evidence.get("test_sends"))):
+        folder = _word("folder", send.get("folder"), lang)
         facts.append(
             (
-                "test_send",
-                f"{send.get('identity')}: {send.get('folder')} "
+                catalog["fact.test_send"],
+                f"{send.get('identity')}: {folder}, "
                 f"spf={send.get('spf')} dkim={send.get('dkim')} "
                 f"dmarc={send.get('dmarc')}",
             )
@@ -184,31 +263,60 @@ def _pictures(evidence: _Evidence) -> tuple[Picture, ...]:
     return tuple(spf_tree_picture(tree) for tree in map(_mapping, trees))
 
 
+_NEEDS_ACTION = ("problem", "warning", "todo")  # allowlisting steps only where there is work
+
+
+def _step(item: ChecklistItem, lang: Language, audience: str) -> str:
+    """The catalog key of the item's next step: the most specific of ``<key>.<status>``
+    followed by the evidence's outcome (e.g. accepted, then bounced) or by the audience."""
+    base = f"{item.key}.{item.status}"
+    catalog = CHECKLIST_CATALOG[lang]
+    for candidate in (f"{base}.{item.evidence.get('outcome')}", f"{base}.{audience}", base):
+        if candidate in catalog:
+            return candidate
+    return ""
+
+
+def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:
+    """A finding as the checklist shows it in ``lang``: its severity and its sentence (the
+    checklist's own findings are worded in the catalog; others keep their summary)."""
+    catalog = CHECKLIST_CATALOG[lang]
+    severity = catalog.get(f"checklist_severity.{finding.severity}", str(finding.severity))
+    return finding, severity, catalog.get(f"checklist_finding.{finding.code}", finding.summary)
+
+
 def _item_view(
-    item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language
+    item: ChecklistItem,
+    senders: Sequence[object],
+    provider: str,
+    lang: Language,
+    checklist: Checklist,
 ) -> ItemView:
     key, status = item.key, item.status
     if not is_item_key(key) or not is_status(status):
         raise ValueError(f"unknown checklist item {key!r} or status {status!r}")
-    values = _values(item, senders, provider, lang)
+    values = _values(item, senders, provider, lang, checklist.address)
     allowlist = _mapping(item.evidence.get("allowlist"))
     allow_senders = _items(allowlist.get("senders")) or senders
     allow_values = {**values, "senders": join_senders(allow_senders, lang)}
-    step = f"{key}.{status}"
+    step = _step(item, lang, checklist.audience)
     return ItemView(
         key=key,
         status=status,
         status_label=phrase(f"status.{status}", lang),
         title=phrase(f"title.{key}", lang),
-        next_step=phrase(step, lang, **values) if step in CHECKLIST_CATALOG[lang] else "",
+        next_step=phrase(step, lang, **values) if step else "",
         evidence=item.evidence,
-        facts=_facts(item.evidence),
+        facts=_facts(item.evidence, lang),
         allowlist=tuple(
             phrase(f"allowlist.{s}", lang, **allow_values) for s in _items(allowlist.get("steps"))
-        ),
+        )
+        if status in _NEEDS_ACTION
+        else (),
         transcript=_transcript(item.evidence),
         findings=item.findings,
         pictures=_pictures(item.evidence),
+        notes=tuple(finding_note(f, lang) for f in item.findings),
     )
 
 
@@ -228,8 +336,9 @@ def _attempt_event(attempt: _Evidence, lang: str) -> TimelineEvent | None:
     status = (
         "problem" if code >= 500 or attempt.get("bounced") else "warning" if code >= 400 else "ok"
     )
-    parts = (code or "", attempt.get("enhanced_status"), attempt.get("text"))
-    reply = " ".join(str(p) for p in parts if p)
+    reply = reply_line(
+        code or None, _text(attempt.get("enhanced_status")), _text(attempt.get("text"))
+    )
     label = f"{attempt.get('relay', '')} {reply}".strip()
     if attempt.get("interrupted"):
         label, status = phrase("timeline.attempt_interrupted", lang), "warning"
@@ -278,7 +387,7 @@ def checklist_view(checklist: Checklist, *, lang: str) -> ChecklistView:
     catalog = CHECKLIST_CATALOG[chosen]
     provider = checklist.provider if f"provider.{checklist.provider}" in catalog else "unknown"
     senders = _senders(checklist)
-    items = tuple(_item_view(i, senders, provider, chosen) for i in checklist.items)
+    items = tuple(_item_view(i, senders, provider, chosen, checklist) for i in checklist.items)
     events = timeline_events(checklist, lang=chosen)
     labels = {k.removeprefix("ui."): v for k, v in catalog.items() if k.startswith("ui.")}
     labels["audience_name"] = phrase(f"audience.{audience}", chosen)
@@ -338,6 +447,7 @@ __all__ = [
     "ItemView",
     "checklist_json",
     "checklist_view",
+    "format_time",
     "join_senders",
     "phrase",
     "render_checklist",

@@ -11,33 +11,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Literal, TypeAlias, TypeGuard, get_args
+from typing import Literal, TypeAlias, get_args
+
+from diag.checklist import (
+    AUDIENCES,
+    ITEM_KEYS,
+    STATUSES,
+    Audience,
+    ItemKey,
+    Status,
+    is_audience,
+    is_item_key,
+    is_status,
+)
+from diag.jsonvalue import Json, JsonObject
 
 Language: TypeAlias = Literal["nb", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
 
-# The checklist's vocabularies (DESIGN.md: the checklist JSON); diag decides them, the views
-# hold them typed.
-Status: TypeAlias = Literal["ok", "problem", "warning", "not_checked", "todo"]
-STATUSES: tuple[Status, ...] = get_args(Status)
-Audience: TypeAlias = Literal["self", "support", "admin"]
-AUDIENCES: tuple[Audience, ...] = get_args(Audience)
-ItemKey: TypeAlias = Literal[
-    "address.registered",
-    "reset.requested",
-    "delivery.sent",
-    "delivery.accepted",
-    "spam.folder",
-    "recipient.blocks_sender",
-    "recipient.can_receive",
-    "sender.authentication",
-    "link.valid",
-]
-ITEM_KEYS: tuple[ItemKey, ...] = get_args(ItemKey)
+# The checklist's vocabularies (DESIGN.md: the checklist JSON) are diag.checklist's: diag
+# decides them, the views hold them typed.
 
-# What a report becomes at its edge (the CLI's --json, the API): plain JSON values.
-JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
-JsonObject: TypeAlias = dict[str, JsonValue]
+# What a report becomes at its edge (the CLI's --json, the API): plain JSON values, the
+# same type diag's to_dict() shapes have.
+JsonValue: TypeAlias = Json
 
 
 class ReportKind(StrEnum):
@@ -91,18 +88,6 @@ def report_format(kind: ReportKind, fmt: str) -> Format:
         if fmt == known:
             return known
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS[kind])}")
-
-
-def is_status(value: str) -> TypeGuard[Status]:
-    return value in STATUSES
-
-
-def is_item_key(value: str) -> TypeGuard[ItemKey]:
-    return value in ITEM_KEYS
-
-
-def is_audience(value: str) -> TypeGuard[Audience]:
-    return value in AUDIENCES
 
 
 __all__ = [

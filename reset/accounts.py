@@ -13,17 +13,16 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from diag.errors import InputError
+from diag.names import parse_address
 from reset.errors import AccountError, InvalidAddressError
-from reset.models import LANGUAGES, MAX_ADDRESS_LENGTH, ROLES, User, UserSession
+from reset.models import LANGUAGES, ROLES, User, UserSession
 from reset.passwords import PasswordHasher
 from reset.secret import Secret, hash_secret
 
 log = logging.getLogger(__name__)
 
-MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
-MAX_DOMAIN = 255  # RFC 5321 §4.5.3.1.2
 DEFAULT_SESSION_TTL = dt.timedelta(hours=8)
-_FORBIDDEN = frozenset(' \t\r\n<>()[]\\,;:"')
 
 
 def normalize_address(address: str) -> str:
@@ -32,26 +31,14 @@ def normalize_address(address: str) -> str:
     The local part is kept as given (RFC 5321 §2.4 lets it be case-sensitive); compare
     addresses with ``address_key``. Raises InvalidAddressError with the offending position.
     """
-    text = address.strip()
-    if not text:
-        raise InvalidAddressError(reason="empty")
-    if len(text) > MAX_ADDRESS_LENGTH:
-        raise InvalidAddressError(reason="too_long", position=MAX_ADDRESS_LENGTH)
-    for i, char in enumerate(text):
-        if char in _FORBIDDEN or ord(char) < 32 or ord(char) == 127:
-            raise InvalidAddressError(reason="forbidden_character", position=i)
-    local, at, domain = text.rpartition("@")
-    if not at or not local:
-        raise InvalidAddressError(reason="missing_local_part", position=0)
-    if len(local) > MAX_LOCAL_PART:
-        raise InvalidAddressError(reason="local_part_too_long", position=MAX_LOCAL_PART)
-    if "@" in local:
-        raise InvalidAddressError(reason="forbidden_character", position=local.index("@"))
-    domain = domain.lower().rstrip(".")
-    labels = domain.split(".")
-    if not domain or len(domain) > MAX_DOMAIN or any(not label for label in labels):
-        raise InvalidAddressError(reason="bad_domain", position=len(local) + 1)
-    return f"{local}@{domain}"
+    try:
+        return str(parse_address(address))
+    except InputError as exc:
+        position = exc.values.get("position")
+        raise InvalidAddressError(
+            reason=str(exc.values.get("reason", "invalid")),
+            position=position if isinstance(position, int) else None,
+        ) from None
 
 
 def address_key(address: str) -> str:

@@ -17,9 +17,11 @@ import json
 import urllib.parse
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from altcha import v1 as altcha_v1
+
+from diag.jsonvalue import JsonObject
 
 MAX_PAYLOAD_LENGTH = 4096  # input size limit for the posted form field
 DEFAULT_MAX_NUMBER = 100_000
@@ -77,7 +79,7 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def decode_payload(solution: str) -> dict[str, Any] | None:
+def decode_payload(solution: str) -> altcha_v1.PayloadType | None:
     """The ALTCHA payload dict from the posted field, or None when it is not one; pure."""
     if not solution or len(solution) > MAX_PAYLOAD_LENGTH:
         return None
@@ -90,7 +92,7 @@ def decode_payload(solution: str) -> dict[str, Any] | None:
     for key, kind in _REQUIRED.items():
         if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
             return None
-    return data
+    return cast(altcha_v1.PayloadType, data)  # every field checked above
 
 
 def _expires(salt: str) -> dt.datetime | None:
@@ -131,7 +133,7 @@ class AltchaVerifier:
     def __repr__(self) -> str:
         return f"AltchaVerifier(max_number={self.max_number}, challenge_ttl={self.challenge_ttl})"
 
-    def create_challenge(self) -> dict[str, Any]:
+    def create_challenge(self) -> JsonObject:
         """A new challenge as the JSON the widget fetches from GET /captcha/challenge."""
         challenge = altcha_v1.create_challenge(
             algorithm=ALGORITHM,
@@ -165,7 +167,7 @@ class AltchaVerifier:
         now = self.clock()
         if expires_at <= now:
             return CaptchaOutcome(False, "expired")
-        payload = altcha_v1.Payload.from_dict(cast(altcha_v1.PayloadType, data))
+        payload = altcha_v1.Payload.from_dict(data)
         ok, _error = altcha_v1.verify_solution(payload, self._hmac_key, check_expires=False)
         if not ok:
             return CaptchaOutcome(False, "invalid")
@@ -174,22 +176,18 @@ class AltchaVerifier:
         return CaptchaOutcome(True, "ok")
 
 
-def solve_challenge(challenge: Mapping[str, Any]) -> str:
+def solve_challenge(challenge: Mapping[str, object]) -> str:
     """Brute-force a challenge (as ``create_challenge`` returns it) into the posted payload.
 
     For tests and the lab; raises ValueError when no number up to maxnumber solves it.
     """
-    max_number = int(challenge.get("maxnumber", challenge.get("maxNumber", 0)))
-    solution = altcha_v1.solve_challenge(
-        challenge["challenge"], challenge["salt"], challenge["algorithm"], max_number
-    )
+    max_number = int(str(challenge.get("maxnumber", challenge.get("maxNumber", 0))))
+    text = {key: str(challenge[key]) for key in ("algorithm", "challenge", "salt", "signature")}
+    algorithm = cast(altcha_v1.AlgoType, text["algorithm"])  # altcha refuses any other
+    solution = altcha_v1.solve_challenge(text["challenge"], text["salt"], algorithm, max_number)
     if solution is None:
         raise ValueError("challenge has no solution up to maxnumber")
     payload = altcha_v1.Payload(
-        challenge["algorithm"],
-        challenge["challenge"],
-        solution.number,
-        challenge["salt"],
-        challenge["signature"],
+        algorithm, text["challenge"], solution.number, text["salt"], text["signature"]
     )
     return payload.to_base64()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import ipaddress
 import logging
 import re
+import socket
 import ssl
 from typing import Protocol
 
@@ -55,6 +57,10 @@ class SmtpRelay:
     timeout: float = 30.0
     local_hostname: str | None = None
     tls_context: ssl.SSLContext | None = dataclasses.field(default=None, repr=False)
+    # The source address declared in a PROXY v1 header right after connecting: only for a relay
+    # that trusts PROXY headers from us (the lab's sink, which then judges the mail as coming
+    # from the sender identity's egress address, as a receiver would see it).
+    proxy_source: str | None = None
 
     @property
     def name(self) -> str:
@@ -78,6 +84,31 @@ class SmtpReply:
     @property
     def permanent(self) -> bool:
         return self.code is not None and self.code >= 500
+
+
+def proxy_v1_line(source_ip: str, port: int) -> bytes:
+    """The PROXY protocol v1 header (haproxy proxy-protocol.txt §2.1) naming ``source_ip`` as
+    the client and loopback as the destination ``port``. Raises ValueError for a non-IP."""
+    family = "TCP6" if ipaddress.ip_address(source_ip).version == 6 else "TCP4"
+    dest = "::1" if family == "TCP6" else "127.0.0.1"
+    return f"PROXY {family} {source_ip} {dest} {port} 25\r\n".encode("ascii")
+
+
+async def _proxied_socket(relay: SmtpRelay, source: str) -> socket.socket:
+    """A connected, non-blocking socket to ``relay`` that has sent the PROXY header."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(relay.host, relay.port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    try:
+        async with asyncio.timeout(relay.timeout):
+            await loop.sock_connect(sock, address)
+            await loop.sock_sendall(sock, proxy_v1_line(source, relay.port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def parse_reply(code: int | None, text: str, *, stage: str = "data") -> SmtpReply:
@@ -120,18 +151,19 @@ async def send_one(
     data = message if message is not None else row.raw
     if data is None:
         raise OutboxError(outbox_id=row.id, reason="no_message")
+    stage = "connect"
     client = aiosmtplib.SMTP(
-        hostname=relay.host,
-        port=relay.port,
         timeout=relay.timeout,
         use_tls=relay.use_tls,
         start_tls=relay.starttls,
         local_hostname=relay.local_hostname,
         tls_context=relay.tls_context,
     )
-    stage = "connect"
     try:
-        await client.connect()
+        if relay.proxy_source is None:
+            await client.connect(hostname=relay.host, port=relay.port)
+        else:
+            await client.connect(sock=await _proxied_socket(relay, relay.proxy_source))
         if relay.username is not None and relay.password is not None:
             stage = "auth"
             await client.login(relay.username, relay.password.reveal())

@@ -8,7 +8,6 @@ Behaviour lives in the service modules. Every timestamp is timezone-aware UTC in
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -25,11 +24,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from diag.names import MAX_ADDRESS_LENGTH
+
 ROLES = ("user", "support", "admin")
 LANGUAGES = ("nb", "en")
 OUTBOX_STATUSES = ("queued", "sending", "sent", "deferred", "bounced", "failed", "discarded")
 OUTBOX_KINDS = ("reset_request", "password_changed", "message")
-MAX_ADDRESS_LENGTH = 254  # RFC 5321 §4.5.3.1.3 (path) less the angle brackets
+
 CLAIM_OWNER_LENGTH = 64
 
 metadata = MetaData(
@@ -49,7 +50,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -57,7 +58,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+    def process_result_value(self, value: object, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
         assert isinstance(value, dt.datetime)

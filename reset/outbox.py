@@ -31,7 +31,6 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import Row, Select, and_, case, or_, select, update
 from sqlalchemy.orm import Session
@@ -136,7 +135,7 @@ def _held(owner: str, now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
     return (row.claim_owner == owner, row.status == "sending", row.lease_until > now)
 
 
-def _update(session: Session, *where: ColumnElement[bool], **values: Any) -> int:
+def _update(session: Session, *where: ColumnElement[bool], **values: object) -> int:
     """One UPDATE of the outbox; returns how many rows matched."""
     result = session.execute(
         update(OutboxMessage).where(*where).values(**values),
@@ -183,7 +182,7 @@ def claim_batch(
     return list(rows)
 
 
-def _claim_locked(session: Session, query: _Candidates, claim: dict[str, Any]) -> list[_Found]:
+def _claim_locked(session: Session, query: _Candidates, claim: dict[str, object]) -> list[_Found]:
     """PostgreSQL: lock the due rows no other transaction holds, then claim them all."""
     claimed = list(session.execute(query.with_for_update(skip_locked=True)))
     if claimed:
@@ -192,7 +191,7 @@ def _claim_locked(session: Session, query: _Candidates, claim: dict[str, Any]) -
 
 
 def _claim_each(
-    session: Session, query: _Candidates, claim: dict[str, Any], n: int, now: dt.datetime
+    session: Session, query: _Candidates, claim: dict[str, object], n: int, now: dt.datetime
 ) -> list[_Found]:
     """SQLite: claim the candidates one conditional UPDATE at a time; one that another worker
     claimed since it was read is skipped, and the next ones are read."""
@@ -285,7 +284,7 @@ def release_claims(session: Session, owner: str) -> int:
     )
 
 
-def finish_claim(session: Session, outbox_id: int, owner: str | None, **values: Any) -> bool:
+def finish_claim(session: Session, outbox_id: int, owner: str | None, **values: object) -> bool:
     """Set the row's outcome ``values`` and end its claim; False when ``owner`` lost it.
 
     With ``owner`` None the row is updated whoever holds it (a caller outside the claim

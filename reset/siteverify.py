@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
 
@@ -24,7 +23,7 @@ TURNSTILE_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
 MAX_RESPONSE_BYTES = 65536
 
 
-def parse_siteverify(data: Any) -> CaptchaOutcome:
+def parse_siteverify(data: object) -> CaptchaOutcome:
     """Read a siteverify JSON answer; pure. Unknown shapes are ``bad_response``."""
     if not isinstance(data, Mapping) or not isinstance(data.get("success"), bool):
         return CaptchaOutcome(False, "bad_response")

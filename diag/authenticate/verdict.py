@@ -36,6 +36,7 @@ from diag.authenticate.headers import (
 from diag.dkim import ArcResult, DkimResult, verify_arc, verify_message
 from diag.dmarc import DmarcResult, evaluate
 from diag.findings import ERROR, INFO, OK, WARNING, Finding, Severity
+from diag.jsonvalue import JsonObject
 from diag.resolver import Resolver
 from diag.spf import SpfResult, check_host
 
@@ -80,7 +81,7 @@ class SpfVerdict:
     identity: str  # mailfrom | helo | none
     detail: SpfResult | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"result": self.result, "domain": self.domain}
 
 
@@ -97,7 +98,7 @@ class Verdict:
     authentication_results: str
     findings: tuple[Finding, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         dmarc = self.dmarc
         return {
             "spf": self.spf.to_dict(),
@@ -121,7 +122,7 @@ class Verdict:
         }
 
 
-def _arc_dict(arc: ArcResult | None) -> dict[str, Any]:
+def _arc_dict(arc: ArcResult | None) -> JsonObject:
     if arc is None:
         return {"result": "none", "instances": 0, "reason": "not_checked"}
     return {"result": arc.cv, "instances": arc.instances, "reason": arc.reason}
@@ -230,7 +231,7 @@ def _authentication_results(
 
 
 def _finding(
-    code: str, severity: Severity, summary: str, rfc: str = "", **evidence: Any
+    code: str, severity: Severity, summary: str, rfc: str = "", **evidence: object
 ) -> Finding:
     return Finding(code, severity, summary, MappingProxyType(evidence), rfc=rfc)
 

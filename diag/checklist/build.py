@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from diag.checklist.facts import (
@@ -24,12 +24,15 @@ from diag.checklist.facts import (
     ProbeOptions,
     ProbeResult,
     SpamVerdict,
+    is_audience,
 )
 from diag.checklist.items import ITEM_FUNCTIONS
 from diag.checklist.readers import read_bounce, read_spam_verdict
 from diag.checklist.smtp import probe_recipient
+from diag.deadline import cancel_all, gather_within
 from diag.findings import Finding
 from diag.mx import MxReport, lookup_mx
+from diag.names import parse_address
 from diag.resolver import Resolver, normalize_name
 from diag.senders import SenderReport, SenderSpec, check_sender
 from diag.testsend import TestSendResult
@@ -38,16 +41,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DEADLINE = 20.0  # seconds for the whole checklist
 _TEST_SENDS = "test_sends"  # the job that makes test sends beside the lookups, when asked
-MAX_ADDRESS_LENGTH = 254  # RFC 5321 §4.5.3.1.3 path limit, less the angle brackets
 
 
 def split_address(address: str) -> tuple[str, str]:
-    """``(local part, domain)`` of ``address``. Raises ValueError when it is not an address."""
-    text = address.strip()
-    local, at, domain = text.rpartition("@")
-    if not at or not local or not domain or len(text) > MAX_ADDRESS_LENGTH or " " in text:
-        raise ValueError(f"not an e-mail address: {address!r}")
-    return local, normalize_name(domain)
+    """``(local part, domain)`` of ``address``. Raises InputError (a ValueError) when it is not
+    an address (``diag.names.parse_address``)."""
+    parsed = parse_address(address)
+    return parsed.local, normalize_name(parsed.domain)
 
 
 # Whether the probe asks RCPT TO: yes, no, or only for an address with an account (the
@@ -169,7 +169,7 @@ async def gather_evidence(
     run beside the lookups under the same deadline (cut off or failed: no results). Raises
     ValueError for an unknown audience or a malformed address.
     """
-    if audience not in AUDIENCES:
+    if not is_audience(audience):
         raise ValueError(f"unknown audience {audience!r}; use one of {', '.join(AUDIENCES)}")
     _, domain = split_address(address)
     clock = now or dt.datetime.now(dt.UTC)
@@ -200,7 +200,7 @@ async def gather_evidence(
         facts = await reading
         spam, bounce_facts = await pastes
     except BaseException:
-        await _cancel([*tasks.values(), reading, pastes])
+        await cancel_all([*tasks.values(), reading, pastes])
         raise
     done = await _collect(tasks, ends, deadline)
     mx, probes = done.get("mx", (None, ()))
@@ -225,7 +225,11 @@ async def read_pastes(
     headers: bytes | None, bounce: bytes | None
 ) -> tuple[SpamVerdict | None, BounceFacts | None]:
     """The pasted headers' and bounce's readings, made in a worker thread: their cost depends on
-    the paste, and the event loop serves other requests meanwhile (each paste is capped)."""
+    the paste, and the event loop serves other requests meanwhile (each paste is capped).
+    Without a paste there is nothing to read and no thread: its hand-off (a wake-up of the
+    loop, the GIL taken back) would land while the first lookups are being sent."""
+    if not headers and not bounce:
+        return None, None
 
     def read() -> tuple[SpamVerdict | None, BounceFacts | None]:
         spam = read_spam_verdict(headers) if headers else None
@@ -241,31 +245,17 @@ async def read_account(account: AccountSource) -> AccountFacts | None:
     return await account()
 
 
-async def _cancel(tasks: Iterable[asyncio.Future[Any]]) -> None:
-    pending = [task for task in tasks if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
-
-
 async def _collect(
     tasks: Mapping[str, asyncio.Future[Any]], ends: float, deadline: float
 ) -> dict[str, Any]:
     """The results of the tasks that finished by ``ends`` (event-loop time); the others are
     cancelled and a failed one is logged."""
-    timeout = max(0.0, ends - asyncio.get_running_loop().time())
-    finished, _ = await asyncio.wait(tasks.values(), timeout=timeout)
-    await _cancel(tasks.values())
-    results: dict[str, Any] = {}
-    for name, task in tasks.items():
-        if task in finished and task.exception() is None:
-            results[name] = task.result()
-        elif task in finished:
-            log.warning("checklist.source_failed source=%s error=%r", name, task.exception())
-        else:
-            log.info("checklist.source_timeout source=%s deadline=%.1f", name, deadline)
-    return results
+    gathered = await gather_within(tasks, ends - asyncio.get_running_loop().time())
+    for name, error in gathered.errors.items():
+        log.warning("checklist.source_failed source=%s error=%r", name, error)
+    for name in gathered.late:
+        log.info("checklist.source_timeout source=%s deadline=%.1f", name, deadline)
+    return gathered.results
 
 
 def checklist_from_evidence(evidence: Evidence) -> Checklist:
@@ -275,11 +265,17 @@ def checklist_from_evidence(evidence: Evidence) -> Checklist:
     findings: list[Finding] = []
     for item in items:
         for finding in item.findings:
-            marker = (finding.code, repr(sorted(finding.evidence.items(), key=str)))
+            marker = (finding.code, repr(sorted(finding.evidence.items(), key=_by_name)))
             if marker not in seen:
                 seen.add(marker)
                 findings.append(finding)
     return Checklist(evidence.address, evidence.audience, items, tuple(findings), evidence.provider)
+
+
+def _by_name(entry: tuple[str, object]) -> str:
+    """An evidence entry's sort key: its name (names are unique within one mapping, so the
+    order is fixed without the repr of every value that sorting by ``str`` of the pair made)."""
+    return str(entry[0])
 
 
 __all__ = [

@@ -7,20 +7,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import MappingProxyType
-from typing import Any
 
-from diag.checklist.facts import ChecklistItem, DeliveryFact, Evidence, ProbeResult
+from diag.checklist.facts import (
+    ChecklistItem,
+    DeliveryFact,
+    Evidence,
+    ItemKey,
+    ProbeResult,
+    Status,
+    reply_line,
+)
 from diag.findings import ERROR, WARNING, Finding, Severity
 
 RFC_ENHANCED = "RFC 3463 §3"
 
 
-def finding(code: str, severity: Severity, summary: str, rfc: str = "", **evidence: Any) -> Finding:
+def finding(
+    code: str, severity: Severity, summary: str, rfc: str = "", **evidence: object
+) -> Finding:
     """A checklist finding with ``evidence`` given as keywords."""
     return Finding(code, severity, summary, MappingProxyType(evidence), rfc=rfc)
 
 
-def probe_evidence(probe: ProbeResult) -> dict[str, Any]:
+def probe_evidence(probe: ProbeResult) -> dict[str, object]:
     """What an item shows of one probe: sender, host, stage, reply and transcript."""
     return {
         "sender": probe.sender,
@@ -32,7 +41,7 @@ def probe_evidence(probe: ProbeResult) -> dict[str, Any]:
 
 
 def reset_requested(ev: Evidence) -> ChecklistItem:
-    key = "reset.requested"
+    key: ItemKey = "reset.requested"
     if ev.account is None or not ev.account.exists:
         return ChecklistItem(key, "not_checked", {"reason": "no_account"})
     latest = ev.account.latest_reset
@@ -51,13 +60,13 @@ def _last_attempt(attempts: Iterable[DeliveryFact]) -> DeliveryFact | None:
 
 
 def delivery_sent(ev: Evidence) -> ChecklistItem:
-    key = "delivery.sent"
+    key: ItemKey = "delivery.sent"
     latest = ev.account.latest_reset if ev.account is not None else None
     if ev.account is None or latest is None:
         return ChecklistItem(key, "not_checked", {"reason": "no_reset"})
     attempts = ev.account.deliveries_for(latest.outbox_id)
     last = _last_attempt(attempts)
-    evidence: dict[str, Any] = {
+    evidence: dict[str, object] = {
         "outbox_id": latest.outbox_id,
         "status": latest.status,
         "attempts": [a.to_dict() for a in attempts],
@@ -85,15 +94,14 @@ def delivery_sent(ev: Evidence) -> ChecklistItem:
 
 
 def _reply_line(attempt: DeliveryFact | None) -> str:
-    if attempt is None or attempt.code is None:
-        return ""
-    return " ".join(p for p in (str(attempt.code), attempt.enhanced_status, attempt.text) if p)
+    return attempt.line if attempt is not None else ""
 
 
 def delivery_accepted(ev: Evidence) -> ChecklistItem:
-    key = "delivery.accepted"
+    key: ItemKey = "delivery.accepted"
     if ev.bounce is not None and (ev.bounce.permanent or ev.bounce.status.startswith("4")):
-        severity, status = (ERROR, "problem") if ev.bounce.permanent else (WARNING, "warning")
+        status: Status = "problem" if ev.bounce.permanent else "warning"
+        severity = ERROR if ev.bounce.permanent else WARNING
         found = finding(
             "checklist.bounced",
             severity,
@@ -101,9 +109,8 @@ def delivery_accepted(ev: Evidence) -> ChecklistItem:
             "RFC 3464 §2.3",
             **ev.bounce.to_dict(),
         )
-        return ChecklistItem(
-            key, status, {"source": "bounce", "bounce": ev.bounce.to_dict()}, (found,)
-        )
+        evidence = {"source": "bounce", "bounce": ev.bounce.to_dict(), "reply": _bounce_line(ev)}
+        return ChecklistItem(key, status, evidence, (found,))
     if ev.audience == "support" and ev.account is not None:
         item = _accepted_from_log(ev)
         if item is not None:
@@ -117,7 +124,24 @@ def _accepted_from_log(ev: Evidence) -> ChecklistItem | None:
     last = _last_attempt(ev.account.deliveries_for(latest.outbox_id if latest else None))
     if last is None:
         return None
-    evidence = {"source": "log", "attempt": last.to_dict(), "reply": _reply_line(last)}
+    evidence: dict[str, object] = {
+        "source": "log",
+        "attempt": last.to_dict(),
+        "reply": _reply_line(last),
+    }
+    attempts = ev.account.deliveries_for(latest.outbox_id if latest else None)
+    if last.bounced and any(a.code is not None and 200 <= a.code < 300 for a in attempts):
+        # accepted at the end of DATA, then returned in a DSN (RFC 3464): not a refusal
+        evidence["outcome"] = "bounced_after_accept"
+        found = finding(
+            "checklist.bounced",
+            ERROR,
+            "the receiver accepted the mail, then returned it as undeliverable",
+            "RFC 3464 §2.3",
+            reply=evidence["reply"],
+            bounce_reason=last.bounce_reason,
+        )
+        return ChecklistItem("delivery.accepted", "problem", evidence, (found,))
     if last.bounced or (last.code is not None and last.code >= 500):
         found = finding(
             "checklist.rejected",
@@ -135,15 +159,23 @@ def _accepted_from_log(ev: Evidence) -> ChecklistItem | None:
     return ChecklistItem("delivery.accepted", "ok", evidence) if last.code else None
 
 
+def _bounce_line(ev: Evidence) -> str:
+    assert ev.bounce is not None
+    reply = ev.bounce.reply
+    if reply is not None:
+        return reply_line(reply.code, reply.enhanced or ev.bounce.status, reply.text)
+    return reply_line(None, ev.bounce.status, ev.bounce.diagnostic)
+
+
 def _accepted_from_probe(ev: Evidence) -> ChecklistItem:
-    key = "delivery.accepted"
+    key: ItemKey = "delivery.accepted"
     asked = [p for p in ev.probes if p.reply is not None]
     if not asked:
         reason = ev.probes[0].error if ev.probes else "not_probed"
         return ChecklistItem(key, "not_checked", {"source": "probe", "reason": reason})
     refused = [p for p in asked if p.reply and p.reply.code >= 500]
     deferred = [p for p in asked if p.reply and 400 <= p.reply.code < 500]
-    evidence: dict[str, Any] = {"source": "probe", "probes": [probe_evidence(p) for p in asked]}
+    evidence: dict[str, object] = {"source": "probe", "probes": [probe_evidence(p) for p in asked]}
     if refused:
         first = refused[0]
         found = finding(
@@ -173,7 +205,7 @@ def _accepted_from_probe(ev: Evidence) -> ChecklistItem:
 
 
 def link_valid(ev: Evidence) -> ChecklistItem:
-    key = "link.valid"
+    key: ItemKey = "link.valid"
     latest = ev.account.latest_reset if ev.account is not None else None
     if latest is None:
         return ChecklistItem(key, "not_checked", {"reason": "no_reset"})

@@ -8,18 +8,23 @@ reports render them per language from the key, the status and the evidence.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Literal, TypeAlias, TypeGuard, get_args
 
 from diag.findings import ERROR, OK, WARNING, Finding, Severity, worst_severity
+from diag.jsonvalue import JsonObject, json_object
 from diag.mx import MxReport
 from diag.senders import SenderReport
 from diag.testsend import TestSendResult
 
-STATUSES = ("ok", "problem", "warning", "not_checked", "todo")
-ITEM_KEYS = (
+# The checklist's vocabularies (DESIGN.md: the checklist JSON), typed once here; reports hold
+# them as these types. Literal, so that the JSON carries the plain strings.
+Status: TypeAlias = Literal["ok", "problem", "warning", "not_checked", "todo"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+ItemKey: TypeAlias = Literal[
     "address.registered",
     "reset.requested",
     "delivery.sent",
@@ -29,8 +34,10 @@ ITEM_KEYS = (
     "recipient.can_receive",
     "sender.authentication",
     "link.valid",
-)
-AUDIENCES = ("self", "support", "admin")
+]
+ITEM_KEYS: tuple[ItemKey, ...] = get_args(ItemKey)
+Audience: TypeAlias = Literal["self", "support", "admin"]
+AUDIENCES: tuple[Audience, ...] = get_args(Audience)
 PROVIDERS = (
     "microsoft365",
     "google",
@@ -44,7 +51,7 @@ PROVIDERS = (
 
 # Which items each audience sees, in ITEM_KEYS order. Self-service users never see account or
 # log data; mail administrators get the DNS and SMTP evidence but no account data.
-AUDIENCE_ITEMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+AUDIENCE_ITEMS: Mapping[Audience, tuple[ItemKey, ...]] = MappingProxyType(
     {
         "self": (
             "address.registered",
@@ -70,14 +77,18 @@ AUDIENCE_ITEMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 #  - address.registered for self and admin: whether an account exists is never told to them.
 #  - spam.folder when no headers were pasted: only the recipient can look in the junk folder.
 #  - recipient.blocks_sender when the receiver was not asked (self: no RCPT probe).
-TODO_BY_DESIGN = ("address.registered", "spam.folder", "recipient.blocks_sender")
+TODO_BY_DESIGN: tuple[ItemKey, ...] = (
+    "address.registered",
+    "spam.folder",
+    "recipient.blocks_sender",
+)
 
-_STATUS_SEVERITY: Mapping[str, Severity] = MappingProxyType(
+_STATUS_SEVERITY: Mapping[Status, Severity] = MappingProxyType(
     {"ok": OK, "problem": ERROR, "warning": WARNING, "not_checked": OK, "todo": OK}
 )
 
 
-def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+def _frozen(value: Mapping[str, object]) -> Mapping[str, object]:
     return MappingProxyType(dict(value))
 
 
@@ -91,7 +102,7 @@ class ResetRequestFact:
     token_expires_at: dt.datetime | None = None
     token_used_at: dt.datetime | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "requested_at": _iso(self.requested_at),
             "outbox_id": self.outbox_id,
@@ -99,6 +110,30 @@ class ResetRequestFact:
             "token_expires_at": _iso(self.token_expires_at),
             "token_used_at": _iso(self.token_used_at),
         }
+
+
+_LEADING_CODE = re.compile(r"(?:[245]\d\d|[245]\.\d{1,3}\.\d{1,3})(?=[ \t-]|$)[ \t-]?")
+
+
+def reply_line(code: int | None, enhanced_status: str, text: str) -> str:
+    """A stored SMTP reply as one line: the reply code, the enhanced status code (RFC 3463 §2)
+    and the text, each once. Relays repeat the enhanced code at the start of the text (``250
+    2.0.0 OK`` is stored as 250, "2.0.0", "2.0.0 OK"), and a DSN's Status precedes its
+    Diagnostic-Code (``5.0.0`` then ``550 5.1.1 …``): the leading codes of the text fill in the
+    codes not given, and a specific enhanced code there replaces a generic X.0.0 one."""
+    rest = text.strip()
+    basic = str(code) if code is not None else ""
+    enhanced = enhanced_status
+    while match := _LEADING_CODE.match(rest):
+        token = match.group(0).strip(" \t-")
+        if "." not in token and basic in ("", token):
+            basic = token
+        elif "." in token and (not enhanced or enhanced == token or enhanced.endswith(".0.0")):
+            enhanced = token
+        else:
+            break  # a different code: part of the text, kept as written
+        rest = rest[match.end() :].lstrip()
+    return " ".join(part for part in (basic, enhanced, rest) if part)
 
 
 @dataclass(frozen=True)
@@ -116,7 +151,12 @@ class DeliveryFact:
     bounce_reason: str = ""
     interrupted: bool = False  # the worker died during the attempt; its outcome is unknown
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def line(self) -> str:
+        """The reply as one line, each code once (see ``reply_line``)."""
+        return reply_line(self.code, self.enhanced_status, self.text)
+
+    def to_dict(self) -> JsonObject:
         return {
             "at": _iso(self.at),
             "relay": self.relay,
@@ -183,15 +223,10 @@ class SmtpReply:
 
     @property
     def line(self) -> str:
-        """``550 5.7.1 Sender blocked``: the enhanced status once, even when the reply text
-        already starts with it (as it does on the wire, RFC 3463 §2)."""
-        text = self.text
-        if self.enhanced and text.split(" ", 1)[0] == self.enhanced:
-            text = text[len(self.enhanced) :].lstrip()
-        parts = [str(self.code), self.enhanced, text]
-        return " ".join(p for p in parts if p)
+        """``550 5.7.1 Sender blocked``: each code once (see ``reply_line``)."""
+        return reply_line(self.code, self.enhanced, self.text)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"code": self.code, "enhanced": self.enhanced, "text": self.text}
 
 
@@ -215,7 +250,7 @@ class ProbeResult:
     def accepted(self) -> bool:
         return self.stage == "done" and self.error == ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "sender": self.sender,
             "host": self.host,
@@ -229,23 +264,49 @@ class ProbeResult:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where one of our own mails to the address was filed, as the receiver recorded it: the
+    lab's sink when it is the recipient's MX (``source`` "sink"), or another first-hand record.
+    ``folder`` is inbox, junk, quarantine or rejected."""
+
+    source: str
+    sender: str
+    to: str
+    folder: str
+    at: dt.datetime | None = None
+    subject: str = ""
+    reference: str = ""  # how to find the record again, e.g. the sink's message id
+
+    def to_dict(self) -> JsonObject:
+        return {
+            "source": self.source,
+            "sender": self.sender,
+            "to": self.to,
+            "folder": self.folder,
+            "at": _iso(self.at),
+            "subject": self.subject,
+            "reference": self.reference,
+        }
+
+
+@dataclass(frozen=True)
 class SpamVerdict:
     """What pasted headers say about the receiver's filing of the mail."""
 
     folder: str  # inbox | junk | quarantine | rejected | unknown
     reason: str  # spam_filter | authentication | bulk | phish | user_rule | allowlisted | none
     system: str = ""  # microsoft | spamassassin | rspamd | gmail | other
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "details", _frozen(self.details))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "folder": self.folder,
             "reason": self.reason,
             "system": self.system,
-            "details": dict(self.details),
+            "details": json_object(self.details),
         }
 
 
@@ -265,7 +326,7 @@ class BounceFacts:
     def permanent(self) -> bool:
         return self.status.startswith("5") or (self.reply is not None and self.reply.code >= 500)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "status": self.status,
             "action": self.action,
@@ -282,7 +343,7 @@ class Evidence:
     """Everything gathered for one address; the item functions read only this."""
 
     address: str
-    audience: str
+    audience: Audience
     now: dt.datetime
     sender_addresses: tuple[str, ...]
     mx: MxReport | None = None
@@ -292,6 +353,7 @@ class Evidence:
     bounce: BounceFacts | None = None
     account: AccountFacts | None = None
     test_sends: tuple[TestSendResult, ...] = ()
+    placements: tuple[Placement, ...] = ()  # where our own mails to the address were filed
     not_finished: tuple[str, ...] = ()  # sources the deadline cut off
 
     @property
@@ -303,9 +365,9 @@ class Evidence:
 class ChecklistItem:
     """One possible reason the mail did not arrive, with its status and evidence."""
 
-    key: str
-    status: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    key: ItemKey
+    status: Status
+    evidence: Mapping[str, object] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
 
     def __post_init__(self) -> None:
@@ -313,11 +375,11 @@ class ChecklistItem:
             raise ValueError(f"unknown checklist status {self.status!r}")
         object.__setattr__(self, "evidence", _frozen(self.evidence))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "key": self.key,
             "status": self.status,
-            "evidence": jsonable(self.evidence),
+            "evidence": json_object(self.evidence),
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -327,7 +389,7 @@ class Checklist:
     """The ordered items for one address and audience, and every finding behind them."""
 
     address: str
-    audience: str
+    audience: Audience
     items: tuple[ChecklistItem, ...]
     findings: tuple[Finding, ...] = ()
     provider: str = "unknown"
@@ -345,7 +407,7 @@ class Checklist:
     def item(self, key: str) -> ChecklistItem | None:
         return next((i for i in self.items if i.key == key), None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "address": self.address,
             "audience": self.audience,
@@ -355,18 +417,17 @@ class Checklist:
         }
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` with mappings, sequences and other objects made plain JSON types."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
 def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def is_status(value: str) -> TypeGuard[Status]:
+    return value in STATUSES
+
+
+def is_item_key(value: str) -> TypeGuard[ItemKey]:
+    return value in ITEM_KEYS
+
+
+def is_audience(value: str) -> TypeGuard[Audience]:
+    return value in AUDIENCES

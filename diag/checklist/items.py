@@ -8,9 +8,9 @@ on whether the address is registered. Findings carry stable ``checklist.*`` code
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
 
 from diag.checklist.delivery import (
     RFC_ENHANCED,
@@ -21,7 +21,16 @@ from diag.checklist.delivery import (
     probe_evidence,
     reset_requested,
 )
-from diag.checklist.facts import ChecklistItem, Evidence, ProbeResult, SmtpReply
+from diag.checklist.facts import (
+    ChecklistItem,
+    Evidence,
+    ItemKey,
+    Placement,
+    ProbeResult,
+    SmtpReply,
+    SpamVerdict,
+    Status,
+)
 from diag.findings import ERROR, OK, WARNING, Finding
 
 # Allowlisting steps per recipient mail provider, as stable step codes the reports word.
@@ -43,7 +52,7 @@ ALLOWLIST_STEPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 
-def allowlist(ev: Evidence) -> dict[str, Any]:
+def allowlist(ev: Evidence) -> dict[str, object]:
     """What a mail administrator does to let our mail through, for the detected provider."""
     provider = ev.provider
     return {
@@ -70,7 +79,7 @@ def _rcpt_refusals(ev: Evidence) -> list[ProbeResult]:
 
 
 def address_registered(ev: Evidence) -> ChecklistItem:
-    key = "address.registered"
+    key: ItemKey = "address.registered"
     unknown = [p for p in _rcpt_refusals(ev) if p.reply and is_unknown_mailbox(p.reply)]
     if unknown:
         first = unknown[0]
@@ -82,7 +91,12 @@ def address_registered(ev: Evidence) -> ChecklistItem:
             address=ev.address,
             reply=first.reply.line if first.reply else "",
         )
-        evidence: dict[str, Any] = {"mailbox_unknown": True, "probe": probe_evidence(first)}
+        evidence: dict[str, object] = {
+            "mailbox_unknown": True,
+            "outcome": "mailbox_unknown",
+            "reply": first.reply.line if first.reply else "",
+            "probe": probe_evidence(first),
+        }
         if ev.audience == "support" and ev.account is not None:
             evidence["exists"] = ev.account.exists
         return ChecklistItem(key, "problem", evidence, (found,))
@@ -94,28 +108,26 @@ def address_registered(ev: Evidence) -> ChecklistItem:
         found = finding(
             "checklist.no_account", ERROR, "no account uses this address", address=ev.address
         )
-        return ChecklistItem(key, "problem", {"exists": False, "email": ev.address}, (found,))
+        evidence = {"exists": False, "email": ev.address, "outcome": "no_account"}
+        return ChecklistItem(key, "problem", evidence, (found,))
     return ChecklistItem(key, "ok", {"exists": True, "email": ev.account.email})
 
 
+_FILTERED = ("junk", "quarantine")
+
+
 def spam_folder(ev: Evidence) -> ChecklistItem:
-    key = "spam.folder"
-    junked = [t for t in ev.test_sends if t.to.lower() == ev.address.lower() and t.folder == "junk"]
+    """Where the mail was filed, from the first-hand evidence there is, most direct first: the
+    receiver's own record of our mails to this address (the lab's sink), pasted header fields,
+    then test sends to this address. Advice to look in the junk folder only when none exists."""
+    key: ItemKey = "spam.folder"
     if ev.spam is not None:
-        verdict = ev.spam.to_dict()
-        if ev.spam.folder in ("junk", "quarantine", "rejected"):
-            found = finding(
-                "checklist.junked", ERROR, "the receiver's filter junked the mail", **verdict
-            )
-            return ChecklistItem(key, "problem", {"source": "headers", **verdict}, (found,))
-        if ev.spam.folder == "inbox":
-            return ChecklistItem(key, "ok", {"source": "headers", **verdict})
-        return ChecklistItem(
-            key,
-            "warning",
-            {"source": "headers", **verdict},
-            (finding("checklist.verdict_unknown", WARNING, "the headers hold no spam verdict"),),
-        )
+        return _spam_from_headers(ev.spam)
+    placed = [p for p in ev.placements if p.to.lower() == ev.address.lower()]
+    if placed:
+        return _spam_from_placement(max(placed, key=_placed_at))
+    tests = [t for t in ev.test_sends if t.to.lower() == ev.address.lower()]
+    junked = [t for t in tests if t.folder in _FILTERED]
     if junked:
         found = finding(
             "checklist.junked",
@@ -124,9 +136,16 @@ def spam_folder(ev: Evidence) -> ChecklistItem:
             identity=junked[0].identity,
             reasons=list(junked[0].reasons),
         )
-        return ChecklistItem(
-            key, "problem", {"source": "test_send", "identity": junked[0].identity}, (found,)
-        )
+        evidence = {
+            "source": "test_send",
+            "outcome": "test_send",
+            "identity": junked[0].identity,
+            "folder": junked[0].folder,
+        }
+        return ChecklistItem(key, "problem", evidence, (found,))
+    if tests and all(t.folder == "inbox" for t in tests):
+        evidence = {"source": "test_send", "outcome": "test_send", "folder": "inbox"}
+        return ChecklistItem(key, "ok", evidence)
     return ChecklistItem(
         key,
         "todo",
@@ -134,8 +153,55 @@ def spam_folder(ev: Evidence) -> ChecklistItem:
     )
 
 
+def _placed_at(placement: Placement) -> dt.datetime:
+    return placement.at or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _spam_from_headers(spam: SpamVerdict) -> ChecklistItem:
+    key: ItemKey = "spam.folder"
+    verdict = spam.to_dict()
+    if spam.folder in ("junk", "quarantine", "rejected"):
+        summary = "the receiver's filter junked the mail"
+        found = Finding("checklist.junked", ERROR, summary, MappingProxyType(verdict))
+        return ChecklistItem(key, "problem", {"source": "headers", **verdict}, (found,))
+    if spam.folder == "inbox":
+        return ChecklistItem(key, "ok", {"source": "headers", **verdict})
+    return ChecklistItem(
+        key,
+        "warning",
+        {"source": "headers", **verdict},
+        (finding("checklist.verdict_unknown", WARNING, "the headers hold no spam verdict"),),
+    )
+
+
+def _spam_from_placement(placement: Placement) -> ChecklistItem:
+    key: ItemKey = "spam.folder"
+    evidence: dict[str, object] = {
+        "source": placement.source,
+        "outcome": "placed",
+        "folder": placement.folder,
+        "received_at": placement.at.isoformat() if placement.at else "",
+        "sender": placement.sender,
+        "subject": placement.subject,
+        "reference": placement.reference,
+    }
+    if placement.folder in _FILTERED:
+        found = finding(
+            "checklist.junked",
+            ERROR,
+            "the receiver filed our mail as junk",
+            sender=placement.sender,
+            folder=placement.folder,
+            reference=placement.reference,
+        )
+        return ChecklistItem(key, "problem", evidence, (found,))
+    return ChecklistItem(key, "ok", evidence)
+
+
 def recipient_blocks_sender(ev: Evidence) -> ChecklistItem:
-    key = "recipient.blocks_sender"
+    key: ItemKey = "recipient.blocks_sender"
+    if ev.mx is not None and ev.mx.null_mx:  # no server to let anything through (RFC 7505)
+        return ChecklistItem(key, "not_checked", {"reason": "null_mx", "outcome": "null_mx"})
     steps = allowlist(ev)
     blocked = [
         p
@@ -199,7 +265,7 @@ def _other_refusals(ev: Evidence) -> list[tuple[str, SmtpReply]]:
 
 
 def recipient_can_receive(ev: Evidence) -> ChecklistItem:
-    key = "recipient.can_receive"
+    key: ItemKey = "recipient.can_receive"
     mx = ev.mx
     if mx is None:
         return ChecklistItem(key, "not_checked", {"reason": "not_finished"})
@@ -223,15 +289,16 @@ def recipient_can_receive(ev: Evidence) -> ChecklistItem:
 
 
 def sender_authentication(ev: Evidence) -> ChecklistItem:
-    key = "sender.authentication"
-    identities: list[dict[str, Any]] = []
+    key: ItemKey = "sender.authentication"
+    identities: list[dict[str, object]] = []
     findings: list[Finding] = []
-    worst = "ok"
+    worst: Status = "ok"
     for report in ev.senders:
-        errors = [f for f in report.findings if f.severity is ERROR]
-        warns = [f for f in report.findings if f.severity is WARNING]
-        status = "problem" if errors else "warning" if warns else "ok"
-        entry: dict[str, Any] = {
+        found = report.findings  # computed (deduplicated) on each read: read once
+        errors = [f for f in found if f.severity is ERROR]
+        warns = [f for f in found if f.severity is WARNING]
+        status: Status = "problem" if errors else "warning" if warns else "ok"
+        entry: dict[str, object] = {
             "address": report.subject,
             "status": status,
             "codes": sorted({f.code for f in (*errors, *warns)}),
@@ -271,12 +338,12 @@ def _with_identity(finding: Finding, identity: str) -> Finding:
     )
 
 
-def _worse(a: str, b: str) -> str:
-    order = ("ok", "warning", "problem")
+def _worse(a: Status, b: Status) -> Status:
+    order: tuple[Status, ...] = ("ok", "warning", "problem")
     return a if order.index(a) >= order.index(b) else b
 
 
-ITEM_FUNCTIONS: Mapping[str, Callable[[Evidence], ChecklistItem]] = MappingProxyType(
+ITEM_FUNCTIONS: Mapping[ItemKey, Callable[[Evidence], ChecklistItem]] = MappingProxyType(
     {
         "address.registered": address_registered,
         "reset.requested": reset_requested,

@@ -9,7 +9,6 @@ transcript is kept without timings, so the same conversation always reads the sa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from diag.checklist.facts import ProbeOptions, ProbeResult, SmtpReply
 from diag.mx import MxReport
@@ -17,9 +16,16 @@ from diag.probe import ProbeReport, probe
 from diag.resolver import Resolver
 
 
-def _reply(entry: Mapping[str, Any]) -> SmtpReply:
+def _code(entry: Mapping[str, object]) -> int:
+    """The reply code of a probe's reply entry (0 when there is none)."""
+    return int(str(entry.get("code") or 0))
+
+
+def _reply(entry: Mapping[str, object]) -> SmtpReply:
     return SmtpReply(
-        int(entry.get("code") or 0), str(entry.get("enhanced") or ""), str(entry.get("text") or "")
+        _code(entry),
+        str(entry.get("enhanced") or ""),
+        str(entry.get("text") or ""),
     )
 
 
@@ -46,7 +52,7 @@ def results_from_report(
                     transcript=transcript,
                 )
             )
-        elif int(mail.get("code") or 0) >= 400:
+        elif _code(mail) >= 400:
             results.append(
                 ProbeResult(
                     sender,
@@ -59,7 +65,7 @@ def results_from_report(
                     transcript,
                 )
             )
-        elif answer is not None and int(answer.get("code") or 0) >= 400:
+        elif answer is not None and _code(answer) >= 400:
             results.append(
                 ProbeResult(
                     sender,

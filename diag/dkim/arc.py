@@ -20,6 +20,7 @@ from diag.dkim.fetch import KeyLookup, capture_logger, fetch_keys, prefetched_dn
 from diag.dkim.parse import parse_tag_list
 from diag.dkim.verifier import NativeARC
 from diag.errors import DkimSyntaxError
+from diag.jsonvalue import JsonObject
 from diag.resolver import Resolver
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class ArcSetResult:
     seal_selector: str
     seal_valid: bool
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "instance": self.instance,
             "cv": self.cv,
@@ -71,7 +72,7 @@ class ArcResult:
     detail: str = ""
     sets: tuple[ArcSetResult, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "cv": self.cv,
             "instances": self.instances,
@@ -164,7 +165,7 @@ _REASON_PREFIXES = (
 )
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 

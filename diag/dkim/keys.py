@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from collections.abc import Mapping
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from diag.dkim.fetch import KeyLookup, fetch_key
 from diag.dkim.parse import DkimKey, parse_key_record
 from diag.errors import DkimSyntaxError
-from diag.findings import ERROR, OK, WARNING, CheckResult, Finding, has_errors
+from diag.findings import ERROR, OK, WARNING, CheckResult, Finding, Severity, has_errors
 from diag.resolver import Resolver
 
 MIN_RSA_BITS = 1024  # RFC 8301 §3.2: keys below this MUST NOT be accepted
@@ -40,7 +40,7 @@ async def check_selector(
     """
     name = f"{selector}._domainkey.{domain}".lower().rstrip(".")
     lookup = await fetch_key(resolver, name)
-    base: dict[str, Any] = {"name": name, "domain": domain, "selector": selector}
+    base: dict[str, object] = {"name": name, "domain": domain, "selector": selector}
     findings, key = _key_findings(lookup, base)
     if key is not None:
         base = {**base, "record": lookup.record, **_key_evidence(key)}
@@ -53,12 +53,14 @@ async def check_selector(
 
 
 def _finding(
-    code: str, severity: Any, summary: str, evidence: dict[str, Any], **kw: Any
+    code: str, severity: Severity, summary: str, evidence: Mapping[str, object], **kw: str
 ) -> Finding:
     return Finding(code=code, severity=severity, summary=summary, evidence=dict(evidence), **kw)
 
 
-def _key_findings(lookup: KeyLookup, base: dict[str, Any]) -> tuple[list[Finding], DkimKey | None]:
+def _key_findings(
+    lookup: KeyLookup, base: dict[str, object]
+) -> tuple[list[Finding], DkimKey | None]:
     if lookup.error is not None:
         evidence = {**base, "reason": lookup.error.reason, "detail": str(lookup.error)}
         summary = "The DNS query for the DKIM key failed; the key could not be checked."
@@ -94,11 +96,11 @@ def _key_findings(lookup: KeyLookup, base: dict[str, Any]) -> tuple[list[Finding
     return findings, key
 
 
-def _key_evidence(key: DkimKey) -> dict[str, Any]:
+def _key_evidence(key: DkimKey) -> dict[str, object]:
     return {"bits": key.bits, "algorithm": key.key_type, "flags": list(key.flags)}
 
 
-def _usability_findings(key: DkimKey, evidence: dict[str, Any]) -> list[Finding]:
+def _usability_findings(key: DkimKey, evidence: Mapping[str, object]) -> list[Finding]:
     if key.revoked:
         summary = "The DKIM key has been revoked (empty p=): every signature with it fails."
         return [_finding("dkim.key_revoked", ERROR, summary, evidence, rfc="RFC 6376 §3.6.1")]
@@ -135,7 +137,7 @@ def _usability_findings(key: DkimKey, evidence: dict[str, Any]) -> list[Finding]
     return findings
 
 
-def _match_findings(key: DkimKey, private_key: bytes, base: dict[str, Any]) -> list[Finding]:
+def _match_findings(key: DkimKey, private_key: bytes, base: Mapping[str, object]) -> list[Finding]:
     try:
         expected = _public_from_private(private_key)
     except ValueError as exc:

@@ -17,13 +17,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from diag.errors import DkimSyntaxError
+from diag.names import MAX_LABEL_LENGTH, MAX_NAME_LENGTH
 
 REQUIRED_SIGNATURE_TAGS = ("v", "a", "b", "bh", "d", "h", "s")  # RFC 6376 §3.5
 MAX_TIMESTAMP_DIGITS = 12  # RFC 6376 §3.5 t=, x=: 1*12DIGIT
 MAX_LENGTH_DIGITS = 76  # RFC 6376 §3.5 l=: 1*76DIGIT
 ED25519_KEY_BYTES = 32  # RFC 8463 §4: the raw 32-byte public key
-MAX_DOMAIN_LENGTH = 253  # RFC 1035 §2.3.4 (255 octets on the wire)
-MAX_LABEL_LENGTH = 63  # RFC 1035 §2.3.4
 KEY_PARSE_CACHE_SIZE = 256  # distinct key records kept parsed for verification
 
 _TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # RFC 6376 §3.2 tag-name
@@ -102,7 +101,7 @@ def _strip_fws(value: str) -> str:
 def _check_domain(text: str, tag: Tag, what: str) -> str:
     """A domain-name (or selector) value; returned lower-cased. RFC 6376 §3.5 d=, s=."""
     value = tag.value
-    if not value or len(value) > MAX_DOMAIN_LENGTH:
+    if not value or len(value) > MAX_NAME_LENGTH:
         raise DkimSyntaxError(f"{what} is empty or too long", text=text, position=tag.position)
     offset = 0
     for label in value.split("."):

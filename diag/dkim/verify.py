@@ -31,6 +31,7 @@ from diag.dkim.fetch import (
 from diag.dkim.parse import DkimKey, DkimSignature, parse_key_record_cached, parse_signature
 from diag.dkim.verifier import NativeDKIM
 from diag.errors import DkimSyntaxError
+from diag.jsonvalue import JsonObject
 from diag.resolver import Resolver, normalize_name
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class DkimResult:
     header_i: str = ""
     testing: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The JSON shape of ``authenticate``'s ``dkim`` list."""
         return {
             "result": self.result,

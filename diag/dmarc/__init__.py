@@ -1,5 +1,6 @@
 """DMARC: record parsing, policy discovery (RFC 9989 tree walk, RFC 7489 PSL view), alignment,
-the verdict on a message, report destinations and the sender-domain check.
+the policy choice (p, sp, np), the verdict on a message, report destinations and the
+sender-domain check.
 
 Public names are re-exported here; other packages import only these.
 """
@@ -11,7 +12,6 @@ from .check import check_domain
 from .discovery import (
     MAX_TREE_WALK_QUERIES,
     Discovery,
-    DnsFailure,
     InvalidDomainError,
     Rfc7489View,
     TreeWalk,
@@ -36,6 +36,7 @@ from .parse import (
     parse_report_uri,
     parse_report_uris,
 )
+from .policy import applicable_policy, domain_exists, policy_choices
 from .reports import check_report_uris
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "DmarcRecord",
     "DmarcResult",
     "DmarcVersion",
-    "DnsFailure",
     "InvalidDomainError",
     "NotDmarcRecord",
     "Policy",
@@ -56,11 +56,13 @@ __all__ = [
     "TreeWalk",
     "WalkCache",
     "WalkStep",
+    "applicable_policy",
     "check_domain",
     "check_report_uris",
     "default_psl",
     "discover",
     "dkim_aligned",
+    "domain_exists",
     "ends_walk",
     "evaluate",
     "identifiers_aligned",
@@ -68,6 +70,7 @@ __all__ = [
     "parse_dmarc",
     "parse_report_uri",
     "parse_report_uris",
+    "policy_choices",
     "psl_organizational_domain",
     "spf_aligned",
     "tree_walk",

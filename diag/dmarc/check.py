@@ -1,14 +1,14 @@
 """The sender-domain view of DMARC: is a policy published, is it usable and strong enough.
 
-Runs discovery, the record's own warnings and the report-destination checks; returns a
-``CheckResult`` named ``dmarc`` whose ``data`` holds the discovery facts. Never raises for
-problems in the domain under test.
+Runs discovery, the record's own warnings, the policy choice that the message verdict shares
+(``policy.applicable_policy``: ``np`` for a domain that does not exist) and the
+report-destination checks; returns a ``CheckResult`` named ``dmarc`` whose ``data`` holds the
+discovery facts. Never raises for problems in the domain under test.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
@@ -16,8 +16,9 @@ from diag.findings import ERROR, INFO, OK, WARNING, CheckResult, Finding
 from diag.resolver import Resolver
 
 from .discovery import InvalidDomainError, WalkCache, discover, normalize_domain
-from .parse import DmarcRecord, Policy
+from .parse import DmarcRecord
 from .parse import dmarc_finding as _finding
+from .policy import applicable_policy
 from .reports import check_report_uris
 
 CHECK_NAME = "dmarc"
@@ -40,7 +41,7 @@ async def check_domain(
         return CheckResult(CHECK_NAME, (finding,), MappingProxyType({"domain": domain}))
     cache = WalkCache(resolver)
     discovery = await discover(domain, resolver, psl=psl, cache=cache)
-    data: dict[str, Any] = discovery.to_dict()
+    data: dict[str, object] = discovery.to_dict()
     findings = list(discovery.findings)
     record, policy_domain = discovery.record, discovery.policy_domain
     if discovery.failure is None and (record is None or policy_domain is None):
@@ -66,8 +67,8 @@ async def check_domain(
                 public_suffix_domain=discovery.psd_domain is not None,
             )
         )
-    findings += _policy_findings(
-        domain, discovery.organizational_domain, policy_domain, record, data
+    findings += await _policy_findings(
+        domain, discovery.organizational_domain, policy_domain, record, data, resolver
     )
     if not record.rua:
         findings.append(_finding("dmarc.no_rua", WARNING, "RFC 9989 §4.7 rua"))
@@ -75,18 +76,33 @@ async def check_domain(
     return CheckResult(CHECK_NAME, tuple(findings), MappingProxyType(data))
 
 
-def _policy_findings(
-    domain: str, org: str, policy_domain: str, record: DmarcRecord, data: dict[str, Any]
+async def _policy_findings(
+    domain: str,
+    org: str,
+    policy_domain: str,
+    record: DmarcRecord,
+    data: dict[str, object],
+    resolver: Resolver,
 ) -> list[Finding]:
-    """Policy strength for the (existing) domain itself, as §4.10.1 picks p or sp."""
+    """Policy strength for the domain as the message verdict picks it: p, sp, or np for a
+    domain that does not exist (RFC 9989 §4.10.1, through ``applicable_policy``)."""
     if not record.applies:
         data["policy"] = None
         return [_finding("dmarc.policy_invalid", ERROR, "RFC 9989 §4.10.1", record=record.text)]
-    policy: Policy = record.effective_sp
-    if policy_domain == domain or domain == org:
-        policy = record.effective_p
+    policy, exists, failure = await applicable_policy(
+        domain,
+        policy_domain=policy_domain,
+        organizational_domain=org,
+        record=record,
+        resolver=resolver,
+    )
     data["policy"] = policy
+    data["domain_exists"] = exists
     findings: list[Finding] = []
+    if failure is not None:
+        findings.append(
+            _finding("dmarc.temperror", WARNING, "RFC 9989 §4.7 np", **failure.to_dict())
+        )
     if policy == "none":
         findings.append(_finding("dmarc.policy_none", WARNING, "RFC 9989 §3.2.12", policy=policy))
     else:

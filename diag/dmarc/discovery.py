@@ -21,7 +21,8 @@ from publicsuffixlist import PublicSuffixList
 
 from diag.errors import DnsError, ParseError
 from diag.findings import ERROR, INFO, WARNING, Finding
-from diag.resolver import Resolver, normalize_name
+from diag.names import MAX_NAME_LENGTH
+from diag.resolver import QueryFailure, Resolver, normalize_name
 
 from .parse import DmarcRecord, NotDmarcRecord, parse_dmarc
 
@@ -45,7 +46,7 @@ def normalize_domain(domain: str) -> str:
         InvalidDomainError: the text is not a usable domain name.
     """
     name = normalize_name(domain)
-    if not name or len(name) > 253 or not name.isascii():
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isascii():
         raise InvalidDomainError("not a domain name", text=domain, position=0)
     position = 0
     for label in name.split("."):
@@ -63,18 +64,6 @@ def walk_targets(domain: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class DnsFailure:
-    """A query that did not complete: the evidence behind a temperror."""
-
-    qname: str
-    rdtype: str
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"qname": self.qname, "rdtype": self.rdtype, "reason": self.reason}
-
-
-@dataclass(frozen=True)
 class WalkStep:
     """The DMARC records found at ``_dmarc.<domain>``: one record, none, several, or an error."""
 
@@ -82,7 +71,7 @@ class WalkStep:
     outcome: StepOutcome
     texts: tuple[str, ...] = ()
     record: DmarcRecord | None = None
-    failure: DnsFailure | None = None
+    failure: QueryFailure | None = None
 
     @property
     def qname(self) -> str:
@@ -126,7 +115,7 @@ class WalkCache:
             answer = await self.resolver.query(f"_dmarc.{domain}", "TXT")
         except DnsError as exc:
             log.debug("dmarc.walk_error qname=%s reason=%s", exc.qname, exc.reason)
-            failure = DnsFailure(exc.qname, exc.rdtype, exc.reason)
+            failure = QueryFailure.of(exc)
             return WalkStep(domain, "error", failure=failure)
         records: list[DmarcRecord] = []
         for text in answer.texts:
@@ -149,7 +138,7 @@ class TreeWalk:
     steps: tuple[WalkStep, ...]
 
     @property
-    def failure(self) -> DnsFailure | None:
+    def failure(self) -> QueryFailure | None:
         return next((s.failure for s in self.steps if s.failure), None)
 
     @property
@@ -247,7 +236,7 @@ class Discovery:
     psd_domain: str | None
     rfc7489: Rfc7489View
     queries: tuple[str, ...]
-    failure: DnsFailure | None
+    failure: QueryFailure | None
     findings: tuple[Finding, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
@@ -352,7 +341,7 @@ async def _rfc7489_view(
 
 
 def _findings(
-    walk: TreeWalk, org: str, psl_org: str | None, failure: DnsFailure | None
+    walk: TreeWalk, org: str, psl_org: str | None, failure: QueryFailure | None
 ) -> tuple[Finding, ...]:
     findings: list[Finding] = []
     if failure is not None:

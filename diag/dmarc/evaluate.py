@@ -24,17 +24,16 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
 from publicsuffixlist import PublicSuffixList
 
-from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding
-from diag.resolver import Rcode, Resolver, normalize_name
+from diag.jsonvalue import JsonObject
+from diag.resolver import QueryFailure, Resolver, normalize_name
 
 from .alignment import dkim_aligned, spf_aligned
 from .discovery import (
-    DnsFailure,
     InvalidDomainError,
     WalkCache,
     default_psl,
@@ -45,6 +44,7 @@ from .discovery import (
 )
 from .parse import DmarcRecord, Policy
 from .parse import dmarc_finding as _finding
+from .policy import applicable_policy
 
 DmarcOutcome = Literal["pass", "fail", "none", "temperror", "permerror"]
 DmarcVersion = Literal["rfc9989", "rfc7489"]
@@ -53,7 +53,6 @@ _ONE_STEP_DOWN: Mapping[Policy, Policy] = MappingProxyType(
     {"reject": "quarantine", "quarantine": "none", "none": "none"}
 )  # RFC 9989 §4.7 "t"; RFC 7489 §6.6.4
 _DECIDING = frozenset({"pass", "temperror"})
-_EXISTENCE_TYPES = ("A", "AAAA", "MX")  # RFC 9989 Appendix A.4; RFC 5321 "resolvable"
 
 
 @dataclass(frozen=True)
@@ -79,8 +78,8 @@ class DmarcResult:
     findings: tuple[Finding, ...] = ()
     domains: tuple[DmarcResult, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_dict(self) -> JsonObject:
+        data: JsonObject = {
             "result": self.result,
             "policy": self.policy,
             "disposition": self.disposition,
@@ -218,7 +217,14 @@ async def _judge(
     outcome: DmarcOutcome = "pass" if spf_ok or dkim_ok else "fail"
     if outcome == "fail" and (failures or aligned.undecided):
         outcome = "temperror"  # RFC 7489 §6.6.2; RFC 9989 §5.3.6
-    policy, exists_failure = await _applicable_policy(domain, base, record, inputs)
+    policy, _, exists_failure = await applicable_policy(
+        domain,
+        policy_domain=base.policy_domain,
+        organizational_domain=base.organizational_domain,
+        record=record,
+        resolver=inputs.resolver,
+        exists=inputs.exists,
+    )
     if exists_failure is not None:
         failures.append(exists_failure)
         outcome = "temperror" if outcome == "fail" else outcome
@@ -261,7 +267,7 @@ class _Alignment:
     spf: bool = False
     dkim: bool = False
     undecided: bool = False
-    failures: list[DnsFailure] = field(default_factory=list)
+    failures: list[QueryFailure] = field(default_factory=list)
 
 
 async def _alignment(
@@ -297,7 +303,7 @@ async def _alignment(
     return state
 
 
-async def _org_domain(identifier: str, inputs: _Inputs, failures: list[DnsFailure]) -> str | None:
+async def _org_domain(identifier: str, inputs: _Inputs, failures: list[QueryFailure]) -> str | None:
     if inputs.version == "rfc7489":
         return psl_organizational_domain(identifier, inputs.psl)
     walk = await tree_walk(identifier, inputs.resolver, cache=inputs.cache)
@@ -305,33 +311,3 @@ async def _org_domain(identifier: str, inputs: _Inputs, failures: list[DnsFailur
         failures.append(walk.failure)
         return None
     return walk.organizational_domain
-
-
-async def _applicable_policy(
-    domain: str, base: DmarcResult, record: DmarcRecord, inputs: _Inputs
-) -> tuple[Policy, DnsFailure | None]:
-    """``p`` at the Author Domain; ``sp``/``np`` below the Org Domain (RFC 9989 §4.10.1, D-11)."""
-    if base.policy_domain == domain:
-        return record.effective_p, None
-    if_exists = record.effective_p if domain == base.organizational_domain else record.effective_sp
-    if_missing = record.effective_np
-    if if_exists == if_missing:
-        return if_exists, None
-    exists: bool | DnsFailure | None = inputs.exists
-    if exists is None:
-        exists = await _domain_exists(domain, inputs.resolver)
-    if isinstance(exists, DnsFailure):
-        return if_exists, exists
-    return (if_exists if exists else if_missing), None
-
-
-async def _domain_exists(domain: str, resolver: Resolver) -> bool | DnsFailure:
-    """False only when A, AAAA and MX all answer NXDOMAIN (RFC 9989 §3.2.13, Appendix A.4)."""
-    for rdtype in _EXISTENCE_TYPES:
-        try:
-            answer = await resolver.query(domain, rdtype)
-        except DnsError as exc:
-            return DnsFailure(exc.qname, exc.rdtype, exc.reason)
-        if answer.rcode is not Rcode.NXDOMAIN:
-            return True
-    return False

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TypeVar
 
 from diag.errors import DnsError
 from diag.findings import INFO, OK, WARNING, Finding
-from diag.resolver import Resolver
+from diag.resolver import QueryFailure, Resolver
 
-from .discovery import DnsFailure, InvalidDomainError, WalkCache, tree_walk
+from .discovery import InvalidDomainError, WalkCache, tree_walk
 from .parse import DmarcRecord, ReportUri
 from .parse import dmarc_finding as _finding
 
@@ -66,8 +66,8 @@ class _Checker:
         self.domain = domain
         self.resolver = resolver
         self.cache = cache
-        self.orgs: dict[str, asyncio.Future[str | DnsFailure]] = {}
-        self.authorized: dict[str, asyncio.Future[bool | DnsFailure]] = {}
+        self.orgs: dict[str, asyncio.Future[str | QueryFailure]] = {}
+        self.authorized: dict[str, asyncio.Future[bool | QueryFailure]] = {}
 
     async def check(self, tag: str, uri: ReportUri) -> list[Finding]:
         evidence = {"tag": tag, "uri": uri.uri, "position": uri.position}
@@ -100,49 +100,51 @@ class _Checker:
         findings += await self._external(tag, uri, evidence)
         return findings
 
-    async def _external(self, tag: str, uri: ReportUri, evidence: dict[str, Any]) -> list[Finding]:
+    async def _external(
+        self, tag: str, uri: ReportUri, evidence: Mapping[str, object]
+    ) -> list[Finding]:
         qname = f"{self.domain}._report._dmarc.{uri.host}"
         own, theirs = self._org(self.domain), self._org(uri.host)
         if _likely_external(self.domain, uri.host):
             self._authorization(uri.host, qname)  # speculative: used only if external
         for org in (await asyncio.shield(own), await asyncio.shield(theirs)):
-            if isinstance(org, DnsFailure):
+            if isinstance(org, QueryFailure):
                 return [_temperror(tag, org, evidence)]
         if own.result() == theirs.result():
             return []
         answer = await asyncio.shield(self._authorization(uri.host, qname))
-        if isinstance(answer, DnsFailure):
+        if isinstance(answer, QueryFailure):
             return [_temperror(tag, answer, evidence)]
         code, severity = (
             (f"dmarc.{tag}_authorized", OK) if answer else (f"dmarc.{tag}_unauthorized", WARNING)
         )
         return [_finding(code, severity, _RFC_EXTERNAL, qname=qname, host=uri.host, **evidence)]
 
-    def _org(self, name: str) -> asyncio.Future[str | DnsFailure]:
+    def _org(self, name: str) -> asyncio.Future[str | QueryFailure]:
         return _shared(self.orgs, name, lambda: self._walk_org(name))
 
-    def _authorization(self, host: str, qname: str) -> asyncio.Future[bool | DnsFailure]:
+    def _authorization(self, host: str, qname: str) -> asyncio.Future[bool | QueryFailure]:
         return _shared(self.authorized, host, lambda: self._query_authorization(qname))
 
-    async def _walk_org(self, name: str) -> str | DnsFailure:
+    async def _walk_org(self, name: str) -> str | QueryFailure:
         try:
             walk = await tree_walk(name, self.resolver, cache=self.cache)
         except InvalidDomainError:
             return name  # only its own Org Domain; parse_report_uri vets hosts already
         return walk.failure or walk.organizational_domain
 
-    async def _query_authorization(self, qname: str) -> bool | DnsFailure:
+    async def _query_authorization(self, qname: str) -> bool | QueryFailure:
         try:
             answer = await self.resolver.query(qname, "TXT")
         except DnsError as exc:
-            return DnsFailure(exc.qname, exc.rdtype, exc.reason)
+            return QueryFailure.of(exc)
         return any(_AUTHORIZING.match(text) for text in answer.texts)
 
 
 def _shared(
     memo: dict[str, asyncio.Future[_T]],
     key: str,
-    start: Callable[[], Coroutine[Any, Any, _T]],
+    start: Callable[[], Coroutine[object, object, _T]],
 ) -> asyncio.Future[_T]:
     """The lookup for ``key`` in ``memo``, started now if it has not started yet."""
     pending = memo.get(key)
@@ -153,13 +155,13 @@ def _shared(
     return pending
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
+def _retrieve(future: asyncio.Future[_T]) -> None:
     """Mark an outcome as seen: a speculative lookup that was not needed may fail unheard."""
     if not future.cancelled():
         future.exception()
 
 
-def _temperror(tag: str, error: DnsFailure, evidence: dict[str, Any]) -> Finding:
+def _temperror(tag: str, error: QueryFailure, evidence: Mapping[str, object]) -> Finding:
     return _finding(
         f"dmarc.{tag}_temperror",
         WARNING,

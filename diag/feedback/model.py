@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+
+from diag.jsonvalue import JsonObject
 
 DISPOSITIONS = ("none", "quarantine", "reject")
 # RFC 9990's ActionDispositionType adds "pass" (no action, DMARC passed under an enforcing
@@ -267,9 +268,9 @@ class Summary:
     auth_failure: tuple[str, ...] = ()
     reported_domain: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """The keys DESIGN.md gives for ``reports import --json``, by kind."""
-        out: dict[str, Any] = {
+        out: JsonObject = {
             "kind": self.kind,
             "org_name": self.org_name,
             "report_id": self.report_id,

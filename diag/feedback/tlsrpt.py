@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TypeGuard
 
 from diag.errors import ReportRefused
 from diag.feedback import values as v
@@ -23,7 +23,7 @@ POLICY_TYPES = ("sts", "tlsa", "no-policy-found")  # RFC 8460 §4.4
 _RESULT_TYPE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
-def _decode(data: bytes) -> Any:
+def _decode(data: bytes) -> object:
     try:
         return json.loads(data)
     except RecursionError:
@@ -32,17 +32,17 @@ def _decode(data: bytes) -> Any:
         raise ReportRefused(reason="json_malformed", detail=str(error)[:200]) from None
 
 
-def is_tls_report(document: object) -> bool:
+def is_tls_report(document: object) -> TypeGuard[Mapping[str, object]]:
     return isinstance(document, dict) and "policies" in document
 
 
-def _object(value: Any, name: str) -> Mapping[str, Any]:
+def _object(value: object, name: str) -> Mapping[str, object]:
     if not isinstance(value, dict):
         raise ReportRefused(reason="missing_field" if value is None else "bad_value", detail=name)
     return value
 
 
-def _list(value: Any, name: str) -> list[Any]:
+def _list(value: object, name: str) -> list[object]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -50,7 +50,7 @@ def _list(value: Any, name: str) -> list[Any]:
     return value
 
 
-def _string(value: Any, name: str) -> str | None:
+def _string(value: object, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -58,18 +58,18 @@ def _string(value: Any, name: str) -> str | None:
     return v.safe_text(value)
 
 
-def _text(document: Mapping[str, Any], key: str, limit: int) -> str | None:
+def _text(document: Mapping[str, object], key: str, limit: int) -> str | None:
     return v.optional_text(_string(document.get(key), key), limit)
 
 
-def _count(value: Any, name: str) -> int:
+def _count(value: object, name: str) -> int:
     """A JSON integer count (a string of digits is not one here)."""
     if not isinstance(value, int):
         raise ReportRefused(reason="bad_value", detail=f"{name} is not a count")
     return v.count(value, name)
 
 
-def _datetime(value: Any, name: str) -> dt.datetime:
+def _datetime(value: object, name: str) -> dt.datetime:
     """An RFC 3339 date-time (RFC 8460 §4.4, ``date-range``)."""
     text = _string(value, name)
     if not text:
@@ -93,7 +93,7 @@ def parse_tls(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> TlsReport:
     return tls_report(document, limits)
 
 
-def tls_report(document: Mapping[str, Any], limits: Limits) -> TlsReport:
+def tls_report(document: Mapping[str, object], limits: Limits) -> TlsReport:
     dates = _object(document.get("date-range"), "date-range")
     begin = _datetime(dates.get("start-datetime"), "date-range/start-datetime")
     end = _datetime(dates.get("end-datetime"), "date-range/end-datetime")
@@ -113,7 +113,7 @@ def tls_report(document: Mapping[str, Any], limits: Limits) -> TlsReport:
     )
 
 
-def _policy(value: Any, name: str, limits: Limits) -> TlsPolicy:
+def _policy(value: object, name: str, limits: Limits) -> TlsPolicy:
     entry = _object(value, name)
     policy = _object(entry.get("policy"), f"{name}/policy")
     summary = _object(entry.get("summary"), f"{name}/summary")
@@ -145,7 +145,7 @@ def _policy(value: Any, name: str, limits: Limits) -> TlsPolicy:
     )
 
 
-def _strings(value: Any, name: str, limits: Limits) -> tuple[str, ...]:
+def _strings(value: object, name: str, limits: Limits) -> tuple[str, ...]:
     items = _list(value, name)
     if len(items) > limits.max_records:
         raise ReportRefused(
@@ -155,7 +155,7 @@ def _strings(value: Any, name: str, limits: Limits) -> tuple[str, ...]:
     return tuple(text for text in texts if text is not None)
 
 
-def _failure(value: Any, name: str, limits: Limits) -> TlsFailure:
+def _failure(value: object, name: str, limits: Limits) -> TlsFailure:
     entry = _object(value, name)
     result_type = v.required_text(_string(entry.get("result-type"), name), f"{name}/result-type")
     if not _RESULT_TYPE.fullmatch(result_type.lower()):

@@ -7,12 +7,13 @@ unknown version, quoted specials in a reason) go through a tolerant parser here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import authres
 
-from diag.headers.fields import comments, strip_comments
+from diag.headers.fields import Segment, split_segments
+from diag.jsonvalue import JsonObject
 
 # Values longer than this, or with more ``=`` than MAX_AUTHRES_PAIRS, skip authres: its parser
 # grows quadratically with the properties in one resinfo, and real values stay far below both.
@@ -21,7 +22,11 @@ MAX_AUTHRES_PAIRS = 64
 MAX_VALUE_LENGTH = 8192  # read no further into one value (real ones stay under 2 KB)
 _ARC_INSTANCE = re.compile(r"^\s*i\s*=\s*(\d+)\s*;", re.IGNORECASE)
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|=|[^\s="]+')
-_KEY_VALUE = re.compile(r"(\w+)\s*=\s*(\w+)")
+_METHOD_RESULT = re.compile(
+    r"^\s*([A-Za-z0-9_-]+)(?:/\d+)?\s*=\s*([A-Za-z0-9_-]+)"
+)  # RFC 8601 §2.2
+_COMMENT_VALUE = re.compile(r"\b(p|sp|dis|pct)\s*=\s*([A-Za-z0-9_.-]+)", re.IGNORECASE)
+_ACTION = re.compile(r"(?<![\w.])action\s*=\s*([A-Za-z0-9_.-]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class MethodResult:
         """The value of the property ``name`` (``header.d``), or ``""``."""
         return next((v for k, v in self.properties if k.lower() == name.lower()), "")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "method": self.method,
             "result": self.result,
@@ -73,7 +78,7 @@ class AuthenticationEntry:
             return "pass"
         return found[0].result
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         compauth = self.method("compauth")
         return {
             "receiver": self.receiver,
@@ -93,7 +98,14 @@ class AuthenticationEntry:
 
 
 def parse_authentication_results(value: str, *, arc: bool = False) -> AuthenticationEntry:
-    """Parse one field value. Never raises: an unreadable value gives ``parsed=False``."""
+    """Parse one field value. Never raises: an unreadable value gives ``parsed=False``.
+
+    Comments are never read as results (RFC 8601 §2.2 allows CFWS anywhere): Gmail's
+    ``arc=pass (i=1 ... dmarc=pass ...)`` says nothing about its own ``dmarc=`` result. The
+    comment that follows a result is kept with it, and the ``p=``/``sp=``/``dis=`` in the
+    comment of the real ``dmarc=`` result (Gmail), or its ``action=`` (Microsoft), go to
+    ``extras``.
+    """
     source = "ARC-Authentication-Results" if arc else "Authentication-Results"
     instance = None
     body = " ".join(value[:MAX_VALUE_LENGTH].split())
@@ -101,26 +113,28 @@ def parse_authentication_results(value: str, *, arc: bool = False) -> Authentica
     if match:  # ARC's i= prefix (RFC 8617 §4.1.1); some receivers put it in plain AR too
         instance = int(match[1])
         body = body[match.end() :]
-    extras = _dmarc_comment_values(body)
+    segments = split_segments(body)
     try:
         if len(body) > MAX_AUTHRES_LENGTH or body.count("=") > MAX_AUTHRES_PAIRS:
             raise ValueError("too large for authres")
         header = authres.AuthenticationResultsHeader.parse_value(body)
         results = tuple(_from_authres(r) for r in header.results)
+        if [r.method for r in results] != _opened_methods(segments[1:]):
+            raise ValueError("authres read the results differently from the comment-aware split")
         receiver = str(header.authserv_id or "")
         parser = "authres"
     except Exception:  # authres raises several unrelated exception types for bad input
-        receiver, results = _tolerant(body)
+        receiver, results = _tolerant(segments)
         parser = "tolerant"
     return AuthenticationEntry(
         receiver=receiver.lower(),
-        results=results,
+        results=_with_comments(results, segments),
         source=source,
         instance=instance,
         parser=parser,
         raw=value,
-        parsed=bool(receiver),
-        extras=extras,
+        parsed=bool(receiver) or bool(results),
+        extras=_dmarc_extras(segments),
     )
 
 
@@ -131,21 +145,23 @@ def _from_authres(result: Any) -> MethodResult:
         result=str(result.result).lower(),
         reason=str(result.reason or ""),
         properties=props,
-        comment=str(getattr(result, "result_comment", "") or ""),
     )
 
 
-def _tolerant(body: str) -> tuple[str, tuple[MethodResult, ...]]:
-    """authserv-id [version] *( ";" resinfo ), read leniently (RFC 8601 §2.2)."""
-    segments = _split_outside_quotes(strip_comments(body))
-    head = segments[0].split()
-    receiver = head[0] if head else ""
-    results = []
-    for segment in segments[1:]:
-        result = _tolerant_resinfo(segment)
-        if result is not None:
-            results.append(result)
-    return receiver, tuple(results)
+def _tolerant(segments: list[Segment]) -> tuple[str, tuple[MethodResult, ...]]:
+    """authserv-id [version] *( ";" resinfo ), read leniently (RFC 8601 §2.2).
+
+    Microsoft 365 leaves the authserv-id out (``spf=pass (...) smtp.mailfrom=...; ...``): a
+    first part that is already a ``method=result`` is read as a result, the receiver left empty.
+    """
+    head = segments[0].text
+    if _method_result(head) is not None:
+        receiver, resinfos = "", segments
+    else:
+        words = head.split()
+        receiver, resinfos = (words[0] if words else ""), segments[1:]
+    results = (_tolerant_resinfo(s.text) for s in resinfos)
+    return receiver, tuple(r for r in results if r is not None)
 
 
 def _tolerant_resinfo(segment: str) -> MethodResult | None:
@@ -166,44 +182,55 @@ def _tolerant_resinfo(segment: str) -> MethodResult | None:
     return MethodResult(method.split("/")[0].lower(), result.lower(), reason, props)
 
 
-def _split_outside_quotes(text: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return [p.strip() for p in parts if p.strip()] or [""]
-
-
 def _unquote(token: str) -> str:
     if token.startswith('"'):
         return re.sub(r"\\(.)", r"\1", token[1:].removesuffix('"'))
     return token
 
 
-def _dmarc_comment_values(body: str) -> dict[str, str]:
-    """``p=``, ``sp=``, ``dis=`` from the comment after ``dmarc=`` (Google), or ``action=``."""
-    match = re.search(r"\bdmarc\s*=\s*\w+\s*(\([^)]*\))?([^;]*)", body, re.IGNORECASE)
-    if match is None:
-        return {}
-    values: dict[str, str] = {}
-    for comment in comments(match[0]):
-        values.update({k.lower(): v.upper() for k, v in _KEY_VALUE.findall(comment)})
-    action = re.search(r"\baction\s*=\s*(\w+)", match[2] or "", re.IGNORECASE)
-    if action and "dis" not in values:
-        values["dis"] = action[1].upper()
-    return values
+def _method_result(text: str) -> tuple[str, str] | None:
+    """The ``method=result`` that opens a resinfo (comments already taken out), or None."""
+    match = _METHOD_RESULT.match(text)
+    return (match[1].lower(), match[2].lower()) if match else None
+
+
+def _opened_methods(segments: list[Segment]) -> list[str]:
+    return [m[0] for m in map(_method_result, (s.text for s in segments)) if m is not None]
+
+
+def _with_comments(
+    results: tuple[MethodResult, ...], segments: list[Segment]
+) -> tuple[MethodResult, ...]:
+    """Each result with the first comment of its own resinfo (matched by method, in order)."""
+    notes: dict[str, list[str]] = {}
+    for segment in segments:
+        opened = _method_result(segment.text)
+        if opened is not None:
+            notes.setdefault(opened[0], []).append(" ".join(segment.comments[:1]))
+    out = []
+    for result in results:
+        queue = notes.get(result.method, [])
+        comment = queue.pop(0) if queue else ""
+        out.append(replace(result, comment=comment) if comment else result)
+    return tuple(out)
+
+
+def _dmarc_extras(segments: list[Segment]) -> dict[str, str]:
+    """``p=``, ``sp=``, ``dis=`` from the comment of the ``dmarc=`` result itself (Google), or
+    its ``action=`` property (Microsoft), as ``dis``. Comments of other results are not read."""
+    for segment in segments:
+        opened = _method_result(segment.text)
+        if opened is None or opened[0] != "dmarc":
+            continue
+        values: dict[str, str] = {}
+        for comment in segment.comments:
+            for key, val in _COMMENT_VALUE.findall(comment):
+                values.setdefault(key.lower(), val.upper())
+        action = _ACTION.search(segment.text)
+        if action and "dis" not in values:
+            values["dis"] = action[1].upper()
+        return values
+    return {}
 
 
 __all__ = ["AuthenticationEntry", "MethodResult", "parse_authentication_results"]

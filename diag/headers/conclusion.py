@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from diag.headers.authresults import AuthenticationEntry
 from diag.headers.model import Verdict
+from diag.jsonvalue import JsonObject
 
 FOLDERS = ("inbox", "junk", "quarantine", "rejected", "unknown")
 REASONS = (
@@ -34,6 +34,7 @@ _RANKED: tuple[tuple[str, tuple[str, str]], ...] = (
     ("rejected", ("rejected", "spam_filter")),
     ("user_rule", ("junk", "user_rule")),
     ("admin_rule", ("junk", "admin_rule")),
+    ("policy_blocklist", ("junk", "admin_rule")),
     ("spoof", ("junk", "authentication")),
     ("dmarc_policy", ("junk", "authentication")),
     ("bulk", ("junk", "bulk")),
@@ -45,7 +46,10 @@ _SUMMARIES: Mapping[tuple[str, str], str] = MappingProxyType(
         ("quarantine", "malware"): "quarantined as malware",
         ("quarantine", "phish"): "quarantined as phishing or impersonation",
         ("rejected", "spam_filter"): "rejected by the spam filter",
-        ("junk", "user_rule"): "moved to junk by a blocked-senders rule",
+        (
+            "junk",
+            "user_rule",
+        ): "moved to junk: the sender is on the recipient's own blocked senders list",
         ("junk", "admin_rule"): "marked as spam by an administrator's rule",
         ("junk", "authentication"): "junked because sender authentication failed",
         ("junk", "bulk"): "junked as bulk mail",
@@ -54,6 +58,15 @@ _SUMMARIES: Mapping[tuple[str, str], str] = MappingProxyType(
         ("inbox", "none"): "delivered to the inbox; no filter marked it as spam",
         ("unknown", "none"): "no receiver's spam verdict in these headers",
         ("unknown", "authentication"): "no spam verdict, but sender authentication failed",
+    }
+)
+
+
+# Categories that say more than their (folder, reason) summary.
+_CATEGORY_SUMMARIES: Mapping[str, str] = MappingProxyType(
+    {
+        "policy_blocklist": "marked as spam: the sender is on the blocked senders or domains list"
+        " of the organization's anti-spam policy (an administrator's setting)",
     }
 )
 
@@ -68,7 +81,7 @@ class Conclusion:
     summary: str
     decided_by: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "folder": self.folder,
             "reason": self.reason,
@@ -85,7 +98,7 @@ def conclude(
     for category, (folder, reason) in _RANKED:
         for verdict in final:
             if verdict.category == category:
-                return _make(folder, reason, verdict)
+                return _make(folder, reason, verdict, _CATEGORY_SUMMARIES.get(category))
     spam_flagged = [v for v in final if v.spam]
     if spam_flagged:
         return _make("junk", "spam_filter", spam_flagged[0])
@@ -109,9 +122,12 @@ def _dmarc_failed(authentication: Sequence[AuthenticationEntry]) -> bool:
     return any(a.summary("dmarc") == "fail" for a in plain if a.receiver == receiver)
 
 
-def _make(folder: str, reason: str, verdict: Verdict | None) -> Conclusion:
+def _make(
+    folder: str, reason: str, verdict: Verdict | None, summary: str | None = None
+) -> Conclusion:
     decided = f"{verdict.system}:{verdict.receiver}" if verdict else ""
-    return Conclusion(folder, reason, _SUMMARIES.get((folder, reason), folder), decided)
+    summary = summary or _SUMMARIES.get((folder, reason), folder)
+    return Conclusion(folder, reason, summary, decided)
 
 
 __all__ = ["FOLDERS", "REASONS", "Conclusion", "conclude"]

@@ -146,4 +146,65 @@ def comments(value: str) -> list[str]:
     return found
 
 
-__all__ = ["HeaderBlock", "comments", "parse_header_block", "strip_comments", "to_text"]
+@dataclass(frozen=True)
+class Segment:
+    """One ``;``-separated part of a structured value: its text with the comments taken out
+    (each replaced by a space, quoted strings kept) and its top-level comments in order."""
+
+    text: str
+    comments: tuple[str, ...] = ()
+
+
+def split_segments(value: str, separator: str = ";") -> list[Segment]:
+    """``value`` split at ``separator`` outside comments and quoted strings (RFC 5322 §3.2.2,
+    §3.2.4: comments nest, a quoted-pair escapes one character in either, and a ``"`` inside a
+    comment or a ``(`` inside a quoted string is ordinary text). An unclosed comment or quoted
+    string runs to the end. Never raises."""
+    segments: list[Segment] = []
+    text: list[str] = []
+    found: list[str] = []
+    comment: list[str] = []
+    depth = 0
+    quoted = escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+            (comment if depth else text).append(char)
+        elif char == "\\":
+            escaped = True
+            if not depth:
+                text.append(char)
+        elif depth:
+            depth += (char == "(") - (char == ")")
+            if depth:
+                comment.append(char)
+            else:
+                found.append("".join(comment).strip())
+                comment = []
+                text.append(" ")
+        elif quoted:
+            text.append(char)
+            quoted = char != '"'
+        elif char == "(":
+            depth = 1
+        elif char == separator:
+            segments.append(Segment("".join(text).strip(), tuple(found)))
+            text, found = [], []
+        else:
+            text.append(char)
+            quoted = char == '"'
+    if depth:
+        found.append("".join(comment).strip())
+    segments.append(Segment("".join(text).strip(), tuple(found)))
+    return segments
+
+
+__all__ = [
+    "HeaderBlock",
+    "Segment",
+    "comments",
+    "parse_header_block",
+    "split_segments",
+    "strip_comments",
+    "to_text",
+]

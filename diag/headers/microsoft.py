@@ -2,7 +2,9 @@
 its -Untrusted copy), X-MS-Exchange-Organization-SCL, X-Microsoft-Antispam (BCL) and the
 compauth result in Authentication-Results, decoded into stable detail codes. Pure.
 
-Field meanings follow Microsoft Learn, "Anti-spam message headers in Microsoft 365".
+Field meanings follow Microsoft Learn, "Anti-spam message headers in Microsoft 365": SFV:BLK is
+the recipient's own Blocked Senders list, SFV:SKB the blocked senders or domains list of the
+organization's anti-spam policy (an administrator's setting; the mail is marked as spam).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ SFV: Mapping[str, str] = MappingProxyType(
         "SKQ": "ms.sfv.released_from_quarantine",
         "SKU": "ms.sfv.skipped",
         "SKV": "ms.sfv.skipped",
+        "BULK": "ms.sfv.bulk",
     }
 )
 CAT: Mapping[str, str] = MappingProxyType(
@@ -80,15 +83,16 @@ _CAT_CATEGORY: Mapping[str, str] = MappingProxyType(
 _SFV_CATEGORY: Mapping[str, str] = MappingProxyType(
     {
         "BLK": "user_rule",
-        "SKB": "user_rule",
+        "SKB": "policy_blocklist",
         "SKS": "admin_rule",
+        "BULK": "bulk",
         "SFE": "allowlisted",
         "SKA": "allowlisted",
         "SKN": "allowlisted",
     }
 )
 _NOT_SPAM_SFV = frozenset({"NSPM", "SKA", "SKN", "SFE", "SKI", "SKQ"})
-_SPAM_SFV = frozenset({"SPM", "SKS", "SKB", "BLK"})
+_SPAM_SFV = frozenset({"SPM", "SKS", "SKB", "BLK", "BULK"})
 DIR: Mapping[str, str] = MappingProxyType(
     {"INB": "ms.dir.inbound", "OUT": "ms.dir.outbound", "INT": "ms.dir.internal"}
 )
@@ -236,7 +240,9 @@ def _bcl(antispam: str | None) -> int | None:
 
 
 def _compauth(auth: Sequence[AuthenticationEntry]) -> list[Detail]:
-    for entry in auth:
+    for entry in auth:  # the receiving tenant's own results, never an ARC set's
+        if entry.source != "Authentication-Results":
+            continue
         found = entry.method("compauth")
         if found:
             details = [Detail("compauth", found[0].result, f"ms.compauth.{found[0].result}")]

@@ -5,7 +5,8 @@ its decoded details. Pure data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from diag.jsonvalue import JsonObject
 
 SYSTEMS = ("microsoft", "spamassassin", "rspamd", "gmail", "other")
 
@@ -16,6 +17,7 @@ CATEGORIES = (
     "impersonation",
     "user_rule",
     "admin_rule",
+    "policy_blocklist",
     "spoof",
     "dmarc_policy",
     "rejected",
@@ -60,7 +62,7 @@ class Verdict:
     def codes(self) -> tuple[str, ...]:
         return tuple(d.code for d in self.details)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "receiver": self.receiver,
             "system": self.system,

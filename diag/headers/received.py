@@ -10,10 +10,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from diag.findings import INFO, WARNING, Finding
 from diag.headers.fields import comments, strip_comments
+from diag.jsonvalue import JsonObject
 
 MAX_HOPS = 100  # RFC 5321 §6.3 suggests 100 Received fields as a loop limit
 SLOW_HOP_SECONDS = 900  # a hop slower than this is shown as a delay worth explaining
@@ -35,7 +35,7 @@ class Hop:
     delay_seconds: float | None = None
     raw: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "from": self.from_host,
             "from_ip": self.from_ip,

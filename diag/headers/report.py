@@ -5,8 +5,8 @@ DKIM re-verification that needs DNS. Neither raises for anything in the input.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from diag.dkim import verify_message
 from diag.findings import ERROR, INFO, OK, WARNING, Finding
@@ -16,6 +16,7 @@ from diag.headers.fields import HeaderBlock, parse_header_block
 from diag.headers.model import Verdict
 from diag.headers.received import Hop, parse_hops
 from diag.headers.verdicts import decode_verdicts
+from diag.jsonvalue import JsonObject
 from diag.resolver import Resolver
 
 MAX_AUTH_FIELDS = 30  # Authentication-Results fields read; real messages carry a handful
@@ -40,7 +41,7 @@ class HeaderReport:
     conclusion: Conclusion
     findings: tuple[Finding, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The ``headers`` JSON of DESIGN.md."""
         return {
             "hops": [h.to_dict() for h in self.hops],
@@ -164,7 +165,7 @@ def _auth_findings(auth: tuple[AuthenticationEntry, ...]) -> list[Finding]:
     return findings
 
 
-def _dkim_finding(result: dict[str, Any]) -> Finding:
+def _dkim_finding(result: Mapping[str, object]) -> Finding:
     evidence = {k: result[k] for k in ("result", "domain", "selector", "reason")}
     if result["result"] == "pass":
         return Finding("headers.dkim_verified", OK, "a DKIM signature verifies", evidence)

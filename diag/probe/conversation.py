@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diag.findings import INFO, OK, WARNING, Finding
+from diag.jsonvalue import JsonObject
 from diag.probe.replies import Reply, interpret
 from diag.probe.session import SessionClosed, SmtpSession, parse_ehlo, tls_context
 from diag.probe.tlsinfo import TlsSession, certificate_facts
@@ -24,8 +25,8 @@ class ConversationState:
     banner: str = ""
     extensions: dict[str, str] = field(default_factory=dict)
     tls: TlsSession = field(default_factory=TlsSession)
-    mail_from: list[dict[str, Any]] = field(default_factory=list)
-    rcpt: list[dict[str, Any]] = field(default_factory=list)
+    mail_from: list[JsonObject] = field(default_factory=list)
+    rcpt: list[JsonObject] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -185,7 +186,7 @@ def _der(certificate: Any) -> bytes:
 
 def _tls_findings(tls: TlsSession, host: str) -> list[Finding]:
     cert = tls.certificate
-    evidence: dict[str, Any] = {"host": host, "version": tls.version, "cipher": tls.cipher}
+    evidence: dict[str, object] = {"host": host, "version": tls.version, "cipher": tls.cipher}
     if cert is None:
         return [Finding("probe.tls_ok", OK, "STARTTLS works (no certificate seen)", evidence)]
     evidence |= {"subject": cert.subject, "issuer": cert.issuer, "not_after": cert.not_after}

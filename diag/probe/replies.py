@@ -8,10 +8,11 @@ block codes follow Microsoft Learn, "Email non-delivery reports in Exchange Onli
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from diag.findings import ERROR, OK, WARNING, Finding
+from diag.findings import ERROR, OK, WARNING, Finding, Severity
+from diag.jsonvalue import JsonObject
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
 MS_IP_BLOCK = range(606, 650)  # 5.7.606-5.7.649: Microsoft's IP and tenant block list codes
@@ -40,7 +41,7 @@ class Reply:
     def positive(self) -> bool:
         return 200 <= self.code < 400
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"code": self.code, "enhanced": self.enhanced, "text": self.text}
 
     def __str__(self) -> str:
@@ -59,7 +60,9 @@ def parse_reply_line(line: str) -> tuple[int, bool, str] | None:
     return int(line[:3]), line[3:4] == "-", line[4:].strip()
 
 
-def _finding(code: str, severity: Any, summary: str, reply: Reply, **evidence: Any) -> Finding:
+def _finding(
+    code: str, severity: Severity, summary: str, reply: Reply, **evidence: object
+) -> Finding:
     return Finding(
         code,
         severity,
@@ -130,7 +133,7 @@ def interpret(stage: str, reply: Reply, *, sender: str = "", rcpt: str = "") -> 
     )
 
 
-def _positive(stage: str, reply: Reply, evidence: dict[str, Any]) -> Finding | None:
+def _positive(stage: str, reply: Reply, evidence: Mapping[str, object]) -> Finding | None:
     if stage == "mail":
         return _finding(
             "probe.sender_accepted", OK, f"{evidence['sender']} is accepted", reply, **evidence

@@ -7,15 +7,16 @@ the recipient.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding, has_errors
+from diag.jsonvalue import JsonObject
 from diag.mx import lookup_mx
 from diag.netguard import ForbiddenTarget, check_target
 from diag.probe.conversation import ConversationState, converse
@@ -39,18 +40,18 @@ class ProbeReport:
     banner: str = ""
     extensions: dict[str, str] = field(default_factory=dict)
     tls: TlsSession = field(default_factory=TlsSession)
-    mail_from: tuple[dict[str, Any], ...] = ()
-    rcpt: tuple[dict[str, Any], ...] = ()
+    mail_from: tuple[JsonObject, ...] = ()
+    rcpt: tuple[JsonObject, ...] = ()
     transcript: tuple[TranscriptLine, ...] = ()
     findings: tuple[Finding, ...] = ()
-    attempts: tuple[dict[str, Any], ...] = ()
+    attempts: tuple[JsonObject, ...] = ()
     elapsed: float = 0.0
 
     @property
     def has_errors(self) -> bool:
         return has_errors(self.findings)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "host": self.host,
             "port": self.port,
@@ -85,7 +86,7 @@ async def probe(
     started = time.monotonic()
     host = host_or_ip.strip().rstrip(".").lower()
     addresses, findings = await _addresses(host, resolver, allow_private)
-    attempts: list[dict[str, Any]] = []
+    attempts: list[JsonObject] = []
     for address in addresses:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
@@ -218,23 +219,24 @@ async def probe_domain(
             {"domain": domain, "mx_findings": [f.code for f in mx.findings]},
         )
         return ProbeReport(domain, port, findings=(finding,))
-    options: dict[str, Any] = {
-        "port": port,
-        "sender_addresses": sender_addresses,
-        "rcpt": rcpt,
-        "ehlo_name": ehlo_name,
-        "timeout": timeout,
-        "allow_private": allow_private,
-        "resolver": resolver,
-        "tls_verify": tls_verify,
-    }
-    tried: list[dict[str, Any]] = []
+    attempt = functools.partial(
+        probe,
+        port=port,
+        sender_addresses=sender_addresses,
+        rcpt=rcpt,
+        ehlo_name=ehlo_name,
+        timeout=timeout,
+        allow_private=allow_private,
+        resolver=resolver,
+        tls_verify=tls_verify,
+    )
+    tried: list[JsonObject] = []
     for host in hosts[:-1]:
-        report = await probe(host.name, **options)
+        report = await attempt(host.name)
         if report.connected:
             return replace(report, attempts=(*tried, *report.attempts))
         tried.append({"host": host.name, "findings": [f.code for f in report.findings]})
-    last = await probe(hosts[-1].name, **options)
+    last = await attempt(hosts[-1].name)
     return replace(last, attempts=(*tried, *last.attempts))
 
 

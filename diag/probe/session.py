@@ -6,12 +6,13 @@ QUIT. Never DATA: the probe asks, it does not send mail.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
 
+from diag.jsonvalue import JsonObject
 from diag.probe.replies import Reply, parse_reply_line
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class TranscriptLine:
     direction: str
     line: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"at_ms": round(self.at_ms, 1), "dir": self.direction, "line": self.line}
 
     def __str__(self) -> str:
@@ -120,8 +121,12 @@ class SmtpSession:
             log.debug("smtp_probe.close_failed")
 
 
+@functools.cache
 def tls_context(verify: bool) -> ssl.SSLContext:
-    """A client context: verifying (CA store, host name) or only recording what it sees."""
+    """A client context: verifying (CA store, host name) or only recording what it sees.
+
+    Built once per kind and shared by every probe (loading the CA store per probe cost more
+    than its handshake); a context holds configuration only, so sharing it is safe."""
     if verify:
         return ssl.create_default_context()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

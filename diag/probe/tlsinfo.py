@@ -7,10 +7,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
+
+from diag.jsonvalue import JsonObject
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class CertificateFacts:
     name_matches: bool = False
     error: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "subject": self.subject,
             "issuer": self.issuer,
@@ -60,7 +61,7 @@ class TlsSession:
     error: str = ""
     chain: tuple[bytes, ...] = field(default=(), repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "offered": self.offered,
             "established": self.established,

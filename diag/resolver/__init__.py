@@ -14,6 +14,7 @@ from diag.resolver.answer import (
     Resolver,
     normalize_name,
 )
+from diag.resolver.failure import QueryFailure
 from diag.resolver.memory import MemoryResolver, UnexpectedQuery, ZoneData
 from diag.resolver.wire import DnsPythonResolver
 
@@ -23,6 +24,7 @@ __all__ = [
     "Answer",
     "DnsPythonResolver",
     "MemoryResolver",
+    "QueryFailure",
     "QueryLogEntry",
     "Rcode",
     "Record",

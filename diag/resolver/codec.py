@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import dns.ipv4
 import dns.ipv6
 
+from diag.names import MAX_LABEL_LENGTH
 from diag.resolver.answer import DEFAULT_NEGATIVE_TTL, MX, TXT, Rcode, Record
 
 A, NS, CNAME, SOA, PTR, MX_TYPE, TXT_TYPE, AAAA, OPT, SPF = 1, 2, 5, 6, 12, 15, 16, 28, 41, 99
@@ -33,7 +34,6 @@ EDNS_PAYLOAD = 1232  # the resolver's advertised UDP size (DNS flag day 2020)
 MAX_CHAIN = 16  # CNAMEs dnspython follows within one response before ChainTooLong
 MAX_NAME = 255  # RFC 1035 §2.3.4
 MAX_TTL = 0x7FFFFFFF  # RFC 2181 §8
-MAX_LABEL = 63  # RFC 1035 §2.3.4
 MAX_POINTERS = 16  # compression pointers followed in one name (dnspython's limit)
 
 _HEADER = struct.Struct("!HHHHHH")
@@ -81,7 +81,7 @@ def encode_name(name: str) -> bytes | None:
     wire = bytearray()
     for label in name.split("."):
         raw = label.encode("ascii")
-        if not raw or len(raw) > MAX_LABEL or not _PLAIN.issuperset(raw):
+        if not raw or len(raw) > MAX_LABEL_LENGTH or not _PLAIN.issuperset(raw):
             return None
         wire.append(len(raw))
         wire += raw
@@ -250,7 +250,7 @@ def _read_name(data: bytes, offset: int) -> tuple[bytes, int]:
                 return b".".join(labels), offset + 1 if after < 0 else after
             if length >= 0xC0:
                 break
-            if length > MAX_LABEL:
+            if length > MAX_LABEL_LENGTH:
                 raise Declined("unknown label type")
             label = data[offset + 1 : offset + 1 + length]
             if offset + 1 + length > end or b"." in label:

@@ -13,11 +13,15 @@ from diag.senders.report import (
     run_jobs,
 )
 from diag.senders.spec import COMMON_SELECTORS, SenderSpec, sample_reset_mail
+from diag.senders.waves import TOGETHER, WAVES, Pacing
 
 __all__ = [
     "COMMON_SELECTORS",
     "DEFAULT_DEADLINE",
     "SECTIONS",
+    "TOGETHER",
+    "WAVES",
+    "Pacing",
     "Part",
     "Section",
     "SenderReport",

@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
@@ -38,11 +37,13 @@ class Part:
 
     section: str
     label: str
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, object] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
 
 
-def finding(code: str, severity: Severity, summary: str, rfc: str = "", **evidence: Any) -> Finding:
+def finding(
+    code: str, severity: Severity, summary: str, rfc: str = "", **evidence: object
+) -> Finding:
     """A finding with ``evidence`` given as keywords."""
     return Finding(code, severity, summary, MappingProxyType(evidence), rfc=rfc)
 
@@ -101,17 +102,16 @@ async def dkim_discovery_part(domain: str, selectors: Sequence[str], resolver: R
     """Common selectors of a domain without a configured identity; only found keys are judged."""
     results = await asyncio.gather(*(check_selector(domain, s, resolver) for s in selectors))
     found: list[Finding] = []
-    data: dict[str, Any] = {"tried": list(selectors), "found": [], "not_checked": []}
+    keys: list[str] = []
+    not_checked: list[str] = []
     for selector, result in zip(selectors, results, strict=True):
         codes = {f.code for f in result.findings}
         if codes == {"dkim.key_missing"}:
             continue
-        if "dkim.dns_temperror" in codes:
-            data["not_checked"].append(selector)
-        else:
-            data["found"].append(selector)
+        (not_checked if "dkim.dns_temperror" in codes else keys).append(selector)
         found.extend(result.findings)
-    if not data["found"]:
+    data = {"tried": list(selectors), "found": keys, "not_checked": not_checked}
+    if not keys:
         found.append(
             finding(
                 "sender.dkim_no_common_selector",
@@ -136,7 +136,7 @@ async def alignment_part(
 ) -> Part:
     """Whether the envelope (SPF) and d= (DKIM) domains align with the From domain (DMARC)."""
     author, envelope, signing = spec.domain, spec.envelope, spec.signing_domain
-    data: dict[str, Any] = {
+    data: dict[str, object] = {
         "from_domain": author,
         "envelope_domain": envelope,
         "dkim_domain": signing,
@@ -171,7 +171,7 @@ async def alignment_part(
     return Part("alignment", "alignment", data, tuple(_alignment_findings(data, spf_ok, dkim_ok)))
 
 
-def _alignment_unknown(data: Mapping[str, Any], reason: str) -> Finding:
+def _alignment_unknown(data: Mapping[str, object], reason: str) -> Finding:
     return finding(
         "sender.alignment_not_checked",
         WARNING,
@@ -182,7 +182,7 @@ def _alignment_unknown(data: Mapping[str, Any], reason: str) -> Finding:
     )
 
 
-def _alignment_findings(data: Mapping[str, Any], spf_ok: bool, dkim_ok: bool) -> list[Finding]:
+def _alignment_findings(data: Mapping[str, object], spf_ok: bool, dkim_ok: bool) -> list[Finding]:
     rfc = "RFC 9989 §4.4"
     if spf_ok and dkim_ok:
         return [
@@ -237,7 +237,7 @@ async def bounce_mx_part(domain: str, resolver: Resolver) -> Part:
     except DnsError as exc:
         return Part("bounce_mx", "mx", {"domain": domain}, (_mx_temperror(domain, exc.reason),))
     exchanges = [str(mx) for mx in answer.mx_records]
-    data: dict[str, Any] = {"domain": domain, "mx": exchanges, "rcode": answer.rcode.value}
+    data: dict[str, object] = {"domain": domain, "mx": exchanges, "rcode": answer.rcode.value}
     if answer.rcode is Rcode.NXDOMAIN:
         code, severity, summary = (
             "sender.bounce_domain_missing",
@@ -262,7 +262,7 @@ async def bounce_mx_part(domain: str, resolver: Resolver) -> Part:
     return Part("bounce_mx", "mx", data, (finding(code, severity, summary, rfc, **data),))
 
 
-async def _implicit_mx(domain: str, data: dict[str, Any], resolver: Resolver) -> Part:
+async def _implicit_mx(domain: str, data: dict[str, object], resolver: Resolver) -> Part:
     forward = await forward_lookup(domain, resolver)
     data["addresses"] = list(forward.addresses)
     if forward.error:

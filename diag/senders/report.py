@@ -8,20 +8,20 @@ problem in the domain under test.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
-from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
+from diag.deadline import gather_within
 from diag.dmarc import default_psl
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding, has_errors, worst_severity
+from diag.jsonvalue import JsonObject, json_object
 from diag.resolver import Resolver, normalize_name
 from diag.senders.checks import (
     Part,
@@ -39,7 +39,7 @@ from diag.senders.checks import (
     verify_sample,
 )
 from diag.senders.spec import COMMON_SELECTORS, SenderSpec
-from diag.senders.waves import GatedResolver, Wave, run_after
+from diag.senders.waves import WAVES, Check, Job, Pacing, Sample
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,13 @@ SECTIONS = ("spf", "dkim", "dmarc", "alignment", "reverse", "dnsbl", "bounce_mx"
 DEFAULT_DEADLINE = 15.0  # seconds for a whole report
 STATUSES = ("ok", "warning", "problem", "not_checked")
 
-Job = tuple[str, str, Coroutine[Any, Any, Part]]
-
 
 @dataclass(frozen=True)
 class Section:
     """One area of the report (SPF, DKIM, ...): its checks' data by label and their findings."""
 
     key: str
-    checks: Mapping[str, Mapping[str, Any]]
+    checks: Mapping[str, Mapping[str, object]]
     findings: tuple[Finding, ...]
     not_checked: tuple[str, ...] = ()
 
@@ -70,10 +68,10 @@ class Section:
             return "warning"
         return "ok"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "status": self.status,
-            "checks": {label: dict(data) for label, data in self.checks.items()},
+            "checks": {label: json_object(data) for label, data in self.checks.items()},
             "not_checked": list(self.not_checked),
             "findings": [f.to_dict() for f in self.findings],
         }
@@ -86,7 +84,7 @@ class SenderReport:
     subject: str
     kind: str
     domain: str
-    identity: Mapping[str, Any]
+    identity: Mapping[str, object]
     sections: tuple[Section, ...]
     elapsed: float = 0.0
     extra_findings: tuple[Finding, ...] = field(default=())
@@ -103,12 +101,12 @@ class SenderReport:
     def section(self, key: str) -> Section | None:
         return next((s for s in self.sections if s.key == key), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_dict(self) -> JsonObject:
+        data: JsonObject = {
             "subject": self.subject,
             "kind": self.kind,
             "domain": self.domain,
-            "identity": dict(self.identity),
+            "identity": json_object(self.identity),
             "status": "problem" if self.has_errors else "ok",
             "elapsed_ms": round(self.elapsed * 1000, 1),
         }
@@ -126,18 +124,20 @@ async def check_sender(
     deadline: float = DEFAULT_DEADLINE,
     now: float | None = None,
     psl: PublicSuffixList | None = None,
+    pacing: Pacing = WAVES,
 ) -> SenderReport:
     """The full report on one configured identity. ``now`` dates the sample mail (epoch seconds).
+    ``pacing`` orders the lookups (``diag.senders.waves``); it never changes a result.
 
     ``psl`` is the Public Suffix List to use; building one costs ~0.15 s of CPU, so callers
     that run several reports should build it once and pass it.
     """
     started = time.perf_counter()
     clock = time.time() if now is None else now
-    jobs, extra = _identity_jobs(
-        spec, resolver, dnsbl_zones, clock, psl if psl is not None else default_psl()
+    checks, extra = _identity_checks(
+        spec, dnsbl_zones, clock, psl if psl is not None else default_psl()
     )
-    parts, missing = await run_jobs(jobs, deadline)
+    parts, missing = await run_jobs(pacing.jobs(checks, resolver), deadline)
     identity = {
         "address": spec.address,
         "from_domain": spec.domain,
@@ -180,46 +180,46 @@ async def check_sender_domain(
     return SenderReport(domain, "domain", domain, identity, sections, time.perf_counter() - started)
 
 
-def _identity_jobs(
-    spec: SenderSpec, resolver: Resolver, zones: Sequence[str], now: float, psl: PublicSuffixList
-) -> tuple[list[Job], list[Finding]]:
-    # Three waves, so that the waiting overlaps the CPU work instead of following it:
-    # 1. the checks whose answers name further lookups (DMARC discovery and report
-    #    destinations, SPF includes, PTR -> A), the critical path: their questions go out
-    #    first, so their answers come back first and are handled before the others;
-    # 2. once each of those has asked, the one-level lookups (DKIM keys, DNSBL, bounce MX),
-    #    which handle their answers only once each chained check has sent its next level
-    #    (or ended), so that those answers never delay the second level;
-    # 3. once the one-level lookups have asked too, the sample mail is signed (no DNS
-    #    needed), while every first-level question is in flight; it is verified once its
-    #    key's check has ended. Verification asks for the same key record, then cached.
-    chain = Wave(resolver)
-    jobs: list[Job] = [("dmarc", "record", chain.job(partial(dmarc_part, spec.domain, psl=psl))())]
-    jobs.append(("spf", "lint", chain.job(partial(spf_lint_part, spec.envelope))()))
-    jobs += [
-        ("spf", f"ip:{ip}", chain.job(partial(spf_ip_part, spec, ip))()) for ip in spec.egress_ips
-    ]
-    helo = spec.helo or None
-    jobs += [
-        ("reverse", ip, chain.job(partial(reverse_part, ip, helo))()) for ip in spec.egress_ips
-    ]
-    jobs.append(("alignment", "alignment", chain.job(partial(alignment_part, spec, psl=psl))()))
-    single = Wave(GatedResolver(resolver, chain.advanced))
-    extra: list[Finding] = []
-    fetched = {s: asyncio.Event() for s in spec.selectors}
-    if spec.selectors:
-        jobs += [
-            (
-                "dkim",
-                f"selector:{s}",
-                run_after(
-                    chain.asked, single.job(partial(dkim_selector_part, spec, s)), fetched[s]
-                ),
-            )
+def _identity_checks(
+    spec: SenderSpec, zones: Sequence[str], now: float, psl: PublicSuffixList
+) -> tuple[list[Check | Sample], list[Finding]]:
+    """Every check of one identity, chained ones first, and the findings about what cannot be
+    checked at all."""
+    ips, helo = spec.egress_ips, spec.helo or None
+    checks: list[Check | Sample] = [
+        Check("dmarc", "record", partial(dmarc_part, spec.domain, psl=psl), chained=True),
+        Check("spf", "lint", partial(spf_lint_part, spec.envelope), chained=True),
+        *(Check("spf", f"ip:{ip}", partial(spf_ip_part, spec, ip), chained=True) for ip in ips),
+        *(Check("reverse", ip, partial(reverse_part, ip, helo), chained=True) for ip in ips),
+        Check("alignment", "alignment", partial(alignment_part, spec, psl=psl), chained=True),
+        *(
+            Check("dkim", f"selector:{s}", partial(dkim_selector_part, spec, s))
             for s in spec.selectors
-        ]
-    else:
-        extra.append(
+        ),
+    ]
+    if not spec.selectors:
+        discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS)
+        checks.append(Check("dkim", "common", discovery))
+    checks += [Check("dnsbl", ip, partial(dnsbl_part, ip, zones)) for ip in ips if zones]
+    checks.append(Check("bounce_mx", "mx", partial(bounce_mx_part, spec.envelope)))
+    if spec.private_key is not None and not spec.key_error:
+        checks += [_sample(spec, s, now) for s in spec.selectors]
+    return checks, _unchecked(spec)
+
+
+def _sample(spec: SenderSpec, selector: str, now: float) -> Sample:
+    label = f"selector:{selector}"
+    sign = partial(sign_sample, spec, selector, now=now)
+    verify = partial(verify_sample, spec, selector)
+    return Sample("sample", label, sign, verify, after=("dkim", label))
+
+
+def _unchecked(spec: SenderSpec) -> list[Finding]:
+    """What the identity's configuration leaves out: a DKIM selector, a readable private key,
+    a private key at all, egress IPs."""
+    found = []
+    if not spec.selectors:
+        found.append(
             finding(
                 "sender.dkim_no_selector",
                 WARNING,
@@ -227,17 +227,8 @@ def _identity_jobs(
                 address=spec.address,
             )
         )
-        discovery = partial(dkim_discovery_part, spec.signing_domain, COMMON_SELECTORS)
-        jobs.append(("dkim", "common", run_after(chain.asked, single.job(discovery))))
-    if zones:
-        jobs += [
-            ("dnsbl", ip, run_after(chain.asked, single.job(partial(dnsbl_part, ip, zones))))
-            for ip in spec.egress_ips
-        ]
-    bounces = partial(bounce_mx_part, spec.envelope)
-    jobs.append(("bounce_mx", "mx", run_after(chain.asked, single.job(bounces))))
     if spec.key_error:
-        extra.append(
+        found.append(
             finding(
                 "sender.key_unreadable",
                 ERROR,
@@ -246,13 +237,8 @@ def _identity_jobs(
                 error=spec.key_error,
             )
         )
-    elif spec.private_key is not None:
-        jobs += [
-            ("sample", f"selector:{s}", _sample(spec, s, resolver, now, single.asked, fetched[s]))
-            for s in spec.selectors
-        ]
-    else:
-        extra.append(
+    elif spec.private_key is None:
+        found.append(
             finding(
                 "sender.no_private_key",
                 INFO,
@@ -261,7 +247,7 @@ def _identity_jobs(
             )
         )
     if not spec.egress_ips:
-        extra.append(
+        found.append(
             finding(
                 "sender.no_egress_ips",
                 INFO,
@@ -269,24 +255,7 @@ def _identity_jobs(
                 address=spec.address,
             )
         )
-    return jobs, extra
-
-
-async def _sample(
-    spec: SenderSpec,
-    selector: str,
-    resolver: Resolver,
-    now: float,
-    asked: asyncio.Event,
-    fetched: asyncio.Event,
-) -> Part:
-    """Sign once every first-level question is out; verify once the key's check has ended."""
-    await asked.wait()
-    signed = sign_sample(spec, selector, now=now)
-    if not isinstance(signed, bytes):
-        return signed
-    await fetched.wait()
-    return await verify_sample(spec, selector, signed, resolver)
+    return found
 
 
 async def run_jobs(
@@ -295,28 +264,24 @@ async def run_jobs(
     """Run every job concurrently under one deadline: the parts that finished, and what did not
     (section, label, reason) — ``deadline``, a DNS error reason, or an unexpected error type.
     """
-    tasks = [(section, label, asyncio.ensure_future(coro)) for section, label, coro in jobs]
-    try:
-        async with asyncio.timeout(deadline):
-            await asyncio.gather(*(task for _, _, task in tasks), return_exceptions=True)
-    except TimeoutError:
-        pending = [task for _, _, task in tasks if not task.done()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-    parts: list[Part] = []
-    missing: list[tuple[str, str, str]] = []
-    for section, label, task in tasks:
-        if task.cancelled():
-            missing.append((section, label, "deadline"))
-        elif isinstance(exc := task.exception(), DnsError):
-            missing.append((section, label, exc.reason))
-        elif exc is not None:
-            log.warning("sender.check_error section=%s label=%s error=%r", section, label, exc)
-            missing.append((section, label, f"error:{type(exc).__name__}"))
-        else:
-            parts.append(task.result())
-    return parts, missing
+    listed = list(jobs)
+    gathered = await gather_within({i: job for i, (_, _, job) in enumerate(listed)}, deadline)
+    missing = [
+        (section, label, _why(section, label, gathered.errors.get(i)))
+        for i, (section, label, _) in enumerate(listed)
+        if i not in gathered.results
+    ]
+    return list(gathered.results.values()), missing
+
+
+def _why(section: str, label: str, error: BaseException | None) -> str:
+    """Why a check is missing: ``deadline`` (no error), a DNS error reason, or the error type."""
+    if error is None:
+        return "deadline"
+    if isinstance(error, DnsError):
+        return error.reason
+    log.warning("sender.check_error section=%s label=%s error=%r", section, label, error)
+    return f"error:{type(error).__name__}"
 
 
 def _sections(
@@ -350,7 +315,7 @@ def _dedupe(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     seen: set[tuple[str, str]] = set()
     kept = []
     for item in findings:
-        key = (item.code, repr(sorted(item.to_dict()["evidence"].items(), key=lambda kv: kv[0])))
+        key = (item.code, repr(sorted(json_object(item.evidence).items(), key=lambda kv: kv[0])))
         if key not in seen:
             seen.add(key)
             kept.append(item)

@@ -11,7 +11,6 @@ import ipaddress
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from diag.errors import DnsError, SpfSyntaxError
 from diag.resolver import Answer, Rcode, Resolver
@@ -38,7 +37,7 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 class Abort(Exception):
     """Ends the whole evaluation with permerror or temperror; check_host turns it into a result."""
 
-    def __init__(self, result: str, problem: str, evidence: Mapping[str, Any]) -> None:
+    def __init__(self, result: str, problem: str, evidence: Mapping[str, object]) -> None:
         super().__init__(problem)
         self.result = result
         self.problem = problem
@@ -57,14 +56,14 @@ class Evaluation:
     path: list[str] = field(default_factory=list)
     steps: list[TraceStep] = field(default_factory=list)
 
-    def step(self, kind: str, text: str, outcome: str, **detail: Any) -> None:
+    def step(self, kind: str, text: str, outcome: str, **detail: object) -> None:
         path = self.path
         if path:
             self.steps.append(TraceStep(kind, len(path) - 1, path[-1], text, outcome, detail))
         else:
             self.steps.append(TraceStep(kind, 0, self.ctx.domain, text, outcome, detail))
 
-    def abort(self, result: str, problem: str, **evidence: Any) -> Abort:
+    def abort(self, result: str, problem: str, **evidence: object) -> Abort:
         evidence = {"path": list(self.path), **evidence}
         self.step("error", problem, result, **evidence)
         return Abort(result, problem, evidence)

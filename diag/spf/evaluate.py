@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from diag.errors import SpfSyntaxError
 from diag.resolver import Resolver, normalize_name
@@ -105,7 +104,7 @@ def _none_problem(outcome: _Outcome, domain: str) -> str | None:
 
 
 def _result(
-    evaluation: Evaluation, outcome: _Outcome, problem: str | None, evidence: Mapping[str, Any]
+    evaluation: Evaluation, outcome: _Outcome, problem: str | None, evidence: Mapping[str, object]
 ) -> SpfResult:
     evidence = evidence or {"domain": evaluation.ctx.domain}
     findings = (problem_finding(outcome.result, problem, evidence),) if problem else ()

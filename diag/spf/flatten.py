@@ -11,10 +11,13 @@ import asyncio
 import ipaddress
 from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from diag.errors import DnsError, SpfSyntaxError
-from diag.resolver import Answer, Rcode, Resolver, normalize_name
+from diag.jsonvalue import JsonObject
+from diag.names import MAX_LABEL_LENGTH, MAX_NAME_LENGTH
+from diag.resolver import Answer, QueryFailure, Rcode, Resolver, normalize_name
+from diag.spf.macros import UNKNOWN, MacroContext, expand_macros
+from diag.spf.names import fit_domain
 from diag.spf.parse import Mechanism, Modifier, SpfRecord, is_spf_record, parse_spf_cached
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -23,22 +26,13 @@ MAX_DNS_LOOKUPS = 10  # RFC 7208 §4.6.4: terms that cause DNS queries
 MAX_VOID_LOOKUPS = 2  # RFC 7208 §4.6.4: lookups that return NODATA or NXDOMAIN
 MAX_MX_RECORDS = 10  # RFC 7208 §4.6.4: the mx mechanism looks up at most 10 exchanges
 MAX_NODES = 64  # the walk stops expanding past this many records; far beyond what evaluation allows
-MAX_DOMAIN_LENGTH = 253  # RFC 1035 §2.3.4, without the root label
-MAX_LABEL_LENGTH = 63  # RFC 1035 §2.3.4
 EVERYWHERE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))  # what "all" matches
 LOOKUP_TERMS = frozenset({"include", "a", "mx", "ptr", "exists"})  # RFC 7208 §4.6.4
-
-
-@dataclass(frozen=True)
-class QueryError:
-    """A query that failed in transport during the walk (RFC 7208 §2.6.6 temperror)."""
-
-    qname: str
-    rdtype: str
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"qname": self.qname, "rdtype": self.rdtype, "reason": self.reason}
+# The clients a macro term is expanded for: documentation addresses (RFC 5737, RFC 3849) that
+# no policy lists, so each stands for an unlisted client of its family. Which name a term asks
+# for can depend on the family (%{i}, %{v}, %{c}), and so can whether the answer is void.
+LINT_CLIENTS = ("192.0.2.1", "2001:db8::1")
+_MACRO_QUERIES = {"a": ("A", "AAAA"), "mx": ("MX", "MX"), "exists": ("A", "A")}  # §5.3, §5.4, §5.7
 
 
 @dataclass(frozen=True)
@@ -47,7 +41,9 @@ class TermInfo:
 
     ``void4``/``void6``: the term's lookup would be void when evaluating for an IPv4/IPv6 client.
     ``networks``: what the term matches (ip4/ip6, a and mx targets' addresses with their CIDR).
-    ``macro``: the domain-spec holds macros, so it depends on the message and was not resolved.
+    ``macro``: the domain-spec holds macros, so it depends on the message; an a, mx or exists
+    term is still looked up for one unlisted client of each family (``LINT_CLIENTS``) to count
+    its void lookups, but its networks are not resolved.
     """
 
     text: str
@@ -62,11 +58,11 @@ class TermInfo:
     mx_count: int = 0
     macro: bool = False
     ignored: bool = False  # a redirect next to an "all" mechanism (RFC 7208 §6.1)
-    errors: tuple[QueryError, ...] = ()
+    errors: tuple[QueryFailure, ...] = ()
     child: SpfNode | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_dict(self) -> JsonObject:
+        data: JsonObject = {
             "text": self.text,
             "name": self.name,
             "lookup": self.lookup,
@@ -103,7 +99,7 @@ class SpfNode:
     terms: tuple[TermInfo, ...] = ()
     problem: str | None = None
     syntax: SpfSyntaxError | None = field(default=None, compare=False)
-    errors: tuple[QueryError, ...] = ()
+    errors: tuple[QueryFailure, ...] = ()
     void: bool = False  # the TXT query found NXDOMAIN or NODATA
 
     @property
@@ -131,7 +127,7 @@ class SpfNode:
         for child in self.children:
             yield from child.walk()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "domain": self.domain,
             "via": self.via,
@@ -146,7 +142,7 @@ class SpfNode:
 
 def valid_domain(name: str) -> bool:
     """A name check_host can query: RFC 7208 §4.3 makes anything else a "none" result."""
-    if not name or len(name) > MAX_DOMAIN_LENGTH:
+    if not name or len(name) > MAX_NAME_LENGTH:
         return False
     return all(0 < len(label) <= MAX_LABEL_LENGTH for label in name.split("."))
 
@@ -182,6 +178,7 @@ class SpfWalker:
         self._resolver = resolver
         self._memo: dict[tuple[str, str], asyncio.Task[Answer]] = {}
         self._max_nodes = max_nodes
+        self._sender_domain: str | None = None  # the domain walked first: the mail's sender
         self.nodes = 0
 
     async def query(self, name: str, rdtype: str) -> Answer:
@@ -198,6 +195,8 @@ class SpfWalker:
     ) -> SpfNode:
         """The node for ``domain`` reached through ``path`` (the domains above it)."""
         domain = normalize_name(domain)
+        if self._sender_domain is None:
+            self._sender_domain = domain
         if domain in path:
             return SpfNode(domain, via, problem="loop")
         if not valid_domain(domain):
@@ -258,7 +257,10 @@ class SpfWalker:
             return info
         target = normalize_name(mech.domain_spec) if mech.domain_spec else domain
         if "%" in target:
-            return replace(info, target=target, macro=True)
+            info = replace(info, target=target, macro=True)
+            if mech.name in _MACRO_QUERIES and mech.domain_spec:
+                return await self._resolve_macro(info, mech.domain_spec, domain)
+            return info
         info = replace(info, target=target)
         if mech.name == "include":
             child = await self.node(target, via="include", path=path)
@@ -312,7 +314,7 @@ class SpfWalker:
         lookups = [self._try(host, rdtype) for host in hosts for rdtype in ("A", "AAAA")]
         found = await asyncio.gather(*lookups)
         networks: list[Network] = []
-        errors: list[QueryError] = []
+        errors: list[QueryFailure] = []
         for (result, err), rdtype in zip(found, ["A", "AAAA"] * len(hosts), strict=True):
             if err is not None:
                 errors.append(err)
@@ -335,7 +337,42 @@ class SpfWalker:
         void = _void(answer)
         return replace(info, void4=void, void6=void)
 
-    async def _try(self, name: str, rdtype: str) -> tuple[Answer | None, QueryError | None]:
+    async def _resolve_macro(self, info: TermInfo, spec: str, domain: str) -> TermInfo:
+        """Void lookups of an a, mx or exists term with macros, per client family: the query
+        that evaluation makes for ``LINT_CLIENTS`` (RFC 7208 §4.6.4, §7)."""
+        names = [self._expand(spec, domain, ip) for ip in LINT_CLIENTS]
+        if None in names:
+            return info  # not a macro-string: the record's syntax finding covers it
+        found = await asyncio.gather(
+            *(
+                self._try(name or "", rdtype)
+                for name, rdtype in zip(names, _MACRO_QUERIES[info.name], strict=True)
+            )
+        )
+        (four, err4), (six, err6) = found
+        return replace(
+            info,
+            errors=tuple(dict.fromkeys(e for e in (err4, err6) if e is not None)),
+            void4=four is not None and _void(four),
+            void6=six is not None and _void(six),
+        )
+
+    def _expand(self, spec: str, domain: str, ip: str) -> str | None:
+        sender_domain = self._sender_domain or domain
+        ctx = MacroContext(
+            sender=f"postmaster@{sender_domain}",
+            local_part="postmaster",
+            sender_domain=sender_domain,
+            domain=domain,
+            ip=ip,
+            helo=UNKNOWN,
+        )
+        try:
+            return fit_domain(expand_macros(spec, ctx))
+        except SpfSyntaxError:
+            return None
+
+    async def _try(self, name: str, rdtype: str) -> tuple[Answer | None, QueryFailure | None]:
         if not valid_domain(name):
             return Answer(name, rdtype, Rcode.NXDOMAIN), None
         try:
@@ -344,8 +381,8 @@ class SpfWalker:
             return None, _error(exc)
 
 
-def _error(exc: DnsError) -> QueryError:
-    return QueryError(exc.qname, exc.rdtype, exc.reason)
+def _error(exc: DnsError) -> QueryFailure:
+    return QueryFailure.of(exc)
 
 
 def authorized_networks(node: SpfNode) -> Iterator[Network]:

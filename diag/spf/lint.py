@@ -1,6 +1,7 @@
 """SPF lint: a domain's include tree judged as evaluation would meet it, with stable findings.
 
-Counts DNS-querying terms and void lookups at worst (every term reached, RFC 7208 §4.6.4),
+Counts DNS-querying terms and void lookups at worst (every term reached, RFC 7208 §4.6.4; void
+lookups per client family, macro terms expanded for an unlisted client of each family),
 flattens the networks the policy authorizes, and names the path to every problem. It queries
 only through the injected Resolver (see ``flatten``) and never raises for problems in the domain.
 """
@@ -11,16 +12,15 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 from diag.findings import ERROR, OK, WARNING, Finding, Severity
-from diag.resolver import Resolver, normalize_name
+from diag.jsonvalue import JsonObject
+from diag.resolver import QueryFailure, Resolver, normalize_name
 from diag.spf.flatten import (
     MAX_DNS_LOOKUPS,
     MAX_MX_RECORDS,
     MAX_VOID_LOOKUPS,
     Network,
-    QueryError,
     SpfNode,
     SpfWalker,
     TermInfo,
@@ -53,7 +53,7 @@ class SpfLint:
     def record(self) -> str | None:
         return self.tree.record
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "domain": self.domain,
             "record": self.record,
@@ -78,10 +78,11 @@ async def lint_spf(domain: str, resolver: Resolver) -> SpfLint:
     log.debug("spf_lint.walked domain=%s nodes=%d", domain, walker.nodes)
     steps = list(_evaluation_order(tree, ()))
     lookups = sum(1 for _, term, _ in steps if term.lookup)
-    void_lookups = max(sum(t.void4 for _, t, _ in steps), sum(t.void6 for _, t, _ in steps))
+    voids = list(_void_order(tree, ()))
+    void_lookups = max(sum(four for _, four, _ in voids), sum(six for _, _, six in voids))
     findings = _Findings()
     _node_findings(findings, tree, steps)
-    _limit_findings(findings, steps, lookups, void_lookups)
+    _limit_findings(findings, steps, voids, lookups, void_lookups)
     _duplicate_includes(findings, steps)
     if not findings.items:
         findings.add("spf.ok", {"domain": domain})
@@ -105,6 +106,24 @@ def _evaluation_order(node: SpfNode, path: tuple[Step, ...]) -> Iterator[_Reache
         yield node, term, here
         if term.child is not None:
             yield from _evaluation_order(term.child, here)
+
+
+def _void_order(
+    node: SpfNode, path: tuple[Step, ...], four: bool = True, six: bool = True
+) -> Iterator[tuple[tuple[Step, ...], bool, bool]]:
+    """Each term in evaluation order with whether it makes a void lookup for an IPv4 and for
+    an IPv6 client that reaches it. A record's terms after one that matches every client of a
+    family (``all``, ``ip4:0.0.0.0/0``, ``ip6:::/0``) are not reached by that family."""
+    mechanisms = [t for t in node.terms if t.qualifier is not None]
+    modifiers = [t for t in node.terms if t.qualifier is None]
+    for term in mechanisms + modifiers:
+        here = (*path, (node.domain, term.text))
+        yield here, four and term.void4, six and term.void6
+        if term.child is not None:
+            yield from _void_order(term.child, here, four, six)
+        if term.name in ("all", "ip4", "ip6"):
+            whole = {n.version for n in term.networks if n.prefixlen == 0}
+            four, six = four and 4 not in whole, six and 6 not in whole
 
 
 def _nodes(node: SpfNode, path: tuple[Step, ...]) -> Iterator[tuple[SpfNode, tuple[Step, ...]]]:
@@ -244,7 +263,7 @@ class _Findings:
     def add(
         self,
         code: str,
-        evidence: dict[str, Any],
+        evidence: Mapping[str, object],
         *,
         key: str = "",
         severity: Severity | None = None,
@@ -267,7 +286,7 @@ def _node_findings(out: _Findings, tree: SpfNode, steps: list[_Reached]) -> None
     _final_record(out, tree)
 
 
-def _record_problem(out: _Findings, node: SpfNode, where: dict[str, Any]) -> None:
+def _record_problem(out: _Findings, node: SpfNode, where: Mapping[str, object]) -> None:
     key = node.domain
     for error in node.errors:
         _temperror(out, error, node.domain)
@@ -303,7 +322,9 @@ def _size(out: _Findings, node: SpfNode) -> None:
         out.add("spf.record_too_long", evidence, key=node.domain)
 
 
-def _term_findings(out: _Findings, node: SpfNode, term: TermInfo, where: dict[str, Any]) -> None:
+def _term_findings(
+    out: _Findings, node: SpfNode, term: TermInfo, where: Mapping[str, object]
+) -> None:
     key = f"{node.domain} {term.text}"
     for error in term.errors:
         _temperror(out, error, node.domain, term.text)
@@ -316,7 +337,7 @@ def _term_findings(out: _Findings, node: SpfNode, term: TermInfo, where: dict[st
         out.add("spf.too_many_mx", evidence, key=key)
 
 
-def _temperror(out: _Findings, error: QueryError, domain: str, term: str | None = None) -> None:
+def _temperror(out: _Findings, error: QueryFailure, domain: str, term: str | None = None) -> None:
     evidence = {"query": error.to_dict(), "domain": domain, "term": term}
     out.add("spf.dns_temperror", evidence, key=f"{error.qname} {error.rdtype}")
 
@@ -341,14 +362,20 @@ def _final_record(out: _Findings, tree: SpfNode) -> None:
         out.add("spf.no_all", where, key=node.domain)
 
 
-def _limit_findings(out: _Findings, steps: list[_Reached], lookups: int, void_lookups: int) -> None:
+def _limit_findings(
+    out: _Findings,
+    steps: list[_Reached],
+    voids: list[tuple[tuple[Step, ...], bool, bool]],
+    lookups: int,
+    void_lookups: int,
+) -> None:
     if lookups > MAX_DNS_LOOKUPS:
         eleventh = [path for _, term, path in steps if term.lookup][MAX_DNS_LOOKUPS]
         domain, term = eleventh[-1]
         evidence = {"lookups": lookups, "limit": MAX_DNS_LOOKUPS, "domain": domain, "term": term}
         out.add("spf.too_many_lookups", {**evidence, "path": _path(eleventh)})
     if void_lookups > MAX_VOID_LOOKUPS:
-        family, path = _third_void(steps)
+        family, path = _third_void(voids)
         domain, term = path[-1]
         evidence = {"void_lookups": void_lookups, "limit": MAX_VOID_LOOKUPS, "family": family}
         # Past the limit only for IPv6 clients (a/mx hosts without AAAA): a warning, since a
@@ -360,12 +387,12 @@ def _limit_findings(out: _Findings, steps: list[_Reached], lookups: int, void_lo
         )
 
 
-def _third_void(steps: list[_Reached]) -> tuple[str, tuple[Step, ...]]:
+def _third_void(voids: list[tuple[tuple[Step, ...], bool, bool]]) -> tuple[str, tuple[Step, ...]]:
     """The first term at which either client family passes the void limit."""
     four = six = 0
-    for _, term, path in steps:
-        four += term.void4
-        six += term.void6
+    for path, void4, void6 in voids:
+        four += void4
+        six += void6
         if four > MAX_VOID_LOOKUPS:
             return "ipv4", path
         if six > MAX_VOID_LOOKUPS:

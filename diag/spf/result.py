@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 from diag.findings import ERROR, INFO, WARNING, Finding, Severity
+from diag.jsonvalue import JsonObject, json_object
 
 RESULTS = ("pass", "fail", "softfail", "neutral", "none", "permerror", "temperror")
 QUALIFIER_RESULTS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}  # RFC 7208 §4.6.2
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_EMPTY: Mapping[str, object] = MappingProxyType({})
 
 PROBLEM_SUMMARIES = {
     "spf.too_many_lookups": "more than 10 DNS-querying terms were evaluated",
@@ -51,16 +51,16 @@ class TraceStep:
     domain: str
     text: str
     outcome: str
-    detail: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    detail: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "kind": self.kind,
             "depth": self.depth,
             "domain": self.domain,
             "text": self.text,
             "outcome": self.outcome,
-            "detail": dict(self.detail),
+            "detail": json_object(self.detail),
         }
 
 
@@ -81,7 +81,7 @@ class SpfResult:
     problem: str | None
     findings: tuple[Finding, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "result": self.result,
             "explanation": self.explanation,
@@ -95,7 +95,7 @@ class SpfResult:
         }
 
 
-def problem_finding(result: str, problem: str, evidence: Mapping[str, Any]) -> Finding:
+def problem_finding(result: str, problem: str, evidence: Mapping[str, object]) -> Finding:
     """The finding that explains a permerror, temperror or none result."""
     return Finding(
         code=problem,

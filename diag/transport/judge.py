@@ -10,7 +10,6 @@ TLS) or skipped for another MX host; INFO for what is absent.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, OK, WARNING, Finding, Severity
@@ -30,7 +29,7 @@ RFC_TLSA = "RFC 6698 §2.2"
 TLS_REFUSALS = frozenset({"no_starttls", "tls_failed"})  # no TLS session at all
 
 
-def finding(code: str, severity: Severity, rfc: str, **evidence: Any) -> Finding:
+def finding(code: str, severity: Severity, rfc: str, **evidence: object) -> Finding:
     """A transport finding; its summary is the code and evidence (reports word it)."""
     shown = ", ".join(f"{k}={v}" for k, v in evidence.items())
     return Finding(code, severity, f"{code}: {shown}", evidence, rfc=rfc)

@@ -5,9 +5,9 @@ DANE and STARTTLS, and the findings. Frozen values; ``to_dict`` is the JSON shap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from diag.findings import Finding, has_errors
+from diag.jsonvalue import JsonObject
 from diag.transport.dane import Tlsa
 from diag.transport.mtasts import MtaStsPolicy, MtaStsRecord
 from diag.transport.starttls import StartTls
@@ -28,7 +28,7 @@ class MtaSts:
     policy: MtaStsPolicy | None = None
     fetch_error: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         policy = self.policy
         return {
             "record": self.record,
@@ -49,7 +49,7 @@ class TlsRpt:
     record: str = ""
     parsed: TlsRptRecord | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"record": self.record, "rua": list(self.parsed.rua) if self.parsed else []}
 
 
@@ -68,7 +68,7 @@ class DaneHost:
     malformed: tuple[tuple[str, str], ...] = ()
     matched: bool | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "host": self.host,
             "records": list(self.records),
@@ -100,7 +100,7 @@ class TransportReport:
     def has_errors(self) -> bool:
         return has_errors(self.findings)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "domain": self.domain,
             "checked": self.checked,

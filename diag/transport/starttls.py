@@ -7,13 +7,14 @@ Pure: judges a finished ``diag.probe.ProbeReport``; never connects.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from cryptography.x509.verification import Store
 
-from diag.findings import INFO, OK, WARNING, Finding
+from diag.findings import INFO, OK, WARNING, Finding, Severity
+from diag.jsonvalue import JsonObject
 from diag.probe import ProbeReport
 from diag.transport.trust import chain_problem
 
@@ -42,7 +43,7 @@ class StartTls:
     trust_error: str = ""
     chain: tuple[bytes, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "host": self.host,
             "offered": self.offered,
@@ -109,7 +110,7 @@ def starttls_findings(tls: StartTls) -> list[Finding]:
     """``tls.*`` findings for STARTTLS as such. What a policy makes of them is judged with
     the policy (``mta_sts.tls_unmet``, ``dane.*``): without one, senders use TLS
     opportunistically and check neither names nor CAs (RFC 7435 §1.3)."""
-    evidence: dict[str, Any] = {
+    evidence: dict[str, object] = {
         "host": tls.host,
         "version": tls.version,
         "cipher": tls.cipher,
@@ -119,14 +120,14 @@ def starttls_findings(tls: StartTls) -> list[Finding]:
     }
     if "no_starttls" in tls.problems:
         return [_finding("tls.no_starttls", WARNING, "no STARTTLS", evidence, RFC_STARTTLS)]
-    found = [_finding(c, s, m, evidence | extra, rfc) for c, s, m, extra, rfc in _checks(tls)]
+    found = [_finding(c, s, m, {**evidence, **extra}, rfc) for c, s, m, extra, rfc in _checks(tls)]
     if not found and tls.established:
         found.append(_finding("tls.ok", OK, "STARTTLS works", evidence, RFC_CERTIFICATE))
     return found
 
 
-def _checks(tls: StartTls) -> list[tuple[str, Any, str, dict[str, Any], str]]:
-    checks: list[tuple[str, Any, str, dict[str, Any], str]] = []
+def _checks(tls: StartTls) -> list[tuple[str, Severity, str, Mapping[str, object], str]]:
+    checks: list[tuple[str, Severity, str, Mapping[str, object], str]] = []
     if "expired" in tls.problems:
         checks.append(("tls.cert_expired", WARNING, "expired", {}, RFC_CERTIFICATE))
     elif tls.days_left is not None and tls.days_left <= EXPIRY_WARNING_DAYS:
@@ -141,7 +142,9 @@ def _checks(tls: StartTls) -> list[tuple[str, Any, str, dict[str, Any], str]]:
     return checks
 
 
-def _finding(code: str, severity: Any, what: str, evidence: dict[str, Any], rfc: str) -> Finding:
+def _finding(
+    code: str, severity: Severity, what: str, evidence: Mapping[str, object], rfc: str
+) -> Finding:
     return Finding(code, severity, f"{evidence['host']}: {what}", evidence, rfc=rfc)
 
 

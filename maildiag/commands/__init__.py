@@ -20,7 +20,6 @@ from maildiag.commands import (
     testsend,
     worker,
 )
-from maildiag.services.inputs import UsageError
 
 COMMANDS: tuple[ModuleType, ...] = (
     spf,
@@ -35,4 +34,4 @@ COMMANDS: tuple[ModuleType, ...] = (
     scan,
 )
 
-__all__ = ["COMMANDS", "UsageError"]
+__all__ = ["COMMANDS"]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse
 
 from diag.authenticate import authenticate
+from diag.errors import InputError
 from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
-from maildiag.services.inputs import UsageError, parse_address, parse_domain, parse_ip
+from maildiag.services.inputs import parse_address, parse_domain, parse_ip
 from reports import authenticate_view, render_authenticate
 
 
@@ -47,7 +48,7 @@ async def run(args: argparse.Namespace, services: Services) -> int:
     mail_from = _mail_from(args.mail_from)
     message = read_input(args.file, settings.max_input_bytes)
     if not message.strip():
-        raise UsageError(f"{args.file} is empty")
+        raise InputError("usage.empty_file", path=args.file)
     resolver = services.new_resolver()
     verdict = await authenticate(message, ip=ip, helo=helo, mail_from=mail_from, resolver=resolver)
     view = authenticate_view(verdict, lang=settings.lang, ip=ip, helo=helo, mail_from=mail_from)

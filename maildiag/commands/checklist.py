@@ -13,10 +13,11 @@ import argparse
 import json
 
 from diag.checklist import AUDIENCES
+from diag.errors import InputError
 from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
 from maildiag.services.checklist import check, database_account, probe_options, sink_test_sends
-from maildiag.services.inputs import UsageError, parse_address
+from maildiag.services.inputs import parse_address
 from maildiag.services.testsend import DEFAULT_TO
 from reports import checklist_json, checklist_view, render_checklist
 
@@ -45,7 +46,7 @@ async def run(args: argparse.Namespace, services: Services) -> int:
     headers = read_input(args.headers, limit) if args.headers else None
     bounce = read_input(args.bounce, limit) if args.bounce else None
     if args.headers == "-" and args.bounce == "-":
-        raise UsageError("only one of --headers and --bounce can read stdin")
+        raise InputError("usage.stdin_twice")
     sends = await sink_test_sends(settings) if args.test_send else []
     outcome = await check(
         settings,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TypeAlias
 
-from maildiag.services.inputs import UsageError
+from diag.errors import InputError
 
 # What each command's ``add_parser`` gets: argparse's subparsers action (a string, since the
 # class is generic only to type checkers).
@@ -15,7 +15,7 @@ Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def read_input(path: str, limit: int) -> bytes:
-    """Bytes from a file or ``-`` (stdin), at most ``limit``. Raises UsageError."""
+    """Bytes from a file or ``-`` (stdin), at most ``limit``. Raises InputError."""
     try:
         if path == "-":
             data = sys.stdin.buffer.read(limit + 1)
@@ -23,10 +23,10 @@ def read_input(path: str, limit: int) -> bytes:
             with Path(path).open("rb") as handle:
                 data = handle.read(limit + 1)
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise InputError("usage.cannot_read", path=path, detail=str(exc.strerror or exc)) from exc
     if len(data) > limit:
-        raise UsageError(f"{path} is larger than the {limit}-byte limit")
+        raise InputError("usage.too_large", path=path, limit=limit)
     return data
 
 
-__all__ = ["Subcommands", "UsageError", "read_input"]
+__all__ = ["Subcommands", "read_input"]

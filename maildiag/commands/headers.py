@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 
+from diag.errors import InputError
 from diag.headers import analyze_headers
 from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
-from maildiag.services.inputs import UsageError
 from reports import headers_view, render_headers
 
 
@@ -29,7 +29,7 @@ async def run(args: argparse.Namespace, services: Services) -> int:
     settings = services.settings
     data = read_input(args.file, settings.max_input_bytes)
     if not data.strip():
-        raise UsageError(f"{args.file} is empty")
+        raise InputError("usage.empty_file", path=args.file)
     resolver = None if args.offline else services.new_resolver()
     report = await analyze_headers(data, resolver=resolver)
     view = headers_view(report, lang=settings.lang, source=args.file)

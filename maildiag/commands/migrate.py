@@ -7,8 +7,8 @@ from pathlib import Path
 
 from alembic.util.exc import CommandError
 
+from diag.errors import InputError
 from maildiag.commands.common import Subcommands
-from maildiag.services.inputs import UsageError
 from maildiag.settings import Settings
 
 
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         migrate(engine, args.revision)
     except CommandError as exc:
-        raise UsageError(f"cannot migrate to {args.revision!r}: {exc}") from exc
+        raise InputError("usage.cannot_migrate", revision=args.revision, detail=str(exc)) from exc
     finally:
         engine.dispose()
     print(f"maildiag: database at revision {args.revision}", flush=True)

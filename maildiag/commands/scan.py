@@ -13,12 +13,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from diag.errors import InputError
 from diag.findings import ERROR, WARNING, has_errors, worst_severity
 from diag.mx import MxReport, lookup_mx
 from diag.resolver import Resolver
 from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
-from maildiag.services.inputs import UsageError, parse_address, parse_domain
+from maildiag.services.inputs import parse_address, parse_domain
 
 MAX_LINES = 100_000  # entries in one scan file
 MAX_CONCURRENCY = 100
@@ -37,13 +38,13 @@ def add_parser(commands: Subcommands) -> None:
 def parse_scan_file(text: str) -> dict[str, int]:
     """Domain -> how many entries named it, in first-seen order. Pure.
 
-    Blank lines and ``#`` comments (whole-line or trailing) are skipped. Raises UsageError
+    Blank lines and ``#`` comments (whole-line or trailing) are skipped. Raises InputError
     naming the line of an entry that is neither a domain nor an address.
     """
     domains: dict[str, int] = {}
     lines = text.splitlines()
     if len(lines) > MAX_LINES:
-        raise UsageError(f"more than {MAX_LINES} lines")
+        raise InputError("usage.too_many_lines", n=MAX_LINES)
     for number, line in enumerate(lines, 1):
         entry = line.split("#", 1)[0].strip()
         if not entry:
@@ -52,8 +53,8 @@ def parse_scan_file(text: str) -> dict[str, int]:
             domain = (
                 parse_address(entry).rpartition("@")[2] if "@" in entry else parse_domain(entry)
             )
-        except UsageError as exc:
-            raise UsageError(f"line {number}: {exc}") from None
+        except InputError as exc:
+            raise InputError("usage.line", line=number, error=exc) from None
         domains[domain] = domains.get(domain, 0) + 1
     return domains
 
@@ -162,15 +163,15 @@ def scan_text(data: dict[str, Any]) -> str:
 async def run(args: argparse.Namespace, services: Services) -> int:
     settings = services.settings
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
-        raise UsageError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
+        raise InputError("usage.concurrency", n=MAX_CONCURRENCY)
     raw = read_input(args.file, settings.max_input_bytes)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{args.file} is not UTF-8 text (byte {exc.start})") from None
+        raise InputError("usage.not_utf8", path=args.file, byte=exc.start) from None
     domains = parse_scan_file(text)
     if not domains:
-        raise UsageError(f"{args.file} names no domains")
+        raise InputError("usage.no_domains", path=args.file)
     progress = Progress(len(domains), sys.stderr)
     reports = await scan_domains(
         list(domains),

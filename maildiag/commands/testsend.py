@@ -9,9 +9,10 @@ import argparse
 import json
 
 from diag.dkim import DkimSignError
+from diag.errors import InputError
 from maildiag.commands.common import Subcommands
 from maildiag.services import Services
-from maildiag.services.inputs import UsageError, parse_address
+from maildiag.services.inputs import parse_address
 from maildiag.services.testsend import DEFAULT_TO, TestSendError, run_test_sends
 from reports import render_testsend, testsend_json, testsend_view
 
@@ -32,16 +33,16 @@ async def run(args: argparse.Namespace, services: Services) -> int:
         chosen = settings.sender(parse_address(args.sender))
         if chosen is None:
             known = ", ".join(s.address for s in settings.senders)
-            raise UsageError(f"{args.sender} is not a configured sender (configured: {known})")
+            raise InputError("usage.unknown_sender", sender=args.sender, known=known)
         identities = [chosen]
     if not identities:
-        raise UsageError("no sender identities are configured")
+        raise InputError("usage.no_senders")
     try:
         results = await run_test_sends(settings, to=to, identities=identities)
     except TestSendError as exc:
-        raise UsageError(str(exc)) from exc
+        raise InputError("usage.detail", detail=str(exc)) from exc
     except DkimSignError as exc:
-        raise UsageError(f"cannot DKIM-sign: {exc}") from exc
+        raise InputError("usage.cannot_sign", detail=str(exc)) from exc
     view = testsend_view(results, lang=settings.lang)
     if args.json:
         print(json.dumps(testsend_json(view), ensure_ascii=False, indent=2))

@@ -12,8 +12,8 @@ import contextlib
 import signal
 from pathlib import Path
 
+from diag.errors import InputError
 from maildiag.commands.common import Subcommands
-from maildiag.services.inputs import UsageError
 from maildiag.settings import Settings
 
 
@@ -35,7 +35,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         build_composer(settings)
     except (OutboxConfigError, ValueError) as exc:
-        raise UsageError(str(exc)) from exc
+        raise InputError("usage.detail", detail=str(exc)) from exc
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from diag.errors import InputError
 from maildiag.commands.common import Subcommands
 from maildiag.runtime.serving import serve, with_options
-from maildiag.services.inputs import UsageError
 from maildiag.settings import Settings
 
 
@@ -38,4 +38,4 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         return await serve(settings)
     except OSError as exc:  # a port that is taken, a data dir that can't be written
-        raise UsageError(f"cannot start: {exc.strerror or exc}") from exc
+        raise InputError("usage.cannot_start", detail=str(exc.strerror or exc)) from exc

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from maildiag.lab.kit import lab_settings, prepare_lab, refuse_lab_data, write_lab_config
 from maildiag.listeners import bind_tcp
-from maildiag.settings import Settings
+from maildiag.settings import Relay, Settings
 from maildiag.sink.token import ensure_sink_token
 from maildiag.web import create_app
 from maildiag.web.app import create_sink_app
@@ -97,7 +97,7 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
         async with run_sink(
             lab, engine, resolver_factory=lab_resolver, on_bounce=on_bounce
         ) as sink:
-            relay = lab.relay.model_copy(update={"host": "127.0.0.1", "port": sink.port})
+            relay = lab_relay(lab, sink)
             lab = lab.model_copy(
                 update={"smtp_port": sink.port, "sink_proxy_port": sink.proxy_port, "relay": relay}
             )
@@ -138,6 +138,23 @@ async def serve_sink(settings: Settings) -> int:
         sock.close()
         engine.dispose()
     return 0
+
+
+def lab_relay(lab: Settings, sink: SinkHandle) -> Relay:
+    """The lab outbox's relay: the sink's PROXY listener, declaring the reset sender's egress
+    address and greeting with its HELO name, so that the reset mail arrives as it would from
+    the sender's real outbound servers and is judged as a receiver would judge it."""
+    identity = lab.sender(lab.reset_sender)
+    if identity is None or not identity.egress_ips:
+        return lab.relay.model_copy(update={"host": "127.0.0.1", "port": sink.port})
+    return lab.relay.model_copy(
+        update={
+            "host": "127.0.0.1",
+            "port": sink.proxy_port,
+            "proxy_source": identity.egress_ips[0],
+            "helo": identity.helo,
+        }
+    )
 
 
 @contextlib.asynccontextmanager

@@ -26,13 +26,13 @@ from diag.checklist import (
     gather_evidence,
 )
 from diag.dkim import DkimSignError
+from diag.errors import InputError
 from diag.resolver import Resolver
 from diag.senders import SenderReport
 from diag.testsend import TestSendResult
 from maildiag.db import create_engine
 from maildiag.facts import FactsError, account_facts
 from maildiag.services.identities import reset_identities, sender_spec
-from maildiag.services.inputs import UsageError
 from maildiag.services.testsend import DEFAULT_TO, SinkTarget, TestSendError, run_test_sends
 from maildiag.settings import Settings
 
@@ -235,13 +235,13 @@ async def sink_test_sends(settings: Settings) -> list[TestSendResult]:
     """
     identities = reset_identities(settings)
     if not identities:
-        raise UsageError("no sender identities are configured")
+        raise InputError("usage.no_senders")
     try:
         return await run_test_sends(settings, to=DEFAULT_TO, identities=identities)
     except TestSendError as exc:
-        raise UsageError(str(exc)) from exc
+        raise InputError("usage.detail", detail=str(exc)) from exc
     except DkimSignError as exc:
-        raise UsageError(f"cannot DKIM-sign: {exc}") from exc
+        raise InputError("usage.cannot_sign", detail=str(exc)) from exc
 
 
 def database_account(settings: Settings, address: str) -> Callable[[], Awaitable[AccountFacts]]:
@@ -254,7 +254,7 @@ def database_account(settings: Settings, address: str) -> Callable[[], Awaitable
         try:
             return account_facts(engine, address)
         except FactsError as exc:
-            raise UsageError(str(exc)) from exc
+            raise InputError("usage.detail", detail=str(exc)) from exc
         finally:
             engine.dispose()
 

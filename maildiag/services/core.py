@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from publicsuffixlist import PublicSuffixList
 
 from diag.dmarc import default_psl
+from diag.errors import InputError
 from diag.resolver import DnsPythonResolver, Resolver
-from maildiag.services.inputs import UsageError
 from maildiag.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def make_resolver(settings: Settings) -> DnsPythonResolver:
     try:
         return DnsPythonResolver(settings.nameservers or None, timeout=settings.dns_timeout)
     except ValueError as exc:
-        raise UsageError(f"bad --nameserver: {exc}") from exc
+        raise InputError("usage.bad_nameserver", detail=str(exc)) from exc
 
 
 @dataclasses.dataclass(kw_only=True)

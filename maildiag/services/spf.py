@@ -5,25 +5,18 @@ from __future__ import annotations
 
 from diag.resolver import Resolver
 from diag.spf import check_host, lint_spf
-from maildiag.services.inputs import UsageError, parse_address, parse_domain, parse_ip
+from maildiag.services.inputs import parse_address, parse_domain, parse_ip
 from reports import SpfView, spf_view
-
-
-class SpfQueryError(ValueError):
-    """A field of the SPF query is invalid; the message says which and why."""
 
 
 async def run_spf(
     resolver: Resolver, domain: str, ip: str, sender: str, helo: str, *, lint: bool, lang: str
 ) -> SpfView:
-    """Evaluate and (optionally) lint. Raises SpfQueryError for invalid input."""
-    try:
-        domain = parse_domain(domain)
-        ip = parse_ip(ip)
-        sender = parse_address(sender) if sender else f"postmaster@{domain}"
-        helo_name = parse_domain(helo) if helo else None
-    except UsageError as exc:
-        raise SpfQueryError(str(exc)) from exc
+    """Evaluate and (optionally) lint. Raises InputError for invalid input."""
+    domain = parse_domain(domain)
+    ip = parse_ip(ip)
+    sender = parse_address(sender) if sender else f"postmaster@{domain}"
+    helo_name = parse_domain(helo) if helo else None
     result = await check_host(ip, domain, sender, helo=helo_name, resolver=resolver)
     linted = await lint_spf(domain, resolver) if lint else None
     return spf_view(result, lang=lang, ip=ip, sender=sender, lint=linted)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import logging
 import smtplib
 import socket
@@ -22,7 +21,7 @@ from diag.senders import SenderSpec
 from diag.testsend import TestSendResult, check_content, interpret_verdict
 from maildiag.services.identities import sender_spec
 from maildiag.settings import SenderIdentity, Settings
-from reset import MailComposer, Secret
+from reset import MailComposer, Secret, proxy_v1_line
 from smtp_sink import SinkStore, create_store_engine
 
 log = logging.getLogger(__name__)
@@ -50,13 +49,6 @@ class SinkTarget:
     host: str
     port: int
     proxy: bool = True
-
-
-def proxy_line(source_ip: str, port: int) -> bytes:
-    """The PROXY protocol v1 header (haproxy proxy-protocol.txt §2.1) naming ``source_ip``."""
-    family = "TCP6" if ipaddress.ip_address(source_ip).version == 6 else "TCP4"
-    dest = "::1" if family == "TCP6" else "127.0.0.1"
-    return f"PROXY {family} {source_ip} {dest} {port} 25\r\n".encode("ascii")
 
 
 class _ProxySMTP(smtplib.SMTP):
@@ -165,7 +157,7 @@ async def send_test_mail(
         mail.raw, base_url=settings.public_base_url, require_https=not settings.lab
     )
     egress = spec.egress_ips[0] if spec.egress_ips else None
-    header = proxy_line(egress, target.port) if egress and target.proxy else None
+    header = proxy_v1_line(egress, target.port) if egress and target.proxy else None
     rejection = await asyncio.to_thread(
         _send, target, header, spec.helo, mail.mail_from, to, mail.raw
     )
@@ -212,7 +204,6 @@ __all__ = [
     "DkimSignError",
     "SinkTarget",
     "TestSendError",
-    "proxy_line",
     "run_test_sends",
     "send_test_mail",
 ]

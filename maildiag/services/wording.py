@@ -1,9 +1,8 @@
-"""Product wording in Norwegian (nb, the default) and English (en): the page, form and error
-texts every adapter shows.
+"""The product's wording in Norwegian (nb) and English (en), for pages and the command line.
 
 The wording lives in ``maildiag/locale/<lang>/LC_MESSAGES/maildiag.po`` (msgid: the stable
-key, msgstr: a ``str.format`` template), read with Babel once per process. Choosing the
-language of a request is the web's business, not this module's.
+key, msgstr: a ``str.format`` template), read with Babel once per process. ``reason`` words a
+``diag.errors.InputError``: the one-line reason of exit 2 and of a 4xx.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from babel.messages.pofile import read_po
+
+from diag.errors import InputError
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "maildiag"
@@ -46,3 +47,13 @@ def text(key: str, lang: str, **values: object) -> str:
     if value is None:
         return key
     return value.format(**values) if values else value
+
+
+def reason(error: InputError, lang: str) -> str:
+    """The wording of ``error`` in ``lang``; a value that is itself an InputError (the line a
+    bad entry is on, wrapping what is wrong with it) is worded in the same language."""
+    values = {
+        name: reason(value, lang) if isinstance(value, InputError) else value
+        for name, value in error.values.items()
+    }
+    return text(error.key, lang, **values)

@@ -1,12 +1,12 @@
 """The language of a request: ``?lang=``, then the ``lang`` cookie, then the configured
-default. The wording itself is ``maildiag.services.wording``'s.
+default. The wording itself is ``maildiag.services.wording``'s, re-exported for the pages.
 """
 
 from __future__ import annotations
 
 from fastapi import Request
 
-from maildiag.services.wording import LANGUAGES, catalog, text
+from maildiag.services.wording import LANGUAGES, catalog, reason, text
 
 
 def lang_of(request: Request, default: str) -> str:
@@ -17,4 +17,4 @@ def lang_of(request: Request, default: str) -> str:
     return default
 
 
-__all__ = ["LANGUAGES", "catalog", "lang_of", "text"]
+__all__ = ["LANGUAGES", "catalog", "lang_of", "reason", "text"]

@@ -12,6 +12,7 @@ import pytest
 
 import reset
 from maildiag.lab.kit import LAB_PASSWORD
+from maildiag.lab.zones import LAB_EGRESS
 from tests.browser.conftest import LabProcess
 
 pytestmark = pytest.mark.browser
@@ -58,17 +59,22 @@ def _rule_states(page: Any) -> dict[str, bool]:
     return states
 
 
-def _restore(api: httpx.Client, base_url: str) -> None:
-    """Put the demo password back (other tests log in with it), through the same flow."""
-    seen = _message_ids(api, KARI)
+def _request_reset(api: httpx.Client, address: str) -> dict[str, Any]:
+    """Ask for a reset mail for ``address`` through the form (captcha solved); the captured mail."""
+    seen = _message_ids(api, address)
     page = api.get("/forgot-password").text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert csrf is not None
     solution = reset.solve_challenge(api.get("/captcha/challenge").json())
     api.post(
-        "/forgot-password", data={"csrf_token": csrf.group(1), "email": KARI, "altcha": solution}
+        "/forgot-password", data={"csrf_token": csrf.group(1), "email": address, "altcha": solution}
     ).raise_for_status()
-    link = _link(api, _wait_for_mail(api, KARI, seen)["id"])
+    return _wait_for_mail(api, address, seen)
+
+
+def _restore(api: httpx.Client, base_url: str) -> None:
+    """Put the demo password back (other tests log in with it), through the same flow."""
+    link = _link(api, _request_reset(api, KARI)["id"])
     form = api.get(link.removeprefix(base_url)).text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
     assert csrf is not None
@@ -156,3 +162,22 @@ def test_forgot_password_to_login_with_the_new_password(page: Any, lab_process: 
             assert page.get_by_role("link", name="Be om en ny lenke").is_visible()
         finally:
             _restore(api, base)
+
+
+def test_the_lab_reset_mail_arrives_as_from_the_senders_own_servers(
+    lab_process: LabProcess,
+) -> None:
+    """The outbox worker hands the reset mail to the sink as the sender identity's outbound
+    server would (its egress address, its HELO name), so the sink judges it as a receiver
+    would: SPF, DKIM and DMARC pass for platform.visma.com."""
+    with httpx.Client(base_url=lab_process.base_url, timeout=10, headers=lab_process.bearer) as api:
+        captured = _request_reset(api, KARI)
+        message = api.get(f"/api/v1/sink/messages/{captured['id']}").json()
+    assert message["peer"]["ip"] == LAB_EGRESS["platform.visma.com"]
+    assert message["peer"]["proxied"] is True
+    assert message["helo"] == "mail-out.platform.visma.com"
+    results = message["authentication_results"]
+    assert re.search(r"\bspf=pass\b", results), results
+    assert re.search(r"\bdkim=pass\b", results), results
+    assert re.search(r"\bdmarc=pass\b", results), results
+    assert message["verdict"]["dmarc_result"] == "pass"

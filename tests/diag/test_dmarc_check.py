@@ -263,7 +263,10 @@ def test_public_surface_is_exported() -> None:
 async def test_policy_from_a_public_suffix_domain(psl: PublicSuffixList) -> None:
     """D-11 from the sender side: example.gov has no record; the .gov PSD record's p applies."""
     result = await run_check(
-        {"_dmarc.gov": "v=DMARC1; p=reject; sp=none; psd=y; rua=mailto:r@dmarc.gov"},
+        {
+            "_dmarc.gov": "v=DMARC1; p=reject; sp=none; psd=y; rua=mailto:r@dmarc.gov",
+            "example.gov": "v=spf1 -all",  # the domain exists, so p (not np) applies
+        },
         "example.gov",
         psl,
     )

@@ -100,10 +100,15 @@ def test_m365_bcl_over_threshold_without_category_is_bulk() -> None:
 
 
 def test_m365_blocked_sender_user_rule() -> None:
-    for sfv in ("BLK", "SKB"):
-        data = analyze(m365(f"SCL:6;SFV:{sfv};CAT:NONE;DIR:INB;"))
-        assert data["verdicts"][0]["spam"] is True
-        assert (data["conclusion"]["folder"], data["conclusion"]["reason"]) == ("junk", "user_rule")
+    data = analyze(m365("SCL:6;SFV:BLK;CAT:NONE;DIR:INB;"))
+    assert data["verdicts"][0]["spam"] is True
+    assert (data["conclusion"]["folder"], data["conclusion"]["reason"]) == ("junk", "user_rule")
+
+
+def test_m365_policy_blocked_sender_is_an_admin_setting() -> None:
+    data = analyze(m365("SCL:6;SFV:SKB;CAT:NONE;DIR:INB;"))
+    assert data["verdicts"][0]["spam"] is True
+    assert (data["conclusion"]["folder"], data["conclusion"]["reason"]) == ("junk", "admin_rule")
 
 
 def test_m365_allowlisted_and_intra_org() -> None:

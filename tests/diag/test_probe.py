@@ -32,6 +32,7 @@ from diag.probe import (
     probe,
     probe_domain,
 )
+from diag.probe.session import tls_context
 from diag.resolver import MX, MemoryResolver
 
 SENDERS = ("do.not.reply@platform.visma.com", "do.not.reply@connect.visma.com")
@@ -570,3 +571,11 @@ async def test_sender_refused_at_rcpt_is_not_also_accepted(smtp_server: Server) 
     assert codes(report) == ["probe.no_starttls", "probe.sender_blocked", "probe.sender_blocked"]
     assert report.findings[1].evidence["stage"] == "rcpt"
     assert [m["code"] for m in report.mail_from] == [250, 250]
+
+
+def test_the_tls_client_contexts_are_built_once_and_shared() -> None:
+    assert tls_context(verify=True) is tls_context(verify=True)
+    assert tls_context(verify=False) is tls_context(verify=False)
+    assert tls_context(verify=True) is not tls_context(verify=False)
+    assert tls_context(verify=False).verify_mode == ssl.CERT_NONE
+    assert tls_context(verify=True).check_hostname

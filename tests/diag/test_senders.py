@@ -14,6 +14,7 @@ from diag.findings import ERROR
 from diag.resolver import MX, TXT, Answer, MemoryResolver, Record
 from diag.senders import (
     COMMON_SELECTORS,
+    TOGETHER,
     SenderReport,
     SenderSpec,
     check_sender,
@@ -247,6 +248,27 @@ async def test_bare_domain_without_any_common_selector(keys: tuple[KeyPair, KeyP
     report = await check_sender_domain(DOMAIN, resolver)
     assert "sender.dkim_no_common_selector" in _codes(report)
     assert not report.has_errors
+
+
+@pytest.mark.parametrize("published", [0, 1], ids=["matching-key", "other-key"])
+async def test_the_pacing_orders_lookups_never_results(
+    keys: tuple[KeyPair, KeyPair], published: int
+) -> None:
+    def report_dict(report: SenderReport) -> dict[str, Any]:
+        return {k: v for k, v in report.to_dict().items() if k != "elapsed_ms"}
+
+    reports = [
+        await check_sender(
+            _spec(keys[0]),
+            MemoryResolver(_zone(keys[published]), nxdomain=["_dmarc.test", BL]),
+            dnsbl_zones=["bl.test"],
+            now=1_700_000_000,
+            **pacing,
+        )
+        for pacing in ({}, {"pacing": TOGETHER})
+    ]
+    assert report_dict(reports[0]) == report_dict(reports[1])
+    assert ("sample" in reports[0].to_dict()) is True
 
 
 def test_public_surface() -> None:

@@ -519,14 +519,27 @@ async def test_temperror_on_an_a_term() -> None:
 
 
 async def test_macros_are_not_resolved() -> None:
+    """Macro terms stay unresolved; exists: is only asked for its void lookups (one unlisted
+    client per family, RFC 7208 §4.6.4), include: not at all."""
     record = "v=spf1 exists:%{i}._spf.example.com include:%{d2}.example.net -all"
-    result, resolver = await lint({"example.com": spf(record)})
+    result, resolver = await lint(
+        {"example.com": spf(record)},
+        nxdomain=[
+            "192.0.2.1._spf.example.com",
+            "2.0.0.1.0.d.b.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1._spf.example.com",
+        ],
+    )
     assert result.lookups == 2
     assert result.unresolved == (
         "example.com: exists:%{i}._spf.example.com",
         "example.com: include:%{d2}.example.net",
     )
-    assert resolver.queries == [("example.com", "TXT")]
+    assert resolver.queries[0] == ("example.com", "TXT")
+    assert {name for name, _ in resolver.queries[1:]} == {
+        "192.0.2.1._spf.example.com",
+        "2.0.0.1.0.d.b.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1._spf.example.com",
+    }
+    assert {rdtype for _, rdtype in resolver.queries[1:]} == {"A"}
 
 
 async def test_more_than_ten_mx_records() -> None:

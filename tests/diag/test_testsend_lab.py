@@ -15,9 +15,10 @@ from diag.resolver import DnsPythonResolver
 from maildiag.db import create_engine
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
 from maildiag.lab.kit import lab_senders, prepare_lab
-from maildiag.services.testsend import SinkTarget, proxy_line, run_test_sends
+from maildiag.services.testsend import SinkTarget, run_test_sends
 from maildiag.settings import Settings
 from maildiag.sink.service import SinkHandle, run_sink
+from reset import proxy_v1_line
 
 HEALTHY = ("do.not.reply@platform.visma.com", "do.not.reply@connect.visma.com")
 LEGACY = "do.not.reply@legacy.visma.example"
@@ -130,5 +131,5 @@ async def test_a_junked_test_send_fails_the_checklist(sink: Any, lab: Any) -> No
 
 
 def test_proxy_line() -> None:
-    assert proxy_line("198.51.100.10", 2526) == b"PROXY TCP4 198.51.100.10 127.0.0.1 2526 25\r\n"
-    assert proxy_line("2001:db8::1", 25).startswith(b"PROXY TCP6 2001:db8::1 ::1 ")
+    assert proxy_v1_line("198.51.100.10", 2526) == b"PROXY TCP4 198.51.100.10 127.0.0.1 2526 25\r\n"
+    assert proxy_v1_line("2001:db8::1", 25).startswith(b"PROXY TCP6 2001:db8::1 ::1 ")

@@ -26,15 +26,16 @@ from sqlalchemy.orm import sessionmaker
 
 import reset
 from diag.checklist import ITEM_KEYS, STATUSES, split_address
+from diag.errors import InputError
 from diag.resolver import DnsPythonResolver, ZoneData
 from maildiag.db import create_engine, migrate
 from maildiag.lab.dns import LabDnsServer
 from maildiag.lab.kit import LAB_PASSWORD, LabKey, lab_settings, prepare_lab
 from maildiag.services.accounts import build_reset_services
-from maildiag.services.inputs import InputError, clean_address, clean_domain, domain_target
+from maildiag.services.inputs import clean_address, clean_domain, domain_target
 from maildiag.settings import Settings
 from maildiag.sink.service import run_sink
-from maildiag.web import create_app
+from maildiag.web import create_app, i18n
 from maildiag.web.auth import SESSION_COOKIE
 from maildiag.web.deps import close_limits
 from maildiag.web.routes import checklist_api
@@ -597,7 +598,7 @@ def _address_property(text: str) -> None:
     try:
         address, reasons = clean_address(text), ()
     except InputError as exc:
-        address, reasons = "", (exc.text("en"), exc.text("nb"))
+        address, reasons = "", (i18n.reason(exc, "en"), i18n.reason(exc, "nb"))
     if not address:
         assert all(reasons)
         return
@@ -611,7 +612,7 @@ def _domain_property(text: str) -> None:
     try:
         domain, reason = clean_domain(text), ""
     except InputError as exc:
-        domain, reason = "", exc.text("en")
+        domain, reason = "", i18n.reason(exc, "en")
     if not domain:
         assert reason
         return

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from diag.errors import InputError
 from maildiag.cli import main
 from maildiag.commands.scan import Progress, parse_scan_file
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
 from maildiag.lab.kit import prepare_lab
-from maildiag.services.inputs import UsageError
 
 SCAN = """# demo customers
 kunde-ok.example
@@ -59,7 +59,7 @@ def test_parse_scan_file() -> None:
         "kunde-nomx.example": 1,
         "kunde-blokkerer.example": 1,
     }
-    with pytest.raises(UsageError, match="line 2"):
+    with pytest.raises(InputError, match="line 2"):
         parse_scan_file("ok.example\nnot a domain\n")
 
 

@@ -17,16 +17,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from diag.checklist import Checklist
+from diag.errors import InputError
 from diag.senders import SenderReport
 from maildiag.services.checklist import admin_check, lab_test_sends
 from maildiag.services.inputs import (
     MAX_ADDRESS,
-    InputError,
     clean_address,
     clean_domain,
     domain_target,
 )
-from maildiag.web import deps
+from maildiag.web import deps, i18n
 from maildiag.web.auth import optional_user
 from maildiag.web.checklist_web import (
     client_ip,
@@ -96,7 +96,9 @@ async def check(request: Request, domain: str = "") -> Response:
         else:
             target = domain_target(clean_domain(domain))
     except InputError as exc:
-        return _check_page(request, 400, domain=shown, error=exc.text(lang), probe_note=needs_admin)
+        return _check_page(
+            request, 400, domain=shown, error=i18n.reason(exc, lang), probe_note=needs_admin
+        )
     name = target.rpartition("@")[2]
     decision = await deps.limits(request).domain_check.hit(client_ip(request), name)
     if not decision.allowed:

@@ -21,17 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import reset
 from diag.checklist import RcptRule
+from diag.errors import InputError
 from maildiag.services.accounts import account_facts
 from maildiag.services.checklist import admin_check, check, probe_options
 from maildiag.services.inputs import (
     MAX_ADDRESS,
     MAX_DOMAIN,
-    InputError,
     clean_address,
     clean_domain,
     domain_target,
 )
-from maildiag.web import deps
+from maildiag.web import deps, i18n
 from maildiag.web.auth import SignedIn, optional_user
 from maildiag.web.checklist_web import MAX_PASTE, client_ip, limited_reason, private, retry_after
 from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
@@ -128,7 +128,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
     try:
         address = clean_address(body.address)
     except InputError as exc:
-        return _invalid("address", exc.text("en"))
+        return _invalid("address", i18n.reason(exc, "en"))
     if body.audience == "self":
         if body.headers is not None or body.bounce is not None:
             return _invalid("headers", "pasted headers and bounces are for support and admin")
@@ -178,7 +178,7 @@ async def check_domain(
     try:
         name = clean_domain(domain)
     except InputError as exc:
-        return _invalid("domain", exc.text("en"))
+        return _invalid("domain", i18n.reason(exc, "en"))
     decision = await deps.limits(request).domain_check.hit(client_ip(request), name)
     if not decision.allowed:
         log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)

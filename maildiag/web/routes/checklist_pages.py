@@ -12,9 +12,10 @@ import logging
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from diag.errors import InputError
 from maildiag.services.checklist import check, probe_options
-from maildiag.services.inputs import MAX_ADDRESS, InputError, clean_address
-from maildiag.web import deps
+from maildiag.services.inputs import MAX_ADDRESS, clean_address
+from maildiag.web import deps, i18n
 from maildiag.web.checklist_web import client_ip, limited_reason, private, retry_after, senders_of
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from reports import checklist_view
@@ -49,7 +50,7 @@ async def help_submit(request: Request) -> Response:
     try:
         address = clean_address(given)
     except InputError as exc:
-        return _help_page(request, 400, address=shown, error=exc.text(lang))
+        return _help_page(request, 400, address=shown, error=i18n.reason(exc, lang))
     decision = await deps.limits(request).self_service.hit(client_ip(request), address)
     if not decision.allowed:
         log.info("checklist.rate_limited audience=self by=%s", decision.limited_by)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from maildiag.services.spf import SpfQueryError, run_spf
-from maildiag.web import deps
+from diag.errors import InputError
+from maildiag.services.spf import run_spf
+from maildiag.web import deps, i18n
 from maildiag.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -33,6 +34,7 @@ async def spf_page(
     resolver = deps.new_resolver(request)
     try:
         view = await run_spf(resolver, domain, ip, sender, helo, lint=lint, lang=lang)
-    except SpfQueryError as exc:
-        return page(request, "spf.html", 400, form=form, report=None, error=str(exc))
+    except InputError as exc:  # the SPF form's reasons are worded in English, as its API's
+        error = i18n.reason(exc, "en")
+        return page(request, "spf.html", 400, form=form, report=None, error=error)
     return page(request, "spf.html", form=form, report=view, error=None)

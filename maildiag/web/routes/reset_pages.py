@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 import reset
+from diag.names import MAX_ADDRESS_LENGTH
 from maildiag.services.accounts import ResetServices, in_transaction
 from maildiag.web import deps, i18n
 from maildiag.web.auth import (
@@ -38,7 +39,6 @@ from maildiag.web.render import page
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
-MAX_EMAIL = 254  # RFC 5321 §4.5.3.1.3 path length less the angle brackets
 MAX_PASSWORD_FIELD = 1024  # the policy refuses more than 128; beyond this the input is junk
 REMEMBER_COOKIE = "maildiag_email"
 REMEMBER_SECONDS = 365 * 24 * 3600
@@ -60,8 +60,8 @@ def email_problem(address: str, lang: str) -> str | None:
     """Why ``address`` cannot be used (in ``lang``), or None. Never looks at accounts."""
     if not address.strip():
         return i18n.text("input.email_missing", lang)
-    if len(address) > MAX_EMAIL:
-        return i18n.text("input.email_too_long", lang, n=MAX_EMAIL)
+    if len(address) > MAX_ADDRESS_LENGTH:
+        return i18n.text("input.email_too_long", lang, n=MAX_ADDRESS_LENGTH)
     if not address.isascii():
         return i18n.text("input.email_non_ascii", lang)
     try:
@@ -79,7 +79,7 @@ def _client_ip(request: Request) -> str:
 
 
 def _login_page(request: Request, status_code: int = 200, **context: object) -> Response:
-    remembered = request.cookies.get(REMEMBER_COOKIE, "")[:MAX_EMAIL]
+    remembered = request.cookies.get(REMEMBER_COOKIE, "")[:MAX_ADDRESS_LENGTH]
     settings = deps.settings(request)
     values: dict[str, object] = {
         "user": None,
@@ -112,7 +112,7 @@ async def login_submit(request: Request) -> Response:
     remember = field(form, "remember") == "1"
     next_path = safe_next(field(form, "next"))
     lang = _lang(request)
-    shown = address[:MAX_EMAIL]
+    shown = address[:MAX_ADDRESS_LENGTH]
     problem = email_problem(address, lang)
     if problem is None and not password:
         problem = i18n.text("input.password_missing", lang)
@@ -210,7 +210,7 @@ async def forgot_submit(request: Request) -> Response:
     lang = _lang(request)
     problem = email_problem(address, lang)
     if problem is not None:
-        return _forgot_page(request, 400, email=address[:MAX_EMAIL], error=problem)
+        return _forgot_page(request, 400, email=address[:MAX_ADDRESS_LENGTH], error=problem)
     svc = deps.reset_services(request)
     ip = _client_ip(request)
     settings = deps.settings(request)

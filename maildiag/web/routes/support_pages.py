@@ -20,9 +20,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from diag.checklist import AccountFacts, Checklist
+from diag.errors import InputError
 from maildiag.services.accounts import AccountInfo, account_lookup
 from maildiag.services.checklist import check, lab_test_sends
-from maildiag.services.inputs import MAX_ADDRESS, InputError, clean_address
+from maildiag.services.inputs import MAX_ADDRESS, clean_address
 from maildiag.web import deps, i18n
 from maildiag.web.auth import SignedIn, optional_user
 from maildiag.web.checklist_web import MAX_PASTE, private, testsend_section
@@ -93,7 +94,7 @@ async def console(request: Request, address: str = "") -> Response:
     except InputError as exc:
         shown = address[:MAX_ADDRESS]
         return _console(
-            request, 400, user=user, address=shown, error=exc.text(deps.lang_of(request))
+            request, 400, user=user, address=shown, error=i18n.reason(exc, deps.lang_of(request))
         )
     facts, info = await _lookup(request, wanted)
     log.info("support.lookup exists=%s", facts.exists)
@@ -123,7 +124,7 @@ async def run(request: Request) -> Response:
         if max(len(headers.encode()), len(bounce.encode())) > MAX_PASTE:
             raise InputError("support.paste_too_long", n=MAX_PASTE // 1024)
     except InputError as exc:
-        return _console(request, 400, error=exc.text(lang), **context)
+        return _console(request, 400, error=i18n.reason(exc, lang), **context)
     lookup = asyncio.ensure_future(_lookup(request, address))  # beside the checklist's lookups
 
     async def account() -> AccountFacts:
