@@ -49,16 +49,15 @@ from bench.sender import (
     parse_dns_args,
 )
 from diag.resolver import MemoryResolver, Resolver, ZoneData, normalize_name
-from maildiag.commands.sender import sender_spec
 from maildiag.db import create_engine
 from maildiag.lab.dns import LabDnsServer
 from maildiag.lab.kit import LabKey, lab_settings, prepare_lab
 from maildiag.lab.seed import prepare_lab_database
+from maildiag.services.identities import reset_identities, sender_spec
 from maildiag.settings import Settings
 from maildiag.sink.service import run_sink
 from maildiag.web import create_app
 from maildiag.web.auth import SESSION_COOKIE
-from maildiag.web.routes.checklist_pages import reset_identities
 
 LATENCY = 0.02  # seconds from a query's arrival at the lab server to its reply
 TARGET_RATIO = 1.5  # median / inherent critical path

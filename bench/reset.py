@@ -30,9 +30,9 @@ from sqlalchemy.orm import sessionmaker
 
 import reset
 from maildiag.db import create_engine, migrate
+from maildiag.services.accounts import build_reset_services
 from maildiag.settings import Settings
 from maildiag.web import create_app
-from maildiag.web.auth import build_reset_services
 
 USERS = 200  # registered accounts; the same number of unregistered addresses
 CONCURRENCY = 16  # requests in flight

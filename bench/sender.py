@@ -52,9 +52,9 @@ from diag.errors import ParseError
 from diag.resolver import Answer, DnsPythonResolver, MemoryResolver, ZoneData, normalize_name
 from diag.senders import SenderReport, SenderSpec, check_sender
 from diag.spf import Mechanism, Modifier, parse_spf
-from maildiag.commands.sender import sender_spec
 from maildiag.lab.dns import lab_dns_in_thread
 from maildiag.lab.kit import HEALTHY, lab_senders, prepare_lab
+from maildiag.services.identities import sender_spec
 
 LATENCY = 0.03  # seconds from a query's arrival at the lab server to its reply
 UNIT = 0.5  # seconds per answer in the dependency run

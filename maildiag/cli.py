@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from diag.errors import InputError
-from maildiag.catalog import reason
 from maildiag.commands import COMMANDS
+from maildiag.runtime import serve_command, sink_command
+from maildiag.services import build_services
+from maildiag.services.wording import reason
 from maildiag.settings import Settings, SettingsError, load_settings
 
+PROCESSES = (serve_command, sink_command)  # commands that start servers
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
@@ -48,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug events")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for command in COMMANDS:
+    for command in (*COMMANDS, *PROCESSES):
         command.add_parser(commands)
     return parser
 
@@ -73,9 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = settings_for(args)
-        return int(
-            asyncio.run(args.run(args, settings)) if _is_async(args) else args.run(args, settings)
-        )
+        given = build_services(settings) if getattr(args, "services", False) else settings
+        return int(asyncio.run(args.run(args, given)) if _is_async(args) else args.run(args, given))
     except InputError as exc:  # worded in English unless --lang says otherwise
         print(f"maildiag: error: {reason(exc, args.lang or 'en')}", file=sys.stderr)
         return EXIT_USAGE

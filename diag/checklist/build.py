@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from diag.checklist.facts import (
@@ -40,6 +40,7 @@ from diag.testsend import TestSendResult
 log = logging.getLogger(__name__)
 
 DEFAULT_DEADLINE = 20.0  # seconds for the whole checklist
+_TEST_SENDS = "test_sends"  # the job that makes test sends beside the lookups, when asked
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -80,17 +81,27 @@ async def _mx_and_probes(
 
 
 async def _sender_reports(
-    senders: Sequence[SenderSpec], resolver: Resolver, deadline: float, now: float
+    senders: Sequence[SenderSpec],
+    resolver: Resolver,
+    deadline: float,
+    now: float,
+    dnsbl_zones: Sequence[str] = (),
 ) -> tuple[SenderReport, ...]:
     if not senders:
         return ()
     reports = await asyncio.gather(
-        *(check_sender(s, resolver, deadline=deadline, now=now) for s in senders)
+        *(
+            check_sender(s, resolver, dnsbl_zones=dnsbl_zones, deadline=deadline, now=now)
+            for s in senders
+        )
     )  # with the process's one Public Suffix List (diag.dmarc.default_psl), never a new one
     return tuple(reports)
 
 
 AccountSource = AccountFacts | Callable[[], Awaitable[AccountFacts]] | None
+
+
+TestSendSource = Sequence[TestSendResult] | Callable[[], Awaitable[Sequence[TestSendResult]]]
 
 
 async def build_checklist(
@@ -103,18 +114,60 @@ async def build_checklist(
     headers: bytes | None = None,
     bounce: bytes | None = None,
     probe: ProbeOptions | None = None,
-    test_sends: Sequence[TestSendResult] = (),
+    test_sends: TestSendSource = (),
     now: dt.datetime | None = None,
     deadline: float = DEFAULT_DEADLINE,
     rcpt: RcptRule | None = None,
+    dnsbl_zones: Sequence[str] = (),
 ) -> Checklist:
-    """The checklist for ``address`` as ``audience`` (self, support or admin) sees it.
+    """The checklist for ``address`` as ``audience`` (self, support or admin) sees it: the
+    evidence ``gather_evidence`` gathers, turned into the audience's items.
+
+    Raises ValueError for an unknown audience or a malformed address.
+    """
+    evidence = await gather_evidence(
+        address,
+        audience=audience,
+        resolver=resolver,
+        senders=senders,
+        account=account,
+        headers=headers,
+        bounce=bounce,
+        probe=probe,
+        test_sends=test_sends,
+        now=now,
+        deadline=deadline,
+        rcpt=rcpt,
+        dnsbl_zones=dnsbl_zones,
+    )
+    return checklist_from_evidence(evidence)
+
+
+async def gather_evidence(
+    address: str,
+    *,
+    audience: str,
+    resolver: Resolver,
+    senders: Sequence[SenderSpec],
+    account: AccountSource = None,
+    headers: bytes | None = None,
+    bounce: bytes | None = None,
+    probe: ProbeOptions | None = None,
+    test_sends: TestSendSource = (),
+    now: dt.datetime | None = None,
+    deadline: float = DEFAULT_DEADLINE,
+    rcpt: RcptRule | None = None,
+    dnsbl_zones: Sequence[str] = (),
+) -> Evidence:
+    """The evidence for ``address`` as ``audience`` (self, support or admin) needs it.
 
     ``account`` is read for the support audience only: the facts, or a coroutine function that
     reads them (a database read), called once the lookups are in flight so the read overlaps
     them; what it raises propagates. The probe asks RCPT TO as ``rcpt`` says, by default for
     support and admin (never for self). Pasted ``headers`` and ``bounce`` are read in a worker
-    thread meanwhile. Raises ValueError for an unknown audience or a malformed address.
+    thread meanwhile. ``test_sends`` are results, or a coroutine function that makes them,
+    run beside the lookups under the same deadline (cut off or failed: no results). Raises
+    ValueError for an unknown audience or a malformed address.
     """
     if not is_audience(audience):
         raise ValueError(f"unknown audience {audience!r}; use one of {', '.join(AUDIENCES)}")
@@ -125,7 +178,7 @@ async def build_checklist(
         read_account(account if audience == "support" else None)
     )  # beside the lookups
     rule: RcptRule = False if audience == "self" else (True if rcpt is None else rcpt)
-    jobs: dict[str, Coroutine[Any, Any, Any]] = {
+    jobs: dict[str, Awaitable[Any]] = {
         "mx": _mx_and_probes(
             address,
             domain,
@@ -134,8 +187,12 @@ async def build_checklist(
             probe,
             rcpt=lambda: decide_rcpt(rule, asyncio.shield(reading)),
         ),
-        "senders": _sender_reports(senders, resolver, deadline * 0.9, clock.timestamp()),
+        "senders": _sender_reports(
+            senders, resolver, deadline * 0.9, clock.timestamp(), dnsbl_zones
+        ),
     }
+    if callable(test_sends):
+        jobs[_TEST_SENDS] = test_sends()
     ends = asyncio.get_running_loop().time() + deadline
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
     pastes = asyncio.ensure_future(read_pastes(headers, bounce))
@@ -147,7 +204,8 @@ async def build_checklist(
         raise
     done = await _collect(tasks, ends, deadline)
     mx, probes = done.get("mx", (None, ()))
-    evidence = Evidence(
+    sends = done.get(_TEST_SENDS, ()) if callable(test_sends) else test_sends
+    return Evidence(
         address=address.strip(),
         audience=audience,
         now=clock,
@@ -158,10 +216,9 @@ async def build_checklist(
         spam=spam,
         bounce=bounce_facts,
         account=facts,
-        test_sends=tuple(test_sends),
-        not_finished=tuple(sorted(set(jobs) - set(done))),
+        test_sends=tuple(sends),
+        not_finished=tuple(sorted(set(jobs) - set(done) - {_TEST_SENDS})),
     )
-    return checklist_from_evidence(evidence)
 
 
 async def read_pastes(
@@ -225,9 +282,11 @@ __all__ = [
     "DEFAULT_DEADLINE",
     "AccountSource",
     "RcptRule",
+    "TestSendSource",
     "build_checklist",
     "checklist_from_evidence",
     "decide_rcpt",
+    "gather_evidence",
     "read_account",
     "read_pastes",
     "split_address",

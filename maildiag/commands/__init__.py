@@ -1,5 +1,7 @@
 """The CLI's commands. Each module has ``add_parser(subparsers)`` setting ``run`` on its parser;
-``run(args, settings)`` returns the exit status (sync or async).
+``run(args, services)`` returns the exit status (sync or async). A command that composes
+processes (``serve``, ``sink``, ``worker``, ``migrate``) takes the settings instead of the
+services (``services=True`` on its parser says which).
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from maildiag.commands import (
     recipient,
     scan,
     sender,
-    serve,
-    sink,
     spf,
     testsend,
     worker,
@@ -23,10 +23,8 @@ from maildiag.commands import (
 
 COMMANDS: tuple[ModuleType, ...] = (
     spf,
-    serve,
     authenticate,
     sender,
-    sink,
     worker,
     migrate,
     recipient,

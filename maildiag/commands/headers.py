@@ -5,16 +5,15 @@ took, the receivers' authentication results and spam verdicts, and where it land
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from diag.errors import InputError
 from diag.headers import analyze_headers
-from maildiag.commands.common import make_resolver, read_input
-from maildiag.settings import Settings
+from maildiag.commands.common import Subcommands, read_input
+from maildiag.services import Services
 from reports import headers_view, render_headers
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "headers", help="analyze pasted headers or a message: hops, authentication, spam verdicts"
     )
@@ -23,14 +22,15 @@ def add_parser(commands: Any) -> None:
         "--offline", action="store_true", help="do not look up DKIM keys to verify signatures"
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, services=True)
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+async def run(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     data = read_input(args.file, settings.max_input_bytes)
     if not data.strip():
         raise InputError("usage.empty_file", path=args.file)
-    resolver = None if args.offline else make_resolver(settings)
+    resolver = None if args.offline else services.new_resolver()
     report = await analyze_headers(data, resolver=resolver)
     view = headers_view(report, lang=settings.lang, source=args.file)
     fmt = "json" if args.json else "text"

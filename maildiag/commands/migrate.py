@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from alembic.util.exc import CommandError
 
 from diag.errors import InputError
+from maildiag.commands.common import Subcommands
 from maildiag.settings import Settings
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("migrate", help="create or upgrade the database schema")
     parser.add_argument("--revision", default="head", help="target revision (default head)")
     parser.add_argument("--data", type=Path, help="data directory (default ./data)")

@@ -7,13 +7,14 @@ whose STARTTLS is judged against what the domain demands.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from diag.mx import lookup_mx
 from diag.probe import SMTP_PORT, probe_domain
 from diag.resolver import Resolver
 from diag.transport import HttpsPolicyFetcher, PolicyFetcher, check_transport
-from maildiag.commands.common import make_resolver, parse_address, parse_domain
+from maildiag.commands.common import Subcommands
+from maildiag.services import Services
+from maildiag.services.inputs import parse_address, parse_domain
 from maildiag.settings import Settings
 from reports import recipient_view, render_recipient
 
@@ -21,7 +22,7 @@ DEFAULT_PROBE_TIMEOUT = 10.0  # seconds per SMTP step; greeting delays of a few 
 POLICY_TIMEOUT = 15.0  # seconds for the whole MTA-STS policy fetch of one command
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "recipient", help="a recipient's mail servers (MX) and, with --probe, an SMTP probe"
     )
@@ -38,7 +39,7 @@ def add_parser(commands: Any) -> None:
         help="limit for each step of the SMTP probe",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, services=True)
 
 
 def _port(text: str) -> int:
@@ -75,11 +76,12 @@ def policy_fetcher(settings: Settings, resolver: Resolver) -> PolicyFetcher | No
     )
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+async def run(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     target = args.target.strip()
     address = parse_address(target) if "@" in target else None
     domain = address.rpartition("@")[2] if address else parse_domain(target)
-    resolver = make_resolver(settings)
+    resolver = services.new_resolver()
     allow_private = settings.allow_private_targets
     mx = await lookup_mx(domain, resolver, allow_private=allow_private)
     probed = None

@@ -17,13 +17,9 @@ from diag.errors import InputError
 from diag.findings import ERROR, WARNING, has_errors, worst_severity
 from diag.mx import MxReport, lookup_mx
 from diag.resolver import Resolver
-from maildiag.commands.common import (
-    make_resolver,
-    parse_address,
-    parse_domain,
-    read_input,
-)
-from maildiag.settings import Settings
+from maildiag.commands.common import Subcommands, read_input
+from maildiag.services import Services
+from maildiag.services.inputs import parse_address, parse_domain
 
 MAX_LINES = 100_000  # entries in one scan file
 MAX_CONCURRENCY = 100
@@ -31,12 +27,12 @@ DEFAULT_CONCURRENCY = 10
 BAR_WIDTH = 30
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("scan", help="MX, null MX and provider of many domains")
     parser.add_argument("file", help="domains or addresses, one per line (- for stdin)")
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, services=True)
 
 
 def parse_scan_file(text: str) -> dict[str, int]:
@@ -164,7 +160,8 @@ def scan_text(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+async def run(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
         raise InputError("usage.concurrency", n=MAX_CONCURRENCY)
     raw = read_input(args.file, settings.max_input_bytes)
@@ -178,7 +175,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     progress = Progress(len(domains), sys.stderr)
     reports = await scan_domains(
         list(domains),
-        make_resolver(settings),
+        services.new_resolver(),
         concurrency=args.concurrency,
         allow_private=settings.allow_private_targets,
         on_done=progress.step,

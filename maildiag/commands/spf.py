@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from diag.spf import check_host, lint_spf
-from maildiag.commands.common import make_resolver, parse_address, parse_domain, parse_ip
-from maildiag.settings import Settings
+from maildiag.commands.common import Subcommands
+from maildiag.services import Services
+from maildiag.services.inputs import parse_address, parse_domain, parse_ip
 from reports import render_spf, spf_view
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("spf", help="evaluate SPF for a domain and client IP")
     parser.add_argument("domain", help="the domain whose SPF record is evaluated")
     parser.add_argument("--ip", required=True, help="the connecting client's IP address")
@@ -19,15 +19,16 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--helo", help="the HELO/EHLO name")
     parser.add_argument("--lint", action="store_true", help="add the include tree and findings")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, services=True)
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+async def run(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     domain = parse_domain(args.domain)
     ip = parse_ip(args.ip)
     sender = parse_address(args.sender) if args.sender else f"postmaster@{domain}"
     helo = parse_domain(args.helo) if args.helo else None
-    resolver = make_resolver(settings)
+    resolver = services.new_resolver()
     result = await check_host(ip, domain, sender, helo=helo, resolver=resolver)
     lint = await lint_spf(domain, resolver) if args.lint else None
     view = spf_view(result, lang=settings.lang, ip=ip, sender=sender, lint=lint)

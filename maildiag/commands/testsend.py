@@ -7,25 +7,26 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from diag.dkim import DkimSignError
 from diag.errors import InputError
-from maildiag.commands.common import parse_address
-from maildiag.settings import Settings
-from maildiag.testsend import DEFAULT_TO, TestSendError, run_test_sends
+from maildiag.commands.common import Subcommands
+from maildiag.services import Services
+from maildiag.services.inputs import parse_address
+from maildiag.services.testsend import DEFAULT_TO, TestSendError, run_test_sends
 from reports import render_testsend, testsend_json, testsend_view
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("test-send", help="send test reset mails into the sink")
     parser.add_argument("--sender", metavar="ADDRESS", help="one configured sender identity")
     parser.add_argument("--to", metavar="ADDRESS", default=DEFAULT_TO, help="the test recipient")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, services=True)
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+async def run(args: argparse.Namespace, services: Services) -> int:
+    settings = services.settings
     to = parse_address(args.to)
     identities = list(settings.reset_identities)
     if args.sender:

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Any
 
 from diag.errors import InputError
+from maildiag.commands.common import Subcommands
 from maildiag.settings import Settings
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("worker", help="send queued mail (the outbox worker)")
     parser.add_argument("--data", type=Path, help="data directory (default ./data)")
     parser.set_defaults(run=run)

@@ -1,7 +1,7 @@
 """``create_app``: the FastAPI application with its pages, JSON API, errors and metrics.
 
-The app holds no state of its own beyond what ``AppState`` carries; everything that lasts
-lives in the database.
+The app holds no state of its own beyond what ``AppState`` carries (built here, once, and
+handed out by ``maildiag.web.deps``); everything that lasts lives in the database.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,11 +24,16 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from diag.dmarc import default_psl
-from diag.resolver import DnsPythonResolver, Resolver
+from diag.resolver import Resolver
+from maildiag.services import build_services
+from maildiag.services.accounts import build_reset_services
+from maildiag.services.checklist import build_limits
 from maildiag.settings import Settings
 from maildiag.web import sink_access, sink_render
 from maildiag.web.auth import secure_cookies
+from maildiag.web.deps import AppState, app_state, close_limits, state_of
 from maildiag.web.hosts import add_host_check
+from maildiag.web.render import error_page
 from maildiag.web.routes import (
     api_spf,
     captcha_routes,
@@ -45,32 +49,36 @@ from maildiag.web.routes import (
 
 if TYPE_CHECKING:
     from maildiag.sink.service import SinkHandle
-    from maildiag.web.auth import ResetServices
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 HSTS = "max-age=31536000; includeSubDomains"  # one year, and every subdomain
 
 
-@dataclass
-class AppState:
-    """What request handlers need: settings, the resolver factory, metrics."""
-
-    settings: Settings
-    registry: CollectorRegistry
-    requests: Counter
-    resolver: Resolver | None = None
-    sink: SinkHandle | None = None  # the SMTP sink running in this process, if any
-    reset: ResetServices | None = None  # the account pages' services, built on first use
-    sink_only: bool = False  # the sink-only app (``maildiag sink``), with its own sign-in
-
-    def new_resolver(self) -> Resolver:
-        """A resolver for one request (its cache and log belong to that request)."""
-        if self.resolver is not None:
-            return self.resolver
-        return DnsPythonResolver(
-            self.settings.nameservers or None, timeout=self.settings.dns_timeout
-        )
+def build_state(
+    settings: Settings,
+    *,
+    resolver: Resolver | None = None,
+    sink: SinkHandle | None = None,
+    sink_only: bool = False,
+) -> AppState:
+    """The app's services and the web's own parts, each built once, here."""
+    services = build_services(settings, resolver=resolver)
+    registry = CollectorRegistry()
+    requests = Counter(
+        "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
+    )
+    return AppState(
+        settings=settings,
+        psl=services.psl,
+        resolver=resolver,
+        sink=sink,
+        reset=build_reset_services(settings),
+        limits=build_limits(settings),
+        registry=registry,
+        requests=requests,
+        sink_only=sink_only,
+    )
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
@@ -95,11 +103,7 @@ def create_app(
         openapi_url="/openapi.json",
         lifespan=_lifespan,
     )
-    registry = CollectorRegistry()
-    requests = Counter(
-        "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
-    )
-    app.state.maildiag = AppState(settings, registry, requests, resolver, sink)
+    app.state.maildiag = build_state(settings, resolver=resolver, sink=sink)
     _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
@@ -122,7 +126,9 @@ def create_app(
         as if there were none: the page is not advertised to the world)."""
         if not _client_in(request, settings.metrics_allow):
             raise StarletteHTTPException(404, "Not Found")
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            generate_latest(app_state(request).registry), media_type=CONTENT_TYPE_LATEST
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
@@ -135,11 +141,7 @@ def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
     """An application with only the sink's pages and API (``maildiag sink``), and the form
     that takes the sink's API token to sign in."""
     app = FastAPI(title="maildiag sink", version="0.1.0", docs_url="/docs", lifespan=_lifespan)
-    registry = CollectorRegistry()
-    requests = Counter(
-        "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
-    )
-    app.state.maildiag = AppState(settings, registry, requests, None, sink, sink_only=True)
+    app.state.maildiag = build_state(settings, sink=sink, sink_only=True)
     _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(sink_access.router)
@@ -167,11 +169,10 @@ def _client_in(request: Request, networks: list[str]) -> bool:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(default_psl)  # built before the first check needs it (~60 ms)
     yield
-    state: AppState = app.state.maildiag
-    if state.reset is not None:
-        await state.reset.aclose()
-    await checklist_pages.close_limits(app)
-    sink_render.close_views(app.state)
+    state = state_of(app)
+    await state.reset.aclose()
+    await close_limits(app)
+    sink_render.close_views(state)
 
 
 class _SecurityHeaders(BaseHTTPMiddleware):
@@ -180,7 +181,7 @@ class _SecurityHeaders(BaseHTTPMiddleware):
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        state: AppState = request.app.state.maildiag
+        state = app_state(request)
         if secure_cookies(state.settings):  # served over https: RFC 6797 §6.1
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         response.headers.setdefault(
@@ -203,11 +204,14 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     reasons = [_reason(error) for error in exc.errors()]
     if _wants_json(request):
         return JSONResponse({"error": "invalid_input", "reasons": reasons}, status_code=422)
-    return pages.error_page(request, 422, "; ".join(reasons))
+    return error_page(request, 422, "; ".join(reasons))
 
 
-def _reason(error: Any) -> str:
-    where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+def _reason(error: Mapping[str, object]) -> str:
+    loc = error.get("loc", ())
+    where = ".".join(
+        str(p) for p in (loc if isinstance(loc, tuple | list) else ()) if p not in ("body", "query")
+    )
     return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))
 
 
@@ -219,4 +223,4 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
-    return pages.error_page(request, exc.status_code, str(exc.detail))
+    return error_page(request, exc.status_code, str(exc.detail))

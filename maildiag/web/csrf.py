@@ -13,16 +13,15 @@ import hashlib
 import hmac
 import logging
 import secrets
-from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from maildiag.settings import Settings
-from maildiag.web import i18n
+from maildiag.web import deps, i18n
 from maildiag.web.auth import cookie_name, set_host_cookie
-from maildiag.web.routes.pages import page
+from maildiag.web.render import page
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def _mac(key: bytes, binding: str, nonce: str) -> str:
 
 
 def _key(request: Request) -> bytes:
-    secret: str = request.app.state.maildiag.settings.secret_key.get_secret_value()
+    secret: str = deps.settings(request).secret_key.get_secret_value()
     return hashlib.sha256(b"maildiag-csrf\0" + secret.encode()).digest()
 
 
@@ -71,11 +70,11 @@ def check_token(key: bytes, binding: str | None, token: str | None) -> None:
 
 
 def _cookie(request: Request) -> str:
-    return cookie_name(request.app.state.maildiag.settings, CSRF_COOKIE)
+    return cookie_name(deps.settings(request), CSRF_COOKIE)
 
 
 def form_page(
-    request: Request, template: str, status_code: int = 200, **context: Any
+    request: Request, template: str, status_code: int = 200, **context: object
 ) -> HTMLResponse:
     """``page()`` with a ``csrf_token`` in the context, setting the cookie when it is new."""
     binding = request.cookies.get(_cookie(request))
@@ -92,7 +91,7 @@ def form_page(
         **context,
     )
     if fresh:
-        set_host_cookie(response, request.app.state.maildiag.settings, CSRF_COOKIE, binding)
+        set_host_cookie(response, deps.settings(request), CSRF_COOKIE, binding)
     return response
 
 
@@ -124,6 +123,6 @@ async def csrf_protect(request: Request) -> None:
         check_token(_key(request), request.cookies.get(_cookie(request)), field(form, FIELD))
     except CsrfError as exc:
         log.info("csrf.refused path=%s reason=%s", request.url.path, exc.reason)
-        lang = i18n.lang_of(request, request.app.state.maildiag.settings.lang)
+        lang = deps.lang_of(request)
         detail = i18n.text("csrf.refused", lang, reason=i18n.text(f"csrf.{exc.reason}", lang))
         raise HTTPException(403, detail) from exc

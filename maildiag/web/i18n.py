@@ -1,21 +1,20 @@
-"""Page wording in Norwegian (nb, the default) and English (en), and the language choice.
-
-The wording is ``maildiag.catalog``'s, re-exported here for the pages. The language comes
-from ``?lang=``, then the ``lang`` cookie, then the configured default.
+"""The language of a request: ``?lang=``, then the ``lang`` cookie, then the configured
+default. The wording itself is ``maildiag.services.wording``'s, re-exported for the pages.
 """
 
 from __future__ import annotations
 
 from fastapi import Request
 
-from maildiag.catalog import LANGUAGES, catalog, reason, text
-
-__all__ = ["LANGUAGES", "catalog", "lang_of", "reason", "text"]
+from maildiag.services.wording import LANGUAGES, catalog, reason, text
 
 
 def lang_of(request: Request, default: str) -> str:
     """The language for this request: ``?lang=``, the cookie, or ``default``."""
     for candidate in (request.query_params.get("lang"), request.cookies.get("lang")):
-        if candidate in ("nb", "en"):
+        if candidate in LANGUAGES:
             return candidate
     return default
+
+
+__all__ = ["LANGUAGES", "catalog", "lang_of", "reason", "text"]

@@ -17,8 +17,9 @@ import logging
 from fastapi import Request
 
 from diag.checklist import ProbeGate, ProbeOptions, RcptRule
+from maildiag.services.checklist import probe_options
+from maildiag.web import deps
 from maildiag.web.auth import SignedIn
-from maildiag.web.routes.checklist_pages import limits, probe_options
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ CHECK_ROLE = "admin"  # the domain check's probe needs this role
 def smtp_probe(request: Request, user: SignedIn | None, role: str) -> ProbeOptions:
     """The probe for this request: SMTP when ``user`` has ``role`` (gated by the per-server
     limit), else DNS only."""
-    settings = request.app.state.maildiag.settings
+    settings = deps.settings(request)
     if user is None or not user.has_role(role):
         return probe_options(settings, smtp=False)
     return dataclasses.replace(probe_options(settings), gate=_target_gate(request))
@@ -42,7 +43,7 @@ def rcpt_rule(user: SignedIn) -> RcptRule:
 
 
 def _target_gate(request: Request) -> ProbeGate:
-    limiter = limits(request).probe_targets
+    limiter = deps.limits(request).probe_targets
 
     async def gate(host: str, addresses: tuple[str, ...]) -> str | None:
         decision = await limiter.hit(host, *addresses)

@@ -23,10 +23,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import SecretStr
 
 from maildiag.settings import Settings
-from maildiag.web import i18n
-from maildiag.web.auth import optional_user
+from maildiag.web import deps, i18n
+from maildiag.web.auth import optional_user, safe_next
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
-from maildiag.web.routes.reset_pages import safe_next
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)  # the sign-in form, in the sink-only app
@@ -61,7 +60,7 @@ class SignInRequired(Exception):
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.maildiag.settings
+    settings: Settings = deps.settings(request)
     return settings
 
 
@@ -169,7 +168,7 @@ async def sink_page_admin(
 async def sign_in_redirect(request: Request, exc: Exception) -> Response:
     """Exception handler: send a ``SignInRequired`` page request to the sign-in form."""
     assert isinstance(exc, SignInRequired)
-    standalone = request.app.state.maildiag.sink_only
+    standalone = deps.sink_only(request)
     wanted = {"next": exc.target}
     if request.query_params.get("lang") in i18n.LANGUAGES:
         wanted["lang"] = request.query_params["lang"]  # the sign-in form in the asked language

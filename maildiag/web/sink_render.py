@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from markupsafe import escape
 
@@ -142,12 +142,12 @@ class MessageViews:
     async def details(
         self,
         message: CapturedMessage,
-        describe: Callable[[CapturedMessage], dict[str, Any]],
+        describe: Callable[[CapturedMessage], dict[str, object]],
         *,
         masked: bool,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """``describe(message)`` (the API's view of it), a copy of its top level: read only."""
-        found: dict[str, Any] = await self._cached(
+        found: dict[str, object] = await self._cached(
             "details", message, describe, message, in_thread=True, masked=masked
         )
         return dict(found)
@@ -203,21 +203,25 @@ class MessageViews:
         self._cache.clear()
 
 
-def views_of(app_state: Any) -> MessageViews:
-    """The application's ``MessageViews``, made on first use (no await in between)."""
-    found: MessageViews | None = getattr(app_state, "sink_views", None)
-    if found is None:
-        found = MessageViews()
-        app_state.sink_views = found
-    return found
+class ViewsHolder(Protocol):
+    """Where an application keeps its ``MessageViews`` (``maildiag.web.deps.AppState``)."""
+
+    sink_views: MessageViews | None
 
 
-def close_views(app_state: Any) -> None:
+def views_of(holder: ViewsHolder) -> MessageViews:
+    """The application's ``MessageViews``, its worker pools made on first view (no await in
+    between), so an app that never shows a message starts none."""
+    if holder.sink_views is None:
+        holder.sink_views = MessageViews()
+    return holder.sink_views
+
+
+def close_views(holder: ViewsHolder) -> None:
     """Stop the views' workers (for the application's shutdown); an app started again makes
-    new ones on first use."""
-    found: MessageViews | None = getattr(app_state, "sink_views", None)
+    new ones on first view."""
+    found, holder.sink_views = holder.sink_views, None
     if found is not None:
-        del app_state.sink_views
         found.close()
 
 
@@ -225,6 +229,7 @@ __all__ = [
     "MAX_HTML_DEPTH",
     "HtmlPart",
     "MessageViews",
+    "ViewsHolder",
     "close_views",
     "html_depth",
     "refused_html",

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from fastapi import HTTPException, Request
 
 from maildiag.sink.records import record_unmasked_view
+from maildiag.web import deps
 from maildiag.web.sink_access import SinkViewer
 from maildiag.web.sink_mask import mask_summary
-from maildiag.web.sink_render import views_of
 from smtp_sink import CapturedMessage
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class Shown:
 async def _record(
     request: Request, viewer: SinkViewer, message: CapturedMessage, view: str, links: int
 ) -> None:
-    engine: sa.Engine = request.app.state.maildiag.sink.store.engine
+    engine: sa.Engine = deps.sink_store(request).engine
     assert message.id is not None
     try:
         await asyncio.to_thread(
@@ -61,7 +61,7 @@ async def shown_message(
 ) -> Shown:
     """``message`` for ``viewer``: masked below admin; for an admin, unmasked once the view
     (``view`` names the page or API route) is recorded. Raises HTTPException 403 or 503."""
-    result = await views_of(request.app.state).masked(message)
+    result = await deps.sink_views(request).masked(message)
     if not viewer.is_admin:
         masked = result.applied_to(message)
         if masked is None:

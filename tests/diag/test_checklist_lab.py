@@ -23,10 +23,10 @@ from diag.checklist import (
 )
 from diag.resolver import DnsPythonResolver
 from diag.senders import SenderSpec
-from maildiag.commands.sender import sender_spec
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
 from maildiag.lab.kit import lab_senders, prepare_lab
 from maildiag.lab.policies import LAB_MX_ADDRESSES
+from maildiag.services.identities import sender_spec
 from smtp_sink import SinkConfig, SinkServer, SinkStore, create_store_engine, parse_policies
 
 BOTH = ("do.not.reply@platform.visma.com", "do.not.reply@connect.visma.com")

@@ -15,9 +15,9 @@ from diag.resolver import DnsPythonResolver
 from maildiag.db import create_engine
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
 from maildiag.lab.kit import lab_senders, prepare_lab
+from maildiag.services.testsend import SinkTarget, run_test_sends
 from maildiag.settings import Settings
 from maildiag.sink.service import SinkHandle, run_sink
-from maildiag.testsend import SinkTarget, run_test_sends
 from reset import proxy_v1_line
 
 HEALTHY = ("do.not.reply@platform.visma.com", "do.not.reply@connect.visma.com")

@@ -24,11 +24,12 @@ from maildiag.db import create_engine
 from maildiag.lab.dns import LabDnsServer
 from maildiag.lab.kit import LabKey, lab_settings
 from maildiag.lab.zones import LAB_EGRESS
+from maildiag.services.accounts import build_reset_services
 from maildiag.settings import Settings
 from maildiag.sink.service import SinkHandle, run_sink
 from maildiag.web import create_app
 from maildiag.web.app import create_sink_app
-from maildiag.web.auth import SESSION_COOKIE, build_reset_services
+from maildiag.web.auth import SESSION_COOKIE
 from smtp_sink import BounceReport
 
 SINK_TOKEN = "sink-tests-api-token-0123456789-abcdefghij"

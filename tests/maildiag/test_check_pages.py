@@ -19,9 +19,9 @@ import reports
 from diag.dmarc import default_psl
 from diag.resolver import DnsPythonResolver
 from maildiag.db import create_engine
+from maildiag.services.checklist import admin_check, lab_test_sends
 from maildiag.sink.service import SinkHandle, run_sink
 from maildiag.web import create_app
-from maildiag.web.routes.check_pages import admin_check, lab_test_sends
 from tests.maildiag.test_checklist_api import SENDERS, Lab, LabFiles, make_lab_files, open_lab
 
 INBOX = reports.testsend_view([], lang="en").labels["folder.inbox"]

@@ -31,17 +31,14 @@ from diag.resolver import DnsPythonResolver, ZoneData
 from maildiag.db import create_engine, migrate
 from maildiag.lab.dns import LabDnsServer
 from maildiag.lab.kit import LAB_PASSWORD, LabKey, lab_settings, prepare_lab
+from maildiag.services.accounts import build_reset_services
+from maildiag.services.inputs import clean_address, clean_domain, domain_target
 from maildiag.settings import Settings
 from maildiag.sink.service import run_sink
 from maildiag.web import create_app, i18n
-from maildiag.web.auth import SESSION_COOKIE, build_reset_services
+from maildiag.web.auth import SESSION_COOKIE
+from maildiag.web.deps import close_limits
 from maildiag.web.routes import checklist_api
-from maildiag.web.routes.checklist_pages import (
-    clean_address,
-    clean_domain,
-    close_limits,
-    domain_target,
-)
 
 SENDERS = ("do.not.reply@platform.visma.com", "do.not.reply@connect.visma.com")
 ACCOUNTS = (
@@ -113,7 +110,7 @@ class Lab:
 
 
 async def reset_limits(app: Any) -> None:
-    found = getattr(app.state, "checklist_limits", None)
+    found = getattr(app.state.maildiag, "limits", None)
     if found is not None:
         await found.self_service.reset()
         await found.domain_check.reset()
@@ -584,9 +581,9 @@ async def test_help_page_rate_limit_is_the_same_for_everyone(
 
 async def test_limits_are_made_once_per_app(lab: Lab) -> None:
     await _post(lab, {"address": "kari@kunde-ok.example"})
-    first = lab.app.state.checklist_limits
+    first = lab.app.state.maildiag.limits
     await _post(lab, {"address": "kari@kunde-ok.example"})
-    assert lab.app.state.checklist_limits is first
+    assert lab.app.state.maildiag.limits is first
 
 
 # --- input checks (pure) --------------------------------------------------------------------

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from diag.errors import InputError
-from maildiag.catalog import reason
 from maildiag.cli import main
 from maildiag.commands.scan import parse_scan_file
+from maildiag.services.wording import reason
 
 
 def _error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

@@ -1,8 +1,8 @@
 """Nagle's algorithm is off on every connection our TCP listeners accept.
 
 Each server runs as its command runs it (``maildiag.runtime.serve`` for ``maildiag serve`` and
-``serve --lab``, ``maildiag.commands.sink.run`` for ``maildiag sink``), in this process on port
-0, so the test can read ``TCP_NODELAY`` on the server's own end of a real connection. The
+``serve --lab``, ``maildiag.runtime.sink_command.run`` for ``maildiag sink``), in this process on
+port 0, so the test can read ``TCP_NODELAY`` on the server's own end of a real connection. The
 symptom itself (the 40 ms delayed-ACK floor on kept-alive connections) is tested against the
 real processes in test_keepalive.py. Cancelling a command closes its listeners.
 """
@@ -28,10 +28,9 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
-from maildiag.commands import sink as sink_command
 from maildiag.lab.dns import LabDnsServer
 from maildiag.listeners import bind_tcp
-from maildiag.runtime import serve
+from maildiag.runtime import serve, sink_command
 from maildiag.settings import Settings
 from tests.maildiag.sink_lab import proxy_v1
 

@@ -553,7 +553,8 @@ async def test_a_siteverify_provider_is_configured_through_the_same_interface(
 ) -> None:
     from starlette.datastructures import FormData
 
-    from maildiag.web.routes.captcha_routes import build_verifier, solution_of
+    from maildiag.services.accounts import build_verifier
+    from maildiag.web.captcha import solution_of
 
     async with reset_env(
         tmp_path, captcha_kind="turnstile", captcha_siteverify_url="http://127.0.0.1:9/verify"

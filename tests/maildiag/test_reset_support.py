@@ -24,9 +24,9 @@ from sqlalchemy import select
 
 import reset
 from maildiag.db import create_engine, migrate
+from maildiag.services.accounts import ResetServices, build_reset_services
 from maildiag.settings import Settings
 from maildiag.web import create_app
-from maildiag.web.auth import ResetServices, build_reset_services
 
 CHEAP_HASHER = reset.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 SECRET_KEY = "Yq7dW3nR0sKx_8LmB2vTz-5hJcP4gNf9aUeE6iO1rQw"  # 43 base64url characters

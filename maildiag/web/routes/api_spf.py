@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from diag.errors import InputError
 from diag.names import MAX_NAME_LENGTH
-from maildiag.web import i18n
-from maildiag.web.spf_service import run_spf
+from maildiag.services.spf import run_spf
+from maildiag.web import deps, i18n
 from reports import spf_json
 
 router = APIRouter(tags=["spf"])
@@ -23,12 +23,10 @@ async def spf(
     sender: Annotated[str, Query(max_length=320)] = "",
     helo: Annotated[str, Query(max_length=MAX_NAME_LENGTH)] = "",
     lint: bool = False,
-) -> dict[str, Any]:
-    state = request.app.state.maildiag
+) -> dict[str, Any]:  # the JSON schema of an open object
+    resolver, lang = deps.new_resolver(request), deps.settings(request).lang
     try:
-        view = await run_spf(
-            state.new_resolver(), domain, ip, sender, helo, lint=lint, lang=state.settings.lang
-        )
+        view = await run_spf(resolver, domain, ip, sender, helo, lint=lint, lang=lang)
     except InputError as exc:
         raise HTTPException(status_code=400, detail=i18n.reason(exc, "en")) from exc
     return spf_json(view)

@@ -13,34 +13,28 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import reset
+from diag.checklist import RcptRule
 from diag.errors import InputError
-from diag.names import MAX_ADDRESS_LENGTH as MAX_ADDRESS
-from diag.names import MAX_NAME_LENGTH as MAX_DOMAIN
-from maildiag.web import i18n
-from maildiag.web.auth import SignedIn, optional_user
-from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
-from maildiag.web.routes.check_pages import admin_check
-from maildiag.web.routes.checklist_pages import (
-    MAX_PASTE,
+from maildiag.services.accounts import account_facts
+from maildiag.services.checklist import admin_check, check, probe_options
+from maildiag.services.inputs import (
+    MAX_ADDRESS,
+    MAX_DOMAIN,
     clean_address,
     clean_domain,
-    client_ip,
     domain_target,
-    limited_reason,
-    limits,
-    private,
-    probe_options,
-    retry_after,
-    run_checklist,
 )
-from maildiag.web.routes.support_pages import account_facts
+from maildiag.web import deps, i18n
+from maildiag.web.auth import SignedIn, optional_user
+from maildiag.web.checklist_web import MAX_PASTE, client_ip, limited_reason, private, retry_after
+from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
 from reports import checklist_json, checklist_view
 
 log = logging.getLogger(__name__)
@@ -68,7 +62,7 @@ class ChecklistItemOut(BaseModel):
     key: str
     status: Literal["ok", "problem", "warning", "not_checked", "todo"]
     title: str
-    evidence: dict[str, Any]
+    evidence: dict[str, object]
     next_step: str
 
 
@@ -79,7 +73,7 @@ class ChecklistOut(BaseModel):
     audience: str
     provider: str
     items: list[ChecklistItemOut]
-    findings: list[dict[str, Any]]
+    findings: list[dict[str, object]]
 
 
 def _invalid(where: str, reason: str) -> JSONResponse:
@@ -130,7 +124,7 @@ async def staff_user(request: Request, audience: str) -> SignedIn:
 )
 async def checklist(body: ChecklistRequest, request: Request) -> Response:
     """Run the checklist for ``body.address``; the self audience is rate limited."""
-    lang = body.lang or request.app.state.maildiag.settings.lang
+    lang = body.lang or deps.settings(request).lang
     try:
         address = clean_address(body.address)
     except InputError as exc:
@@ -138,27 +132,30 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
     if body.audience == "self":
         if body.headers is not None or body.bounce is not None:
             return _invalid("headers", "pasted headers and bounces are for support and admin")
-        decision = await limits(request).self_service.hit(client_ip(request), address)
+        decision = await deps.limits(request).self_service.hit(client_ip(request), address)
         if not decision.allowed:
             log.info("checklist.rate_limited audience=self by=%s", decision.limited_by)
             return _rate_limited(decision, lang)
-        dns_only = probe_options(request.app.state.maildiag.settings, smtp=False)
-        result = await run_checklist(request, address, audience="self", probe=dns_only)
+        probe, account = probe_options(deps.settings(request), smtp=False), None
+        rcpt: RcptRule = False
     else:
         user = await staff_user(request, body.audience)
+        probe, rcpt = smtp_probe(request, user, body.audience), rcpt_rule(user)
         # read while the checklist's lookups are in flight, not before them
-        account = partial(account_facts, request, address) if body.audience == "support" else None
-        result = await run_checklist(
-            request,
-            address,
-            audience=body.audience,
-            probe=smtp_probe(request, user, body.audience),
-            rcpt=rcpt_rule(user),
-            account=account,
-            headers=_bytes(body.headers),
-            bounce=_bytes(body.bounce),
-        )
-    return private(JSONResponse(checklist_json(checklist_view(result, lang=lang))))
+        svc = deps.reset_services(request)
+        account = partial(account_facts, svc, address) if body.audience == "support" else None
+    outcome = await check(
+        deps.settings(request),
+        deps.new_resolver(request),
+        address,
+        audience=body.audience,
+        probe=probe,
+        rcpt=rcpt,
+        account=account,
+        headers=_bytes(body.headers),
+        bounce=_bytes(body.bounce),
+    )
+    return private(JSONResponse(checklist_json(checklist_view(outcome.checklist, lang=lang))))
 
 
 def _bytes(text: str | None) -> bytes | None:
@@ -177,18 +174,21 @@ async def check_domain(
     SMTP probe (stopping after MAIL FROM, no RCPT TO) runs only for a signed-in admin; anyone
     else gets the DNS-only check (``delivery.accepted`` not_checked, reason ``not_probed``).
     Rate limited per client IP and per domain, the probe per mail server for all users."""
-    chosen = lang or request.app.state.maildiag.settings.lang
+    chosen = lang or deps.settings(request).lang
     try:
         name = clean_domain(domain)
     except InputError as exc:
         return _invalid("domain", i18n.reason(exc, "en"))
-    decision = await limits(request).domain_check.hit(client_ip(request), name)
+    decision = await deps.limits(request).domain_check.hit(client_ip(request), name)
     if not decision.allowed:
         log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)
         return _rate_limited(decision, chosen)
-    state = request.app.state.maildiag
     probe = smtp_probe(request, await optional_user(request), CHECK_ROLE)
     result = await admin_check(
-        state.settings, state.new_resolver(), domain_target(name), rcpt=False, probe=probe
+        deps.settings(request),
+        deps.new_resolver(request),
+        domain_target(name),
+        rcpt=False,
+        probe=probe,
     )
     return private(JSONResponse(checklist_json(checklist_view(result.checklist, lang=chosen))))

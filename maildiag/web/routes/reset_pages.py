@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,22 +20,21 @@ from starlette.datastructures import FormData
 
 import reset
 from diag.names import MAX_ADDRESS_LENGTH
-from maildiag.web import i18n
+from maildiag.services.accounts import ResetServices, in_transaction
+from maildiag.web import deps, i18n
 from maildiag.web.auth import (
-    ResetServices,
     clear_session_cookie,
-    in_transaction,
     log_in,
     log_out,
     optional_user,
+    safe_next,
     secure_cookies,
-    services,
     session_id_of,
     set_session_cookie,
 )
+from maildiag.web.captcha import solution_of
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form, rotate_binding
-from maildiag.web.routes.captcha_routes import solution_of
-from maildiag.web.routes.pages import page
+from maildiag.web.render import page
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -48,7 +46,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,256}$")  # secrets.token_urlsafe alphabe
 
 
 def _lang(request: Request) -> str:
-    return i18n.lang_of(request, request.app.state.maildiag.settings.lang)
+    return deps.lang_of(request)
 
 
 def _private(response: Response) -> Response:
@@ -80,20 +78,10 @@ def _client_ip(request: Request) -> str:
 # --- login -------------------------------------------------------------------------------
 
 
-def safe_next(target: str | None) -> str:
-    """A local path to go to after login, or ``""``: never another site (no scheme, no
-    ``//host``, no backslash tricks), so ``?next=`` cannot become an open redirect."""
-    if not target or len(target) > 512 or not target.startswith("/"):
-        return ""
-    if target.startswith(("//", "/\\")) or "\\" in target or any(ord(c) < 32 for c in target):
-        return ""
-    return target
-
-
-def _login_page(request: Request, status_code: int = 200, **context: Any) -> Response:
+def _login_page(request: Request, status_code: int = 200, **context: object) -> Response:
     remembered = request.cookies.get(REMEMBER_COOKIE, "")[:MAX_ADDRESS_LENGTH]
-    settings = request.app.state.maildiag.settings
-    values: dict[str, Any] = {
+    settings = deps.settings(request)
+    values: dict[str, object] = {
         "user": None,
         "email": remembered,
         "remember": bool(remembered),
@@ -134,7 +122,7 @@ async def login_submit(request: Request) -> Response:
         return _login_page(
             request, 400, email=shown, remember=remember, error=problem, next=next_path
         )
-    svc, ip = services(request), _client_ip(request)
+    svc, ip = deps.reset_services(request), _client_ip(request)
     throttled = await svc.login_limiter.check(ip, address)
     # Over the per-address limit a solved captcha lets a sign-in through, so nobody can lock
     # an owner out by failing on purpose; the per-IP limit (checked first) still holds.
@@ -155,7 +143,7 @@ async def login_submit(request: Request) -> Response:
     user, session_id = result
     target = next_path or ("/support" if user.has_role("support") else "/login")
     response = RedirectResponse(target, status_code=303)
-    settings = request.app.state.maildiag.settings
+    settings = deps.settings(request)
     set_session_cookie(response, settings, session_id)
     rotate_binding(response, settings)
     if remember:
@@ -177,7 +165,7 @@ async def login_submit(request: Request) -> Response:
 async def _captcha_solved(request: Request, svc: ResetServices, form: FormData, ip: str) -> bool:
     """Whether ``form`` carries a valid, unused captcha solution (the forgot-password form's
     verifier)."""
-    verdict = await svc.captcha.verify(solution_of(request.app.state.maildiag.settings, form), ip)
+    verdict = await svc.captcha.verify(solution_of(deps.settings(request), form), ip)
     if not verdict.ok:
         log.info("login.captcha_refused reason=%s", verdict.reason)
     return verdict.ok
@@ -187,19 +175,19 @@ async def _captcha_solved(request: Request, svc: ResetServices, form: FormData, 
 async def logout(request: Request) -> Response:
     session_id = session_id_of(request)
     if session_id is not None:
-        await log_out(services(request), session_id)
+        await log_out(deps.reset_services(request), session_id)
     response = RedirectResponse("/login?logged_out=1", status_code=303)
-    clear_session_cookie(response, request.app.state.maildiag.settings)
-    rotate_binding(response, request.app.state.maildiag.settings)
+    clear_session_cookie(response, deps.settings(request))
+    rotate_binding(response, deps.settings(request))
     return _private(response)
 
 
 # --- forgot password ---------------------------------------------------------------------
 
 
-def _forgot_page(request: Request, status_code: int = 200, **context: Any) -> Response:
-    settings = request.app.state.maildiag.settings
-    values: dict[str, Any] = {
+def _forgot_page(request: Request, status_code: int = 200, **context: object) -> Response:
+    settings = deps.settings(request)
+    values: dict[str, object] = {
         "email": "",
         "error": None,
         "captcha_kind": settings.captcha_kind,
@@ -223,9 +211,9 @@ async def forgot_submit(request: Request) -> Response:
     problem = email_problem(address, lang)
     if problem is not None:
         return _forgot_page(request, 400, email=address[:MAX_ADDRESS_LENGTH], error=problem)
-    svc = services(request)
+    svc = deps.reset_services(request)
     ip = _client_ip(request)
-    settings = request.app.state.maildiag.settings
+    settings = deps.settings(request)
     verdict = await svc.captcha.verify(solution_of(settings, form), ip)
     if not verdict.ok:
         log.info("reset.captcha_refused reason=%s", verdict.reason)
@@ -254,7 +242,7 @@ def _invalid_page(request: Request, status_code: int, reason_key: str) -> Respon
     return _private(page(request, "reset_password_invalid.html", status_code, reason=reason))
 
 
-def _rule_rows(report: reset.PolicyReport, lang: str) -> list[dict[str, Any]]:
+def _rule_rows(report: reset.PolicyReport, lang: str) -> list[dict[str, object]]:
     return [
         {"id": r.id, "n": r.n, "ok": r.ok, "text": reset.rule_text(r.id, lang, r.n)}
         for r in report.rules
@@ -268,7 +256,7 @@ def _reset_page(
     status_code: int = 200,
     report: reset.PolicyReport | None = None,
 ) -> Response:
-    svc, lang = services(request), _lang(request)
+    svc, lang = deps.reset_services(request), _lang(request)
     shown = report or svc.policy.check("")
     refused = (
         [reset.rule_text(r.id, lang, r.n) for r in (*report.rules, *report.checks) if not r.ok]
@@ -294,7 +282,7 @@ async def reset_form(request: Request) -> Response:
     token = request.query_params.get("token", "")
     if not _TOKEN.fullmatch(token):
         return _invalid_page(request, 400, "invalid.malformed")
-    svc = services(request)
+    svc = deps.reset_services(request)
 
     def work(session: Session) -> str | None:
         user = reset.user_for_token(session, token, now=svc.clock())
@@ -316,7 +304,7 @@ async def reset_submit(request: Request) -> Response:
         return _invalid_page(request, 400, "invalid.malformed")
     if max(len(password), len(confirmation)) > MAX_PASSWORD_FIELD:
         return _invalid_page(request, 400, "input.field_too_long")
-    svc = services(request)
+    svc = deps.reset_services(request)
 
     def work(session: Session) -> reset.ResetOutcome:
         return reset.complete_reset(

@@ -7,34 +7,26 @@ header list it returns, which is made off the event loop and cached (``sink_rend
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable
-from email.parser import BytesHeaderParser
-from email.policy import compat32
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import AfterValidator, Field
 
 from maildiag.sink.records import forget_policies, save_book, save_policy
+from maildiag.web import deps
 from maildiag.web.sink_access import SinkViewer, sink_admin, sink_viewer
-from maildiag.web.sink_render import views_of
+from maildiag.web.sink_messages import MAX_ID, describe, in_store, in_utc, load_message, sink_of
 from maildiag.web.sink_reveal import shown_list, shown_message
 from smtp_sink import (
     CapturedMessage,
     ConfigError,
-    MessageNotFound,
     Policy,
     PolicyBook,
-    SinkStore,
-    StoreError,
-    clean_text,
-    header_block,
     parse_policies,
     parse_policy,
 )
@@ -43,83 +35,16 @@ if TYPE_CHECKING:
     from maildiag.sink.service import SinkHandle
 
 router = APIRouter(prefix="/sink", tags=["sink"], dependencies=[Depends(sink_viewer)])
-T = TypeVar("T")
-
-MAX_HEADER_FIELDS = 200
-MAX_HEADER_VALUE = 4000
 MAX_POLICY_BODY = 64 * 1024
-MAX_ID = 2**62
 MessageId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 PositiveId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-def sink_of(request: Request) -> SinkHandle:
-    """The running sink's handle. Raises HTTPException(503) when this process runs no sink."""
-    handle: SinkHandle | None = getattr(request.app.state.maildiag, "sink", None)
-    if handle is None:
-        raise HTTPException(503, "the SMTP sink does not run in this process")
-    return handle
-
-
-async def in_store(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking store call in a thread. Raises HTTPException(503) when the store fails."""
-    try:
-        return await asyncio.to_thread(call, *args, **kwargs)
-    except MessageNotFound:
-        raise
-    except (StoreError, sa.exc.SQLAlchemyError) as exc:
-        raise HTTPException(503, "the message store is not available; try again") from exc
-
-
-async def load_message(store: SinkStore, message_id: int) -> CapturedMessage:
-    """The stored message. Raises HTTPException(404) when there is none."""
-    try:
-        return await in_store(store.get, message_id)
-    except MessageNotFound as exc:
-        raise HTTPException(404, f"no stored message with id {message_id}") from exc
-
-
-def header_fields(raw: bytes) -> list[tuple[str, str]]:
-    """The message's header fields in order, unfolded and decoded leniently; bounded."""
-    parsed = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
-    fields: list[tuple[str, str]] = []
-    for name, value in list(parsed.raw_items())[:MAX_HEADER_FIELDS]:
-        text = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
-        unfolded = " ".join(text.split())[:MAX_HEADER_VALUE]
-        fields.append((clean_text(name), clean_text(unfolded)))
-    return fields
-
-
-def describe(message: CapturedMessage) -> dict[str, Any]:
-    """One message as the API shows it: envelope, peer, verdict, mailboxes, headers, sizes."""
-    data = message.as_json()
-    delivered = message.delivered_bytes
-    end = delivered.find(b"\r\n\r\n")
-    header_size = end + 4 if end >= 0 else len(delivered)
-    data["headers"] = [{"name": n, "value": v} for n, v in header_fields(delivered)]
-    data["sizes"] = {
-        "raw": message.size,
-        "delivered": len(delivered),
-        "headers": header_size,
-        "body": len(delivered) - header_size,
-    }
-    return data
-
-
-def _summary(message: CapturedMessage) -> dict[str, Any]:
+def _summary(message: CapturedMessage) -> dict[str, object]:
     data = message.as_json()
     data.pop("verdict", None)
     data["dmarc"] = message.verdict.get("dmarc_result", "none")
     return data
-
-
-def in_utc(value: dt.datetime) -> dt.datetime:
-    """``value`` in UTC (a naive time is taken as UTC). Raises ValueError when UTC cannot hold
-    it: an offset that moves the first or the last day of the calendar past its end."""
-    try:
-        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    except OverflowError:
-        raise ValueError("the time is out of the range of dates") from None
 
 
 UtcMoment = Annotated[dt.datetime, AfterValidator(in_utc)]
@@ -137,7 +62,7 @@ async def list_messages(
     folder: Literal["inbox", "junk"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     store = sink_of(request).store
     found = await in_store(
         store.list,
@@ -162,10 +87,10 @@ async def get_message(
     request: Request,
     message_id: MessageId,
     viewer: Annotated[SinkViewer, Depends(sink_viewer)],
-) -> dict[str, Any]:
+) -> dict[str, object]:
     message = await load_message(sink_of(request).store, message_id)
     shown = await shown_message(request, viewer, message, "api.message")
-    data = await views_of(request.app.state).details(shown.message, describe, masked=shown.masked)
+    data = await deps.sink_views(request).details(shown.message, describe, masked=shown.masked)
     data["reset_links"] = {"found": shown.links, "masked": shown.masked}
     return data
 
@@ -218,12 +143,12 @@ async def delete_messages(
 
 
 @router.get("/info", summary="Where the sink listens")
-async def info(request: Request) -> dict[str, Any]:
+async def info(request: Request) -> dict[str, object]:
     return sink_of(request).info()
 
 
 @router.get("/policies", summary="The sink's recipient policies")
-async def get_policies(request: Request) -> dict[str, Any]:
+async def get_policies(request: Request) -> dict[str, object]:
     return sink_of(request).policies.as_json()
 
 
@@ -267,7 +192,7 @@ def _entry_key(kind: str, name: str) -> str:
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
     },
 )
-async def put_policies(request: Request, viewer: Admin) -> dict[str, Any]:
+async def put_policies(request: Request, viewer: Admin) -> dict[str, object]:
     handle = sink_of(request)
     data = await _json_body(request)
     if not isinstance(data, dict):
@@ -288,7 +213,7 @@ async def put_policies(request: Request, viewer: Admin) -> dict[str, Any]:
     "/policies/reset",
     summary="Forget every policy change: back to the defaults (the lab's and the policy file's)",
 )
-async def reset_policies(request: Request, viewer: Admin) -> dict[str, Any]:
+async def reset_policies(request: Request, viewer: Admin) -> dict[str, object]:
     handle = sink_of(request)
     engine, actor, now, defaults = handle.store.engine, viewer.actor, _now(), handle.defaults
     return await _swap_book(
@@ -302,7 +227,7 @@ async def reset_policies(request: Request, viewer: Admin) -> dict[str, Any]:
 
 async def _swap_book(
     handle: SinkHandle, keep: Callable[[PolicyBook], None], new: PolicyBook
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Keep and audit the change from the live book (``keep(before)``), then take ``new``."""
     async with handle.changes:
         await in_store(keep, handle.policies.copy())
@@ -313,7 +238,7 @@ async def _swap_book(
 @router.put("/policies/{kind}/{name}", summary="Set the policy of one domain or one address")
 async def put_policy(
     request: Request, kind: PolicyKind, name: PolicyName, viewer: Admin
-) -> dict[str, Any]:
+) -> dict[str, object]:
     handle = sink_of(request)
     key = _entry_key(kind, name)
     data = await _json_body(request)
@@ -365,4 +290,4 @@ async def _change(
             book.set_address(key, policy)
 
 
-__all__ = ["describe", "header_fields", "in_store", "load_message", "router", "sink_of"]
+__all__ = ["router"]

@@ -11,7 +11,7 @@ is cached (``maildiag.web.sink_render``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -19,11 +19,11 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from diag.mime import MAX_MIME_DEPTH, MAX_MIME_PARTS
-from maildiag.web import i18n
+from maildiag.web import deps, i18n
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
-from maildiag.web.routes.sink_api import MAX_ID, describe, in_store, in_utc, load_message, sink_of
 from maildiag.web.sink_access import SinkViewer, sink_page_admin, sink_page_viewer
-from maildiag.web.sink_render import MAX_HTML_DEPTH, refused_html, views_of
+from maildiag.web.sink_messages import MAX_ID, describe, in_store, in_utc, load_message, sink_of
+from maildiag.web.sink_render import MAX_HTML_DEPTH, refused_html
 from maildiag.web.sink_reveal import shown_list, shown_message
 from maildiag.web.sink_view import explain_verdict
 from maildiag.web.sse import event_stream
@@ -42,10 +42,10 @@ MIME_LIMITS = {"depth": MAX_MIME_DEPTH, "parts": MAX_MIME_PARTS}  # for a refuse
 
 def _standalone(request: Request) -> bool:
     """True in the sink-only app (``maildiag sink``), which has no other pages to link to."""
-    return bool(request.app.state.maildiag.sink_only)
+    return bool(deps.sink_only(request))
 
 
-def _mailboxes(store: SinkStore) -> list[dict[str, Any]]:
+def _mailboxes(store: SinkStore) -> list[dict[str, object]]:
     """Every mailbox address with its inbox and junk counts."""
     b = store.tables.mailboxes
     stmt = (
@@ -53,7 +53,7 @@ def _mailboxes(store: SinkStore) -> list[dict[str, Any]]:
         .group_by(b.c.address, b.c.folder)
         .order_by(b.c.address)
     )
-    boxes: dict[str, dict[str, Any]] = {}
+    boxes: dict[str, dict[str, object]] = {}
     with store.engine.connect() as conn:
         for address, folder, count in conn.execute(stmt):
             box = boxes.setdefault(address, {"address": address, "inbox": 0, "junk": 0})
@@ -148,7 +148,7 @@ async def sink_message(
     message = await load_message(sink_of(request).store, message_id)
     shown = await shown_message(request, viewer, message, "page.message")
     message = shown.message
-    views = views_of(request.app.state)
+    views = deps.sink_views(request)
     parts = await views.parts(message, masked=shown.masked)
     return form_page(
         request,
@@ -173,12 +173,12 @@ async def sink_message_html(
     """The sanitized HTML part, for the sandboxed iframe only: no scripts, no network."""
     message = await load_message(sink_of(request).store, message_id)
     shown = await shown_message(request, viewer, message, "page.html")
-    part = await views_of(request.app.state).html(shown.message, masked=shown.masked)
+    part = await deps.sink_views(request).html(shown.message, masked=shown.masked)
     if part is None:
         raise HTTPException(404, "this message has no HTML part")
     body = part.body
     if part.refused:
-        lang = i18n.lang_of(request, request.app.state.maildiag.settings.lang)
+        lang = deps.lang_of(request)
         body = refused_html(part, i18n.text("sink.html_refused", lang, limit=MAX_HTML_DEPTH))
     return HTMLResponse(
         f'<!doctype html><meta charset="utf-8">{body}',
@@ -213,7 +213,7 @@ async def sink_message_raw(
 async def sink_message_delete(request: Request, message_id: MessageId) -> Response:
     """Delete after the confirmation box was ticked (the form's CSRF token checked first)."""
     if field(await read_form(request), "confirm") != "yes":
-        lang = i18n.lang_of(request, request.app.state.maildiag.settings.lang)
+        lang = deps.lang_of(request)
         raise HTTPException(422, i18n.text("sink.delete.unconfirmed", lang))
     store = sink_of(request).store
     removed = await in_store(store.delete, [message_id])

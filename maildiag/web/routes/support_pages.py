@@ -11,37 +11,25 @@ Needs a login with the support role (admins too): without one the browser is sen
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime as dt
 import logging
 import urllib.parse
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
-import reset
 from diag.checklist import AccountFacts, Checklist
 from diag.errors import InputError
-from diag.names import MAX_ADDRESS_LENGTH as MAX_ADDRESS
-from maildiag.facts import facts_in
-from maildiag.web import i18n
-from maildiag.web.auth import SignedIn, in_transaction, optional_user, services
+from maildiag.services.accounts import AccountInfo, account_lookup
+from maildiag.services.checklist import check, lab_test_sends
+from maildiag.services.inputs import MAX_ADDRESS, clean_address
+from maildiag.web import deps, i18n
+from maildiag.web.auth import SignedIn, optional_user
+from maildiag.web.checklist_web import MAX_PASTE, private, testsend_section
 from maildiag.web.csrf import csrf_protect, field, form_page, read_form
 from maildiag.web.probing import rcpt_rule, smtp_probe
-from maildiag.web.routes.check_pages import gather_check, lab_test_sends, testsend_section
-from maildiag.web.routes.checklist_pages import (
-    MAX_PASTE,
-    clean_address,
-    fragment,
-    lang_of,
-    private,
-)
-from maildiag.web.routes.pages import error_page
+from maildiag.web.render import error_page
 from reports import checklist_json, checklist_view, render_checklist
 
 log = logging.getLogger(__name__)
@@ -68,51 +56,17 @@ async def _staff(request: Request) -> SignedIn | Response:
         return private(RedirectResponse(f"/login?{query}", status_code=303))
     if not user.has_role(ROLE):
         log.info("support.forbidden role=%s", user.role)
-        reason = i18n.text("support.forbidden", lang_of(request))
+        reason = i18n.text("support.forbidden", deps.lang_of(request))
         return private(error_page(request, 403, reason))
     return user
 
 
-async def account_facts(request: Request, address: str) -> AccountFacts:
-    """What the reset database knows about ``address`` (support and admin only)."""
-    return await in_transaction(services(request), lambda s: facts_in(s, address))
-
-
-@dataclasses.dataclass(frozen=True)
-class AccountInfo:
-    """The account row as support sees it (no hash, no sessions' secrets)."""
-
-    role: str
-    language: str
-    created: dt.datetime
-    password_changed_at: dt.datetime
-    open_sessions: int
-
-
-def _info_query(session: Session, address: str, now: dt.datetime) -> AccountInfo | None:
-    user = reset.find_user(session, address)
-    if user is None:
-        return None
-    open_sessions = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(reset.UserSession)
-        .where(reset.UserSession.user_id == user.id)
-        .where(reset.UserSession.ended.is_(None))
-        .where(reset.UserSession.expires > now)
-    )
-    return AccountInfo(
-        user.role, user.language, user.created, user.password_changed_at, int(open_sessions or 0)
-    )
-
-
 async def _lookup(request: Request, address: str) -> tuple[AccountFacts, AccountInfo | None]:
-    svc = services(request)
-    now = svc.clock()
-    return await in_transaction(svc, lambda s: (facts_in(s, address), _info_query(s, address, now)))
+    return await account_lookup(deps.reset_services(request), address)
 
 
-def _console(request: Request, status_code: int = 200, **context: Any) -> Response:
-    values: dict[str, Any] = {
+def _console(request: Request, status_code: int = 200, /, **context: object) -> Response:
+    values: dict[str, object] = {
         "address": "",
         "error": None,
         "facts": None,
@@ -140,7 +94,7 @@ async def console(request: Request, address: str = "") -> Response:
     except InputError as exc:
         shown = address[:MAX_ADDRESS]
         return _console(
-            request, 400, user=user, address=shown, error=i18n.reason(exc, lang_of(request))
+            request, 400, user=user, address=shown, error=i18n.reason(exc, deps.lang_of(request))
         )
     facts, info = await _lookup(request, wanted)
     log.info("support.lookup exists=%s", facts.exists)
@@ -156,8 +110,8 @@ async def run(request: Request) -> Response:
     form = await read_form(request)
     given, headers, bounce = field(form, "address"), field(form, "headers"), field(form, "bounce")
     fmt = field(form, "format") or "page"
-    lang = lang_of(request)
-    context: dict[str, Any] = {
+    lang = deps.lang_of(request)
+    context: dict[str, object] = {
         "user": user,
         "address": given[:MAX_ADDRESS],
         "headers": headers,
@@ -176,10 +130,9 @@ async def run(request: Request) -> Response:
     async def account() -> AccountFacts:
         return (await lookup)[0]
 
-    state = request.app.state.maildiag
-    log.info("checklist.run audience=support")
+    state = deps.app_state(request)
     try:
-        result = await gather_check(
+        result = await check(
             state.settings,
             state.new_resolver(),
             address,
@@ -196,7 +149,7 @@ async def run(request: Request) -> Response:
         lookup.cancel()  # only when the checklist failed before it was read
     if fmt != "page":
         return _export(result.checklist, fmt, lang)
-    report = fragment(result.checklist, lang)
+    report = checklist_view(result.checklist, lang=lang)
     context["address"] = address
     section = testsend_section(result.test_sends, lang)
     return _console(request, facts=facts, info=info, report=report, testsend=section, **context)

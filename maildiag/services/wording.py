@@ -16,7 +16,7 @@ from babel.messages.pofile import read_po
 
 from diag.errors import InputError
 
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "maildiag"
 LANGUAGES = ("nb", "en")
 

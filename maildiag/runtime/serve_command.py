@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from diag.errors import InputError
+from maildiag.commands.common import Subcommands
+from maildiag.runtime.serving import serve, with_options
 from maildiag.settings import Settings
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser("serve", help="run the web app (with --lab: the offline demo)")
     parser.add_argument("--lab", action="store_true", help="run the offline lab demo")
     parser.add_argument("--host", help="HTTP listen address (default 127.0.0.1)")
@@ -23,19 +24,17 @@ def add_parser(commands: Any) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    from maildiag.runtime import serve
-
-    overrides = {
+    settings = with_options(
+        settings,
         # Only --lab starts the lab (a lab's lab.toml beside it says lab = true for the
         # other commands; serving its data without --lab is refused below).
-        "lab": args.lab,
-        "http_host": args.host,
-        "http_port": args.port,
-        "smtp_port": args.smtp_port,
-        "dns_port": args.dns_port,
-        "data_dir": args.data,
-    }
-    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        lab=args.lab,
+        http_host=args.host,
+        http_port=args.port,
+        smtp_port=args.smtp_port,
+        dns_port=args.dns_port,
+        data_dir=args.data,
+    )
     try:
         return await serve(settings)
     except OSError as exc:  # a port that is taken, a data dir that can't be written

@@ -1,4 +1,5 @@
-"""Running the service: the web app under uvicorn and, in the lab, the DNS server beside it.
+"""Running the service: the web app under uvicorn and, in the lab, the DNS server and the
+sink beside it; and the sink alone with its pages (``maildiag sink``).
 
 Port 0 works for every listener; the startup line names the ports actually bound, so tests
 and scripts can read them back.
@@ -14,17 +15,24 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import uvicorn
+from fastapi import FastAPI
 
 from maildiag.lab.kit import lab_settings, prepare_lab, refuse_lab_data, write_lab_config
 from maildiag.listeners import bind_tcp
 from maildiag.settings import Relay, Settings
 from maildiag.sink.token import ensure_sink_token
 from maildiag.web import create_app
+from maildiag.web.app import create_sink_app
 
 if TYPE_CHECKING:
     from maildiag.sink.service import SinkHandle
 
 log = logging.getLogger(__name__)
+
+
+def with_options(settings: Settings, **given: object) -> Settings:
+    """``settings`` with the command-line options that were given (None: not given)."""
+    return settings.model_copy(update={k: v for k, v in given.items() if v is not None})
 
 
 async def serve(settings: Settings) -> int:
@@ -102,6 +110,36 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
         await dns_server.stop()
 
 
+async def serve_sink(settings: Settings) -> int:
+    """The SMTP sink alone, with its pages and API on HTTP, until interrupted. Raises
+    SettingsError for unusable settings, OSError when a port cannot be bound."""
+    from maildiag.db import create_engine
+    from maildiag.sink.service import run_sink
+
+    settings.require_production_secrets()
+    settings, token_file = ensure_sink_token(settings)
+    if token_file is not None:
+        print(f"maildiag sink: the API token is in {token_file}", flush=True)
+    sock = bind_http(settings.http_host, settings.http_port)
+    engine = create_engine(settings.database)
+    try:
+        async with (
+            run_sink(settings, engine) as sink,
+            _http(settings, sock, app=create_sink_app(settings, sink)) as (task, http_port),
+        ):
+            print(
+                f"maildiag sink: smtp {settings.smtp_host}:{sink.port} "
+                f"http http://{settings.http_host}:{http_port}  "
+                f"proxy-smtp {settings.smtp_host}:{sink.proxy_port}",
+                flush=True,
+            )
+            await asyncio.shield(task)  # cancelled: _http stops uvicorn, which closes up
+    finally:
+        sock.close()
+        engine.dispose()
+    return 0
+
+
 def lab_relay(lab: Settings, sink: SinkHandle) -> Relay:
     """The lab outbox's relay: the sink's PROXY listener, declaring the reset sender's egress
     address and greeting with its HELO name, so that the reset mail arrives as it would from
@@ -121,12 +159,17 @@ def lab_relay(lab: Settings, sink: SinkHandle) -> Relay:
 
 @contextlib.asynccontextmanager
 async def _http(
-    settings: Settings, sock: socket.socket | None = None, *, sink: SinkHandle | None = None
+    settings: Settings,
+    sock: socket.socket | None = None,
+    *,
+    sink: SinkHandle | None = None,
+    app: FastAPI | None = None,
 ) -> AsyncIterator[tuple[asyncio.Task[None], int]]:
-    """uvicorn serving the app; yields the serving task and the bound port once listening."""
+    """uvicorn serving ``app`` (default: the app for ``settings``); yields the serving task
+    and the bound port once listening."""
     sock = sock or bind_http(settings.http_host, settings.http_port)
     config = uvicorn.Config(
-        create_app(settings, sink=sink),
+        app or create_app(settings, sink=sink),
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",

@@ -1,10 +1,11 @@
-"""Input validation and evaluation shared by the SPF page and ``GET /api/v1/spf``."""
+"""The SPF query use case: input validation and evaluation, shared by the SPF page and
+``GET /api/v1/spf``."""
 
 from __future__ import annotations
 
 from diag.resolver import Resolver
 from diag.spf import check_host, lint_spf
-from maildiag.commands.common import parse_address, parse_domain, parse_ip
+from maildiag.services.inputs import parse_address, parse_domain, parse_ip
 from reports import SpfView, spf_view
 
 

@@ -13,14 +13,13 @@ import datetime as dt
 import logging
 import smtplib
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from diag.dkim import DkimSignError, sign_message
 from diag.senders import SenderSpec
 from diag.testsend import TestSendResult, check_content, interpret_verdict
-from maildiag.commands.sender import sender_spec
+from maildiag.services.identities import sender_spec
 from maildiag.settings import SenderIdentity, Settings
 from reset import MailComposer, Secret, proxy_v1_line
 from smtp_sink import SinkStore, create_store_engine
@@ -55,9 +54,9 @@ class SinkTarget:
 class _ProxySMTP(smtplib.SMTP):
     """smtplib's client with a PROXY v1 header written right after the TCP connect."""
 
-    def __init__(self, header: bytes | None, **kwargs: Any) -> None:
+    def __init__(self, header: bytes | None, *, timeout: float, local_hostname: str | None) -> None:
         self._header = header
-        super().__init__(**kwargs)
+        super().__init__(timeout=timeout, local_hostname=local_hostname)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
@@ -99,7 +98,7 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _signer(spec: SenderSpec) -> Any:
+def _signer(spec: SenderSpec) -> Callable[[bytes], bytes] | None:
     if spec.private_key is None or not spec.selectors:
         return None
     key, selector = spec.private_key, spec.selectors[0]
@@ -116,7 +115,7 @@ def _signer(spec: SenderSpec) -> Any:
     return sign
 
 
-def _find(store: SinkStore, to: str, message_id: str) -> dict[str, Any] | None:
+def _find(store: SinkStore, to: str, message_id: str) -> dict[str, object] | None:
     for message in store.list(to=to, limit=RECENT):
         data = message.as_json()
         if data.get("message_id") == message_id:
