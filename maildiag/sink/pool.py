@@ -27,7 +27,7 @@ from smtp_sink import EnvelopeFacts, Judge, Verdict
 
 log = logging.getLogger(__name__)
 
-MAX_RESTARTS = 3  # workers started anew after one died, before judging stays in-loop
+MAX_RESTARTS = 3  # workers started anew after one died, before the fallback judges all
 WORKER_CONCURRENCY = 32  # judgments in flight in one worker (they overlap their DNS waits)
 STOP_TIMEOUT = 5.0  # seconds a worker gets to finish after its stdin closes
 _HEADER = struct.Struct(">I")
@@ -124,10 +124,11 @@ class ProcessJudge:
     """A ``Judge`` that runs ``diag.authenticate`` in ``processes`` worker processes.
 
     ``await start()`` before the first message and ``await aclose()`` at the end. When a worker
-    dies, the judgments it held are made again by the in-loop judge that ``fallback`` builds
-    (once, on first need) and a new worker is started, up to ``max_restarts`` times in all;
-    with no worker left every message is judged in-loop. Without ``fallback`` the error
-    (``JudgeWorkerDied``) is raised, and the sink stores the message with no verdict.
+    dies, the judgments it held are made again by the judge that ``fallback`` builds (once, on
+    first need; the sink's runs in a thread) and a new worker is started, up to
+    ``max_restarts`` times in all; with no worker left the fallback judges every message.
+    Without ``fallback`` the error (``JudgeWorkerDied``) is raised, and the sink stores the
+    message with no verdict.
     """
 
     def __init__(
@@ -151,7 +152,7 @@ class ProcessJudge:
         self._turn = itertools.count()
         self._closed = False
         self.restarts_left = max(0, max_restarts)
-        self.failures = 0  # judgments made in-loop because a worker died
+        self.failures = 0  # judgments made by the fallback because a worker died
 
     @property
     def pids(self) -> list[int]:
@@ -184,7 +185,7 @@ class ProcessJudge:
             await self._replace(dead)  # one that died idle
         live = [w for w in self._workers if w.alive]
         if not live:
-            return await self._in_loop(raw, facts)
+            return await self._by_fallback(raw, facts)
         worker = live[next(self._turn) % len(live)]
         try:
             result = await worker.judge(next(self._ids), raw, facts)
@@ -192,7 +193,7 @@ class ProcessJudge:
             if self._fallback_factory is None:
                 raise
             await self._replace(worker)
-            return await self._in_loop(raw, facts)
+            return await self._by_fallback(raw, facts)
         return Verdict(
             authentication_results=result["authentication_results"],
             dmarc_result=result["dmarc_result"],
@@ -211,10 +212,10 @@ class ProcessJudge:
             log.error("sink.judge_worker_died code=%s action=restart", code)
             await self._spawn()  # its first judgments wait in the pipe until it is ready
         else:
-            log.error("sink.judge_worker_died code=%s action=judge_in_loop", code)
+            log.error("sink.judge_worker_died code=%s action=judge_by_fallback", code)
         await dead.stop()
 
-    async def _in_loop(self, raw: bytes, facts: EnvelopeFacts) -> Verdict:
+    async def _by_fallback(self, raw: bytes, facts: EnvelopeFacts) -> Verdict:
         self.failures += 1
         if self._fallback is None:
             if self._fallback_factory is None:
@@ -233,7 +234,7 @@ async def _serve(config: dict[str, Any]) -> None:
     """The worker: judge frames from stdin, write verdicts to stdout, until stdin closes."""
     from diag.dmarc import default_psl
     from diag.resolver import DnsPythonResolver, Resolver
-    from maildiag.sink.service import authenticate_judge
+    from maildiag.sink.judge import authenticate_judge
 
     def resolver() -> Resolver:
         return DnsPythonResolver(config["nameservers"], timeout=config["timeout"])
