@@ -247,9 +247,18 @@ async def _serve(config: dict[str, Any]) -> None:
     slots = asyncio.Semaphore(WORKER_CONCURRENCY)
     tasks: set[asyncio.Task[None]] = set()
 
-    def reply(payload: Any) -> None:
-        out.write(_frame(payload))
+    outgoing: list[bytes] = []
+
+    def flush() -> None:
+        out.write(b"".join(outgoing))
         out.flush()
+        outgoing.clear()
+
+    def reply(payload: Any) -> None:
+        """Queue a frame; the frames of one turn of the loop go out in one write."""
+        if not outgoing:
+            loop.call_soon(flush)
+        outgoing.append(_frame(payload))
 
     async def one(ident: int, raw: bytes, ip: str, helo: str, mail_from: str) -> None:
         try:
@@ -273,6 +282,8 @@ async def _serve(config: dict[str, Any]) -> None:
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.gather(*tasks)
+    if outgoing:
+        flush()
 
 
 def main(argv: list[str]) -> None:
