@@ -14,7 +14,6 @@ import logging
 import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from aiosmtpd.proxy_protocol import ProxyData
 
@@ -93,7 +92,7 @@ class SinkHandler:
         on_bounce: OnBounce | None = None,
         rng: random.Random | None = None,
         greylist: Greylist | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.config = config
         self.policies = policies

@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -37,7 +36,7 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _message_row(message: CapturedMessage) -> dict[str, Any]:
+def _message_row(message: CapturedMessage) -> dict[str, object]:
     tls = message.tls
     return {
         "received_at": _utc(message.received_at),

@@ -16,7 +16,6 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
 
 import sqlalchemy as sa
 from publicsuffixlist import PublicSuffixList
@@ -31,6 +30,8 @@ from maildiag.sink.records import apply_stored
 from smtp_sink import (
     CapturedMessage,
     Greylist,
+    JsonObject,
+    JsonValue,
     Judge,
     OnBounce,
     PolicyBook,
@@ -76,7 +77,7 @@ class NotifyingStore(SinkStore):
         return removed
 
 
-def _boxes(message: CapturedMessage) -> list[dict[str, str]]:
+def _boxes(message: CapturedMessage) -> list[JsonValue]:
     return [{"address": m.address, "folder": m.folder} for m in message.mailboxes]
 
 
@@ -98,7 +99,7 @@ class SinkHandle:
     defaults: PolicyBook = field(default_factory=PolicyBook)
     changes: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> JsonObject:
         """Where the sink listens (for the API and the pages)."""
         return {"smtp": {"host": self.host, "port": self.port, "proxy_port": self.proxy_port}}
 
