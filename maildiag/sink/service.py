@@ -149,7 +149,8 @@ def judge_processes(
 
     ``sink_judge_processes = "auto"`` gives 1 on a machine with 2 or more CPUs (``cpus``,
     default ``os.cpu_count()``), and 0 when ``in_loop_dns_only`` (the judge's DNS is reachable
-    only through an in-process resolver factory, since workers use ``settings.nameservers``).
+    only through an in-process resolver factory, since workers use ``settings.nameservers``;
+    the judge thread uses that factory).
     """
     if not settings.sink_judge:
         return 0
