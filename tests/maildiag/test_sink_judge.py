@@ -81,34 +81,27 @@ async def _noop_while_judging(port: int, gate: Gate) -> None:
         await sending
 
 
+@pytest.mark.parametrize("workers", ["none configured", "cannot start"])
 async def test_the_judge_runs_in_a_thread_while_the_loop_answers_smtp(
-    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path
+    lab_data: tuple[Path, list[LabKey], Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: str,
 ) -> None:
     data, keys, zone = lab_data
     gate = Gate()
+    processes = 0
+    if workers == "cannot start":
+        monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker exits at once
+        processes = 1
     async with lab_sink(
-        data, keys, zone, tmp_path, wrap_resolver=gate.wrap, sink_judge_processes=0
+        data, keys, zone, tmp_path, wrap_resolver=gate.wrap, sink_judge_processes=processes
     ) as lab:
         await _noop_while_judging(lab.sink.port, gate)
         [stored] = await asyncio.to_thread(lab.sink.store.list, to=TO)
     assert gate.order == ["noop answered 250", "judge released"]
     assert threading.get_ident() not in gate.threads
     assert stored.authentication_results.startswith("sink.maildiag.localhost; spf=none")
-
-
-async def test_workers_that_cannot_start_leave_the_judging_to_a_thread(
-    lab_data: tuple[Path, list[LabKey], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data, keys, zone = lab_data
-    gate = Gate()
-    monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker exits at once
-    async with lab_sink(
-        data, keys, zone, tmp_path, wrap_resolver=gate.wrap, sink_judge_processes=1
-    ) as lab:
-        await _noop_while_judging(lab.sink.port, gate)
-        [stored] = await asyncio.to_thread(lab.sink.store.list, to=TO)
-    assert gate.order == ["noop answered 250", "judge released"]
-    assert threading.get_ident() not in gate.threads
     assert "judge_error" not in stored.verdict["data"]
 
 
