@@ -10,13 +10,13 @@ the healthy sender's egress IP, several transactions per connection.
    PROXY header and answers every DATA 250 at once, storing and judging nothing), fed by the
    same clients; every rate is printed as a ratio to it, measured in the same round;
 2. throughput with verdicts (``diag.authenticate``: SPF, DKIM, DMARC, ARC) and durable storage,
-   with the judge on the sink's event loop, in one worker process, and as configured by
-   default (``sink_judge_processes = "auto"``);
+   with the judge in a thread of the sink (``sink_judge_processes = 0``), in one worker process,
+   and as configured by default (``sink_judge_processes = "auto"``);
 3. the same sink with the no-op judge (``sink_judge = false``): the cost of storing alone. The
    configurations are interleaved over ``--rounds`` rounds and the medians reported, with the
    CPU per message of the server process (the sink, with the lab DNS server in it), the
    judge's worker process and the client process, and messages per transaction;
-3. memory: the sink's RSS, sampled every 10,000 stored messages while ``--memory-messages``
+4. memory: the sink's RSS, sampled every 10,000 stored messages while ``--memory-messages``
    small messages are stored with the no-op judge (with verdicts it would take several minutes).
 """
 
@@ -290,7 +290,7 @@ BARE = "bare aiosmtpd"
 RUNS: list[tuple[str, bool, int | Literal["auto"]]] = [
     (BARE, False, 0),  # the baseline: no sink at all (see _bare_phase)
     ("no-op judge", False, 0),
-    ("judge on the loop", True, 0),
+    ("judge in a thread", True, 0),
     ("judge in 1 process", True, 1),
     ("default (auto)", True, "auto"),
 ]

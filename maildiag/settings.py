@@ -178,7 +178,7 @@ class Settings(BaseSettings):
     sink_policy_file: Path | None = None  # TOML/YAML policies; in the lab, on top of the demo's
     sink_bounce_addresses: list[str] = Field(default_factory=list)  # empty: bounce+*@<sender>
     sink_judge: bool = True  # judge mail as a receiver (SPF, DKIM, DMARC, ARC)
-    # judge worker processes; 0: on the event loop; "auto": 1 when there are 2 or more CPUs
+    # judge worker processes; 0: in a thread of the sink; "auto": 1 when there are 2 or more CPUs
     sink_judge_processes: Literal["auto"] | Annotated[int, Field(ge=0, le=64)] = "auto"
     sink_bounce_delay: float = Field(default=60.0, ge=0, le=MAX_WINDOW)  # kunde-sprett, seconds
     sink_proxy_port: int = Field(default=0, ge=0, le=65535)  # PROXY-protocol listener (0: any)

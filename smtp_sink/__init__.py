@@ -45,7 +45,15 @@ from smtp_sink.schema import SinkTables, build_metadata, create_store_engine, me
 from smtp_sink.server import SinkServer
 from smtp_sink.store import GroupCommit, SinkStore
 from smtp_sink.tls import ensure_certificate, generate_self_signed, server_tls_context
-from smtp_sink.verdicts import EnvelopeFacts, Judge, TlsFacts, Verdict, null_judge
+from smtp_sink.verdicts import (
+    EnvelopeFacts,
+    JsonObject,
+    JsonValue,
+    Judge,
+    TlsFacts,
+    Verdict,
+    null_judge,
+)
 
 __all__ = [
     "FOLDERS",
@@ -69,6 +77,8 @@ __all__ = [
     "Greylist",
     "GroupCommit",
     "HeaderSummary",
+    "JsonObject",
+    "JsonValue",
     "Judge",
     "Mailbox",
     "MessageNotFound",

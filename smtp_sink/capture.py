@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from types import MappingProxyType
-from typing import Any
 
 from diag.authenticate import MAX_HEADER_BYTES, split_header
-from smtp_sink.verdicts import TlsFacts
+from smtp_sink.verdicts import JsonObject, JsonValue, TlsFacts
 
 FOLDERS = ("inbox", "junk")
 MAX_SUMMARY_FIELD = 998  # RFC 5322 §2.1.1 line length limit
@@ -58,7 +57,7 @@ class CapturedMessage:
     tls: TlsFacts | None = None
     added_headers: bytes = b""
     authentication_results: str = ""
-    verdict: Mapping[str, Any] = field(default_factory=dict)
+    verdict: Mapping[str, JsonValue] = field(default_factory=dict)
     summary: HeaderSummary = field(default_factory=HeaderSummary)
     id: int | None = None
 
@@ -75,7 +74,7 @@ class CapturedMessage:
         """The message as filed: the receiver's added header fields, then the raw bytes."""
         return self.added_headers + self.raw
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> JsonObject:
         """Everything but the message bytes, as plain JSON types (for an API)."""
         tls = self.tls
         return {

@@ -14,7 +14,6 @@ import logging
 import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from aiosmtpd.proxy_protocol import ProxyData
 
@@ -93,7 +92,7 @@ class SinkHandler:
         on_bounce: OnBounce | None = None,
         rng: random.Random | None = None,
         greylist: Greylist | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.config = config
         self.policies = policies
@@ -228,12 +227,13 @@ class SinkHandler:
             rcpt_tos=tuple(clean_text(a) for a in envelope.rcpt_tos),
             tls=_tls_facts(session),
         )
+        loop = asyncio.get_running_loop()
+        summary = loop.run_in_executor(None, summarize_headers, raw)  # while the judge judges
         verdict = await self._verdict(raw, facts)
         if self._dmarc_rejects(verdict):
             log.info("sink.rejected reason=dmarc client=%s", facts.client_ip)
             return DMARC_REJECT
-        summary = await asyncio.to_thread(summarize_headers, raw)
-        message = self._capture(raw, session, envelope, facts, verdict, summary)
+        message = self._capture(raw, session, envelope, facts, verdict, await summary)
         try:
             stored_id = await self._save(message)
         except (SinkError, OSError) as error:

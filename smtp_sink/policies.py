@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from smtp_sink.errors import ConfigError
+from smtp_sink.verdicts import JsonObject
 
 _REPLY = re.compile(r"^([245]\d\d) ([245]\.\d{1,3}\.\d{1,3}) (\S.*)$")
 
@@ -124,7 +125,7 @@ class Policy:
                 return True
         return False
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> JsonObject:
         """The policy as plain JSON types (replies as their text)."""
         data = asdict(self)
         data.update(reply=str(self.reply), bounce_reply=str(self.bounce_reply))
@@ -171,11 +172,11 @@ class _Entry(BaseModel):
 
     @field_validator("senders", "allowlist", mode="before")
     @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
+    def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
 
-def _checked(entry: Mapping[str, Any], key: str) -> dict[str, Any]:
+def _checked(entry: Mapping[str, object], key: str) -> dict[str, Any]:
     """The fields ``entry`` sets, validated. Raises ``ConfigError`` naming the first bad key."""
     try:
         return _Entry.model_validate(dict(entry)).model_dump(exclude_unset=True)
@@ -189,7 +190,7 @@ def _at(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
 
 
-def parse_policy(entry: Mapping[str, Any], *, key: str = "") -> Policy:
+def parse_policy(entry: Mapping[str, object], *, key: str = "") -> Policy:
     """One policy from a config mapping. Raises ``ConfigError`` naming the bad key."""
     data = _checked(entry, key)
     policy = Policy()
@@ -265,7 +266,7 @@ class PolicyBook:
             return self.addresses[address]
         return self.for_domain(address.rpartition("@")[2])
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> JsonObject:
         """All policies as plain JSON types."""
         return {
             "default": self.default.as_json(),
@@ -274,7 +275,7 @@ class PolicyBook:
         }
 
 
-def parse_policies(data: Mapping[str, Any], *, source: str = "") -> PolicyBook:
+def parse_policies(data: Mapping[str, object], *, source: str = "") -> PolicyBook:
     """A ``PolicyBook`` from ``{default: {...}, domains: {...}, addresses: {...}}``.
 
     Raises ``ConfigError`` with ``source`` and the key of the first bad entry.
@@ -296,7 +297,7 @@ def parse_policies(data: Mapping[str, Any], *, source: str = "") -> PolicyBook:
     return book
 
 
-def _table(value: Any, key: str) -> Mapping[str, Any]:
+def _table(value: object, key: str) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise ConfigError("expected a table", key=key)
     return value
@@ -307,7 +308,7 @@ def load_policies(path: Path) -> PolicyBook:
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".toml":
-            data: Any = tomllib.loads(text)
+            data: object = tomllib.loads(text)
         elif path.suffix.lower() in (".yaml", ".yml"):
             data = yaml.safe_load(text) or {}
         else:

@@ -145,14 +145,14 @@ class SinkSMTP(SMTP):
 
     def __init__(
         self,
-        handler: Any,
+        handler: object,
         *,
         gate: ConnectionGate,
         is_trusted: Callable[[str], bool],
         connection_timeout: float,
         first_command_timeout: float,
         paths: PathCache | None = None,
-        **kwargs: Any,
+        **kwargs: Any,  # aiosmtpd SMTP options, passed through
     ) -> None:
         self._wanted_proxy_timeout = kwargs.pop("proxy_protocol_timeout", None)
         self._first_command_timeout = first_command_timeout

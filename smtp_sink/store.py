@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_LIST_LIMIT = 500
 GROUP_COMMIT_MAX = 64  # messages in one transaction
-GROUP_COMMIT_LINGER = 0.002  # seconds a batch may wait for more, only when others wait
+GROUP_COMMIT_LINGER = 0.0  # seconds a batch may wait for more (when others wait); none
 _Messages = list[CapturedMessage]
 
 
@@ -37,7 +36,7 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def _message_row(message: CapturedMessage) -> dict[str, Any]:
+def _message_row(message: CapturedMessage) -> dict[str, object]:
     tls = message.tls
     return {
         "received_at": _utc(message.received_at),
@@ -267,8 +266,10 @@ class GroupCommit:
     """Group commit for an event loop: ``await save(message)`` returns once it is committed.
 
     One batch at a time runs ``store.save_many`` on ``executor``; messages that arrive while
-    it commits wait and go together in the next transaction (at most ``max_batch``). When more
-    than one message is already waiting, a batch may wait up to ``linger`` seconds for more.
+    it commits wait and go together in the next transaction (at most ``max_batch``), which
+    starts as soon as the previous one has committed. With ``linger`` (none by default: the
+    wait is the commit's latency, which the clients' next messages pay) a batch of more than
+    one message may wait up to that many seconds for more.
     If a batch fails, its messages are saved one by one, so only a bad message fails (with
     ``StoreError``). Nothing resolves before the transaction holding it has committed. A batch
     of one goes through ``store.save``, larger ones through ``store.save_many``.

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TypeAlias
+
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+JsonObject: TypeAlias = dict[str, JsonValue]
+"""A JSON value and object as ``json.loads`` gives them (the verdict's stored form)."""
 
 DMARC_RESULTS = frozenset({"pass", "fail", "none", "temperror", "permerror"})
 DMARC_POLICIES = frozenset({"none", "quarantine", "reject"})
@@ -40,7 +44,7 @@ class EnvelopeFacts:
     tls: TlsFacts | None = None
 
 
-def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+def _frozen_mapping(value: Mapping[str, JsonValue]) -> Mapping[str, JsonValue]:
     return MappingProxyType(dict(value))
 
 
@@ -55,7 +59,7 @@ class Verdict:
     authentication_results: str
     dmarc_result: str = "none"
     dmarc_policy: str = "none"
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, JsonValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", _frozen_mapping(self.data))
@@ -65,7 +69,7 @@ class Verdict:
         """True when DMARC evaluated to fail (not none, not an error)."""
         return self.dmarc_result.lower() == "fail"
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> JsonObject:
         """The verdict as stored: plain JSON types only."""
         return {
             "authentication_results": self.authentication_results,

@@ -14,7 +14,8 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from smtp_sink import JsonObject, JsonValue
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class Event:
     """One event: its type (the ``event:`` field) and JSON data."""
 
     name: str
-    data: dict[str, Any]
+    data: JsonObject
 
     def encode(self) -> bytes:
         """The event on the wire: ``event:`` and one ``data:`` line, then a blank line."""
@@ -61,7 +62,7 @@ class Broadcaster:
         finally:
             self._queues.discard(queue)
 
-    def publish(self, name: str, **data: Any) -> None:
+    def publish(self, name: str, **data: JsonValue) -> None:
         """Send an event to every subscriber (call on the broadcaster's loop)."""
         event = Event(name, data)
         for queue in list(self._queues):
@@ -70,7 +71,7 @@ class Broadcaster:
                     queue.get_nowait()  # drop the oldest: the page only needs "changed"
             queue.put_nowait(event)
 
-    def publish_threadsafe(self, name: str, **data: Any) -> None:
+    def publish_threadsafe(self, name: str, **data: JsonValue) -> None:
         """``publish`` from any thread; dropped when no loop is bound or it has closed."""
         self.publish_all_threadsafe([Event(name, data)])
 

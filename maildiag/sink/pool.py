@@ -21,13 +21,13 @@ import signal
 import struct
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypedDict, TypeVar
 
-from smtp_sink import EnvelopeFacts, Judge, Verdict
+from smtp_sink import EnvelopeFacts, JsonValue, Judge, Verdict
 
 log = logging.getLogger(__name__)
 
-MAX_RESTARTS = 3  # workers started anew after one died, before judging stays in-loop
+MAX_RESTARTS = 3  # workers started anew after one died, before the fallback judges all
 WORKER_CONCURRENCY = 32  # judgments in flight in one worker (they overlap their DNS waits)
 STOP_TIMEOUT = 5.0  # seconds a worker gets to finish after its stdin closes
 _HEADER = struct.Struct(">I")
@@ -40,15 +40,43 @@ class JudgeWorkerDied(RuntimeError):
     """A judge worker process exited or broke its pipe with judgments in flight."""
 
 
-def _frame(payload: Any) -> bytes:
+_Request = tuple[int, bytes, str, str, str]  # id, message, client IP, HELO, MAIL FROM
+_Fields = tuple[str, str, str, dict[str, JsonValue]]  # a Verdict's fields, in their order
+_Reply = tuple[int, _Fields | None, str | None]  # id, the verdict or None, the failure or None
+_T = TypeVar("_T")
+
+
+class _Config(TypedDict):
+    """What a worker is started with (as JSON on its command line)."""
+
+    nameservers: list[str] | None
+    timeout: float
+    authserv_id: str
+
+
+def _frame(payload: _Request | _Reply) -> bytes:
     data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(data)) + data
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> Any:
-    """The next frame's payload; ``IncompleteReadError`` at the end of the stream."""
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+    """The next frame's pickle; ``IncompleteReadError`` at the end of the stream."""
     (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-    return pickle.loads(await reader.readexactly(size))  # noqa: S301 - our own child process
+    return await reader.readexactly(size)
+
+
+def _reply(frame: bytes) -> _Reply:
+    return pickle.loads(frame)  # type: ignore[no-any-return]  # noqa: S301 - our own child
+
+
+def _request(frame: bytes) -> _Request:
+    return pickle.loads(frame)  # type: ignore[no-any-return]  # noqa: S301 - our own parent
+
+
+def _fail(waiter: asyncio.Future[_T], error: BaseException) -> None:
+    if not waiter.done():
+        waiter.set_exception(error)
+        waiter.exception()  # retrieved here: nobody may be waiting for it
 
 
 class _Worker:
@@ -56,7 +84,7 @@ class _Worker:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
-        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.pending: dict[int, asyncio.Future[_Fields]] = {}
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.reader = asyncio.get_running_loop().create_task(self._read())
         self.alive = True
@@ -66,7 +94,7 @@ class _Worker:
         error: BaseException = JudgeWorkerDied(f"judge worker {self.process.pid} exited")
         try:
             while True:
-                ident, result, failure = await _read_frame(self.process.stdout)
+                ident, result, failure = _reply(await _read_frame(self.process.stdout))
                 if ident == _READY:
                     if not self.ready.done():
                         self.ready.set_result(None)
@@ -74,7 +102,7 @@ class _Worker:
                 future = self.pending.pop(ident, None)
                 if future is None or future.done():
                     continue
-                if failure is not None:
+                if result is None:
                     future.set_exception(RuntimeError(f"judge failed in worker: {failure}"))
                 else:
                     future.set_result(result)
@@ -82,21 +110,19 @@ class _Worker:
             error = JudgeWorkerDied(f"judge worker {self.process.pid} died: {exc!r}")
         finally:
             self.alive = False
-            waiting: list[asyncio.Future[Any]] = [self.ready, *self.pending.values()]
-            for waiter in waiting:
-                if not waiter.done():
-                    waiter.set_exception(error)
-                    waiter.exception()  # retrieved here: nobody may be waiting for it
+            _fail(self.ready, error)
+            for waiter in self.pending.values():
+                _fail(waiter, error)
             self.pending.clear()
 
-    async def judge(self, ident: int, raw: bytes, facts: EnvelopeFacts) -> dict[str, Any]:
+    async def judge(self, ident: int, raw: bytes, facts: EnvelopeFacts) -> _Fields:
         assert self.process.stdin is not None
         if not self.alive:
             raise JudgeWorkerDied(f"judge worker {self.process.pid} is gone")
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[_Fields] = asyncio.get_running_loop().create_future()
         self.pending[ident] = future
         try:
-            request = (ident, raw, facts.client_ip, facts.helo, facts.mail_from)
+            request: _Request = (ident, raw, facts.client_ip, facts.helo, facts.mail_from)
             self.process.stdin.write(_frame(request))
         except (ConnectionError, RuntimeError) as error:
             self.pending.pop(ident, None)
@@ -124,10 +150,11 @@ class ProcessJudge:
     """A ``Judge`` that runs ``diag.authenticate`` in ``processes`` worker processes.
 
     ``await start()`` before the first message and ``await aclose()`` at the end. When a worker
-    dies, the judgments it held are made again by the in-loop judge that ``fallback`` builds
-    (once, on first need) and a new worker is started, up to ``max_restarts`` times in all;
-    with no worker left every message is judged in-loop. Without ``fallback`` the error
-    (``JudgeWorkerDied``) is raised, and the sink stores the message with no verdict.
+    dies, the judgments it held are made again by the judge that ``fallback`` builds (once, on
+    first need; the sink's runs in a thread) and a new worker is started, up to
+    ``max_restarts`` times in all; with no worker left the fallback judges every message.
+    Without ``fallback`` the error (``JudgeWorkerDied``) is raised, and the sink stores the
+    message with no verdict.
     """
 
     def __init__(
@@ -141,9 +168,8 @@ class ProcessJudge:
         max_restarts: int = MAX_RESTARTS,
     ) -> None:
         self.processes = max(1, processes)
-        self._config = json.dumps(
-            {"nameservers": nameservers, "timeout": timeout, "authserv_id": authserv_id}
-        )
+        config = _Config(nameservers=nameservers, timeout=timeout, authserv_id=authserv_id)
+        self._config = json.dumps(config)
         self._workers: list[_Worker] = []
         self._fallback_factory = fallback
         self._fallback: Judge | None = None
@@ -151,7 +177,7 @@ class ProcessJudge:
         self._turn = itertools.count()
         self._closed = False
         self.restarts_left = max(0, max_restarts)
-        self.failures = 0  # judgments made in-loop because a worker died
+        self.failures = 0  # judgments made by the fallback because a worker died
 
     @property
     def pids(self) -> list[int]:
@@ -184,21 +210,16 @@ class ProcessJudge:
             await self._replace(dead)  # one that died idle
         live = [w for w in self._workers if w.alive]
         if not live:
-            return await self._in_loop(raw, facts)
+            return await self._by_fallback(raw, facts)
         worker = live[next(self._turn) % len(live)]
         try:
-            result = await worker.judge(next(self._ids), raw, facts)
+            fields = await worker.judge(next(self._ids), raw, facts)
         except JudgeWorkerDied:
             if self._fallback_factory is None:
                 raise
             await self._replace(worker)
-            return await self._in_loop(raw, facts)
-        return Verdict(
-            authentication_results=result["authentication_results"],
-            dmarc_result=result["dmarc_result"],
-            dmarc_policy=result["dmarc_policy"],
-            data=result["data"],
-        )
+            return await self._by_fallback(raw, facts)
+        return Verdict(*fields)
 
     async def _replace(self, dead: _Worker) -> None:
         """Retire a dead worker (once, however many judgments saw it die); start another."""
@@ -211,10 +232,10 @@ class ProcessJudge:
             log.error("sink.judge_worker_died code=%s action=restart", code)
             await self._spawn()  # its first judgments wait in the pipe until it is ready
         else:
-            log.error("sink.judge_worker_died code=%s action=judge_in_loop", code)
+            log.error("sink.judge_worker_died code=%s action=judge_by_fallback", code)
         await dead.stop()
 
-    async def _in_loop(self, raw: bytes, facts: EnvelopeFacts) -> Verdict:
+    async def _by_fallback(self, raw: bytes, facts: EnvelopeFacts) -> Verdict:
         self.failures += 1
         if self._fallback is None:
             if self._fallback_factory is None:
@@ -229,11 +250,11 @@ class ProcessJudge:
         await asyncio.gather(*(w.stop() for w in workers))
 
 
-async def _serve(config: dict[str, Any]) -> None:
+async def _serve(config: _Config) -> None:
     """The worker: judge frames from stdin, write verdicts to stdout, until stdin closes."""
     from diag.dmarc import default_psl
     from diag.resolver import DnsPythonResolver, Resolver
-    from maildiag.sink.service import authenticate_judge
+    from maildiag.sink.judge import authenticate_judge
 
     def resolver() -> Resolver:
         return DnsPythonResolver(config["nameservers"], timeout=config["timeout"])
@@ -246,15 +267,25 @@ async def _serve(config: dict[str, Any]) -> None:
     slots = asyncio.Semaphore(WORKER_CONCURRENCY)
     tasks: set[asyncio.Task[None]] = set()
 
-    def reply(payload: Any) -> None:
-        out.write(_frame(payload))
+    outgoing: list[bytes] = []
+
+    def flush() -> None:
+        out.write(b"".join(outgoing))
         out.flush()
+        outgoing.clear()
+
+    def reply(payload: _Reply) -> None:
+        """Queue a frame; the frames of one turn of the loop go out in one write."""
+        if not outgoing:
+            loop.call_soon(flush)
+        outgoing.append(_frame(payload))
 
     async def one(ident: int, raw: bytes, ip: str, helo: str, mail_from: str) -> None:
         try:
             facts = EnvelopeFacts(client_ip=ip, helo=helo, mail_from=mail_from, rcpt_tos=())
-            verdict = await judge(raw, facts)
-            reply((ident, verdict.as_json(), None))
+            v = await judge(raw, facts)
+            fields = (v.authentication_results, v.dmarc_result, v.dmarc_policy, dict(v.data))
+            reply((ident, fields, None))
         except Exception as error:  # reported to the sink, which stores without a verdict
             reply((ident, None, repr(error)))
         finally:
@@ -263,7 +294,7 @@ async def _serve(config: dict[str, Any]) -> None:
     reply((_READY, None, None))
     while True:
         try:
-            request = await _read_frame(reader)
+            request = _request(await _read_frame(reader))
         except asyncio.IncompleteReadError:
             break
         await slots.acquire()
@@ -272,6 +303,8 @@ async def _serve(config: dict[str, Any]) -> None:
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.gather(*tasks)
+    if outgoing:
+        flush()
 
 
 def main(argv: list[str]) -> None:

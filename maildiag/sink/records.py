@@ -11,11 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import sqlalchemy as sa
 
-from smtp_sink import ConfigError, Policy, PolicyBook, parse_policy
+from smtp_sink import ConfigError, JsonObject, JsonValue, Policy, PolicyBook, parse_policy
 
 KINDS = ("default", "domains", "addresses")
 MAX_ACTOR = 254  # an account's address (RFC 5321 §4.5.3.1.3) or the token's name
@@ -68,15 +67,17 @@ class AuditEntry:
     action: str
     target: str
     message_id: int | None
-    before: Any
-    after: Any
+    before: JsonValue
+    after: JsonValue
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _audit_row(now: dt.datetime, actor: str, action: str, target: str, **extra: Any) -> Any:
+def _audit_row(
+    now: dt.datetime, actor: str, action: str, target: str, **extra: JsonValue
+) -> sa.Insert:
     return audit_log.insert().values(
         at=now, actor=actor[:MAX_ACTOR], action=action, target=target[: MAX_NAME + 16], **extra
     )
@@ -120,7 +121,7 @@ def _entries(book: PolicyBook) -> dict[tuple[str, str], Policy]:
     return entries
 
 
-def _json(policy: Policy | None) -> dict[str, Any] | None:
+def _json(policy: Policy | None) -> JsonObject | None:
     return None if policy is None else policy.as_json()
 
 
@@ -192,7 +193,7 @@ def apply_stored(engine: sa.Engine, book: PolicyBook) -> int:
     return len(rows)
 
 
-def _parse(data: Mapping[str, Any], key: str) -> Policy:
+def _parse(data: object, key: str) -> Policy:
     if not isinstance(data, Mapping):
         raise ConfigError("expected a table", source="sink_policies", key=key)
     try:

@@ -13,33 +13,31 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import partial
 
 import sqlalchemy as sa
 from publicsuffixlist import PublicSuffixList
 
-from diag.authenticate import authenticate
-from diag.dmarc import default_psl
 from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.db import migrate
 from maildiag.settings import Settings
 from maildiag.sink.events import Broadcaster, Event
-from maildiag.sink.pool import ProcessJudge
+from maildiag.sink.judge import SINK_HOSTNAME, ThreadJudge, authenticate_judge
+from maildiag.sink.pool import JudgeWorkerDied, ProcessJudge
 from maildiag.sink.records import apply_stored
 from smtp_sink import (
     CapturedMessage,
-    EnvelopeFacts,
     Greylist,
+    JsonObject,
+    JsonValue,
     Judge,
     OnBounce,
     PolicyBook,
     SinkConfig,
     SinkServer,
     SinkStore,
-    Verdict,
     load_policies,
     null_judge,
     smtp_deliverer,
@@ -47,62 +45,7 @@ from smtp_sink import (
 
 log = logging.getLogger(__name__)
 
-SINK_HOSTNAME = "sink.maildiag.localhost"
-RESOLVER_MAX_USES = 500  # a judge's resolver (cache and query log) is renewed after this many
-RESOLVER_MAX_AGE = 60.0  # ... or after this many seconds
 RETENTION_INTERVAL = 600.0  # seconds between retention sweeps
-
-
-class _ResolverPool:
-    """One resolver shared by many judgments (its cache helps), renewed so its log stays small."""
-
-    def __init__(self, factory: Callable[[], Resolver]) -> None:
-        self._factory = factory
-        self._current: Resolver | None = None
-        self._uses = 0
-        self._born = 0.0
-
-    def get(self) -> Resolver:
-        now = time.monotonic()
-        stale = self._uses >= RESOLVER_MAX_USES or now - self._born > RESOLVER_MAX_AGE
-        if self._current is None or stale:
-            self._current, self._uses, self._born = self._factory(), 0, now
-        self._uses += 1
-        return self._current
-
-
-def authenticate_judge(
-    resolver_factory: Callable[[], Resolver],
-    *,
-    authserv_id: str = SINK_HOSTNAME,
-    psl: PublicSuffixList | None = None,
-) -> Judge:
-    """A ``Judge`` giving the receiver's verdict of ``diag.authenticate`` (SPF, DKIM, DMARC, ARC).
-
-    ``data`` holds ``Verdict.to_dict()`` (the ``authenticate`` JSON keys). One Public Suffix
-    List serves every judgment (building one costs a third of a second of CPU).
-    """
-    pool = _ResolverPool(resolver_factory)
-    suffixes = psl or default_psl()
-
-    async def judge(raw: bytes, facts: EnvelopeFacts) -> Verdict:
-        verdict = await authenticate(
-            raw,
-            ip=facts.client_ip,
-            helo=facts.helo or None,
-            mail_from=facts.mail_from or None,
-            resolver=pool.get(),
-            authserv_id=authserv_id,
-            psl=suffixes,
-        )
-        return Verdict(
-            authentication_results=verdict.authentication_results,
-            dmarc_result=verdict.dmarc.result,
-            dmarc_policy=verdict.dmarc.policy,
-            data=verdict.to_dict(),
-        )
-
-    return judge
 
 
 class NotifyingStore(SinkStore):
@@ -134,7 +77,7 @@ class NotifyingStore(SinkStore):
         return removed
 
 
-def _boxes(message: CapturedMessage) -> list[dict[str, str]]:
+def _boxes(message: CapturedMessage) -> list[JsonValue]:
     return [{"address": m.address, "folder": m.folder} for m in message.mailboxes]
 
 
@@ -156,7 +99,7 @@ class SinkHandle:
     defaults: PolicyBook = field(default_factory=PolicyBook)
     changes: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> JsonObject:
         """Where the sink listens (for the API and the pages)."""
         return {"smtp": {"host": self.host, "port": self.port, "proxy_port": self.proxy_port}}
 
@@ -202,11 +145,12 @@ def _connect_host(host: str) -> str:
 def judge_processes(
     settings: Settings, *, in_loop_dns_only: bool = False, cpus: int | None = None
 ) -> int:
-    """How many worker processes judge the sink's mail (0: the judge runs on the event loop).
+    """How many worker processes judge the sink's mail (0: one thread of the sink judges).
 
     ``sink_judge_processes = "auto"`` gives 1 on a machine with 2 or more CPUs (``cpus``,
     default ``os.cpu_count()``), and 0 when ``in_loop_dns_only`` (the judge's DNS is reachable
-    only through an in-process resolver factory, since workers use ``settings.nameservers``).
+    only through an in-process resolver factory, since workers use ``settings.nameservers``;
+    the judge thread uses that factory).
     """
     if not settings.sink_judge:
         return 0
@@ -219,9 +163,9 @@ def judge_processes(
     return 1 if (count or 1) >= 2 else 0
 
 
-async def _judge(settings: Settings, resolver_factory: Callable[[], Resolver] | None) -> Judge:
-    if not settings.sink_judge:
-        return null_judge(SINK_HOSTNAME)
+async def _thread_judge(
+    settings: Settings, resolver_factory: Callable[[], Resolver] | None
+) -> ThreadJudge:
     if resolver_factory is None:
         nameservers = settings.nameservers or None
 
@@ -229,7 +173,59 @@ async def _judge(settings: Settings, resolver_factory: Callable[[], Resolver] | 
             return DnsPythonResolver(nameservers, timeout=settings.dns_timeout)
 
     psl = await asyncio.to_thread(PublicSuffixList)
-    return authenticate_judge(resolver_factory, psl=psl)
+    return ThreadJudge(authenticate_judge(resolver_factory, psl=psl))
+
+
+async def _started_pool(pool: ProcessJudge) -> ProcessJudge | None:
+    """``pool`` once its workers are ready, or None (stopped again) when one cannot start."""
+    try:
+        await pool.start()
+    except JudgeWorkerDied as error:
+        log.error("sink.judge_workers_failed error=%s action=judge_in_thread", error)
+        await pool.aclose()
+        return None
+    return pool
+
+
+@contextlib.asynccontextmanager
+async def _sink_judge(
+    settings: Settings, resolver_factory: Callable[[], Resolver] | None
+) -> AsyncIterator[Judge]:
+    """The judge the sink's servers share, stopped on exit.
+
+    ``judge_processes`` worker processes (``maildiag.sink.pool``) judge when there are any
+    and they start; otherwise, and for the judgments of a worker that died, a ``ThreadJudge``
+    does, so no judgment runs on the event loop that answers SMTP and HTTP.
+    """
+    if not settings.sink_judge:
+        yield null_judge(SINK_HOSTNAME)
+        return
+    threads: list[ThreadJudge] = []
+
+    async def in_thread() -> Judge:
+        judge = await _thread_judge(settings, resolver_factory)
+        threads.append(judge)
+        return judge
+
+    in_process_dns = resolver_factory is not None and not settings.nameservers
+    processes = judge_processes(settings, in_loop_dns_only=in_process_dns)
+    pool: ProcessJudge | None = None
+    try:
+        if processes:
+            pool = ProcessJudge(
+                settings.nameservers or None,
+                timeout=settings.dns_timeout,
+                authserv_id=SINK_HOSTNAME,
+                processes=processes,
+                fallback=in_thread,
+            )
+            pool = await _started_pool(pool)
+        yield pool or await in_thread()
+    finally:
+        if pool is not None:
+            await pool.aclose()
+        for judge in threads:
+            await judge.aclose()
 
 
 async def _retention(store: SinkStore, settings: Settings) -> None:
@@ -257,10 +253,10 @@ async def run_sink(
     """Migrate the schema, start both listeners, yield the handle; stop them on exit.
 
     The policies are ``policies`` (default: ``sink_policies(settings)``) with the changes
-    kept in the database laid over them. ``resolver_factory`` overrides the in-loop judge's
+    kept in the database laid over them. ``resolver_factory`` overrides the judge thread's
     DNS (the lab passes one for its own server); worker processes (``judge_processes``) judge
-    through ``settings.nameservers``, and a dead worker's messages are judged in-loop while a
-    new one starts.
+    through ``settings.nameservers``, and a dead worker's messages are judged in the judge
+    thread while a new one starts.
     Raises ``smtp_sink.ConfigError`` for unusable sink settings or a kept policy that no
     longer parses, ``OSError`` when a port cannot be bound.
     """
@@ -273,24 +269,6 @@ async def run_sink(
     kept = await asyncio.to_thread(apply_stored, engine, book)
     if kept:
         log.info("sink.policies_kept entries=%d", kept)
-    stack = contextlib.AsyncExitStack()
-    process_judge: ProcessJudge | None = None
-    in_loop_only = resolver_factory is not None and not settings.nameservers
-    processes = judge_processes(settings, in_loop_dns_only=in_loop_only)
-    if processes:
-
-        async def fallback() -> Judge:  # judges in-loop while a dead worker is replaced
-            return await _judge(settings, resolver_factory)
-
-        process_judge = ProcessJudge(
-            settings.nameservers or None,
-            timeout=settings.dns_timeout,
-            authserv_id=SINK_HOSTNAME,
-            processes=processes,
-            fallback=fallback,
-        )
-        stack.push_async_callback(process_judge.aclose)  # after the servers have stopped
-    judge = process_judge or await _judge(settings, resolver_factory)
     host = settings.smtp_host
     main: SinkServer | None = None
 
@@ -308,30 +286,28 @@ async def run_sink(
         max_connections_per_client=settings.sink_max_connections_per_client,
         first_command_timeout=settings.sink_first_command_timeout,
     )
-    shared: dict[str, Any] = {
-        "policies": book,
-        "judge": judge,
-        "deliver": deliver,
-        "on_bounce": on_bounce,
-        "greylist": Greylist(),
-    }
-    main = SinkServer(store, host=host, port=settings.smtp_port, config=plain, **shared)
-    proxied = SinkServer(
-        store,
-        host=host,
-        port=settings.sink_proxy_port,
-        config=replace(plain, proxy_trusted=tuple(settings.sink_proxy_trusted)),
-        **shared,
-    )
-    async with stack:
-        if process_judge is not None:
-            await process_judge.start()
+    async with contextlib.AsyncExitStack() as stack:
+        judge = await stack.enter_async_context(_sink_judge(settings, resolver_factory))
+        server = partial(
+            SinkServer,
+            store,
+            policies=book,
+            judge=judge,
+            deliver=deliver,
+            on_bounce=on_bounce,
+            greylist=Greylist(),
+        )
+        main = server(host=host, port=settings.smtp_port, config=plain)
+        trusted = tuple(settings.sink_proxy_trusted)
+        proxied = server(
+            host=host, port=settings.sink_proxy_port, config=replace(plain, proxy_trusted=trusted)
+        )
         await stack.enter_async_context(main)
         await stack.enter_async_context(proxied)
         servers = [main, proxied]
         for address, domain in _mx_listeners(settings).items():
             local = replace(plain, local_domains={address: domain})
-            mx = SinkServer(store, host=address, port=main.port, config=local, **shared)
+            mx = server(host=address, port=main.port, config=local)
             servers.append(await stack.enter_async_context(mx))
         sweeper = asyncio.create_task(_retention(store, settings))
         try:
@@ -347,7 +323,6 @@ async def run_sink(
 __all__ = [
     "NotifyingStore",
     "SinkHandle",
-    "authenticate_judge",
     "bounce_patterns",
     "judge_processes",
     "run_sink",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.utils import format_datetime, make_msgid
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 import reset
 from diag.dkim import sign_message
-from diag.resolver import DnsPythonResolver
+from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.db import create_engine
 from maildiag.lab.dns import LabDnsServer
 from maildiag.lab.kit import LabKey, lab_settings
@@ -116,10 +116,16 @@ def proxied_socket(port: int, domain: str) -> socket.socket:
 
 @asynccontextmanager
 async def lab_sink(
-    lab_dir: Path, keys: list[LabKey], zone: Any, db_dir: Path, **overrides: Any
+    lab_dir: Path,
+    keys: list[LabKey],
+    zone: Any,
+    db_dir: Path,
+    *,
+    wrap_resolver: Callable[[Resolver], Resolver] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Lab]:
     """The lab composition: the lab DNS server on port 0 and the sink judging through it
-    (its API token ``SINK_TOKEN``)."""
+    (its API token ``SINK_TOKEN``); ``wrap_resolver`` wraps the judge's resolver."""
     overrides.setdefault("sink_api_token", SecretStr(SINK_TOKEN))
     async with LabDnsServer(zone, port=0) as dns:
         base = Settings(
@@ -137,8 +143,9 @@ async def lab_sink(
         async def on_bounce(report: BounceReport) -> None:
             bounces.append(report)
 
-        def resolver() -> DnsPythonResolver:
-            return DnsPythonResolver([dns.address], timeout=2.0)
+        def resolver() -> Resolver:
+            plain = DnsPythonResolver([dns.address], timeout=2.0)
+            return plain if wrap_resolver is None else wrap_resolver(plain)
 
         try:
             async with run_sink(
