@@ -127,7 +127,7 @@ _MEASURE = """() => {
   return problems;
 }"""
 
-_BROKEN = """() => {
+_BROKEN = """(mainNav) => {
   const problems = [];
   const lines = (el) => { const r = document.createRange(); r.selectNodeContents(el);
     return new Set([...r.getClientRects()].map((rect) => Math.round(rect.top))).size; };
@@ -137,7 +137,7 @@ _BROKEN = """() => {
     if (box.right > window.innerWidth || a.scrollWidth > a.clientWidth + 1)
       problems.push(`nav "${a.textContent.trim()}" cut off`);
   }
-  if (!document.querySelector('header.site nav a[href="/check"]'))
+  if (mainNav && !document.querySelector('header.site nav a[href="/check"]'))
     problems.push("no main navigation");
   for (const th of document.querySelectorAll("th")) {
     const text = th.textContent.trim();
@@ -173,8 +173,11 @@ _TEXTS = """() => {
 class Walker:
     """One browser context for one role and language; visits pages and records what it sees."""
 
-    def __init__(self, browser: Any, lab: LabProcess, role: str, lang: str, axe: Any) -> None:
-        self.lab, self.role, self.lang, self.axe = lab, role, lang, axe
+    def __init__(
+        self, browser: Any, base_url: str, role: str, lang: str, axe: Any, *, main_nav: bool = True
+    ) -> None:
+        self.base_url, self.role, self.lang, self.axe = base_url, role, lang, axe
+        self.main_nav = main_nav  # False for the sink alone, which has no other pages
         self.context = browser.new_context(locale="nb-NO" if lang == "nb" else "en-GB")
         self.page = self.context.new_page()
         self.problems: list[str] = []
@@ -206,7 +209,7 @@ class Walker:
             self.problems.append(f"HTTP {response.status}: {response.url}")
 
     def url(self, path: str) -> str:
-        return f"{self.lab.base_url}{path}"
+        return f"{self.base_url}{path}"
 
     def start(self) -> None:
         self.page.set_viewport_size({"width": 1280, "height": 900})
@@ -232,7 +235,7 @@ class Walker:
         for width in WIDTHS:
             self.page.set_viewport_size({"width": width, "height": 900})
             seen.overflow += [f"{width}px: {p}" for p in self.page.evaluate(_MEASURE)]
-            seen.broken += [f"{width}px: {p}" for p in self.page.evaluate(_BROKEN)]
+            seen.broken += [f"{width}px: {p}" for p in self.page.evaluate(_BROKEN, self.main_nav)]
             if width == AXE_WIDTH:
                 seen.axe += self._axe()
             if width in (390, 1280):
@@ -347,7 +350,7 @@ def walk(browser: Any, lab_process: LabProcess, reset_mail: tuple[str, int]) -> 
     seen: list[Seen] = []
     for role in ROLES:
         for lang in LANGS:
-            walker = Walker(browser, lab_process, role, lang, axe)
+            walker = Walker(browser, lab_process.base_url, role, lang, axe)
             try:
                 walker.start()
                 seen += [walker.visit(v) for v in visits(role, lang, token, message_id)]
