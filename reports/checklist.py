@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from diag.checklist import Checklist, ChecklistItem, jsonable, reply_line
 from diag.findings import Finding
+from reports.catalog_auth import finding_text as auth_finding_text
 from reports.catalog_checklist import CHECKLIST_CATALOG, CONJUNCTION
+from reports.catalog_recipient import finding_text as recipient_finding_text
 from reports.environment import render_report
 from reports.svg import Picture, TimelineEvent, spf_tree_picture, timeline_picture
 from reports.vocabulary import (
@@ -279,10 +281,16 @@ def _step(item: ChecklistItem, lang: Language, audience: str) -> str:
 
 def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:
     """A finding as the checklist shows it in ``lang``: its severity and its sentence (the
-    checklist's own findings are worded in the catalog; others keep their summary)."""
+    checklist's own wording, else the recipient or sender reports'; only a finding none of
+    the catalogs words keeps its summary)."""
     catalog = CHECKLIST_CATALOG[lang]
     severity = catalog.get(f"checklist_severity.{finding.severity}", str(finding.severity))
-    return finding, severity, catalog.get(f"checklist_finding.{finding.code}", finding.summary)
+    text = catalog.get(f"checklist_finding.{finding.code}")
+    if text is None:
+        text = recipient_finding_text(finding, lang)
+    if text == finding.summary:
+        text = auth_finding_text(finding, lang)
+    return finding, severity, text
 
 
 def _item_view(

@@ -12,7 +12,7 @@ from diag.findings import Finding
 from diag.spf import SpfLint, SpfResult, TraceStep
 from reports.environment import render_report
 from reports.vocabulary import FORMATS, Format, JsonObject, Language, ReportKind, language
-from reports.wording import Worded
+from reports.wording import AuthWorded
 
 SPF_FORMATS = FORMATS[ReportKind.SPF]
 _TEMPLATES = {Format.TEXT: "spf.txt.j2", Format.MARKDOWN: "spf.md.j2", Format.HTML: "spf.html.j2"}
@@ -30,7 +30,7 @@ class TraceRow:
 
 
 @dataclass(frozen=True)
-class SpfView(Worded):
+class SpfView(AuthWorded):
     """Everything an SPF report shows, in one language."""
 
     lang: Language

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeAlias
 
-JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
-JsonObject: TypeAlias = dict[str, JsonValue]
+from diag.jsonvalue import Json
+from diag.jsonvalue import JsonObject as JsonObject
+
+JsonValue: TypeAlias = Json  # one JSON type for the product: diag.jsonvalue's
 """A JSON value and object as ``json.loads`` gives them (the verdict's stored form)."""
 
 DMARC_RESULTS = frozenset({"pass", "fail", "none", "temperror", "permerror"})

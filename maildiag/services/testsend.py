@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from diag.dkim import DkimSignError, sign_message
+from diag.jsonvalue import JsonObject
 from diag.senders import SenderSpec
 from diag.testsend import TestSendResult, check_content, interpret_verdict
 from maildiag.services.identities import sender_spec
@@ -115,7 +116,7 @@ def _signer(spec: SenderSpec) -> Callable[[bytes], bytes] | None:
     return sign
 
 
-def _find(store: SinkStore, to: str, message_id: str) -> dict[str, object] | None:
+def _find(store: SinkStore, to: str, message_id: str) -> JsonObject | None:
     for message in store.list(to=to, limit=RECENT):
         data = message.as_json()
         if data.get("message_id") == message_id:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.resources
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,7 +30,7 @@ from maildiag.services import build_services
 from maildiag.services.accounts import build_reset_services
 from maildiag.services.checklist import build_limits
 from maildiag.settings import Settings
-from maildiag.web import sink_access, sink_render
+from maildiag.web import deps, render, sink_access, sink_render
 from maildiag.web.auth import secure_cookies
 from maildiag.web.deps import AppState, app_state, close_limits, state_of
 from maildiag.web.hosts import add_host_check
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"
+# Swagger UI's script and style as fastapi-offline ships them (see docs/architecture.md).
+DOCS_ASSETS = Path(str(importlib.resources.files("fastapi_offline") / "static"))
 HSTS = "max-age=31536000; includeSubDomains"  # one year, and every subdomain
 
 
@@ -99,13 +102,15 @@ def create_app(
         title="maildiag",
         summary="Why reset mails don't arrive, and how to prove it.",
         version="0.1.0",
-        docs_url="/docs",
+        docs_url=None,  # our own /docs page, see _add_docs
+        redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=_lifespan,
     )
     app.state.maildiag = build_state(settings, resolver=resolver, sink=sink)
     _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_docs(app)
     app.include_router(pages.router)
     app.include_router(api_spf.router, prefix="/api/v1")
     app.include_router(sink_pages.router)
@@ -140,10 +145,13 @@ def create_app(
 def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
     """An application with only the sink's pages and API (``maildiag sink``), and the form
     that takes the sink's API token to sign in."""
-    app = FastAPI(title="maildiag sink", version="0.1.0", docs_url="/docs", lifespan=_lifespan)
+    app = FastAPI(
+        title="maildiag sink", version="0.1.0", docs_url=None, redoc_url=None, lifespan=_lifespan
+    )
     app.state.maildiag = build_state(settings, sink=sink, sink_only=True)
     _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_docs(app)
     app.include_router(sink_access.router)
     app.include_router(sink_pages.router)
     app.include_router(sink_api.router, prefix="/api/v1")
@@ -151,6 +159,16 @@ def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the installed fastapi-offline package, never a CDN, started
+    by ``static/docs.js`` rather than an inline script, so it runs under the app's own CSP."""
+    app.mount("/docs/assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        return render.page(request, "docs.html", standalone=deps.sink_only(request))
 
 
 def _client_in(request: Request, networks: list[str]) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import sqlalchemy as sa
 from fastapi import HTTPException, Request
 
+from diag.jsonvalue import JsonObject
 from maildiag.web import deps
 from smtp_sink import (
     CapturedMessage,
@@ -73,7 +74,7 @@ def header_fields(raw: bytes) -> list[tuple[str, str]]:
     return fields
 
 
-def describe(message: CapturedMessage) -> dict[str, object]:
+def describe(message: CapturedMessage) -> JsonObject:
     """One message as the API shows it: envelope, peer, verdict, mailboxes, headers, sizes."""
     data = message.as_json()
     delivered = message.delivered_bytes

@@ -18,7 +18,7 @@ import concurrent.futures
 import datetime as dt
 import multiprocessing
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -142,12 +142,12 @@ class MessageViews:
     async def details(
         self,
         message: CapturedMessage,
-        describe: Callable[[CapturedMessage], dict[str, object]],
+        describe: Callable[[CapturedMessage], Mapping[str, object]],
         *,
         masked: bool,
     ) -> dict[str, object]:
         """``describe(message)`` (the API's view of it), a copy of its top level: read only."""
-        found: dict[str, object] = await self._cached(
+        found: Mapping[str, object] = await self._cached(
             "details", message, describe, message, in_thread=True, masked=masked
         )
         return dict(found)

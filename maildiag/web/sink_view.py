@@ -81,8 +81,14 @@ def message_parts(raw: bytes) -> Parts:
 
 
 def sanitize_html(html: str) -> str:
-    """The HTML with scripts, event handlers, forms and unsafe URLs removed (nh3's allowlist)."""
-    return nh3.clean(html, link_rel="noopener noreferrer nofollow")
+    """The HTML with scripts, event handlers, forms and unsafe URLs removed (nh3's allowlist).
+    Every link opens in a new tab (the page's iframe allows that popup, out of its sandbox), so
+    a link to one of our own pages is not refused inside the frame (``X-Frame-Options``)."""
+    return nh3.clean(
+        html,
+        link_rel="noopener noreferrer nofollow",
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+    )
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import AfterValidator, Field
 
+from diag.jsonvalue import JsonObject
 from maildiag.sink.records import forget_policies, save_book, save_policy
 from maildiag.web import deps
 from maildiag.web.sink_access import SinkViewer, sink_admin, sink_viewer
@@ -40,7 +41,7 @@ MessageId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 PositiveId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-def _summary(message: CapturedMessage) -> dict[str, object]:
+def _summary(message: CapturedMessage) -> JsonObject:
     data = message.as_json()
     data.pop("verdict", None)
     data["dmarc"] = message.verdict.get("dmarc_result", "none")
@@ -143,12 +144,12 @@ async def delete_messages(
 
 
 @router.get("/info", summary="Where the sink listens")
-async def info(request: Request) -> dict[str, object]:
+async def info(request: Request) -> JsonObject:
     return sink_of(request).info()
 
 
 @router.get("/policies", summary="The sink's recipient policies")
-async def get_policies(request: Request) -> dict[str, object]:
+async def get_policies(request: Request) -> JsonObject:
     return sink_of(request).policies.as_json()
 
 
@@ -192,7 +193,7 @@ def _entry_key(kind: str, name: str) -> str:
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
     },
 )
-async def put_policies(request: Request, viewer: Admin) -> dict[str, object]:
+async def put_policies(request: Request, viewer: Admin) -> JsonObject:
     handle = sink_of(request)
     data = await _json_body(request)
     if not isinstance(data, dict):
@@ -213,7 +214,7 @@ async def put_policies(request: Request, viewer: Admin) -> dict[str, object]:
     "/policies/reset",
     summary="Forget every policy change: back to the defaults (the lab's and the policy file's)",
 )
-async def reset_policies(request: Request, viewer: Admin) -> dict[str, object]:
+async def reset_policies(request: Request, viewer: Admin) -> JsonObject:
     handle = sink_of(request)
     engine, actor, now, defaults = handle.store.engine, viewer.actor, _now(), handle.defaults
     return await _swap_book(
@@ -227,7 +228,7 @@ async def reset_policies(request: Request, viewer: Admin) -> dict[str, object]:
 
 async def _swap_book(
     handle: SinkHandle, keep: Callable[[PolicyBook], None], new: PolicyBook
-) -> dict[str, object]:
+) -> JsonObject:
     """Keep and audit the change from the live book (``keep(before)``), then take ``new``."""
     async with handle.changes:
         await in_store(keep, handle.policies.copy())
@@ -238,7 +239,7 @@ async def _swap_book(
 @router.put("/policies/{kind}/{name}", summary="Set the policy of one domain or one address")
 async def put_policy(
     request: Request, kind: PolicyKind, name: PolicyName, viewer: Admin
-) -> dict[str, object]:
+) -> JsonObject:
     handle = sink_of(request)
     key = _entry_key(kind, name)
     data = await _json_body(request)
