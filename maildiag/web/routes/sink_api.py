@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -39,6 +39,12 @@ router = APIRouter(prefix="/sink", tags=["sink"], dependencies=[Depends(sink_vie
 MAX_POLICY_BODY = 64 * 1024
 MessageId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 PositiveId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _plain(data: Mapping[str, object]) -> dict[str, object]:
+    """A JSON object as an endpoint returns it: FastAPI documents ``dict[str, object]`` as an
+    object of any values (it cannot model the recursive JSON type)."""
+    return dict(data)
 
 
 def _summary(message: CapturedMessage) -> JsonObject:
@@ -144,13 +150,13 @@ async def delete_messages(
 
 
 @router.get("/info", summary="Where the sink listens")
-async def info(request: Request) -> JsonObject:
-    return sink_of(request).info()
+async def info(request: Request) -> dict[str, object]:
+    return _plain(sink_of(request).info())
 
 
 @router.get("/policies", summary="The sink's recipient policies")
-async def get_policies(request: Request) -> JsonObject:
-    return sink_of(request).policies.as_json()
+async def get_policies(request: Request) -> dict[str, object]:
+    return _plain(sink_of(request).policies.as_json())
 
 
 async def _json_body(request: Request) -> Any:
@@ -193,7 +199,7 @@ def _entry_key(kind: str, name: str) -> str:
         "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
     },
 )
-async def put_policies(request: Request, viewer: Admin) -> JsonObject:
+async def put_policies(request: Request, viewer: Admin) -> dict[str, object]:
     handle = sink_of(request)
     data = await _json_body(request)
     if not isinstance(data, dict):
@@ -203,10 +209,12 @@ async def put_policies(request: Request, viewer: Admin) -> JsonObject:
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from exc
     engine, actor, now = handle.store.engine, viewer.actor, _now()
-    return await _swap_book(
-        handle,
-        lambda before: save_book(engine, actor=actor, before=before, after=book, now=now),
-        book,
+    return _plain(
+        await _swap_book(
+            handle,
+            lambda before: save_book(engine, actor=actor, before=before, after=book, now=now),
+            book,
+        )
     )
 
 
@@ -214,15 +222,17 @@ async def put_policies(request: Request, viewer: Admin) -> JsonObject:
     "/policies/reset",
     summary="Forget every policy change: back to the defaults (the lab's and the policy file's)",
 )
-async def reset_policies(request: Request, viewer: Admin) -> JsonObject:
+async def reset_policies(request: Request, viewer: Admin) -> dict[str, object]:
     handle = sink_of(request)
     engine, actor, now, defaults = handle.store.engine, viewer.actor, _now(), handle.defaults
-    return await _swap_book(
-        handle,
-        lambda before: forget_policies(
-            engine, actor=actor, before=before, defaults=defaults, now=now
-        ),
-        defaults.copy(),
+    return _plain(
+        await _swap_book(
+            handle,
+            lambda before: forget_policies(
+                engine, actor=actor, before=before, defaults=defaults, now=now
+            ),
+            defaults.copy(),
+        )
     )
 
 
@@ -239,7 +249,7 @@ async def _swap_book(
 @router.put("/policies/{kind}/{name}", summary="Set the policy of one domain or one address")
 async def put_policy(
     request: Request, kind: PolicyKind, name: PolicyName, viewer: Admin
-) -> JsonObject:
+) -> dict[str, object]:
     handle = sink_of(request)
     key = _entry_key(kind, name)
     data = await _json_body(request)
@@ -250,7 +260,7 @@ async def put_policy(
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from exc
     await _change(handle, viewer, kind, key, policy)
-    return policy.as_json()
+    return _plain(policy.as_json())
 
 
 @router.delete("/policies/{kind}/{name}", summary="Remove the policy of one domain or one address")
