@@ -5,6 +5,7 @@ evidence, for the self-service user, the support engineer or the company's mail 
 from diag.checklist.build import (
     DEFAULT_DEADLINE,
     AccountSource,
+    PlacementSource,
     RcptRule,
     TestSendSource,
     build_checklist,
@@ -68,6 +69,7 @@ __all__ = [
     "Evidence",
     "ItemKey",
     "Placement",
+    "PlacementSource",
     "ProbeGate",
     "ProbeOptions",
     "ProbeResult",

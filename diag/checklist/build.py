@@ -21,6 +21,7 @@ from diag.checklist.facts import (
     BounceFacts,
     Checklist,
     Evidence,
+    Placement,
     ProbeOptions,
     ProbeResult,
     SpamVerdict,
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DEADLINE = 20.0  # seconds for the whole checklist
 _TEST_SENDS = "test_sends"  # the job that makes test sends beside the lookups, when asked
+_PLACEMENTS = "placements"  # the job that reads where our own mails were filed, when asked
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -102,6 +104,8 @@ AccountSource = AccountFacts | Callable[[], Awaitable[AccountFacts]] | None
 
 
 TestSendSource = Sequence[TestSendResult] | Callable[[], Awaitable[Sequence[TestSendResult]]]
+# Where our own mails to the address were filed: given, or read beside the lookups.
+PlacementSource = Sequence[Placement] | Callable[[], Awaitable[Sequence[Placement]]]
 
 
 async def build_checklist(
@@ -158,6 +162,7 @@ async def gather_evidence(
     deadline: float = DEFAULT_DEADLINE,
     rcpt: RcptRule | None = None,
     dnsbl_zones: Sequence[str] = (),
+    placements: PlacementSource = (),
 ) -> Evidence:
     """The evidence for ``address`` as ``audience`` (self, support or admin) needs it.
 
@@ -193,6 +198,8 @@ async def gather_evidence(
     }
     if callable(test_sends):
         jobs[_TEST_SENDS] = test_sends()
+    if callable(placements):
+        jobs[_PLACEMENTS] = placements()
     ends = asyncio.get_running_loop().time() + deadline
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
     pastes = asyncio.ensure_future(read_pastes(headers, bounce))
@@ -205,6 +212,7 @@ async def gather_evidence(
     done = await _collect(tasks, ends, deadline)
     mx, probes = done.get("mx", (None, ()))
     sends = done.get(_TEST_SENDS, ()) if callable(test_sends) else test_sends
+    placed = done.get(_PLACEMENTS, ()) if callable(placements) else placements
     return Evidence(
         address=address.strip(),
         audience=audience,
@@ -217,7 +225,8 @@ async def gather_evidence(
         bounce=bounce_facts,
         account=facts,
         test_sends=tuple(sends),
-        not_finished=tuple(sorted(set(jobs) - set(done) - {_TEST_SENDS})),
+        placements=tuple(placed),
+        not_finished=tuple(sorted(set(jobs) - set(done) - {_TEST_SENDS, _PLACEMENTS})),
     )
 
 

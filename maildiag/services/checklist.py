@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -20,6 +21,7 @@ from diag.checklist import (
     AccountFacts,
     AccountSource,
     Checklist,
+    Placement,
     ProbeOptions,
     RcptRule,
     checklist_from_evidence,
@@ -38,6 +40,7 @@ from maildiag.settings import Settings
 
 if TYPE_CHECKING:
     from maildiag.sink.service import SinkHandle
+    from smtp_sink import SinkStore
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +137,16 @@ async def check(
     bounce: bytes | None = None,
     test_sends: Sequence[TestSendResult] = (),
     test_send: TestSendRunner | None = None,
+    sink: SinkHandle | None = None,
 ) -> CheckOutcome:
     """The ``audience`` checklist for ``address``: the one path every page, API and command
     takes. Probes as ``probe`` says, asks RCPT TO as ``rcpt`` says (None: diag's default for
     the audience); the support audience's ``account`` is read beside the lookups. Test sends
     are given (``test_sends``) or made beside the lookups under the deadline (``test_send``;
-    cut off: ``error`` "timeout"). Raises ValueError for an unknown audience or a malformed
-    address; what reading ``account`` raises propagates.
+    cut off: ``error`` "timeout"). With the ``sink`` of this process (the lab's, the demo
+    domains' MX), where it filed our own mails to ``address`` is read beside the lookups.
+    Raises ValueError for an unknown audience or a malformed address; what reading
+    ``account`` raises propagates.
     """
     made: list[TestSendRun | None] = []  # what test_send made, once it has finished
 
@@ -153,12 +159,20 @@ async def check(
         made.append(run)
         return run.results if run is not None else ()
 
+    identities = reset_identities(settings)
+
+    async def placed() -> tuple[Placement, ...]:
+        if sink is None:
+            return ()
+        senders = [identity.address for identity in identities]
+        return await sink_placements(sink.store, address, senders)
+
     log.info("checklist.run audience=%s", audience)
     evidence = await gather_evidence(
         address,
         audience=audience,
         resolver=resolver,
-        senders=[sender_spec(identity) for identity in reset_identities(settings)],
+        senders=[sender_spec(identity) for identity in identities],
         account=account,
         headers=headers,
         bounce=bounce,
@@ -167,6 +181,7 @@ async def check(
         test_sends=sends if test_send is not None else test_sends,
         deadline=check_deadline(settings),
         dnsbl_zones=settings.dnsbl_zones,
+        placements=placed if sink is not None else (),
     )
     ran = made[0] if made else TestSendRun(error="timeout") if test_send is not None else None
     return CheckOutcome(checklist_from_evidence(evidence), evidence.senders, ran)
@@ -180,6 +195,7 @@ async def admin_check(
     rcpt: bool,
     probe: ProbeOptions | None = None,
     test_send: TestSendRunner | None = None,
+    sink: SinkHandle | None = None,
 ) -> CheckOutcome:
     """The admin-audience checklist for ``address``, probing as ``probe`` says (None: DNS
     only), asking RCPT TO only when ``rcpt``."""
@@ -191,7 +207,44 @@ async def admin_check(
         probe=probe or probe_options(settings, smtp=False),
         rcpt=rcpt,
         test_send=test_send,
+        sink=sink,
     )
+
+
+PLACEMENT_WINDOW = dt.timedelta(days=7)  # how far back our own mails to an address count
+PLACEMENTS_PER_SENDER = 5
+
+
+async def sink_placements(
+    store: SinkStore, address: str, senders: Sequence[str], *, now: dt.datetime | None = None
+) -> tuple[Placement, ...]:
+    """Where the sink filed our own mails (From one of ``senders``) to ``address`` in the last
+    ``PLACEMENT_WINDOW``, newest first per sender: the receiver's own record, when the sink is
+    the recipient's MX (the lab's demo domains). Read in a worker thread."""
+    since = (now or dt.datetime.now(dt.UTC)) - PLACEMENT_WINDOW
+
+    def read() -> tuple[Placement, ...]:
+        found: list[Placement] = []
+        for sender in senders:
+            for message in store.list(
+                to=address, sender=sender, since=since, limit=PLACEMENTS_PER_SENDER
+            ):
+                folder = message.folder_for(address)
+                if folder is not None:
+                    found.append(
+                        Placement(
+                            "sink",
+                            sender,
+                            address.lower(),
+                            folder,
+                            message.received_at,
+                            message.summary.subject,
+                            str(message.id),
+                        )
+                    )
+        return tuple(found)
+
+    return await asyncio.to_thread(read)
 
 
 class InProcessSink(Protocol):
@@ -204,10 +257,11 @@ class InProcessSink(Protocol):
     def sink(self) -> SinkHandle | None: ...
 
 
-async def lab_test_sends(state: InProcessSink) -> TestSendRun | None:
-    """Send the reset identities' real reset mail into the sink running in this process (the
-    lab) and read its verdicts; None without such a sink. Never raises: a sink that cannot be
-    reached or a key that cannot sign becomes ``error``."""
+async def lab_test_sends(state: InProcessSink, to: str = DEFAULT_TO) -> TestSendRun | None:
+    """Send the reset identities' real reset mail to ``to`` (the address under check, so the
+    test takes its path: its domain's policy, MX and filing) through the sink running in this
+    process (the lab) and read its verdicts; None without such a sink. Never raises: a sink
+    that cannot be reached or a key that cannot sign becomes ``error``."""
     sink = state.sink
     if sink is None:
         return None
@@ -216,7 +270,7 @@ async def lab_test_sends(state: InProcessSink) -> TestSendRun | None:
     try:
         results = await run_test_sends(
             settings,
-            to=DEFAULT_TO,
+            to=to,
             identities=reset_identities(settings),
             store=sink.store,
             target=SinkTarget(host, sink.proxy_port),

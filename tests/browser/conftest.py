@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 CHROMIUM = os.environ.get("MAILDIAG_CHROMIUM", "/usr/bin/chromium")
+SPRETT_BOUNCE_DELAY = 3.0  # seconds
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -65,6 +66,8 @@ def lab_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabProcess
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # kunde-sprett bounces after 3 s instead of the demo's minute, so a test can see it
+        env={**os.environ, "MAILDIAG_SINK_BOUNCE_DELAY": str(SPRETT_BOUNCE_DELAY)},
     )
     assert process.stdout is not None
     lines = []

@@ -114,7 +114,8 @@ async def check(request: Request, domain: str = "") -> Response:
         target,
         rcpt=rcpt,
         probe=probe,
-        test_send=lambda: lab_test_sends(state),
+        test_send=lambda: lab_test_sends(state, target),
+        sink=state.sink,
     )
     report = checklist_view(result.checklist, lang=lang)
     senders = sender_text(result.senders, lang) if result.senders else None

@@ -154,6 +154,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         account=account,
         headers=_bytes(body.headers),
         bounce=_bytes(body.bounce),
+        sink=deps.sink(request),
     )
     return private(JSONResponse(checklist_json(checklist_view(outcome.checklist, lang=lang))))
 
@@ -190,5 +191,6 @@ async def check_domain(
         domain_target(name),
         rcpt=False,
         probe=probe,
+        sink=deps.sink(request),
     )
     return private(JSONResponse(checklist_json(checklist_view(result.checklist, lang=chosen))))

@@ -64,6 +64,7 @@ async def help_submit(request: Request) -> Response:
         address,
         audience="self",
         probe=probe_options(settings, smtp=False),
+        sink=deps.sink(request),
     )
     domain = address.rpartition("@")[2]
     report = checklist_view(outcome.checklist, lang=lang)

@@ -142,7 +142,8 @@ async def run(request: Request) -> Response:
             account=account,
             headers=headers.encode() if headers.strip() else None,
             bounce=bounce.encode() if bounce.strip() else None,
-            test_send=lambda: lab_test_sends(state),
+            test_send=lambda: lab_test_sends(state, address),
+            sink=state.sink,
         )
         facts, info = await lookup
     finally:
