@@ -279,6 +279,14 @@ def _step(item: ChecklistItem, lang: Language, audience: str) -> str:
     return ""
 
 
+def _with_conflict(step: str, item: ChecklistItem, lang: Language) -> str:
+    """The next step, and why a test send made just now disagrees with it, when one does."""
+    code = item.evidence.get("conflict")
+    if not code:
+        return step
+    return f"{step} {phrase(f'conflict.{code}', lang)}".strip()
+
+
 def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:
     """A finding as the checklist shows it in ``lang``: its severity and its sentence (the
     checklist's own wording, else the recipient or sender reports'; only a finding none of
@@ -313,7 +321,7 @@ def _item_view(
         status=status,
         status_label=phrase(f"status.{status}", lang),
         title=phrase(f"title.{key}", lang),
-        next_step=phrase(step, lang, **values) if step else "",
+        next_step=_with_conflict(phrase(step, lang, **values) if step else "", item, lang),
         evidence=item.evidence,
         facts=_facts(item.evidence, lang),
         allowlist=tuple(

@@ -9,6 +9,7 @@ failure. Nothing here raises for a problem in the domains under test.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from diag.checklist.facts import (
     AccountFacts,
     BounceFacts,
     Checklist,
+    ChecklistItem,
     Evidence,
     Placement,
     ProbeOptions,
@@ -267,9 +269,53 @@ async def _collect(
     return gathered.results
 
 
+_ACCEPTED_FOLDERS = frozenset({"inbox", "junk", "quarantine"})
+
+
+def _conflict(item: ChecklistItem, folders: frozenset[str]) -> str | None:
+    """How a test send to the address, made just now, contradicts ``item``, if it does."""
+    refused = "rejected" in folders
+    accepted = bool(folders) and folders <= _ACCEPTED_FOLDERS
+    match item.key, item.status:
+        case "spam.folder", "problem" if (
+            folders == {"inbox"} and item.evidence.get("source") != "test_send"
+        ):
+            return "test_inbox"
+        case "spam.folder", "ok" if folders & {"junk", "quarantine"}:
+            return "test_junk"
+        case "recipient.blocks_sender", "problem" if accepted:
+            return "test_accepted"
+        case (("recipient.blocks_sender" | "delivery.accepted"), "ok") if refused:
+            return "test_rejected"
+    return None
+
+
+def explain_conflicts(
+    items: Sequence[ChecklistItem], evidence: Evidence
+) -> tuple[ChecklistItem, ...]:
+    """``items``, with ``conflict`` in the evidence of each one that the test sends to this
+    address contradict: a result is never shown beside one that disagrees with it without
+    saying why they may differ (the test is of now, the item of an earlier mail or probe)."""
+    wanted = evidence.address.lower()
+    folders = frozenset(t.folder for t in evidence.test_sends if t.to.lower() == wanted)
+    if not folders:
+        return tuple(items)
+    explained = []
+    for item in items:
+        code = _conflict(item, folders)
+        if code is not None:
+            item = dataclasses.replace(item, evidence={**item.evidence, "conflict": code})
+        explained.append(item)
+    return tuple(explained)
+
+
 def checklist_from_evidence(evidence: Evidence) -> Checklist:
-    """The audience's items, in order, from gathered evidence. Pure."""
-    items = tuple(ITEM_FUNCTIONS[key](evidence) for key in AUDIENCE_ITEMS[evidence.audience])
+    """The audience's items, in order, from gathered evidence, each that a test send to the
+    address contradicts marked with the contradiction (see ``explain_conflicts``). Pure."""
+    items = explain_conflicts(
+        tuple(ITEM_FUNCTIONS[key](evidence) for key in AUDIENCE_ITEMS[evidence.audience]),
+        evidence,
+    )
     seen: set[tuple[str, str]] = set()
     findings: list[Finding] = []
     for item in items:

@@ -1,7 +1,7 @@
 """``maildiag checklist ADDRESS``: every possible reason a reset mail did not arrive, for the
 self-service user, support or a mail administrator; exit 1 when any item is a problem.
-With ``--test-send`` the sink's verdicts on our test reset mails (sent to the sink's test
-mailbox, never to the address checked) feed the sender item.
+With ``--test-send`` the sink's verdicts on our test reset mails (sent into the sink as mail to
+the address checked; the sink never relays) feed the sender and junk items.
 
 Only the support audience reads the reset database; self-service output never depends on
 whether the address is registered.
@@ -18,7 +18,6 @@ from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
 from maildiag.services.checklist import check, database_account, probe_options, sink_test_sends
 from maildiag.services.inputs import parse_address
-from maildiag.services.testsend import DEFAULT_TO
 from reports import checklist_json, checklist_view, render_checklist
 
 FORMATS = ("text", "markdown", "html", "json")
@@ -34,7 +33,7 @@ def add_parser(commands: Subcommands) -> None:
     parser.add_argument(
         "--test-send",
         action="store_true",
-        help=f"first send test reset mails into the sink (to {DEFAULT_TO})",
+        help="first send test reset mails into the sink, addressed to ADDRESS",
     )
     parser.set_defaults(run=run, services=True)
 
@@ -47,7 +46,7 @@ async def run(args: argparse.Namespace, services: Services) -> int:
     bounce = read_input(args.bounce, limit) if args.bounce else None
     if args.headers == "-" and args.bounce == "-":
         raise InputError("usage.stdin_twice")
-    sends = await sink_test_sends(settings) if args.test_send else []
+    sends = await sink_test_sends(settings, address) if args.test_send else []
     outcome = await check(
         settings,
         services.new_resolver(),

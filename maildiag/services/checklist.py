@@ -281,17 +281,18 @@ async def lab_test_sends(state: InProcessSink, to: str = DEFAULT_TO) -> TestSend
     return TestSendRun(tuple(results))
 
 
-async def sink_test_sends(settings: Settings) -> list[TestSendResult]:
-    """The reset identities' test sends into the configured sink's test mailbox
-    (``DEFAULT_TO``), for a checklist run outside the app.
+async def sink_test_sends(settings: Settings, to: str = DEFAULT_TO) -> list[TestSendResult]:
+    """The reset identities' test sends into the configured sink, addressed to ``to`` (the
+    address under check: the sink never relays, it judges and files the mail by that domain's
+    policy), for a checklist run outside the app.
 
-    Raises UsageError when there is no identity, the sink cannot be reached or a key cannot sign.
+    Raises InputError when there is no identity, the sink cannot be reached or a key cannot sign.
     """
     identities = reset_identities(settings)
     if not identities:
         raise InputError("usage.no_senders")
     try:
-        return await run_test_sends(settings, to=DEFAULT_TO, identities=identities)
+        return await run_test_sends(settings, to=to, identities=identities)
     except TestSendError as exc:
         raise InputError("usage.detail", detail=str(exc)) from exc
     except DkimSignError as exc:

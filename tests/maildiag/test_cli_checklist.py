@@ -374,7 +374,9 @@ def test_test_send_evidence_in_the_sender_item(
             "pass",
             "inbox",
         )
-        assert send["to"] == KARI
+        assert send["to"] == "kari@kunde-nullmx.example"  # the address under check
+    # the sink took it, though the domain has no mail server: the page says why they differ
+    assert items(out)["recipient.can_receive"]["evidence"]["conflict"] == "test_unrouted"
     code, out, _ = run(capsys, lab, *argv)
     assert code == 1
     assert items(out)["sender.authentication"]["evidence"]["test_sends"] == []

@@ -337,3 +337,60 @@ def test_the_unknown_mailbox_step_names_the_address_and_admins_get_no_payroll_ad
         view = checklist_view(checklist_from_evidence(admin), lang=lang)
         step = next(i.next_step for i in view.items if i.key == "address.registered")
         assert "lønningsansvarlig" not in step
+
+
+@pytest.mark.parametrize(
+    ("placed", "tested", "key", "says"),
+    [
+        ("junk", "inbox", "spam.folder", "just now landed in the inbox"),
+        ("inbox", "junk", "spam.folder", "just now was filed as junk"),
+    ],
+)
+def test_a_test_send_that_disagrees_with_an_item_is_explained(
+    placed: str, tested: str, key: str, says: str
+) -> None:
+    """A result that conflicts with another is explained, never shown beside it bare."""
+    to = "kari@kunde-spam.example"
+    placement = Placement("sink", SENDERS[0], to, placed, REQUESTED)
+    evidence = Evidence(
+        to, "support", NOW, SENDERS, placements=(placement,), test_sends=(_test_send(to, tested),)
+    )
+    checklist = checklist_from_evidence(evidence)
+    item = checklist.item(key)
+    assert item is not None
+    assert item.evidence["conflict"]
+    for lang in ("nb", "en"):
+        step = next(i.next_step for i in checklist_view(checklist, lang=lang).items if i.key == key)
+        if lang == "en":
+            assert says in step
+
+
+def test_a_refused_test_send_explains_an_accepting_probe() -> None:
+    to = "kari@kunde.example"
+    host = MxHost("mx.kunde.example", 10, ("192.0.2.25",))
+    accepted = ProbeResult(
+        SENDERS[0], host.name, "192.0.2.25", "done", SmtpReply(250, "2.1.5", "OK"), True, "", ()
+    )
+    evidence = Evidence(
+        to,
+        "admin",
+        NOW,
+        SENDERS,
+        mx=MxReport("kunde.example", (host,), provider="generic"),
+        probes=(accepted,),
+        test_sends=(_test_send(to, "rejected"),),
+    )
+    view = checklist_view(checklist_from_evidence(evidence), lang="en")
+    steps = {i.key: i.next_step for i in view.items}
+    assert "just now was refused" in steps["recipient.blocks_sender"]
+    assert "just now was refused" in steps["delivery.accepted"]
+
+
+def test_agreeing_test_sends_add_no_note() -> None:
+    to = "kari@kunde-spam.example"
+    placement = Placement("sink", SENDERS[0], to, "junk", REQUESTED)
+    evidence = Evidence(
+        to, "support", NOW, SENDERS, placements=(placement,), test_sends=(_test_send(to, "junk"),)
+    )
+    for item in checklist_from_evidence(evidence).items:
+        assert "conflict" not in item.evidence
