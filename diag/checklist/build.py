@@ -287,6 +287,8 @@ def _conflict(item: ChecklistItem, folders: frozenset[str]) -> str | None:
             return "test_accepted"
         case (("recipient.blocks_sender" | "delivery.accepted"), "ok") if refused:
             return "test_rejected"
+        case "recipient.can_receive", "problem" if accepted:
+            return "test_unrouted"
     return None
 
 

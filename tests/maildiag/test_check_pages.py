@@ -197,7 +197,7 @@ async def test_test_sends_of_both_identities_reach_the_inbox(lab: Lab, sink: Sin
     rows = rows_of_testsend(response.text)
     assert set(rows) == set(SENDERS)
     for to, spf, dkim, dmarc, folder in rows.values():
-        assert (to, spf, dkim, dmarc) == ("kari@kunde-ok.example", "pass", "pass", "pass")
+        assert (to, spf, dkim, dmarc) == ("postmaster@kunde-ok.example", "pass", "pass", "pass")
         assert folder == INBOX
     assert "legacy.visma.example" not in response.text.split('class="testsend-result"')[1]
 

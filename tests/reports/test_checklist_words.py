@@ -394,3 +394,12 @@ def test_agreeing_test_sends_add_no_note() -> None:
     )
     for item in checklist_from_evidence(evidence).items:
         assert "conflict" not in item.evidence
+
+
+def test_a_test_mail_the_sink_took_for_a_domain_without_mail_server_is_explained() -> None:
+    to = "kari@kunde-nullmx.example"
+    null = MxReport("kunde-nullmx.example", (), null_mx=True, provider="generic")
+    evidence = Evidence(to, "admin", NOW, SENDERS, mx=null, test_sends=(_test_send(to, "inbox"),))
+    view = checklist_view(checklist_from_evidence(evidence), lang="en")
+    step = next(i.next_step for i in view.items if i.key == "recipient.can_receive")
+    assert "this domain has none, so real mail to it is never delivered" in step
