@@ -31,7 +31,8 @@ from diag.checklist.facts import (
     SpamVerdict,
     Status,
 )
-from diag.findings import ERROR, OK, WARNING, Finding
+from diag.findings import ERROR, OK, WARNING, Finding, has_errors
+from diag.testsend import TestSendResult
 
 # Allowlisting steps per recipient mail provider, as stable step codes the reports word.
 ALLOWLIST_STEPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -313,7 +314,7 @@ def sender_authentication(ev: Evidence) -> ChecklistItem:
     sends = []
     for send in ev.test_sends:
         sends.append(send.to_dict())
-        if not send.would_reach_inbox:
+        if _fails_on_our_side(send):
             worst = "problem"
             findings += [
                 _with_identity(f, send.identity)
@@ -324,6 +325,17 @@ def sender_authentication(ev: Evidence) -> ChecklistItem:
         return ChecklistItem(key, "not_checked", {"reason": "no_senders"})
     evidence = {"identities": identities, "test_sends": sends}
     return ChecklistItem(key, worst, evidence, tuple(findings))
+
+
+def _fails_on_our_side(send: TestSendResult) -> bool:
+    """Whether a test send shows a fault of ours: its DMARC verdict (SPF or DKIM, aligned) or
+    its content. Where the recipient files or refuses an authenticated mail is the recipient's
+    doing: the junk and blocking items say so, not this one (the test goes to the address under
+    check, whose filter may junk or refuse any sender it has not allowed)."""
+    if send.folder == "rejected" and send.dmarc in ("", "none"):
+        return False  # refused before any verdict: the recipient's policy, not our records
+    authenticated = send.dmarc == "pass" and send.aligned
+    return not authenticated or has_errors(send.content)
 
 
 def _with_identity(finding: Finding, identity: str) -> Finding:

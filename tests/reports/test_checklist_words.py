@@ -403,3 +403,19 @@ def test_a_test_mail_the_sink_took_for_a_domain_without_mail_server_is_explained
     view = checklist_view(checklist_from_evidence(evidence), lang="en")
     step = next(i.next_step for i in view.items if i.key == "recipient.can_receive")
     assert "this domain has none, so real mail to it is never delivered" in step
+
+
+def test_a_recipients_filter_is_not_blamed_on_our_senders() -> None:
+    """An authenticated test mail that the recipient junks or refuses is the recipient's
+    doing (the junk and blocking items); only a failed verdict or bad content is ours."""
+    to = "kari@kunde-spam.example"
+    for folder in ("junk", "rejected"):
+        evidence = Evidence(to, "admin", NOW, SENDERS, test_sends=(_test_send(to, folder),))
+        item = checklist_from_evidence(evidence).item("sender.authentication")
+        assert item is not None
+        assert item.status == "ok", folder
+    failed = TestSendResult(SENDERS[0], to, "pass", "fail", "fail", "reject", False, "junk")
+    evidence = Evidence(to, "admin", NOW, SENDERS, test_sends=(failed,))
+    item = checklist_from_evidence(evidence).item("sender.authentication")
+    assert item is not None
+    assert item.status == "problem"
