@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from diag.errors import InputError
+from diag.resolver import parse_nameserver
 from maildiag.commands import COMMANDS
 from maildiag.runtime import serve_command, sink_command
 from maildiag.services import build_services
@@ -96,8 +97,13 @@ def settings_for(args: argparse.Namespace) -> Settings:
     options and the command's ``--data``. A lab's ``lab.toml`` in that data dir is read,
     except by ``serve``, which writes it (a stale one must not steer a new lab).
 
-    Raises SettingsError.
+    Raises SettingsError, and InputError for a ``--nameserver`` that is not HOST[:PORT].
     """
+    for given in args.nameserver or ():
+        try:
+            parse_nameserver(given)
+        except ValueError as exc:
+            raise InputError("usage.bad_nameserver", detail=str(exc)) from None
     return load_settings(
         args.config,
         nameservers=args.nameserver,

@@ -21,7 +21,8 @@ def bind_tcp(host: str, port: int, *, backlog: int = BACKLOG) -> socket.socket:
     ``IPPROTO_TCP`` so that asyncio sets ``TCP_NODELAY`` on each accepted connection.
 
     ``TCP_NODELAY`` is also set on the listener itself; Linux and the BSDs copy it to accepted
-    sockets, which covers an event loop that does not set it. Raises OSError when it can't bind.
+    sockets, which covers an event loop that does not set it. Raises OSError when it can't bind,
+    naming the address and port it could not take.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -30,9 +31,10 @@ def bind_tcp(host: str, port: int, *, backlog: int = BACKLOG) -> socket.socket:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         sock.listen(backlog)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        raise OSError(exc.errno, f"{exc.strerror or exc} ({where})") from exc
     return sock
 
 

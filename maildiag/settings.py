@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, SecretStr, fie
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from diag.names import MAX_NAME_LENGTH
+from diag.resolver import parse_nameserver
 from smtp_sink import MAX_WINDOW
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the placeholder that is refused outside the lab
@@ -197,6 +198,13 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(default_factory=list)
     # client addresses or networks that may read /metrics (others get 404)
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_nameserver(entry)  # ValueError: the reason, as the command line shows it
+        return value
 
     @field_validator("public_base_url")
     @classmethod

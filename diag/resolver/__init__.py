@@ -16,7 +16,7 @@ from diag.resolver.answer import (
 )
 from diag.resolver.failure import QueryFailure
 from diag.resolver.memory import MemoryResolver, UnexpectedQuery, ZoneData
-from diag.resolver.wire import DnsPythonResolver
+from diag.resolver.wire import DnsPythonResolver, parse_nameserver
 
 __all__ = [
     "MX",
@@ -32,4 +32,5 @@ __all__ = [
     "UnexpectedQuery",
     "ZoneData",
     "normalize_name",
+    "parse_nameserver",
 ]

@@ -4,6 +4,7 @@ coalesced lookups and a query log per instance; transport failures raise DnsErro
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 import socket
@@ -40,19 +41,33 @@ from diag.resolver.answer import (
 )
 
 log = logging.getLogger(__name__)
+MAX_PORT = 65535
 
 
-def _parse_nameserver(spec: str, default_port: int) -> tuple[str, int]:
-    """``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address."""
-    spec = spec.strip()
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else default_port
-        return host, port
-    if spec.count(":") == 1:
-        host, _, port_text = spec.partition(":")
-        return host, int(port_text)
-    return spec, default_port
+def parse_nameserver(spec: str, default_port: int = 53) -> tuple[str, int]:
+    """``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address, HOST an IP address and
+    PORT 1–65535 (a resolver is named by its address, RFC 1035 §4.2; a host name would need a
+    resolver to find it). Raises ValueError naming what is wrong."""
+    text = spec.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"not HOST[:PORT]: {spec!r}")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"not an IP address: {spec!r} (use HOST[:PORT], e.g. 127.0.0.1:5300)"
+        ) from None
+    if not port_text:
+        return str(address), default_port
+    if not port_text.isdigit() or not 1 <= int(port_text) <= MAX_PORT:
+        raise ValueError(f"not a port 1-{MAX_PORT}: {spec!r}")
+    return str(address), int(port_text)
 
 
 def _rdata_to_record(rdata: object, rdtype: str) -> Record:
@@ -222,7 +237,7 @@ class DnsPythonResolver:
             self._resolver = dns.asyncresolver.Resolver(configure=False)
             servers: list[str | dns.nameserver.Nameserver] = []
             for spec in nameservers:
-                host, ns_port = _parse_nameserver(spec, port)
+                host, ns_port = parse_nameserver(spec, port)
                 servers.append(_Do53(host, ns_port))
             self._resolver.nameservers = servers
         else:

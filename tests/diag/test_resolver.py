@@ -19,6 +19,7 @@ from diag.resolver import (
     UnexpectedQuery,
     ZoneData,
     normalize_name,
+    parse_nameserver,
 )
 from maildiag.lab.dns import Fault, LabDnsServer, parse_zone_text
 from maildiag.lab.zones import build_lab_zone
@@ -466,3 +467,37 @@ async def test_nameserver_forms(server: LabDnsServer) -> None:
             assert (await resolver.query("res.example", "AAAA")).strings == ("2001:db8::1",)
     finally:
         await v6.stop()
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed"),
+    [
+        ("127.0.0.1", ("127.0.0.1", 53)),
+        ("127.0.0.1:5300", ("127.0.0.1", 5300)),
+        ("::1", ("::1", 53)),
+        ("[::1]:5300", ("::1", 5300)),
+        ("[2001:db8::1]", ("2001:db8::1", 53)),
+        (" 192.0.2.53 ", ("192.0.2.53", 53)),
+    ],
+)
+def test_a_nameserver_is_an_address_and_a_port(spec: str, parsed: tuple[str, int]) -> None:
+    assert parse_nameserver(spec) == parsed
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "999.9.9.9",
+        "127.0.0.1:99999",
+        "127.0.0.1:0",
+        "127.0.0.1:x",
+        "foo bar",
+        "dns.example",
+        "[::1",
+        "[::1]x",
+        "",
+    ],
+)
+def test_anything_else_is_refused_with_a_reason(spec: str) -> None:
+    with pytest.raises(ValueError, match="not "):
+        parse_nameserver(spec)

@@ -59,6 +59,13 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
         (("--timeout", "-1", "spf", "example.test", "--ip", "192.0.2.1"), "--timeout"),
         (("--lang", "de", "spf", "example.test", "--ip", "192.0.2.1"), "--lang"),
         (("frobnicate",), "invalid choice"),
+        (("--nameserver", "999.9.9.9", "spf", "example.test", "--ip", "192.0.2.1"), "999.9.9.9"),
+        (
+            ("--nameserver", "127.0.0.1:99999", "spf", "example.test", "--ip", "192.0.2.1"),
+            "not a port 1-65535",
+        ),
+        (("--nameserver", "foo bar", "spf", "example.test", "--ip", "192.0.2.1"), "foo bar"),
+        (("--nameserver", "[::1", "spf", "example.test", "--ip", "192.0.2.1"), "--nameserver"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(

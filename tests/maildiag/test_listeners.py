@@ -240,3 +240,11 @@ async def test_cancelled_sink_closes_its_listeners(tmp_path: Path) -> None:
         assert not refused(int(match["http"]))
     assert refused(int(match["http"]))
     assert refused(int(match["smtp"]))
+
+
+async def test_a_taken_port_is_named_in_the_error() -> None:
+    with bind_tcp("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=rf"\(127\.0\.0\.1:{port}\)$") as refused:
+            bind_tcp("127.0.0.1", port).close()
+    assert refused.value.errno is not None
