@@ -6,16 +6,25 @@ Environment (the SVG pictures too, drawn in place by their own templates).
 
 from __future__ import annotations
 
-import datetime as dt
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from diag.checklist import Checklist, ChecklistItem, jsonable, reply_line
 from diag.findings import Finding
-from reports.catalog_auth import finding_text as auth_finding_text
-from reports.catalog_checklist import CHECKLIST_CATALOG, CONJUNCTION
-from reports.catalog_recipient import finding_text as recipient_finding_text
+from reports.catalog_checklist import CHECKLIST_CATALOG
+from reports.checklist_words import (
+    Evidence,
+    facts,
+    finding_note,
+    format_time,
+    items_of,
+    join_senders,
+    mapping_of,
+    parse_time,
+    phrase,
+    text_of,
+    word,
+)
 from reports.environment import render_report
 from reports.svg import Picture, TimelineEvent, spf_tree_picture, timeline_picture
 from reports.vocabulary import (
@@ -40,53 +49,6 @@ _TEMPLATES = {
     Format.HTML: "checklist.html.j2",
     Format.PAGE: "checklist.page.html.j2",
 }
-_SKIP = frozenset(
-    {
-        "transcript",
-        "attempts",
-        "hosts",
-        "allowlist",
-        "identities",
-        "test_sends",
-        "probes",
-        "probe",
-        "attempt",
-        "details",
-        "senders",
-        "spf_tree",
-    }
-)
-_Evidence = Mapping[str, object]  # an item's evidence, read with care: diag leaves it untyped
-
-
-class _Blank(dict[str, object]):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def _mapping(value: object) -> _Evidence:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _items(value: object) -> tuple[object, ...]:
-    return tuple(value) if isinstance(value, list | tuple) else ()
-
-
-def phrase(key: str, lang: str, **values: object) -> str:
-    """The catalog text for ``key`` in ``lang`` with ``values`` filled in (missing ones blank).
-
-    Raises KeyError for a key the catalog does not have, ValueError for an unknown language.
-    """
-    text = CHECKLIST_CATALOG[language(lang)][key]
-    return string.Formatter().vformat(text, (), _Blank(values))
-
-
-def join_senders(senders: Sequence[object], lang: str) -> str:
-    """``a``, ``a og b``, ``a, b og c`` (nb) / ``a and b`` (en)."""
-    names = [str(s) for s in senders]
-    if len(names) <= 1:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} {CONJUNCTION[lang]} {names[-1]}"
 
 
 @dataclass(frozen=True)
@@ -98,7 +60,7 @@ class ItemView:
     status_label: str
     title: str
     next_step: str
-    evidence: _Evidence
+    evidence: Evidence
     facts: tuple[tuple[str, str], ...] = ()
     allowlist: tuple[str, ...] = ()
     transcript: tuple[str, ...] = ()
@@ -144,45 +106,20 @@ class ChecklistView:
         return phrase(f"summary.{worst}", self.lang, **{f"{k}s": v for k, v in counts.items()})
 
 
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _reply(evidence: _Evidence, item: ChecklistItem) -> str:
+def _reply(evidence: Evidence, item: ChecklistItem) -> str:
     """The reply line an item cites: its own, its probe's, or a finding's (never a mapping)."""
-    found = [_text(evidence.get("reply")), _text(_mapping(evidence.get("probe")).get("reply"))]
-    found += [_text(f.evidence.get("reply")) for f in item.findings]
+    found = [
+        text_of(evidence.get("reply")),
+        text_of(mapping_of(evidence.get("probe")).get("reply")),
+    ]
+    found += [text_of(f.evidence.get("reply")) for f in item.findings]
     return next((reply for reply in found if reply), "")
-
-
-def format_time(value: object, lang: str) -> str:
-    """An ISO 8601 time from the evidence as people read it in ``lang``, in UTC
-    (``07.12.2026 kl. 16:01 UTC`` / ``2026-12-07 16:01 UTC``); other values unchanged."""
-    moment = _parse_time(value)
-    if moment is None:
-        return "" if value is None else str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC)
-    parts = {
-        "year": f"{moment.year:04d}",
-        "month": f"{moment.month:02d}",
-        "day": f"{moment.day:02d}",
-        "hour": f"{moment.hour:02d}",
-        "minute": f"{moment.minute:02d}",
-    }
-    return phrase("time.format", lang, **parts)
-
-
-def _word(kind: str, value: object, lang: Language) -> str:
-    """``value`` of a vocabulary (``kind.value`` in the catalog) in words; else as given."""
-    key = f"{kind}.{value}"
-    return phrase(key, lang) if key in CHECKLIST_CATALOG[lang] else str(value)
 
 
 def _values(
     item: ChecklistItem, senders: Sequence[object], provider: str, lang: Language, address: str
 ) -> dict[str, object]:
-    evidence: _Evidence = item.evidence
+    evidence: Evidence = item.evidence
     values: dict[str, object] = {
         k: v for k, v in evidence.items() if isinstance(v, str | int | float)
     }
@@ -190,9 +127,9 @@ def _values(
         values[key] = format_time(values[key], lang)
     return {
         **values,
-        "status": _word("outbox_status", evidence.get("status", ""), lang),
+        "status": word("outbox_status", evidence.get("status", ""), lang),
         "address": evidence.get("email") or address,
-        "folder": _word("folder", evidence.get("folder", ""), lang),
+        "folder": word("folder", evidence.get("folder", ""), lang),
         "senders": join_senders(senders, lang),
         "provider": phrase(f"provider.{provider}", lang),
         "reply": _reply(evidence, item),
@@ -200,69 +137,15 @@ def _values(
     }
 
 
-def _listed(value: object) -> str:
-    return ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else str(value)
+def _transcript(evidence: Evidence) -> tuple[str, ...]:
+    probe = evidence.get("probe") or next(iter(items_of(evidence.get("probes"))), None)
+    return tuple(str(line) for line in items_of(mapping_of(probe).get("transcript")))
 
 
-# How an evidence value reads: a vocabulary of the catalog, a time, yes/no, or as it is.
-_FACT_WORDS = {
-    "status": "outbox_status",
-    "source": "source",
-    "state": "link_state",
-    "folder": "folder",
-}
-
-
-def _fact_value(key: str, value: object, lang: Language) -> str:
-    if isinstance(value, bool):
-        return phrase("value.yes" if value else "value.no", lang)
-    if key.endswith("_at"):
-        return format_time(value, lang)
-    if key in _FACT_WORDS:
-        return _word(_FACT_WORDS[key], value, lang)
-    return _listed(value)
-
-
-def _facts(evidence: _Evidence, lang: Language) -> tuple[tuple[str, str], ...]:
-    """The evidence that a reader can use, labelled in ``lang``: only the keys the catalog
-    names (``fact.<key>``), so internal keys and codes never reach the page."""
-    catalog = CHECKLIST_CATALOG[lang]
-    facts = [
-        (catalog[f"fact.{key}"], _fact_value(str(key), value, lang))
-        for key, value in evidence.items()
-        if f"fact.{key}" in catalog and value is not None and value != ""
-    ]
-    for host in map(_mapping, _items(evidence.get("hosts"))):
-        addresses = ", ".join(str(a) for a in _items(host.get("addresses")))
-        facts.append(
-            (catalog["fact.mx"], f"{host.get('preference')} {host.get('name')} ({addresses})")
-        )
-    for identity in map(_mapping, _items(evidence.get("identities"))):
-        codes = ", ".join(str(c) for c in _items(identity.get("codes")))
-        status = _word("identity_status", identity.get("status"), lang)
-        facts.append((str(identity.get("address")), f"{status} {codes}".strip()))
-    for send in map(_mapping, _items(evidence.get("test_sends"))):
-        folder = _word("folder", send.get("folder"), lang)
-        facts.append(
-            (
-                catalog["fact.test_send"],
-                f"{send.get('identity')}: {folder}, "
-                f"spf={send.get('spf')} dkim={send.get('dkim')} "
-                f"dmarc={send.get('dmarc')}",
-            )
-        )
-    return tuple(facts)
-
-
-def _transcript(evidence: _Evidence) -> tuple[str, ...]:
-    probe = evidence.get("probe") or next(iter(_items(evidence.get("probes"))), None)
-    return tuple(str(line) for line in _items(_mapping(probe).get("transcript")))
-
-
-def _pictures(evidence: _Evidence) -> tuple[Picture, ...]:
-    identities = map(_mapping, _items(evidence.get("identities")))
+def _pictures(evidence: Evidence) -> tuple[Picture, ...]:
+    identities = map(mapping_of, items_of(evidence.get("identities")))
     trees = [identity["spf_tree"] for identity in identities if identity.get("spf_tree")]
-    return tuple(spf_tree_picture(tree) for tree in map(_mapping, trees))
+    return tuple(spf_tree_picture(tree) for tree in map(mapping_of, trees))
 
 
 _NEEDS_ACTION = ("problem", "warning", "todo")  # allowlisting steps only where there is work
@@ -287,20 +170,6 @@ def _with_conflict(step: str, item: ChecklistItem, lang: Language) -> str:
     return f"{step} {phrase(f'conflict.{code}', lang)}".strip()
 
 
-def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:
-    """A finding as the checklist shows it in ``lang``: its severity and its sentence (the
-    checklist's own wording, else the recipient or sender reports'; only a finding none of
-    the catalogs words keeps its summary)."""
-    catalog = CHECKLIST_CATALOG[lang]
-    severity = catalog.get(f"checklist_severity.{finding.severity}", str(finding.severity))
-    text = catalog.get(f"checklist_finding.{finding.code}")
-    if text is None:
-        text = recipient_finding_text(finding, lang)
-    if text == finding.summary:
-        text = auth_finding_text(finding, lang)
-    return finding, severity, text
-
-
 def _item_view(
     item: ChecklistItem,
     senders: Sequence[object],
@@ -312,8 +181,8 @@ def _item_view(
     if not is_item_key(key) or not is_status(status):
         raise ValueError(f"unknown checklist item {key!r} or status {status!r}")
     values = _values(item, senders, provider, lang, checklist.address)
-    allowlist = _mapping(item.evidence.get("allowlist"))
-    allow_senders = _items(allowlist.get("senders")) or senders
+    allowlist = mapping_of(item.evidence.get("allowlist"))
+    allow_senders = items_of(allowlist.get("senders")) or senders
     allow_values = {**values, "senders": join_senders(allow_senders, lang)}
     step = _step(item, lang, checklist.audience)
     return ItemView(
@@ -323,9 +192,9 @@ def _item_view(
         title=phrase(f"title.{key}", lang),
         next_step=_with_conflict(phrase(step, lang, **values) if step else "", item, lang),
         evidence=item.evidence,
-        facts=_facts(item.evidence, lang),
+        facts=facts(item.evidence, lang),
         allowlist=tuple(
-            phrase(f"allowlist.{s}", lang, **allow_values) for s in _items(allowlist.get("steps"))
+            phrase(f"allowlist.{s}", lang, **allow_values) for s in items_of(allowlist.get("steps"))
         )
         if status in _NEEDS_ACTION
         else (),
@@ -336,24 +205,15 @@ def _item_view(
     )
 
 
-def _parse_time(value: object) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _attempt_event(attempt: _Evidence, lang: str) -> TimelineEvent | None:
-    at = _parse_time(attempt.get("at"))
+def _attempt_event(attempt: Evidence, lang: str) -> TimelineEvent | None:
+    at = parse_time(attempt.get("at"))
     found = attempt.get("code")
     code = found if isinstance(found, int) else 0
     status = (
         "problem" if code >= 500 or attempt.get("bounced") else "warning" if code >= 400 else "ok"
     )
     reply = reply_line(
-        code or None, _text(attempt.get("enhanced_status")), _text(attempt.get("text"))
+        code or None, text_of(attempt.get("enhanced_status")), text_of(attempt.get("text"))
     )
     label = f"{attempt.get('relay', '')} {reply}".strip()
     if attempt.get("interrupted"):
@@ -361,7 +221,7 @@ def _attempt_event(attempt: _Evidence, lang: str) -> TimelineEvent | None:
     return TimelineEvent(at, label, status) if at is not None else None
 
 
-def _evidence(checklist: Checklist, key: str) -> _Evidence:
+def _evidence(checklist: Checklist, key: str) -> Evidence:
     item = checklist.item(key)
     return item.evidence if item is not None else {}
 
@@ -370,25 +230,25 @@ def timeline_events(checklist: Checklist, *, lang: str = "en") -> list[TimelineE
     """The reset request, each delivery attempt, the pasted headers' Received hops and the
     link's use, from the items' evidence, labelled in ``lang``."""
     events: list[TimelineEvent] = []
-    if at := _parse_time(_evidence(checklist, "reset.requested").get("requested_at")):
+    if at := parse_time(_evidence(checklist, "reset.requested").get("requested_at")):
         events.append(TimelineEvent(at, phrase("timeline.reset_requested", lang)))
-    for attempt in map(_mapping, _items(_evidence(checklist, "delivery.sent").get("attempts"))):
+    for attempt in map(mapping_of, items_of(_evidence(checklist, "delivery.sent").get("attempts"))):
         if (event := _attempt_event(attempt, lang)) is not None:
             events.append(event)
-    details = _mapping(_evidence(checklist, "spam.folder").get("details"))
-    for hop in map(_mapping, _items(details.get("hops"))):
-        if at := _parse_time(hop.get("at")):
+    details = mapping_of(_evidence(checklist, "spam.folder").get("details"))
+    for hop in map(mapping_of, items_of(details.get("hops"))):
+        if at := parse_time(hop.get("at")):
             label = f"{hop.get('from') or '?'} -> {hop.get('by') or '?'}"
             events.append(TimelineEvent(at, label))
-    if at := _parse_time(_evidence(checklist, "link.valid").get("token_used_at")):
+    if at := parse_time(_evidence(checklist, "link.valid").get("token_used_at")):
         events.append(TimelineEvent(at, phrase("timeline.link_used", lang), "warning"))
     return events
 
 
 def _senders(checklist: Checklist) -> tuple[object, ...]:
-    blocks = _mapping(_evidence(checklist, "recipient.blocks_sender").get("allowlist"))
-    found = _items(blocks.get("senders"))
-    return found or _items(_evidence(checklist, "spam.folder").get("senders"))
+    blocks = mapping_of(_evidence(checklist, "recipient.blocks_sender").get("allowlist"))
+    found = items_of(blocks.get("senders"))
+    return found or items_of(_evidence(checklist, "spam.folder").get("senders"))
 
 
 def checklist_view(checklist: Checklist, *, lang: str) -> ChecklistView:

@@ -16,7 +16,8 @@ from diag.resolver.answer import (
 )
 from diag.resolver.failure import QueryFailure
 from diag.resolver.memory import MemoryResolver, UnexpectedQuery, ZoneData
-from diag.resolver.wire import DnsPythonResolver, parse_nameserver
+from diag.resolver.nameserver import parse_nameserver
+from diag.resolver.wire import DnsPythonResolver
 
 __all__ = [
     "MX",
