@@ -33,6 +33,18 @@ class HopRow:
     def clock_skew(self) -> bool:
         return self.delay_seconds is not None and self.delay_seconds < 0
 
+    @property
+    def delay(self) -> str:
+        """The delay as shown: ``+7 s``, ``+0 s``, ``-15 s`` (clock skew); ``""`` when unknown."""
+        return "" if self.delay_seconds is None else _signed_seconds(self.delay_seconds)
+
+
+def _signed_seconds(seconds: float) -> str:
+    """``seconds`` with its sign, in whole seconds (RFC 5322 §3.3 dates have no fractions):
+    ``+394 s``, ``+0 s``, ``-15 s``."""
+    rounded = round(seconds)
+    return f"{'-' if rounded < 0 else '+'}{abs(rounded)} s"
+
 
 @dataclass(frozen=True)
 class AuthRow:

@@ -19,6 +19,8 @@ MAX_HOPS = 100  # RFC 5321 §6.3 suggests 100 Received fields as a loop limit
 SLOW_HOP_SECONDS = 900  # a hop slower than this is shown as a delay worth explaining
 _CLAUSE = re.compile(r"(?:^|\s)(from|by|via|with|id|for)\s+(\S+)", re.IGNORECASE)
 _BRACKET_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]")
+_OBS_YEAR = re.compile(r"(\d{1,2}\s+[A-Za-z]{3}\s+)(\d{2,3})(?=\s)")  # RFC 5322 §4.3 obs-year
+_LEAP_SECOND = re.compile(r"(\d{1,2}:\d{2}):60(?=\s|$)")  # RFC 5322 §3.3: second may be 60
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def parse_date(text: str) -> datetime | None:
     text = strip_comments(text).strip()
     if not text:
         return None
+    text = _OBS_YEAR.sub(_four_digit_year, text, count=1)
+    text = _LEAP_SECOND.sub(r"\1:59", text, count=1)
     try:
         parsed = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -102,6 +106,15 @@ def parse_date(text: str) -> datetime | None:
     if parsed.tzinfo is None:  # "-0000": no zone information; read as UTC (RFC 5322 §3.3)
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+def _four_digit_year(match: re.Match[str]) -> str:
+    """RFC 5322 §4.3: a two-digit year below 50 is 20xx, else 19xx; a three-digit year has 1900
+    added. (The standard library reads 50-68 as 2050-2068 and keeps three digits as they are.)"""
+    year = int(match[2])
+    if len(match[2]) == 2 and year < 50:
+        return f"{match[1]}{2000 + year}"
+    return f"{match[1]}{1900 + year}"
 
 
 def parse_hops(values: Sequence[str]) -> tuple[tuple[Hop, ...], float | None, list[Finding]]:
@@ -169,7 +182,7 @@ def _delay_findings(number: int, hop: Hop, delay: float) -> list[Finding]:
                 "headers.clock_skew",
                 WARNING,
                 f"hop {number} is dated {-delay:.0f} s before the previous one (clock skew)",
-                evidence,
+                {**evidence, "skew_seconds": -delay},
             )
         ]
     if delay >= SLOW_HOP_SECONDS:
