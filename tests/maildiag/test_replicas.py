@@ -8,6 +8,7 @@ serve`` replicas (A and B) on their own ports, two ``maildiag worker`` processes
   is refused on the other.
 - 500 queued mails are delivered once each by the two workers; with one worker SIGKILLed
   midway (while it holds a claim on rows it has not begun) none is lost and none sent twice.
+- Both workers work the job engine's queue: a job queued elsewhere is run by one of them.
 - The relay is down for 30 s and comes back: every mail arrives once, and the delivery log
   holds the failed connections and the final 250.
 
@@ -40,6 +41,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 import reset
+from maildiag.jobs import build_jobs
+from maildiag.settings import Settings
 from smtp_sink import SinkTables, metadata
 from tests.maildiag.test_outbox_workers import postgres_schema_url
 
@@ -373,6 +376,23 @@ def test_500_mails_are_delivered_once_each_by_two_workers(cluster: Cluster) -> N
         entry.outcome for row in cluster.rows(addresses) for entry in cluster.log(row.id)
     )
     assert logged == {"sent": 500}, cluster.story()
+
+
+async def test_the_workers_run_the_queued_jobs(cluster: Cluster) -> None:
+    settings = Settings(data_dir=cluster.tmp, database_url=cluster.url)
+    jobs = build_jobs(settings)
+    async with jobs.opened():
+        job_id = await jobs.enqueue("jobs.retry_stalled", timestamp=0)
+    status = sa.text("SELECT status FROM procrastinate_jobs WHERE id = :id")
+
+    def succeeded() -> bool:
+        with cluster.engine.connect() as connection:
+            return connection.execute(status, {"id": job_id}).scalar_one() == "succeeded"
+
+    _until(succeeded, "a worker to run the job")
+    with cluster.engine.connect() as connection:
+        workers = sa.text("SELECT count(*) FROM procrastinate_workers")
+        assert connection.execute(workers).scalar_one() == 2  # each worker works the queue
 
 
 def _held_by(cluster: Cluster, pid: int, addresses: list[str]) -> list[reset.OutboxMessage]:
