@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from maildiag.db import create_engine, migrate
 from maildiag.jobs import Jobs, build_jobs, libpq_url, running_jobs
 from maildiag.settings import Settings
 from tests.maildiag.test_outbox_workers import postgres_schema_url
@@ -128,3 +129,29 @@ def _status(url: str, job_id: int) -> str:
 
 def _inherited() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MAILDIAG_")}
+
+
+async def test_a_job_whose_worker_died_is_run_again(postgres_url: str, tmp_path: Path) -> None:
+    engine = create_engine(postgres_url)
+    migrate(engine)
+    settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+    dead, working = build_jobs(settings), build_jobs(settings)
+    done: list[str] = []
+    _counting(dead, [])
+    _counting(working, done)
+    async with dead.opened():
+        manager = dead.app.job_manager
+        worker_id = await manager.register_worker()
+        job_id = await dead.enqueue("test.note", text="again")
+        taken = await manager.fetch_job(None, worker_id)
+        assert taken is not None
+        assert taken.id == job_id
+    with engine.begin() as connection:  # the worker died: its heartbeat stopped an hour ago
+        stale = "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
+        connection.execute(sa.text(stale))
+    engine.dispose()
+    assert _status(postgres_url, job_id) == "doing"
+    async with running_jobs(working):
+        await working.enqueue("jobs.retry_stalled", timestamp=0)  # the periodic check, now
+        await _until(lambda: _status(postgres_url, job_id) == "succeeded")
+    assert done == ["again"]
