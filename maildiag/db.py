@@ -22,6 +22,13 @@ from maildiag.sink import records as sinkrecords
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 TARGET_METADATA = (reset.metadata, smtp_sink.metadata, sinkrecords.metadata, feedback.metadata)
+JOB_ENGINE_PREFIX = "procrastinate_"  # the job engine's own tables (revision 0006, its SQL)
+
+
+def ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's ``include_name``: everything but the job engine's tables, which procrastinate's
+    SQL defines and no model describes."""
+    return not (type_ == "table" and (name or "").startswith(JOB_ENGINE_PREFIX))
 
 
 def create_engine(url: str) -> sa.Engine:

@@ -96,6 +96,14 @@ def build_relay(settings: Settings) -> reset.SmtpRelay:
     )
 
 
+def retry_policy(settings: Settings) -> reset.RetryPolicy:
+    """The backoff of ``settings`` (``outbox_retry_base_seconds``, ``outbox_retry_max_seconds``)."""
+    return reset.RetryPolicy(
+        base_delay=dt.timedelta(seconds=settings.outbox_retry_base_seconds),
+        max_delay=dt.timedelta(seconds=settings.outbox_retry_max_seconds),
+    )
+
+
 def build_worker(
     settings: Settings,
     session_factory: Callable[[], Session],
@@ -107,7 +115,7 @@ def build_worker(
         session_factory,
         build_relay(settings),
         build_composer(settings),
-        retry=LAB_RETRY if settings.lab else None,
+        retry=LAB_RETRY if settings.lab else retry_policy(settings),
         batch_size=settings.outbox_batch_size,
         lease=dt.timedelta(seconds=settings.outbox_lease_seconds),
         poll_interval=LAB_POLL_INTERVAL if settings.lab else POLL_INTERVAL,

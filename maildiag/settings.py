@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     # (every third of it) renews it; one claim takes at most outbox_batch_size rows.
     outbox_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     outbox_batch_size: int = Field(default=20, ge=1, le=1000)
+    # Backoff after a 4xx or a failed connection: the first wait, doubled per attempt up to
+    # the longest (the lab uses 5 s and 1 minute whatever these say).
+    outbox_retry_base_seconds: float = Field(default=60.0, ge=0.1, le=86_400.0)
+    outbox_retry_max_seconds: float = Field(default=3600.0, ge=0.1, le=86_400.0)
     allow_private_targets: bool = False
     dnsbl_zones: list[str] = Field(default_factory=list)
     reset_token_minutes: int = 30

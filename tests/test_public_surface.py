@@ -92,6 +92,7 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
             "maildiag.lab",
             "maildiag.sink",
             "maildiag.outbox",
+            "maildiag.jobs",
             "maildiag.facts",
         ),
     ),

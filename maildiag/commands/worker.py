@@ -1,7 +1,9 @@
-"""``maildiag worker``: the outbox worker alone, sending queued mail through the relay.
+"""``maildiag worker``: the deployment's background work, the outbox first.
 
-Several can run beside the app replicas; they share the queue through row claims
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL). Stops cleanly on SIGINT or SIGTERM.
+It sends queued mail through the relay and, on PostgreSQL, works the job engine's queue
+(``maildiag.jobs``: named and periodic jobs). Several can run beside the app replicas; they
+share the outbox through row claims (``FOR UPDATE SKIP LOCKED``) and the jobs through
+procrastinate. Stops cleanly on SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from maildiag.settings import Settings
 
 
 def add_parser(commands: Subcommands) -> None:
-    parser = commands.add_parser("worker", help="send queued mail (the outbox worker)")
+    parser = commands.add_parser(
+        "worker", help="run the background work: send queued mail, run queued and periodic jobs"
+    )
     parser.add_argument("--data", type=Path, help="data directory (default ./data)")
     parser.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    from maildiag.jobs import build_jobs, running_jobs, uses_postgres
     from maildiag.lab.kit import refuse_lab_data
     from maildiag.outbox import OutboxConfigError, build_composer, run_until_signalled
 
@@ -41,6 +46,15 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    print(f"maildiag worker: relay {settings.relay.host}:{settings.relay.port}", flush=True)
-    await run_until_signalled(settings, stop)
+    jobs = build_jobs(settings) if uses_postgres(settings) else None
+    queue = "PostgreSQL" if jobs is not None else "none (SQLite: jobs run in the app process)"
+    print(
+        f"maildiag worker: relay {settings.relay.host}:{settings.relay.port}  jobs {queue}",
+        flush=True,
+    )
+    if jobs is None:
+        await run_until_signalled(settings, stop)
+        return 0
+    async with running_jobs(jobs):
+        await run_until_signalled(settings, stop)
     return 0

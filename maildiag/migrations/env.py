@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from maildiag.db import TARGET_METADATA
+from maildiag.db import TARGET_METADATA, ours
 
 config = context.config
 engine = config.attributes.get("engine")
@@ -20,6 +20,7 @@ with engine.connect() as connection:
         target_metadata=list(TARGET_METADATA),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=ours,
     )
     with context.begin_transaction():
         context.run_migrations()

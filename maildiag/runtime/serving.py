@@ -72,6 +72,7 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
 
     from diag.resolver import DnsPythonResolver
     from maildiag.db import create_engine
+    from maildiag.jobs import build_jobs, running_jobs
     from maildiag.lab.dns import LabDnsServer
     from maildiag.lab.seed import prepare_lab_database
     from maildiag.outbox import bounce_recorder, running_worker
@@ -102,7 +103,10 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
                 update={"smtp_port": sink.port, "sink_proxy_port": sink.proxy_port, "relay": relay}
             )
             write_lab_config(lab)  # with the sink's bound ports
-            async with running_worker(lab, engine):  # the outbox sends to the sink
+            async with (
+                running_worker(lab, engine),  # the outbox sends to the sink
+                running_jobs(build_jobs(lab)),  # in memory, in this process
+            ):
                 yield lab, sink
     finally:
         if engine is not None:

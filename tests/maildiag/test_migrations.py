@@ -15,12 +15,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from maildiag.db import TARGET_METADATA, alembic_config, create_engine, migrate
+from maildiag.db import TARGET_METADATA, alembic_config, create_engine, migrate, ours
 
 
 def _differences(engine: sa.Engine) -> list[object]:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": ours}
+        context = MigrationContext.configure(connection, opts=opts)
         return list(compare_metadata(context, list(TARGET_METADATA)))  # type: ignore[arg-type]
 
 
@@ -55,7 +56,16 @@ def postgres() -> Iterator[sa.Engine]:
 def test_postgres_schema_matches_the_models(postgres: sa.Engine) -> None:
     migrate(postgres)
     assert _differences(postgres) == []
+    engine_tables = {"procrastinate_jobs", "procrastinate_events", "procrastinate_workers"}
+    assert engine_tables <= set(sa.inspect(postgres).get_table_names())  # the job engine's
     command.downgrade(alembic_config(postgres), "base")
+    assert set(sa.inspect(postgres).get_table_names()) <= {"alembic_version"}
+    with postgres.connect() as connection:
+        left = (
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE p.proname LIKE 'procrastinate%' AND n.nspname = current_schema()"
+        )
+        assert connection.execute(sa.text(left)).scalar_one() == 0
 
 
 def _lease_moves(engine: sa.Engine) -> None:

@@ -119,7 +119,9 @@ class Outbox:
             return list(session.scalars(query))
 
 
-def _postgres_url(schema: str) -> Iterator[str]:
+def postgres_schema_url(schema: str) -> Iterator[str]:
+    """A URL on a new PostgreSQL schema ``schema`` (skips without the test database); the
+    schema is dropped when the generator is resumed."""
     base = os.environ.get("MAILDIAG_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("MAILDIAG_TEST_POSTGRES_URL is not set")
@@ -140,7 +142,7 @@ def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outbox]:
     if request.param == "sqlite":
         urls: Iterator[str] = iter([f"sqlite:///{tmp_path / 'outbox.sqlite3'}"])
     else:
-        urls = _postgres_url(f"outbox_{uuid.uuid4().hex[:12]}")
+        urls = postgres_schema_url(f"outbox_{uuid.uuid4().hex[:12]}")
     url = next(urls)
     engine = create_engine(url)
     migrate(engine)

@@ -177,7 +177,27 @@ def test_outbox_lease_and_batch_reach_the_worker(
     assert (worker.lease.total_seconds(), worker.batch_size) == (2.5, 7)
 
 
-@pytest.mark.parametrize("line", ["outbox_lease_seconds = 0", "outbox_batch_size = 0"])
+def test_outbox_backoff_reaches_the_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    from maildiag.outbox import build_worker
+
+    monkeypatch.setenv("MAILDIAG_OUTBOX_RETRY_BASE_SECONDS", "1.5")
+    monkeypatch.setenv("MAILDIAG_OUTBOX_RETRY_MAX_SECONDS", "4")
+    worker = build_worker(load_settings(data_dir=tmp_path), sessionmaker())
+    waits = [worker.retry.delay(n).total_seconds() for n in (1, 2, 3)]
+    assert waits == [1.5, 3.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "outbox_lease_seconds = 0",
+        "outbox_batch_size = 0",
+        "outbox_retry_base_seconds = 0",
+        "outbox_retry_max_seconds = -1",
+    ],
+)
 def test_outbox_settings_out_of_range_are_settings_errors(tmp_path: Path, line: str) -> None:
     config = tmp_path / "m.toml"
     config.write_text(line + "\n", encoding="utf-8")
