@@ -159,6 +159,10 @@ class Settings(BaseSettings):
     rate_limit_per_address: str = "3/15 minutes"
     login_failures_per_ip: str = "50/15 minutes"
     login_failures_per_address: str = "10/15 minutes"
+    # The domain check (/check, GET /api/v1/check) for a signed-in support or admin account,
+    # counted per account apart from everyone else's (who keep the two limits above)
+    check_limit_staff_per_account: str = "60/minute"
+    check_limit_staff_per_domain: str = "30/15 minutes"
     # SMTP probes of one mail server (its MX name and each of its addresses), all users
     # together; None: 10 per 10 minutes (120 per minute in the lab, whose MX are all the sink)
     probe_limit_per_target: str | None = None
@@ -232,6 +236,8 @@ class Settings(BaseSettings):
         "rate_limit_per_address",
         "login_failures_per_ip",
         "login_failures_per_address",
+        "check_limit_staff_per_account",
+        "check_limit_staff_per_domain",
         "probe_limit_per_target",
     )
     @classmethod

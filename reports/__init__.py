@@ -24,6 +24,7 @@ from reports.checklist import (
 )
 from reports.environment import environment, render
 from reports.headers import HEADERS_FORMATS, HeadersView, headers_json, headers_view, render_headers
+from reports.i18n import format_when
 from reports.recipient import (
     RECIPIENT_FORMATS,
     RecipientView,
@@ -85,6 +86,7 @@ __all__ = [
     "checklist_json",
     "checklist_view",
     "environment",
+    "format_when",
     "headers_json",
     "headers_view",
     "known_keys",

@@ -23,6 +23,7 @@ from reset.secret import Secret, hash_secret
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_TTL = dt.timedelta(hours=8)
+SEEN_EVERY = dt.timedelta(minutes=1)  # ``last_seen`` is written at most this often per session
 
 
 def normalize_address(address: str) -> str:
@@ -109,20 +110,48 @@ def start_session(
 ) -> Secret:
     """Open a login session; returns its secret id (only its hash is stored)."""
     secret = Secret.generate()
-    session.add(
-        UserSession(id_hash=secret.digest(), user_id=user.id, created=now, expires=now + ttl)
+    row = UserSession(
+        id_hash=secret.digest(), user_id=user.id, created=now, expires=now + ttl, last_seen=now
     )
+    session.add(row)
     session.flush()
     return secret
 
 
 def session_user(session: Session, session_id: str | Secret, *, now: dt.datetime) -> User | None:
-    """The user of a live (not ended, not expired) session, or None."""
+    """The user of a live (not ended, not expired) session, or None. Marks the session as
+    seen at ``now`` when its ``last_seen`` is older than ``SEEN_EVERY`` (so a busy session
+    writes once a minute, not once a request)."""
     raw = session_id.reveal() if isinstance(session_id, Secret) else session_id
     row = session.get(UserSession, hash_secret(raw))
     if row is None or row.ended is not None or row.expires <= now:
         return None
+    if row.last_seen is None or now - row.last_seen >= SEEN_EVERY:
+        row.last_seen = now
     return session.get(User, row.user_id)
+
+
+def open_sessions(session: Session, user_id: int, *, now: dt.datetime) -> list[UserSession]:
+    """The live sessions of ``user_id``, the most recently seen first."""
+    stmt = (
+        select(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.ended.is_(None))
+        .where(UserSession.expires > now)
+        .order_by(UserSession.last_seen.desc(), UserSession.created.desc())
+    )
+    return list(session.scalars(stmt))
+
+
+def end_session(session: Session, user_id: int, id_hash: str, *, now: dt.datetime) -> bool:
+    """End the open session ``id_hash`` (its stored hash) when it belongs to ``user_id``;
+    True when one ended. Someone else's session, or an unknown one, is left alone."""
+    row = session.get(UserSession, id_hash)
+    if row is None or row.user_id != user_id or row.ended is not None:
+        return False
+    row.ended = now
+    session.flush()
+    log.info("account.session_ended user_id=%s", user_id)
+    return True
 
 
 def end_sessions(
@@ -143,6 +172,15 @@ def end_sessions(
     count: int = result.rowcount  # type: ignore[attr-defined]
     log.info("account.sessions_ended user_id=%s count=%s", user_id, count)
     return count
+
+
+def set_language(session: Session, user: User, language: str) -> None:
+    """Store the language the account's pages and mails use. Raises AccountError
+    (reason="bad_language") for a language other than nb or en."""
+    if language not in LANGUAGES:
+        raise AccountError(reason="bad_language", detail=language)
+    user.language = language
+    session.flush()
 
 
 def set_password(

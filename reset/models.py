@@ -109,6 +109,8 @@ class UserSession(Base):
     created: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     expires: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     ended: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
+    # when the session last made a request, to the minute (``reset.SEEN_EVERY``)
+    last_seen: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
 
 
 class ResetToken(Base):

@@ -49,6 +49,7 @@ CHECK_DEADLINE = 20.0  # seconds for one whole checklist, at least
 PROBE_TIMEOUT = 10.0  # seconds per SMTP step of the probe
 SELF_NAMESPACE = "maildiag-checklist-self"
 CHECK_NAMESPACE = "maildiag-checklist-check"
+STAFF_CHECK_NAMESPACE = "maildiag-checklist-check-staff"
 PROBE_NAMESPACE = "maildiag-probe-targets"
 
 TestSendRunner = Callable[[], Awaitable["TestSendRun | None"]]
@@ -57,17 +58,21 @@ TestSendRunner = Callable[[], Awaitable["TestSendRun | None"]]
 @dataclasses.dataclass
 class Limits:
     """The checklist's rate limiters: self-service (per IP and address), the domain check
-    (per IP and domain) and the SMTP probe (per mail server, all users together). Memory
-    storage unless Redis is configured."""
+    (per IP and domain; for signed-in staff per account and domain, on counters of their own)
+    and the SMTP probe (per mail server, all users together). Memory storage unless Redis is
+    configured."""
 
     self_service: reset.ResetRateLimiter
     domain_check: reset.ResetRateLimiter
     probe_targets: reset.TargetRateLimiter
+    staff_check: reset.ResetRateLimiter
+
+    def all(self) -> tuple[reset.ResetRateLimiter | reset.TargetRateLimiter, ...]:
+        return (self.self_service, self.domain_check, self.probe_targets, self.staff_check)
 
     async def aclose(self) -> None:
-        await self.self_service.aclose()
-        await self.domain_check.aclose()
-        await self.probe_targets.aclose()
+        for limiter in self.all():
+            await limiter.aclose()
 
 
 def build_limits(settings: Settings) -> Limits:
@@ -84,7 +89,13 @@ def build_limits(settings: Settings) -> Limits:
         redis_url=settings.redis_url or None,
         namespace=PROBE_NAMESPACE,
     )
-    return Limits(limiter(SELF_NAMESPACE), limiter(CHECK_NAMESPACE), targets)
+    staff = reset.ResetRateLimiter(
+        per_ip=settings.check_limit_staff_per_account,
+        per_address=settings.check_limit_staff_per_domain,
+        redis_url=settings.redis_url or None,
+        namespace=STAFF_CHECK_NAMESPACE,
+    )
+    return Limits(limiter(SELF_NAMESPACE), limiter(CHECK_NAMESPACE), targets, staff)
 
 
 def probe_options(settings: Settings, *, smtp: bool = True) -> ProbeOptions:

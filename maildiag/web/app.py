@@ -31,11 +31,12 @@ from maildiag.services.accounts import build_reset_services
 from maildiag.services.checklist import build_limits
 from maildiag.settings import Settings
 from maildiag.web import deps, render, sink_access, sink_render
-from maildiag.web.auth import secure_cookies
+from maildiag.web.auth import SignedInLookup, secure_cookies
 from maildiag.web.deps import AppState, app_state, close_limits, state_of
 from maildiag.web.hosts import add_host_check
 from maildiag.web.render import error_page
 from maildiag.web.routes import (
+    account_pages,
     api_spf,
     captcha_routes,
     check_pages,
@@ -108,6 +109,7 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.maildiag = build_state(settings, resolver=resolver, sink=sink)
+    app.add_middleware(SignedInLookup)  # innermost: it sees the client the proxies named
     _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_docs(app)
@@ -116,6 +118,7 @@ def create_app(
     app.include_router(sink_pages.router)
     app.include_router(sink_api.router, prefix="/api/v1")
     app.include_router(reset_pages.router)
+    app.include_router(account_pages.router)
     app.include_router(captcha_routes.router)
     app.include_router(checklist_pages.router)
     app.include_router(support_pages.router)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import reset
 from maildiag.services.accounts import ResetServices, in_transaction
@@ -132,10 +133,18 @@ def session_id_of(request: Request) -> str | None:
 
 
 async def optional_user(request: Request) -> SignedIn | None:
-    """Dependency: the logged-in user, or None."""
+    """Dependency: the logged-in user, or None. Looked up once per request (the answer is
+    kept on ``request.state``, where the pages' layout finds it: ``signed_in``)."""
+    if hasattr(request.state, "signed_in"):
+        known: SignedIn | None = request.state.signed_in
+        return known
     session_id = session_id_of(request)
-    if session_id is None:
-        return None
+    found = None if session_id is None else await _session_user(request, session_id)
+    request.state.signed_in = found
+    return found
+
+
+async def _session_user(request: Request, session_id: str) -> SignedIn | None:
     svc = deps.reset_services(request)
 
     def work(session: Session) -> SignedIn | None:
@@ -143,6 +152,29 @@ async def optional_user(request: Request) -> SignedIn | None:
         return None if user is None else SignedIn.of(user)
 
     return await in_transaction(svc, work)
+
+
+def signed_in(request: Request) -> SignedIn | None:
+    """The user ``optional_user`` found for this request (None when nobody is signed in or
+    nobody looked yet)."""
+    found: SignedIn | None = getattr(request.state, "signed_in", None)
+    return found
+
+
+class SignedInLookup:
+    """ASGI middleware: finds the signed-in user of every request for a page (not for static
+    files or the JSON API, which look for themselves when they need to), so every page's
+    navigation can offer the sign-out. Requests without a session cookie cost nothing."""
+
+    SKIP = ("/static/", "/docs/assets/", "/api/", "/metrics", "/healthz", "/captcha/")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not str(scope["path"]).startswith(self.SKIP):
+            await optional_user(Request(scope))
+        await self.app(scope, receive, send)
 
 
 async def current_user(request: Request) -> SignedIn:

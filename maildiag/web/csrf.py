@@ -15,13 +15,12 @@ import logging
 import secrets
 
 from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from maildiag.settings import Settings
 from maildiag.web import deps, i18n
 from maildiag.web.auth import cookie_name, set_host_cookie
-from maildiag.web.render import page
 
 log = logging.getLogger(__name__)
 
@@ -73,33 +72,24 @@ def _cookie(request: Request) -> str:
     return cookie_name(deps.settings(request), CSRF_COOKIE)
 
 
-def form_page(
-    request: Request, template: str, status_code: int = 200, **context: object
-) -> HTMLResponse:
-    """``page()`` with a ``csrf_token`` in the context, setting the cookie when it is new."""
+def token_for(request: Request) -> tuple[str, str | None]:
+    """A token for the forms of the page answering ``request``, and the new binding value to
+    set as the cookie (None when the browser's cookie is kept)."""
     binding = request.cookies.get(_cookie(request))
-    fresh = not binding or len(binding) > _MAX_TOKEN
-    if fresh:
-        binding = secrets.token_urlsafe(32)
-    assert binding is not None
-    response = page(
-        request,
-        template,
-        status_code,
-        csrf_token=make_token(_key(request), binding),
-        csrf_field=FIELD,
-        **context,
-    )
-    if fresh:
-        set_host_cookie(response, deps.settings(request), CSRF_COOKIE, binding)
-    return response
+    fresh = None if binding and len(binding) <= _MAX_TOKEN else secrets.token_urlsafe(32)
+    return make_token(_key(request), fresh or binding or ""), fresh
+
+
+def set_binding(response: Response, settings: Settings, binding: str) -> None:
+    """Give the browser the binding value ``binding`` (from ``token_for``)."""
+    set_host_cookie(response, settings, CSRF_COOKIE, binding)
 
 
 def rotate_binding(response: Response, settings: Settings) -> None:
     """Give the browser a new binding value (at login and logout): tokens made before, for
     the other side of the sign-in, no longer pass (OWASP: renew the token on a privilege
     change)."""
-    set_host_cookie(response, settings, CSRF_COOKIE, secrets.token_urlsafe(32))
+    set_binding(response, settings, secrets.token_urlsafe(32))
 
 
 async def read_form(request: Request) -> FormData:

@@ -1,5 +1,6 @@
-"""Server-rendered pages: the layout in the request's language, the language switch, and the
-error page. Every page and router renders through ``page``.
+"""Server-rendered pages: the layout in the request's language, the language switch, the
+signed-in person's sign-out in the navigation, and the error page. Every page and router
+renders through ``page`` (or ``form_page``, for a page with forms).
 """
 
 from __future__ import annotations
@@ -7,17 +8,47 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
-from maildiag.web import deps, i18n
-from maildiag.web.auth import secure_cookies
+from maildiag.settings import Settings
+from maildiag.web import csrf, deps, i18n
+from maildiag.web.auth import SignedIn, secure_cookies, signed_in
 from reports import environment
 
 
 def page(
     request: Request, template: str, status_code: int = 200, **context: object
 ) -> HTMLResponse:
-    """Render a page in the request's language with the shared layout."""
+    """Render a page in the request's language with the shared layout. For a signed-in
+    person the layout's navigation holds the sign-out form, so the page carries a CSRF token
+    (as ``form_page``)."""
+    if _nav_user(request) is not None:
+        return form_page(request, template, status_code, **context)
+    return _render(request, template, status_code, **context)
+
+
+def form_page(
+    request: Request, template: str, status_code: int = 200, **context: object
+) -> HTMLResponse:
+    """``page()`` with a ``csrf_token`` in the context, setting the cookie when it is new."""
+    token, fresh = csrf.token_for(request)
+    response = _render(
+        request, template, status_code, csrf_token=token, csrf_field=csrf.FIELD, **context
+    )
+    if fresh is not None:
+        csrf.set_binding(response, deps.settings(request), fresh)
+    return response
+
+
+def _nav_user(request: Request) -> SignedIn | None:
+    """Who the navigation shows as signed in: nobody in the sink-only app, whose sign-in is
+    its own (``maildiag.web.sink_access``)."""
+    return None if deps.sink_only(request) else signed_in(request)
+
+
+def _render(
+    request: Request, template: str, status_code: int = 200, **context: object
+) -> HTMLResponse:
     settings = deps.settings(request)
     lang = deps.lang_of(request)
 
@@ -28,14 +59,25 @@ def page(
     switch = "?" + urlencode(
         [*((k, v) for k, v in request.query_params.multi_items() if k != "lang"), ("lang", other)]
     )
-    base = {"t": t, "lang": lang, "lab": settings.lab, "lang_switch": switch}
+    base = {
+        "t": t,
+        "lang": lang,
+        "lab": settings.lab,
+        "lang_switch": switch,
+        "signed_in": _nav_user(request),
+    }
     body = environment().get_template(f"maildiag/{template}").render({**base, **context})
     response = HTMLResponse(body, status_code)
-    if request.query_params.get("lang") in ("nb", "en"):
-        response.set_cookie(
-            "lang", lang, samesite="lax", httponly=True, secure=secure_cookies(settings)
-        )
+    if request.query_params.get("lang") in i18n.LANGUAGES:
+        set_language_cookie(response, settings, lang)
     return response
+
+
+def set_language_cookie(response: Response, settings: Settings, lang: str) -> None:
+    """Remember ``lang`` as this browser's language (the switch, sign-in, the account page)."""
+    response.set_cookie(
+        "lang", lang, samesite="lax", httponly=True, secure=secure_cookies(settings)
+    )
 
 
 def error_page(request: Request, status_code: int, reason: str) -> HTMLResponse:

@@ -25,7 +25,8 @@ from pydantic import SecretStr
 from maildiag.settings import Settings
 from maildiag.web import deps, i18n
 from maildiag.web.auth import optional_user, safe_next
-from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.csrf import csrf_protect, field, read_form
+from maildiag.web.render import form_page
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)  # the sign-in form, in the sink-only app

@@ -82,3 +82,34 @@ def test_checklist_evidence_opens_from_the_keyboard(page: Any, lab_process: LabP
     page.keyboard.press("Enter")
     assert details.get_attribute("open") is not None
     assert details.locator("dl.facts, pre, ul.findings").first.is_visible()
+
+
+def test_sign_out_everywhere_and_the_navigation_sign_out(
+    browser: Any, lab_process: LabProcess
+) -> None:
+    """Two browsers signed in as one user: the account page lists both; "sign out
+    everywhere", reached from the keyboard, ends both. The navigation's sign-out works too."""
+    contexts = [browser.new_context(locale="en-GB") for _ in range(2)]
+    try:
+        first, second = (context.new_page() for context in contexts)
+        for page in (first, second):
+            _sign_in(page, lab_process, "kari@kunde-greylist.example")
+            assert page.url.endswith("/account")  # a user's sign-in lands there
+        first.reload()
+        assert first.locator("li.session").count() >= 2
+        assert first.locator("li.session.current").count() == 1
+        _tab_to(first, "form[action='/account/sessions/end-all'] button")
+        with first.expect_navigation():
+            first.keyboard.press("Enter")
+        assert "/login?logged_out=1" in first.url
+        for page in (first, second):
+            page.goto(f"{lab_process.base_url}/account")
+            assert "/login?next=/account" in page.url
+        _sign_in(second, lab_process, "kari@kunde-greylist.example")
+        with second.expect_navigation():
+            second.get_by_role("button", name="Sign out", exact=True).click()  # navigation
+        second.goto(f"{lab_process.base_url}/account")
+        assert "/login?next=/account" in second.url
+    finally:
+        for context in contexts:
+            context.close()

@@ -317,10 +317,11 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         _goto("/docs", ready=".opblock"),
         _goto("/no-such-page", 404),
     ]
+    if role == "anon":
+        return [*common, _goto("/account", name="/account (logged out: the login)")]
+    common.append(_goto("/account"))
     if role == "user":
         return [*common, _goto("/support", 403)]
-    if role not in STAFF:
-        return common
     return [
         *common,
         _goto("/support"),
@@ -367,7 +368,9 @@ def _report(walk: list[Seen], attribute: str) -> str:
 def test_the_walk_covers_every_role_and_language(walk: list[Seen]) -> None:
     walked = {s.where.split(" ", 1)[0] for s in walk}
     assert walked == {f"{role}/{lang}" for role in ROLES for lang in LANGS}
-    assert len(walk) >= 4 * 2 * 16
+    assert len(walk) >= 4 * 2 * 17
+    account = {s.where.split(" ", 1)[0] for s in walk if s.where.endswith(" /account")}
+    assert account == {f"{role}/{lang}" for role in ACCOUNTS for lang in LANGS}
 
 
 def test_every_page_fits_every_width(walk: list[Seen]) -> None:

@@ -153,7 +153,8 @@ def test_forgot_password_to_login_with_the_new_password(page: Any, lab_process: 
             assert page.get_by_role("alert").inner_text() == "Feil e-postadresse eller passord."
             page.get_by_label("Passord", exact=True).fill(NEW_PASSWORD)
             page.get_by_role("button", name="Logg inn").click()
-            page.wait_for_selector(f"text=Du er logget inn som {KARI}")
+            page.wait_for_url("**/account")  # a user's sign-in lands on the account page
+            assert page.locator("#account-email").inner_text() == KARI
 
             # The same link is refused the second time.
             response = page.goto(link)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import re
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -255,3 +256,86 @@ async def test_the_app_builds_the_public_suffix_list_at_startup(lab: Lab) -> Non
     default_psl.cache_clear()
     async with app.router.lifespan_context(app):
         assert default_psl.cache_info().currsize == 1  # before any request needs it
+
+
+# --- signed-in staff have limits of their own ------------------------------------------------
+
+_NEXT_AT = {  # the time of the next check as each language's page shows it (Babel, short)
+    "nb": re.compile(r"Neste sjekk kan gjøres (\d\d)\.(\d\d)\.(\d{4}), (\d\d):(\d\d) UTC"),
+    "en": re.compile(r"The next check is possible at (\d\d)/(\d\d)/(\d{4}), (\d\d):(\d\d) UTC"),
+}
+
+
+def _shown_next_check(html: str, lang: str) -> dt.datetime:
+    found = _NEXT_AT[lang].search(html)
+    assert found, f"no time for the next check in the {lang} page"
+    day, month, year, hour, minute = map(int, found.groups())
+    return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("staff", ["admin@visma.example", "support@visma.example"])
+async def test_staff_recheck_past_the_self_service_limit(lab: Lab, staff: str) -> None:
+    """The defaults: anyone else may check a domain 3 times per 15 minutes, staff more."""
+    params = {"domain": "kunde-nullmx.example"}
+    for _ in range(3):
+        assert (await lab.client.get("/check", params=params)).status_code == 200
+    assert (await lab.client.get("/check", params=params)).status_code == 429
+    lab.login(staff)
+    for _ in range(5):
+        assert (await lab.client.get("/check", params=params)).status_code == 200
+    api = await lab.client.get("/api/v1/check", params=params)
+    assert api.status_code == 200
+
+
+async def test_a_signed_in_user_keeps_the_self_service_limit(lab: Lab) -> None:
+    lab.login("kari@kunde-ok.example")
+    params = {"domain": "kunde-nullmx.example"}
+    for _ in range(3):
+        assert (await lab.client.get("/check", params=params)).status_code == 200
+    assert (await lab.client.get("/check", params=params)).status_code == 429
+
+
+@pytest.mark.parametrize("lang", ["nb", "en"])
+async def test_a_refused_staff_check_says_when_the_next_is_possible(
+    lab_files: LabFiles, tmp_path: Path, lang: str
+) -> None:
+    async with open_lab(lab_files, tmp_path, check_limit_staff_per_domain="1/15 minutes") as lab:
+        lab.login("admin@visma.example")
+        params = {"domain": "kunde-nullmx.example", "lang": lang}
+        assert (await lab.client.get("/check", params=params)).status_code == 200
+        before = dt.datetime.now(dt.UTC)
+        over = await lab.client.get("/check", params=params)
+        assert over.status_code == 429
+        wait = int(over.headers["retry-after"])
+        assert 14 * 60 <= wait <= 15 * 60
+        shown = _shown_next_check(over.text, lang)
+        assert before + dt.timedelta(seconds=wait - 60) <= shown
+        assert shown <= before + dt.timedelta(seconds=wait + 120)
+        api = await lab.client.get("/api/v1/check", params=params)
+        assert api.status_code == 429
+        data = api.json()
+        assert data["limited_by"] == "address"
+        assert 1 <= int(api.headers["retry-after"]) <= 15 * 60
+        at = dt.datetime.fromisoformat(data["next_check_at"])
+        assert at.second == 0
+        assert dt.timedelta(0) < at - before <= dt.timedelta(minutes=16)
+        assert _shown_next_check(data["reason"], lang) == at
+        # another domain is still open to this admin, and the domain to everyone else
+        other = await lab.client.get("/check", params={"domain": "kunde-ok.example"})
+        assert other.status_code == 200
+        lab.client.cookies.clear()
+        assert (await lab.client.get("/check", params=params)).status_code == 200
+
+
+async def test_the_per_account_limit_names_the_account(lab_files: LabFiles, tmp_path: Path) -> None:
+    async with open_lab(lab_files, tmp_path, check_limit_staff_per_account="2/minute") as lab:
+        lab.login("support@visma.example")
+        for domain in ("kunde-nullmx.example", "kunde-ok.example"):
+            assert (await lab.client.get("/check", params={"domain": domain})).status_code == 200
+        params = {"domain": "kunde-spam.example", "lang": "en"}
+        over = await lab.client.get("/check", params=params)
+        assert over.status_code == 429
+        assert "Too many checks from your account." in over.text
+        assert (await lab.client.get("/api/v1/check", params=params)).json()[
+            "limited_by"
+        ] == "account"

@@ -115,6 +115,7 @@ async def reset_limits(app: Any) -> None:
         await found.self_service.reset()
         await found.domain_check.reset()
         await found.probe_targets.reset()
+        await found.staff_check.reset()
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,10 @@ No login is needed for the DNS checks of a domain. The SMTP probe (as our sender
 after MAIL FROM for a domain) runs only for a signed-in admin (``maildiag.web.probing``); an
 address is asked about by RCPT only for an admin too, anyone else gets the check of the
 address's domain, so this page cannot be used to learn which mailboxes exist at a company.
-Rate limited per client IP and per domain, and the probe per mail server for all users.
+Rate limited per client IP and per domain (signed-in staff: per account and per domain, on
+counters of their own; ``checklist_web.count_domain_check``), and the probe per mail server
+for all users. A refusal is a 429 with ``Retry-After`` that says when the next check is
+possible.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from maildiag.services.inputs import (
 from maildiag.web import deps, i18n
 from maildiag.web.auth import optional_user
 from maildiag.web.checklist_web import (
-    client_ip,
+    count_domain_check,
     limited_reason,
     private,
     retry_after,
@@ -100,7 +103,7 @@ async def check(request: Request, domain: str = "") -> Response:
             request, 400, domain=shown, error=i18n.reason(exc, lang), probe_note=needs_admin
         )
     name = target.rpartition("@")[2]
-    decision = await deps.limits(request).domain_check.hit(client_ip(request), name)
+    decision = await count_domain_check(request, user, name)
     if not decision.allowed:
         log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)
         error = limited_reason(decision, lang)

@@ -33,7 +33,15 @@ from maildiag.services.inputs import (
 )
 from maildiag.web import deps, i18n
 from maildiag.web.auth import SignedIn, optional_user
-from maildiag.web.checklist_web import MAX_PASTE, client_ip, limited_reason, private, retry_after
+from maildiag.web.checklist_web import (
+    MAX_PASTE,
+    client_ip,
+    count_domain_check,
+    limited_reason,
+    next_allowed,
+    private,
+    retry_after,
+)
 from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
 from reports import checklist_json, checklist_view
 
@@ -83,11 +91,13 @@ def _invalid(where: str, reason: str) -> JSONResponse:
 
 
 def _rate_limited(decision: reset.RateDecision, lang: str) -> Response:
+    at = next_allowed(decision)
     body = {
         "error": "rate_limited",
-        "reason": limited_reason(decision, lang),
+        "reason": limited_reason(decision, lang, at),
         "limited_by": decision.limited_by,
         "retry_after": round(decision.retry_after),
+        "next_check_at": at.isoformat(),
     }
     return JSONResponse(body, status_code=429, headers={"Retry-After": retry_after(decision)})
 
@@ -174,17 +184,20 @@ async def check_domain(
     """The mail administrator's check of a recipient domain: the admin-audience checklist. Its
     SMTP probe (stopping after MAIL FROM, no RCPT TO) runs only for a signed-in admin; anyone
     else gets the DNS-only check (``delivery.accepted`` not_checked, reason ``not_probed``).
-    Rate limited per client IP and per domain, the probe per mail server for all users."""
+    Rate limited per client IP and per domain (signed-in staff on limits of their own), the
+    probe per mail server for all users; a 429 says when the next check is possible
+    (``next_check_at``)."""
     chosen = lang or deps.settings(request).lang
     try:
         name = clean_domain(domain)
     except InputError as exc:
         return _invalid("domain", i18n.reason(exc, "en"))
-    decision = await deps.limits(request).domain_check.hit(client_ip(request), name)
+    user = await optional_user(request)
+    decision = await count_domain_check(request, user, name)
     if not decision.allowed:
         log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)
         return _rate_limited(decision, chosen)
-    probe = smtp_probe(request, await optional_user(request), CHECK_ROLE)
+    probe = smtp_probe(request, user, CHECK_ROLE)
     result = await admin_check(
         deps.settings(request),
         deps.new_resolver(request),

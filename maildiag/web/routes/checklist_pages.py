@@ -17,7 +17,8 @@ from maildiag.services.checklist import check, probe_options
 from maildiag.services.inputs import MAX_ADDRESS, clean_address
 from maildiag.web import deps, i18n
 from maildiag.web.checklist_web import client_ip, limited_reason, private, retry_after, senders_of
-from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.csrf import csrf_protect, field, read_form
+from maildiag.web.render import form_page
 from reports import checklist_view
 
 log = logging.getLogger(__name__)

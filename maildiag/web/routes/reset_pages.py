@@ -23,7 +23,7 @@ from diag.names import MAX_ADDRESS_LENGTH
 from maildiag.services.accounts import ResetServices, in_transaction
 from maildiag.web import deps, i18n
 from maildiag.web.auth import (
-    clear_session_cookie,
+    SignedIn,
     log_in,
     log_out,
     optional_user,
@@ -33,8 +33,9 @@ from maildiag.web.auth import (
     set_session_cookie,
 )
 from maildiag.web.captcha import solution_of
-from maildiag.web.csrf import csrf_protect, field, form_page, read_form, rotate_binding
-from maildiag.web.render import page
+from maildiag.web.csrf import csrf_protect, field, read_form, rotate_binding
+from maildiag.web.render import form_page, page, set_language_cookie
+from maildiag.web.signout import signed_out
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -105,6 +106,12 @@ async def login_form(request: Request) -> Response:
     return _login_page(request, user=user, notice=notice)
 
 
+def landing(user: SignedIn) -> str:
+    """Where a sign-in leads without ``?next=``: staff to the support console, everyone
+    else to their account page."""
+    return "/support" if user.has_role("support") else "/account"
+
+
 @router.post("/login", dependencies=[Depends(csrf_protect)])
 async def login_submit(request: Request) -> Response:
     form = await read_form(request)
@@ -141,11 +148,12 @@ async def login_submit(request: Request) -> Response:
         error = i18n.text("login.failed", lang)
         return _login_page(request, 401, error=error, **again)
     user, session_id = result
-    target = next_path or ("/support" if user.has_role("support") else "/login")
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(next_path or landing(user), status_code=303)
     settings = deps.settings(request)
     set_session_cookie(response, settings, session_id)
     rotate_binding(response, settings)
+    if i18n.lang_of(request, "") == "":  # no language chosen in this browser: the account's
+        set_language_cookie(response, settings, user.language)
     if remember:
         response.set_cookie(
             REMEMBER_COOKIE,
@@ -176,10 +184,7 @@ async def logout(request: Request) -> Response:
     session_id = session_id_of(request)
     if session_id is not None:
         await log_out(deps.reset_services(request), session_id)
-    response = RedirectResponse("/login?logged_out=1", status_code=303)
-    clear_session_cookie(response, deps.settings(request))
-    rotate_binding(response, deps.settings(request))
-    return _private(response)
+    return signed_out(request)
 
 
 # --- forgot password ---------------------------------------------------------------------

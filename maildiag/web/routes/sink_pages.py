@@ -20,7 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from diag.mime import MAX_MIME_DEPTH, MAX_MIME_PARTS
 from maildiag.web import deps, i18n
-from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.csrf import csrf_protect, field, read_form
+from maildiag.web.render import form_page
 from maildiag.web.sink_access import SinkViewer, sink_page_admin, sink_page_viewer
 from maildiag.web.sink_messages import MAX_ID, describe, in_store, in_utc, load_message, sink_of
 from maildiag.web.sink_render import MAX_HTML_DEPTH, refused_html

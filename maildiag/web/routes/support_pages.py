@@ -27,9 +27,9 @@ from maildiag.services.inputs import MAX_ADDRESS, clean_address
 from maildiag.web import deps, i18n
 from maildiag.web.auth import SignedIn, optional_user
 from maildiag.web.checklist_web import MAX_PASTE, private, testsend_section
-from maildiag.web.csrf import csrf_protect, field, form_page, read_form
+from maildiag.web.csrf import csrf_protect, field, read_form
 from maildiag.web.probing import rcpt_rule, smtp_probe
-from maildiag.web.render import error_page
+from maildiag.web.render import error_page, form_page
 from reports import checklist_json, checklist_view, render_checklist
 
 log = logging.getLogger(__name__)
