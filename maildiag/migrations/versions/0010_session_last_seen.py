@@ -1,7 +1,7 @@
 """sessions: when each login session was last used (for the account page's session list)
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-07 18:30:00.000000
 
 Existing sessions get ``last_seen`` = ``created``: the closest truth there is.
