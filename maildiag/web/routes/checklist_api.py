@@ -32,7 +32,7 @@ from maildiag.services.inputs import (
     domain_target,
 )
 from maildiag.web import deps, i18n
-from maildiag.web.auth import SignedIn, optional_user
+from maildiag.web.auth import SignedIn, optional_user, staff
 from maildiag.web.checklist_web import MAX_PASTE, client_ip, limited_reason, private, retry_after
 from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
 from reports import checklist_json, checklist_view
@@ -155,6 +155,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         headers=_bytes(body.headers),
         bounce=_bytes(body.bounce),
         sink=deps.sink(request),
+        reports=deps.database(request) if body.audience != "self" else None,
     )
     return private(JSONResponse(checklist_json(checklist_view(outcome.checklist, lang=lang))))
 
@@ -184,7 +185,8 @@ async def check_domain(
     if not decision.allowed:
         log.info("checklist.rate_limited audience=admin by=%s", decision.limited_by)
         return _rate_limited(decision, chosen)
-    probe = smtp_probe(request, await optional_user(request), CHECK_ROLE)
+    user = await optional_user(request)
+    probe = smtp_probe(request, user, CHECK_ROLE)
     result = await admin_check(
         deps.settings(request),
         deps.new_resolver(request),
@@ -192,5 +194,6 @@ async def check_domain(
         rcpt=False,
         probe=probe,
         sink=deps.sink(request),
+        reports=deps.database(request) if staff(user) else None,
     )
     return private(JSONResponse(checklist_json(checklist_view(result.checklist, lang=chosen))))
