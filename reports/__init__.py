@@ -14,6 +14,7 @@ from reports.authenticate import (
 )
 from reports.catalog import known_keys, translate
 from reports.catalog_checklist import CHECKLIST_CATALOG
+from reports.chart import ChartDay, disposition_chart, disposition_chart_svg
 from reports.checklist import (
     CHECKLIST_FORMATS,
     ChecklistView,
@@ -65,6 +66,7 @@ __all__ = [
     "TESTSEND_FORMATS",
     "Audience",
     "AuthenticateView",
+    "ChartDay",
     "ChecklistView",
     "Format",
     "HeadersView",
@@ -84,6 +86,8 @@ __all__ = [
     "authenticate_view",
     "checklist_json",
     "checklist_view",
+    "disposition_chart",
+    "disposition_chart_svg",
     "environment",
     "headers_json",
     "headers_view",
