@@ -19,6 +19,7 @@ import httpx
 import pytest
 from babel.messages.pofile import read_po
 
+from maildiag.lab.feedback import SPOOFER
 from maildiag.lab.kit import LAB_PASSWORD
 from tests.browser.conftest import LabProcess
 from tests.browser.test_reset_flow import _link, _request_reset
@@ -318,7 +319,7 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         _goto("/no-such-page", 404),
     ]
     if role == "user":
-        return [*common, _goto("/support", 403)]
+        return [*common, _goto("/support", 403), _goto("/reports", 403)]
     if role not in STAFF:
         return common
     return [
@@ -329,6 +330,13 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         _goto("/sink"),
         _goto(f"/sink?to={RESET_ACCOUNT}", name="/sink (mailbox)"),
         _goto(f"/sink/messages/{message_id}", name="/sink/messages/N"),
+        _goto("/reports", ready="svg.chart"),
+        _goto("/reports?domain=connect.visma.com&days=14", name="/reports (14 days, TLS)"),
+        _goto(f"/reports/records?source_ip={SPOOFER}", name="/reports/records (source IP)"),
+        _goto(
+            "/reports/records?domain=platform.visma.com&receiver=kunde-spam.example",
+            name="/reports/records (receiver)",
+        ),
     ]
 
 
