@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from maildiag.cli import main
-from maildiag.db import create_engine
+from maildiag.db import create_engine, migrate
 from maildiag.feedback import models
+from maildiag.lab.feedback import SPOOFER, seed_lab_reports
 from tests.diag.feedback_samples import aggregate_xml, gz, mail, mbox, sample, zipped
+from tests.maildiag import test_cli_checklist as cli_checklist
+from tests.maildiag.test_cli_checklist import items, run
 
+lab = cli_checklist.lab  # the lab of the checklist's CLI tests: DNS and a sink on loopback
 BOMB = gz(b"<feedback>" + b" " * (33 * 1024 * 1024) + b"</feedback>")
 
 
@@ -152,3 +157,23 @@ def test_no_file_at_all_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None
         main(["reports", "import"])
     assert raised.value.code == 2
     assert "required: FILE" in capsys.readouterr().err
+
+
+def test_the_admin_checklist_cites_what_the_receiver_reported(
+    capsys: pytest.CaptureFixture[str], lab: dict[str, Any]
+) -> None:
+    engine = create_engine(lab["settings"].database)
+    migrate(engine)
+    seed_lab_reports(engine)
+    engine.dispose()
+    argv = ("checklist", "kari@kunde-ok.example", "--audience", "admin", "--format", "json")
+    code, out, err = run(capsys, lab, *argv)
+    assert code == 0, err
+    item = items(out)["sender.authentication"]
+    spoofed = [r for r in item["evidence"]["receiver_reports"] if r["source_ip"] == SPOOFER]
+    assert spoofed
+    assert {(r["ours"], r["disposition"]) for r in spoofed} == {(False, "reject")}
+    self_out = run(
+        capsys, lab, "checklist", "kari@kunde-ok.example", "--audience", "self", "--format", "json"
+    )[1]
+    assert "receiver_reports" not in items(self_out)["sender.authentication"]["evidence"]

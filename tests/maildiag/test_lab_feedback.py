@@ -11,9 +11,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from diag.feedback import AggregateReport, TlsReport, extract
-from maildiag.db import create_engine, migrate
-from maildiag.feedback import Period, records, tls_failures
-from maildiag.lab.feedback import FORWARDER, SPOOFER, seed_lab_reports, week_files
+from maildiag.db import create_engine
+from maildiag.feedback import Period
+from maildiag.lab.feedback import FORWARDER, SPOOFER, week_files
 from maildiag.lab.seed import prepare_lab_database
 from maildiag.settings import Settings
 
@@ -64,20 +64,6 @@ def test_the_planted_cases_are_in_the_reports() -> None:
     tls = [r for r in _reports() if isinstance(r, TlsReport)]
     failures = {f.result_type for r in tls for p in r.policies for f in p.failures}
     assert failures == {"certificate-host-mismatch"}
-
-
-def test_reseeding_stores_nothing_twice(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'lab.sqlite3'}")
-    migrate(engine)
-    first = seed_lab_reports(engine, TODAY)
-    again = seed_lab_reports(engine, TODAY)
-    assert not any(r.refused or r.duplicate for r in first)
-    assert all(r.duplicate for r in again)
-    assert len(again) == len(first)
-    spoofed = records(engine, WEEK, source_ip=SPOOFER)
-    assert sum(r.count for r in spoofed) > 0
-    assert tls_failures(engine, WEEK, "connect.visma.com")[0].org_name == "kunde-greylist.example"
-    engine.dispose()
 
 
 def test_a_fresh_lab_database_has_the_week(tmp_path: Path) -> None:

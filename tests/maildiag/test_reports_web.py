@@ -219,3 +219,12 @@ async def test_the_check_page_shows_receiver_reports_to_staff_only(lab: Lab) -> 
     page = (await lab.client.get("/check?domain=kunde-ok.example&lang=en")).text
     assert "kunde-ok.example reported" in page
     assert f"from {SPOOFER} (not our IP) with DKIM fail, SPF fail; disposition reject" in page
+
+
+async def test_a_domain_nobody_reported_on_says_so(lab: Lab) -> None:
+    lab.login("admin@visma.example")
+    response = await lab.client.get("/reports?domain=nobody.example&lang=en")
+    assert response.status_code == 200
+    assert "No mail reported in the period." in response.text
+    assert "<svg" not in response.text
+    assert '<option value="nobody.example" selected>' in response.text
