@@ -66,7 +66,7 @@ class ImportSummary:
         }
 
 
-def import_sources(engine: sa.Engine, sources: Iterable[Source | Any]) -> ImportSummary:
+def import_sources(engine: sa.Engine, sources: Iterable[Source | Path]) -> ImportSummary:
     """Import every report in ``sources`` (``Source`` values or paths); a refused file or
     part is kept as a rejected upload and the batch goes on. Raises only database errors."""
     return ImportSummary(tuple(feedback.ingest(engine, sources)))
