@@ -23,7 +23,7 @@ from diag.checklist import ReceiverReport
 from diag.errors import InputError
 from maildiag import feedback
 from maildiag.db import create_engine
-from maildiag.feedback import IngestResult, Period, Source
+from maildiag.feedback import IngestResult, Period, Source, models
 from maildiag.settings import Settings
 
 MAX_DAYS = 90  # the longest period the page and the API show at once
@@ -31,6 +31,7 @@ DEFAULT_DAYS = 7
 CHECKLIST_DAYS = 7  # what a receiver reported in the last week goes to the checklist
 MAX_RECORDS = 200  # records shown by one drill-down
 MAX_DOMAIN = 253  # RFC 1035 §2.3.4
+MAX_REJECTED = 50  # refused uploads listed at once
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,40 @@ def record_rows(
     )
 
 
+@dataclass(frozen=True)
+class RejectedUpload:
+    """A refused report file or part: when, which, where in it, why, and its size."""
+
+    received_at: dt.datetime
+    source: str
+    location: str
+    reason: str
+    detail: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "received_at": self.received_at.isoformat(),
+            "source": self.source,
+            "where": self.location,
+            "reason": self.reason,
+            "detail": self.detail,
+            "size": self.size,
+        }
+
+
+def rejected_uploads(engine: sa.Engine, limit: int = MAX_REJECTED) -> list[RejectedUpload]:
+    """The ``limit`` refused files or parts received last, newest first."""
+    r = models.rejected.c
+    query = (
+        sa.select(r.received_at, r.source, r.location, r.reason, r.detail, r.size)
+        .order_by(r.received_at.desc(), r.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [RejectedUpload(*row) for row in connection.execute(query)]
+
+
 def receiver_reports(
     engine: sa.Engine, settings: Settings, recipient_domain: str, today: dt.date | None = None
 ) -> tuple[ReceiverReport, ...]:
@@ -247,6 +282,7 @@ __all__ = [
     "MAX_DAYS",
     "DomainReport",
     "ImportSummary",
+    "RejectedUpload",
     "clean_domain",
     "clean_ip",
     "domain_report",
@@ -256,5 +292,6 @@ __all__ = [
     "period_of",
     "receiver_reports",
     "record_rows",
+    "rejected_uploads",
     "sender_domains",
 ]

@@ -228,3 +228,25 @@ async def test_a_domain_nobody_reported_on_says_so(lab: Lab) -> None:
     assert "No mail reported in the period." in response.text
     assert "<svg" not in response.text
     assert '<option value="nobody.example" selected>' in response.text
+
+
+async def test_admins_see_the_refused_files_and_support_does_not(lab: Lab) -> None:
+    lab.login("admin@visma.example")
+    hostile = "<script>alert(1)</script>.xml"
+    await lab.client.post(
+        "/api/v1/reports",
+        params={"name": hostile},
+        content=b"<!DOCTYPE x><feedback/>",
+        headers=_upload_headers(),
+    )
+    page = (await lab.client.get("/reports?lang=en")).text
+    assert 'id="rejected-uploads"' in page
+    assert "XML with a document type declaration (DTD)" in page
+    assert "<script>alert(1)</script>" not in page
+    assert "api:&lt;script&gt;alert(1)&lt;/script&gt;.xml" in page
+    listed = (await lab.client.get("/api/v1/reports/rejected")).json()["rejected"]
+    assert listed[0]["source"] == f"api:{hostile}"
+    assert listed[0]["reason"] == "xml_dtd"
+    lab.login("support@visma.example")
+    assert 'id="rejected-uploads"' not in (await lab.client.get("/reports")).text
+    assert (await lab.client.get("/api/v1/reports/rejected")).status_code == 403

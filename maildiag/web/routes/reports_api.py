@@ -1,12 +1,12 @@
 """The receivers' reports as JSON under ``/api/v1/reports``, and uploads of report files.
 
 Who may: reading (the sender domains, one domain's figures, the records behind them) needs a
-signed-in session with the support role or above; ``POST /api/v1/reports`` (an import)
-needs the admin role. 401 without a session, 403 below the role. An upload is one report
-file as the request body (any of the formats ``maildiag reports import`` reads), at most
-``UPLOAD_LIMIT`` bytes, refused at its Content-Length before it is read, and parsed and
-stored in a worker thread. Its content type must be one a cross-site form cannot send, so a
-signed-in admin's browser cannot be made to upload.
+signed-in session with the support role or above; ``POST /api/v1/reports`` (an import) and
+the list of refused files need the admin role. 401 without a session, 403 below the role.
+An upload is one report file as the request body (any of the formats ``maildiag reports
+import`` reads), at most ``UPLOAD_LIMIT`` bytes, refused at its Content-Length before it is
+read, and parsed and stored in a worker thread. Its content type must be one a cross-site
+form cannot send, so a signed-in admin's browser cannot be made to upload.
 """
 
 from __future__ import annotations
@@ -113,6 +113,16 @@ async def records(
     except InputError as exc:
         return _invalid(exc)
     return private(JSONResponse({"records": [r.to_json() for r in found]}))
+
+
+@router.get("/rejected", summary="Report files refused last (admin)")
+async def rejected(
+    request: Request, user: Annotated[SignedIn, Depends(require_role("admin"))]
+) -> Response:
+    """The report files or parts refused last, newest first (at most 50), each with its
+    reason code and the parser's detail."""
+    found = await asyncio.to_thread(feedback.rejected_uploads, deps.database(request))
+    return private(JSONResponse({"rejected": [r.to_json() for r in found]}))
 
 
 async def _upload(request: Request) -> bytes:

@@ -6,7 +6,8 @@ chart and a table), the top source IPs marked ours or not, the receivers that qu
 rejected, and TLS sessions and failures. Each source IP and receiver links to its records.
 
 Who may see it: support and admin (signed in); without a session the browser is sent to sign
-in, a user gets 403. The reports name our traffic and its receivers, never an account.
+in, a user gets 403. The reports name our traffic and its receivers, never an account. Admins,
+who import reports, also see the report files refused last and why.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def _reports_page(request: Request, status_code: int = 200, **context: object) -
         "days": feedback.DEFAULT_DAYS,
         "day_choices": DAY_CHOICES,
         "chart": None,
+        "rejected": [],
     }
     values.update(context)
     return private(page(request, "reports.html", status_code, **values))
@@ -98,13 +100,19 @@ async def reports_page(request: Request, domain: str = "", days: str = "") -> Re
         return _reports_page(request, 400, user=user, error=i18n.reason(exc, lang))
     engine, settings = deps.database(request), deps.settings(request)
     domains = await asyncio.to_thread(feedback.sender_domains, engine, period)
+    rejected = (
+        await asyncio.to_thread(feedback.rejected_uploads, engine) if user.has_role("admin") else []
+    )
     chosen = wanted or (domains[0].domain if domains else "")
     if not chosen:
-        return _reports_page(request, user=user, days=int(days or feedback.DEFAULT_DAYS))
+        return _reports_page(
+            request, user=user, days=(period.end - period.start).days + 1, rejected=rejected
+        )
     report = await asyncio.to_thread(feedback.domain_report, engine, settings, chosen, period)
     return _reports_page(
         request,
         user=user,
+        rejected=rejected,
         report=report,
         domains=domains,
         domain=chosen,
