@@ -31,6 +31,7 @@ DEFAULT_DAYS = 7
 CHECKLIST_DAYS = 7  # what a receiver reported in the last week goes to the checklist
 MAX_RECORDS = 200  # records shown by one drill-down
 MAX_DOMAIN = 253  # RFC 1035 §2.3.4
+MAX_NAME = 255  # a reporter's name as stored
 MAX_REJECTED = 50  # refused uploads listed at once
 
 
@@ -88,6 +89,15 @@ def clean_domain(text: str) -> str:
     name = text.strip().lower().rstrip(".")
     if not name or len(name) > MAX_DOMAIN or any(c.isspace() or c in "/\\?#" for c in name):
         raise InputError("reports.bad_domain")
+    return name
+
+
+def clean_receiver(text: str) -> str:
+    """A receiver as a query names it: a recipient domain or a reporter's name as its reports
+    give it ("Enterprise Outlook"), at most 255 characters. Raises InputError."""
+    name = " ".join(text.split())
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise InputError("reports.bad_receiver")
     return name
 
 
@@ -206,7 +216,7 @@ def record_rows(
         period,
         domain=clean_domain(domain) if domain else None,
         source_ip=clean_ip(source_ip) if source_ip else None,
-        receiver=clean_domain(receiver) if receiver else None,
+        receiver=clean_receiver(receiver) if receiver else None,
         limit=MAX_RECORDS,
     )
 
@@ -285,6 +295,7 @@ __all__ = [
     "RejectedUpload",
     "clean_domain",
     "clean_ip",
+    "clean_receiver",
     "domain_report",
     "egress",
     "existing_database",

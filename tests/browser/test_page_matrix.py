@@ -297,6 +297,18 @@ def _support_checklist(page: Any, url: Callable[[str], str]) -> Any:
     return _submit(page, "button[name=format][value=page]")
 
 
+def _reports_with_a_refused_file(page: Any, url: Callable[[str], str]) -> Any:
+    """An admin's /reports after a refused upload (with the browser's session), so the list of
+    refused files is shown."""
+    refused = page.request.post(
+        url("/api/v1/reports?name=matrix.xml"),
+        data=b"<feedback",
+        headers={"content-type": "application/xml"},
+    )
+    assert refused.ok, refused.status
+    return page.goto(url("/reports"))
+
+
 def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
     """The pages ``role`` can reach, and those it is refused (with their deliberate status)."""
     domain = CHECK_DOMAIN[role]
@@ -336,6 +348,11 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         _goto(
             "/reports/records?domain=platform.visma.com&receiver=kunde-spam.example",
             name="/reports/records (receiver)",
+        ),
+        *(
+            [Visit("/reports (refused files)", _reports_with_a_refused_file)]
+            if role == "admin"
+            else []
         ),
     ]
 

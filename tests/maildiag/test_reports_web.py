@@ -4,6 +4,7 @@ upload, what an upload keeps, and the checklist's evidence from the receiver's r
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import re
 from collections.abc import AsyncIterator
@@ -136,7 +137,7 @@ async def test_the_json_api_answers_staff_only(lab: Lab) -> None:
     records = (await lab.client.get(f"/api/v1/reports/records?source_ip={FORWARDER}")).json()
     assert records["records"]
     assert {r["spf"] for r in records["records"]} == {"fail"}
-    bad = await lab.client.get("/api/v1/reports/records?receiver=a%2Fb")
+    bad = await lab.client.get("/api/v1/reports/records?receiver=a%07b")
     assert bad.status_code == 422
 
 
@@ -250,3 +251,25 @@ async def test_admins_see_the_refused_files_and_support_does_not(lab: Lab) -> No
     lab.login("support@visma.example")
     assert 'id="rejected-uploads"' not in (await lab.client.get("/reports")).text
     assert (await lab.client.get("/api/v1/reports/rejected")).status_code == 403
+
+
+async def test_a_receiver_named_by_its_reporter_name_has_its_records(lab: Lab) -> None:
+    lab.login("admin@visma.example")
+    start = int(dt.datetime.now(dt.UTC).timestamp()) // 86400 * 86400 - 86400  # yesterday
+    body = aggregate_xml(
+        org="Enterprise Outlook",
+        report_id="eo-1",
+        begin=str(start),
+        end=str(start + 86399),
+        records=record_xml(count="7"),
+    )
+    answer = await lab.client.post("/api/v1/reports", content=body, headers=_upload_headers())
+    assert answer.json()["accepted"] == 1
+    day = answer.json()["reports"][0]["begin"][:10]
+    query = {"receiver": "Enterprise Outlook", "days": "90", "lang": "en"}
+    page = await lab.client.get("/reports/records", params=query)
+    assert page.status_code == 200, page.text
+    found = (await lab.client.get("/api/v1/reports/records", params=query)).json()["records"]
+    assert [(r["org_name"], r["count"], r["day"]) for r in found] == [
+        ("Enterprise Outlook", 7, day)
+    ]

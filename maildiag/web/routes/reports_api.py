@@ -97,7 +97,7 @@ async def records(
     days: Days = feedback.DEFAULT_DAYS,
     domain: Annotated[str | None, Query(max_length=feedback.MAX_DOMAIN)] = None,
     source_ip: Annotated[str | None, Query(max_length=45)] = None,
-    receiver: Annotated[str | None, Query(max_length=feedback.MAX_DOMAIN)] = None,
+    receiver: Annotated[str | None, Query(max_length=feedback.MAX_NAME)] = None,
 ) -> Response:
     """The aggregate records of ``domain``, from ``source_ip``, reported by ``receiver``
     (any combination), most messages first, at most 200."""
