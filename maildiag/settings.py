@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     sink_retention_count: int = Field(default=100_000, ge=0)  # 0: no cap on the count
     sink_policy_file: Path | None = None  # TOML/YAML policies; in the lab, on top of the demo's
     sink_bounce_addresses: list[str] = Field(default_factory=list)  # empty: bounce+*@<sender>
+    # where receivers send DMARC and TLS reports to the sink (fnmatch patterns; mail to them is
+    # imported); empty: none, in the lab dmarc-reports@ and tls-reports@visma.example
+    sink_report_addresses: list[str] = Field(default_factory=list)
     sink_judge: bool = True  # judge mail as a receiver (SPF, DKIM, DMARC, ARC)
     # judge worker processes; 0: in a thread of the sink; "auto": 1 when there are 2 or more CPUs
     sink_judge_processes: Literal["auto"] | Annotated[int, Field(ge=0, le=64)] = "auto"

@@ -14,6 +14,7 @@ from reports.authenticate import (
 )
 from reports.catalog import known_keys, translate
 from reports.catalog_checklist import CHECKLIST_CATALOG
+from reports.chart import ChartDay, disposition_chart, disposition_chart_svg
 from reports.checklist import (
     CHECKLIST_FORMATS,
     ChecklistView,
@@ -66,6 +67,7 @@ __all__ = [
     "TESTSEND_FORMATS",
     "Audience",
     "AuthenticateView",
+    "ChartDay",
     "ChecklistView",
     "Format",
     "HeadersView",
@@ -85,6 +87,8 @@ __all__ = [
     "authenticate_view",
     "checklist_json",
     "checklist_view",
+    "disposition_chart",
+    "disposition_chart_svg",
     "environment",
     "format_when",
     "headers_json",

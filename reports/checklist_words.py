@@ -135,7 +135,35 @@ def facts(evidence: Evidence, lang: Language) -> tuple[tuple[str, str], ...]:
                 f"dmarc={send.get('dmarc')}",
             )
         )
+    for report in map(mapping_of, items_of(evidence.get("receiver_reports"))):
+        shown.append((catalog["fact.receiver_report"], receiver_report_line(report, lang)))
     return tuple(shown)
+
+
+def receiver_report_line(report: Evidence, lang: Language) -> str:
+    """``outlook.com reported 12 messages from 198.51.100.10 (our sending IP) with DKIM fail,
+    SPF pass; disposition quarantine``, in ``lang``."""
+    results = ", ".join(
+        phrase(
+            "receiver_report.result",
+            lang,
+            check=check.upper(),
+            result=word("receiver_result", report.get(check), lang),
+        )
+        for check in ("dkim", "spf")
+    )
+    return phrase(
+        "receiver_report.line",
+        lang,
+        reporter=report.get("reporter"),
+        messages=report.get("messages"),
+        ip=report.get("source_ip"),
+        whose=phrase(
+            "receiver_report.ours" if report.get("ours") else "receiver_report.not_ours", lang
+        ),
+        results=results,
+        disposition=word("disposition", report.get("disposition"), lang),
+    )
 
 
 def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:
@@ -162,6 +190,7 @@ __all__ = [
     "mapping_of",
     "parse_time",
     "phrase",
+    "receiver_report_line",
     "text_of",
     "word",
 ]

@@ -26,6 +26,7 @@ from diag.checklist.facts import (
     Placement,
     ProbeOptions,
     ProbeResult,
+    ReceiverReport,
     SpamVerdict,
     is_audience,
 )
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DEADLINE = 20.0  # seconds for the whole checklist
 _TEST_SENDS = "test_sends"  # the job that makes test sends beside the lookups, when asked
 _PLACEMENTS = "placements"  # the job that reads where our own mails were filed, when asked
+_RECEIVER_REPORTS = "receiver_reports"  # the job that reads the receiver's reports on us
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -108,6 +110,8 @@ AccountSource = AccountFacts | Callable[[], Awaitable[AccountFacts]] | None
 TestSendSource = Sequence[TestSendResult] | Callable[[], Awaitable[Sequence[TestSendResult]]]
 # Where our own mails to the address were filed: given, or read beside the lookups.
 PlacementSource = Sequence[Placement] | Callable[[], Awaitable[Sequence[Placement]]]
+# What the recipient's receiver reported about our mail: given, or read beside the lookups.
+ReceiverReportSource = Sequence[ReceiverReport] | Callable[[], Awaitable[Sequence[ReceiverReport]]]
 
 
 async def build_checklist(
@@ -165,6 +169,7 @@ async def gather_evidence(
     rcpt: RcptRule | None = None,
     dnsbl_zones: Sequence[str] = (),
     placements: PlacementSource = (),
+    receiver_reports: ReceiverReportSource = (),
 ) -> Evidence:
     """The evidence for ``address`` as ``audience`` (self, support or admin) needs it.
 
@@ -173,7 +178,9 @@ async def gather_evidence(
     them; what it raises propagates. The probe asks RCPT TO as ``rcpt`` says, by default for
     support and admin (never for self). Pasted ``headers`` and ``bounce`` are read in a worker
     thread meanwhile. ``test_sends`` are results, or a coroutine function that makes them,
-    run beside the lookups under the same deadline (cut off or failed: no results). Raises
+    run beside the lookups under the same deadline (cut off or failed: no results);
+    ``placements`` and ``receiver_reports`` (what the recipient's receiver reported about our
+    mail in its DMARC reports) are given or read the same way. Raises
     ValueError for an unknown audience or a malformed address.
     """
     if not is_audience(audience):
@@ -202,6 +209,8 @@ async def gather_evidence(
         jobs[_TEST_SENDS] = test_sends()
     if callable(placements):
         jobs[_PLACEMENTS] = placements()
+    if callable(receiver_reports):
+        jobs[_RECEIVER_REPORTS] = receiver_reports()
     ends = asyncio.get_running_loop().time() + deadline
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
     pastes = asyncio.ensure_future(read_pastes(headers, bounce))
@@ -215,6 +224,7 @@ async def gather_evidence(
     mx, probes = done.get("mx", (None, ()))
     sends = done.get(_TEST_SENDS, ()) if callable(test_sends) else test_sends
     placed = done.get(_PLACEMENTS, ()) if callable(placements) else placements
+    reported = done.get(_RECEIVER_REPORTS, ()) if callable(receiver_reports) else receiver_reports
     return Evidence(
         address=address.strip(),
         audience=audience,
@@ -228,7 +238,10 @@ async def gather_evidence(
         account=facts,
         test_sends=tuple(sends),
         placements=tuple(placed),
-        not_finished=tuple(sorted(set(jobs) - set(done) - {_TEST_SENDS, _PLACEMENTS})),
+        receiver_reports=tuple(reported),
+        not_finished=tuple(
+            sorted(set(jobs) - set(done) - {_TEST_SENDS, _PLACEMENTS, _RECEIVER_REPORTS})
+        ),
     )
 
 

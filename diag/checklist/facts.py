@@ -290,6 +290,38 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class ReceiverReport:
+    """What a receiver reported about one stream of our mail in its DMARC aggregate reports:
+    ``messages`` from ``source_ip`` (``ours`` when it is one of our egress addresses) as
+    ``header_from``, with the receiver's aligned DKIM and SPF results and its disposition."""
+
+    reporter: str
+    header_from: str
+    source_ip: str
+    ours: bool
+    messages: int
+    disposition: str  # none | quarantine | reject (RFC 7489 Appendix C)
+    dkim: str  # pass | fail, DMARC-aligned
+    spf: str
+
+    @property
+    def dmarc_failed(self) -> bool:
+        return "pass" not in (self.dkim, self.spf)
+
+    def to_dict(self) -> JsonObject:
+        return {
+            "reporter": self.reporter,
+            "header_from": self.header_from,
+            "source_ip": self.source_ip,
+            "ours": self.ours,
+            "messages": self.messages,
+            "disposition": self.disposition,
+            "dkim": self.dkim,
+            "spf": self.spf,
+        }
+
+
+@dataclass(frozen=True)
 class SpamVerdict:
     """What pasted headers say about the receiver's filing of the mail."""
 
@@ -354,6 +386,7 @@ class Evidence:
     account: AccountFacts | None = None
     test_sends: tuple[TestSendResult, ...] = ()
     placements: tuple[Placement, ...] = ()  # where our own mails to the address were filed
+    receiver_reports: tuple[ReceiverReport, ...] = ()  # the receiver's DMARC reports on us
     not_finished: tuple[str, ...] = ()  # sources the deadline cut off
 
     @property

@@ -27,6 +27,7 @@ from diag.checklist.facts import (
     ItemKey,
     Placement,
     ProbeResult,
+    ReceiverReport,
     SmtpReply,
     SpamVerdict,
     Status,
@@ -323,8 +324,27 @@ def sender_authentication(ev: Evidence) -> ChecklistItem:
             ]
     if not identities and not sends:
         return ChecklistItem(key, "not_checked", {"reason": "no_senders"})
-    evidence = {"identities": identities, "test_sends": sends}
+    evidence: dict[str, object] = {"identities": identities, "test_sends": sends}
+    if ev.receiver_reports:
+        evidence["receiver_reports"] = [r.to_dict() for r in ev.receiver_reports]
+        failed = [r for r in ev.receiver_reports if r.ours and r.dmarc_failed]
+        if failed:
+            worst = _worse(worst, "warning")
+            findings += [_receiver_failure(r) for r in failed]
     return ChecklistItem(key, worst, evidence, tuple(findings))
+
+
+def _receiver_failure(report: ReceiverReport) -> Finding:
+    """A receiver's DMARC report of our own mail (from our egress IP) failing DMARC: what
+    the recipient saw, whatever our DNS says today."""
+    return Finding(
+        "checklist.receiver_reported_dmarc_fail",
+        WARNING,
+        f"{report.reporter} reported {report.messages} messages from {report.source_ip} "
+        f"failing DMARC; disposition {report.disposition}",
+        MappingProxyType(report.to_dict()),
+        "RFC 7489 §7.2",
+    )
 
 
 def _fails_on_our_side(send: TestSendResult) -> bool:

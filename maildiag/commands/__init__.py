@@ -14,6 +14,7 @@ from maildiag.commands import (
     headers,
     migrate,
     recipient,
+    reports,
     scan,
     sender,
     spf,
@@ -32,6 +33,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     checklist,
     testsend,
     scan,
+    reports,
 )
 
 __all__ = ["COMMANDS"]

@@ -4,7 +4,8 @@ With ``--test-send`` the sink's verdicts on our test reset mails (sent into the 
 the address checked; the sink never relays) feed the sender and junk items.
 
 Only the support audience reads the reset database; self-service output never depends on
-whether the address is registered.
+whether the address is registered. The support and admin audiences read what the recipient's
+receiver reported about our senders (DMARC aggregate reports) when the database exists.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from diag.errors import InputError
 from maildiag.commands.common import Subcommands, read_input
 from maildiag.services import Services
 from maildiag.services.checklist import check, database_account, probe_options, sink_test_sends
+from maildiag.services.feedback import existing_database
 from maildiag.services.inputs import parse_address
 from reports import checklist_json, checklist_view, render_checklist
 
@@ -47,17 +49,23 @@ async def run(args: argparse.Namespace, services: Services) -> int:
     if args.headers == "-" and args.bounce == "-":
         raise InputError("usage.stdin_twice")
     sends = await sink_test_sends(settings, address) if args.test_send else []
-    outcome = await check(
-        settings,
-        services.new_resolver(),
-        address,
-        audience=args.audience,
-        probe=probe_options(settings),
-        account=database_account(settings, address) if args.audience == "support" else None,
-        headers=headers,
-        bounce=bounce,
-        test_sends=sends,
-    )
+    reports = existing_database(settings) if args.audience != "self" else None
+    try:
+        outcome = await check(
+            settings,
+            services.new_resolver(),
+            address,
+            audience=args.audience,
+            probe=probe_options(settings),
+            account=database_account(settings, address) if args.audience == "support" else None,
+            headers=headers,
+            bounce=bounce,
+            test_sends=sends,
+            reports=reports,
+        )
+    finally:
+        if reports is not None:
+            reports.dispose()
     view = checklist_view(outcome.checklist, lang=settings.lang)
     if args.fmt == "json":
         print(json.dumps(checklist_json(view), ensure_ascii=False, indent=2))

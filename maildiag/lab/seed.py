@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import reset
 from maildiag.db import create_engine, migrate
+from maildiag.lab.feedback import seed_lab_reports
 from maildiag.lab.kit import LAB_PASSWORD
 from maildiag.lab.zones import DEMO_DOMAINS, STAFF_DOMAIN
 from maildiag.settings import Settings
@@ -50,7 +51,8 @@ def seed_lab_accounts(
 
 
 def prepare_lab_database(settings: Settings, engine: sa.Engine | None = None) -> list[str]:
-    """Migrate the lab database and seed its accounts (blocking; run it in a thread).
+    """Migrate the lab database, seed its accounts and import the demo receivers' reports of
+    the last week (blocking; run it in a thread).
 
     Raises ValueError outside the lab, so demo passwords never reach a real database.
     """
@@ -61,9 +63,11 @@ def prepare_lab_database(settings: Settings, engine: sa.Engine | None = None) ->
     try:
         migrate(engine)
         with sessionmaker(engine)() as session, session.begin():
-            return seed_lab_accounts(
+            created = seed_lab_accounts(
                 session, hasher=reset.PasswordHasher(), now=dt.datetime.now(dt.UTC)
             )
+        seed_lab_reports(engine)
+        return created
     finally:
         if own:
             engine.dispose()

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+import sqlalchemy as sa
+
 import reset
 from diag.checklist import (
     AccountFacts,
@@ -24,6 +26,7 @@ from diag.checklist import (
     Placement,
     ProbeOptions,
     RcptRule,
+    ReceiverReport,
     checklist_from_evidence,
     gather_evidence,
 )
@@ -34,6 +37,7 @@ from diag.senders import SenderReport
 from diag.testsend import TestSendResult
 from maildiag.db import create_engine
 from maildiag.facts import FactsError, account_facts
+from maildiag.services.feedback import receiver_reports
 from maildiag.services.identities import reset_identities, sender_spec
 from maildiag.services.testsend import DEFAULT_TO, SinkTarget, TestSendError, run_test_sends
 from maildiag.settings import Settings
@@ -149,6 +153,7 @@ async def check(
     test_sends: Sequence[TestSendResult] = (),
     test_send: TestSendRunner | None = None,
     sink: SinkHandle | None = None,
+    reports: sa.Engine | None = None,
 ) -> CheckOutcome:
     """The ``audience`` checklist for ``address``: the one path every page, API and command
     takes. Probes as ``probe`` says, asks RCPT TO as ``rcpt`` says (None: diag's default for
@@ -156,6 +161,8 @@ async def check(
     are given (``test_sends``) or made beside the lookups under the deadline (``test_send``;
     cut off: ``error`` "timeout"). With the ``sink`` of this process (the lab's, the demo
     domains' MX), where it filed our own mails to ``address`` is read beside the lookups.
+    With the database of receivers' ``reports``, what the receiver of ``address``'s domain
+    reported about our senders in the last week is read beside them too (support and admin).
     Raises ValueError for an unknown audience or a malformed address; what reading
     ``account`` raises propagates.
     """
@@ -178,6 +185,15 @@ async def check(
         senders = [identity.address for identity in identities]
         return await sink_placements(sink.store, address, senders)
 
+    async def reported() -> tuple[ReceiverReport, ...]:
+        assert reports is not None
+        domain = address.rpartition("@")[2] or address
+        try:
+            return await asyncio.to_thread(receiver_reports, reports, settings, domain.strip())
+        except sa.exc.SQLAlchemyError as exc:  # no reports table yet: the checklist goes on
+            log.warning("checklist.receiver_reports_failed error=%s", type(exc).__name__)
+            return ()
+
     log.info("checklist.run audience=%s", audience)
     evidence = await gather_evidence(
         address,
@@ -193,6 +209,7 @@ async def check(
         deadline=check_deadline(settings),
         dnsbl_zones=settings.dnsbl_zones,
         placements=placed if sink is not None else (),
+        receiver_reports=reported if reports is not None and audience != "self" else (),
     )
     ran = made[0] if made else TestSendRun(error="timeout") if test_send is not None else None
     return CheckOutcome(checklist_from_evidence(evidence), evidence.senders, ran)
@@ -207,9 +224,10 @@ async def admin_check(
     probe: ProbeOptions | None = None,
     test_send: TestSendRunner | None = None,
     sink: SinkHandle | None = None,
+    reports: sa.Engine | None = None,
 ) -> CheckOutcome:
     """The admin-audience checklist for ``address``, probing as ``probe`` says (None: DNS
-    only), asking RCPT TO only when ``rcpt``."""
+    only), asking RCPT TO only when ``rcpt``; with the receivers' ``reports`` when given."""
     return await check(
         settings,
         resolver,
@@ -219,6 +237,7 @@ async def admin_check(
         rcpt=rcpt,
         test_send=test_send,
         sink=sink,
+        reports=reports,
     )
 
 

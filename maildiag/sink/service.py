@@ -3,7 +3,8 @@
 ``run_sink`` is the one place the sink library is composed. It runs a plain listener (the
 relay, and every lab domain's MX) and a second listener whose trusted peers must present the
 PROXY protocol, so a test sender can appear to come from a sender identity's egress IP. Every
-stored or deleted message is announced on the handle's ``events`` broadcaster (for SSE).
+stored or deleted message is announced on the handle's ``events`` broadcaster (for SSE), and
+mail to a report address goes to the receivers' reports (``maildiag.sink.intake``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from diag.resolver import DnsPythonResolver, Resolver
 from maildiag.db import migrate
 from maildiag.settings import Settings
 from maildiag.sink.events import Broadcaster, Event
+from maildiag.sink.intake import ReportIntake, report_patterns
 from maildiag.sink.judge import SINK_HOSTNAME, ThreadJudge, authenticate_judge
 from maildiag.sink.pool import JudgeWorkerDied, ProcessJudge
 from maildiag.sink.records import apply_stored
@@ -49,14 +51,20 @@ RETENTION_INTERVAL = 600.0  # seconds between retention sweeps
 
 
 class NotifyingStore(SinkStore):
-    """A ``SinkStore`` that announces every save and delete on a broadcaster."""
+    """A ``SinkStore`` that announces every save and delete on a broadcaster, and hands report
+    mail to the ``intake`` once it is stored."""
 
-    def __init__(self, engine: sa.Engine, events: Broadcaster) -> None:
+    def __init__(
+        self, engine: sa.Engine, events: Broadcaster, intake: ReportIntake | None = None
+    ) -> None:
         super().__init__(engine)
         self.events = events
+        self.intake = intake
 
     def save_many(self, messages: Sequence[CapturedMessage]) -> list[int]:
         ids = super().save_many(messages)
+        if self.intake is not None:
+            self.intake.take(list(zip(ids, messages, strict=True)))
         stored = [
             Event("stored", {"id": new_id, "mailboxes": _boxes(message)})
             for new_id, message in zip(ids, messages, strict=True)
@@ -263,7 +271,9 @@ async def run_sink(
     await asyncio.to_thread(migrate, engine)
     events = Broadcaster()
     events.bind(asyncio.get_running_loop())
-    store = NotifyingStore(engine, events)
+    patterns = report_patterns(settings)
+    intake = ReportIntake(engine, patterns) if patterns else None
+    store = NotifyingStore(engine, events, intake)
     book = policies if policies is not None else sink_policies(settings)
     defaults = book.copy()
     kept = await asyncio.to_thread(apply_stored, engine, book)
@@ -318,6 +328,8 @@ async def run_sink(
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            if intake is not None:
+                await asyncio.to_thread(intake.close)
 
 
 __all__ = [

@@ -43,6 +43,8 @@ from maildiag.web.routes import (
     checklist_api,
     checklist_pages,
     pages,
+    reports_api,
+    reports_pages,
     reset_pages,
     sink_api,
     sink_pages,
@@ -124,6 +126,8 @@ def create_app(
     app.include_router(support_pages.router)
     app.include_router(check_pages.router)
     app.include_router(checklist_api.router, prefix="/api/v1")
+    app.include_router(reports_pages.router)
+    app.include_router(reports_api.router, prefix="/api/v1")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)

@@ -47,6 +47,12 @@ class SignedIn:
         return ROLE_RANK.get(self.role, -1) >= ROLE_RANK[role]
 
 
+def staff(user: SignedIn | None) -> bool:
+    """Whether ``user`` is signed in with the support role or above (the receivers' reports
+    are shown to staff only)."""
+    return user is not None and user.has_role("support")
+
+
 def secure_cookies(settings: Settings) -> bool:
     """Cookies get ``Secure`` (and the ``__Host-`` prefix) when the site is served over https."""
     return settings.public_base_url.startswith("https://")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter
 
@@ -67,6 +68,11 @@ def new_resolver(request: Request) -> Resolver:
 def reset_services(request: Request) -> ResetServices:
     """The account pages' services."""
     return app_state(request).reset
+
+
+def database(request: Request) -> sa.Engine:
+    """The app's database (accounts, the sink's mail, the receivers' reports)."""
+    return app_state(request).reset.engine
 
 
 def limits(request: Request) -> Limits:

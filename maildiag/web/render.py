@@ -5,14 +5,16 @@ renders through ``page`` (or ``form_page``, for a page with forms).
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from maildiag.settings import Settings
 from maildiag.web import csrf, deps, i18n
-from maildiag.web.auth import SignedIn, secure_cookies, signed_in
+from maildiag.web.auth import SignedIn, optional_user, secure_cookies, signed_in
+from maildiag.web.checklist_web import private
 from reports import environment
 
 
@@ -82,3 +84,22 @@ def set_language_cookie(response: Response, settings: Settings, lang: str) -> No
 
 def error_page(request: Request, status_code: int, reason: str) -> HTMLResponse:
     return page(request, "error.html", status_code, code=status_code, reason=reason)
+
+
+async def staff_page_user(
+    request: Request, role: str, forbidden: str, *, home: str
+) -> SignedIn | Response:
+    """The signed-in user of a staff page with ``role`` or above, or the answer to give
+    instead: a GET goes to ``/login?next=`` (this page) and other methods back to ``home``;
+    a lower role gets a 403 page saying ``forbidden`` (a catalog key)."""
+    user = await optional_user(request)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = home
+        query = urlencode({"next": target})
+        return private(RedirectResponse(f"/login?{query}", status_code=303))
+    if not user.has_role(role):
+        logging.getLogger(__name__).info("page.forbidden path=%s role=%s", home, user.role)
+        return private(error_page(request, 403, i18n.text(forbidden, deps.lang_of(request))))
+    return user

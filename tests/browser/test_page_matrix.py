@@ -19,6 +19,7 @@ import httpx
 import pytest
 from babel.messages.pofile import read_po
 
+from maildiag.lab.feedback import SPOOFER
 from maildiag.lab.kit import LAB_PASSWORD
 from tests.browser.conftest import LabProcess
 from tests.browser.test_reset_flow import _link, _request_reset
@@ -296,6 +297,18 @@ def _support_checklist(page: Any, url: Callable[[str], str]) -> Any:
     return _submit(page, "button[name=format][value=page]")
 
 
+def _reports_with_a_refused_file(page: Any, url: Callable[[str], str]) -> Any:
+    """An admin's /reports after a refused upload (with the browser's session), so the list of
+    refused files is shown."""
+    refused = page.request.post(
+        url("/api/v1/reports?name=matrix.xml"),
+        data=b"<feedback",
+        headers={"content-type": "application/xml"},
+    )
+    assert refused.ok, refused.status
+    return page.goto(url("/reports"))
+
+
 def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
     """The pages ``role`` can reach, and those it is refused (with their deliberate status)."""
     domain = CHECK_DOMAIN[role]
@@ -321,7 +334,9 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         return [*common, _goto("/account", name="/account (logged out: the login)")]
     common.append(_goto("/account"))
     if role == "user":
-        return [*common, _goto("/support", 403)]
+        return [*common, _goto("/support", 403), _goto("/reports", 403)]
+    if role not in STAFF:
+        return common
     return [
         *common,
         _goto("/support"),
@@ -330,6 +345,18 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         _goto("/sink"),
         _goto(f"/sink?to={RESET_ACCOUNT}", name="/sink (mailbox)"),
         _goto(f"/sink/messages/{message_id}", name="/sink/messages/N"),
+        _goto("/reports", ready="svg.chart"),
+        _goto("/reports?domain=connect.visma.com&days=14", name="/reports (14 days, TLS)"),
+        _goto(f"/reports/records?source_ip={SPOOFER}", name="/reports/records (source IP)"),
+        _goto(
+            "/reports/records?domain=platform.visma.com&receiver=kunde-spam.example",
+            name="/reports/records (receiver)",
+        ),
+        *(
+            [Visit("/reports (refused files)", _reports_with_a_refused_file)]
+            if role == "admin"
+            else []
+        ),
     ]
 
 

@@ -36,6 +36,9 @@ EXPECTED_OPERATIONS = {  # at least these, so a schema that lost its paths canno
     "GET /api/v1/sink/messages",
     "GET /api/v1/sink/messages/{message_id}",
     "DELETE /api/v1/sink/messages",
+    "GET /api/v1/reports/domains/{domain}",
+    "GET /api/v1/reports/records",
+    "POST /api/v1/reports",
 }
 
 

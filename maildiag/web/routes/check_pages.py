@@ -30,7 +30,7 @@ from maildiag.services.inputs import (
     domain_target,
 )
 from maildiag.web import deps, i18n
-from maildiag.web.auth import optional_user
+from maildiag.web.auth import optional_user, staff
 from maildiag.web.checklist_web import (
     count_domain_check,
     limited_reason,
@@ -119,6 +119,7 @@ async def check(request: Request, domain: str = "") -> Response:
         probe=probe,
         test_send=lambda: lab_test_sends(state, target),
         sink=state.sink,
+        reports=deps.database(request) if staff(user) else None,
     )
     report = checklist_view(result.checklist, lang=lang)
     senders = sender_text(result.senders, lang) if result.senders else None

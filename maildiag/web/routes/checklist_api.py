@@ -32,7 +32,7 @@ from maildiag.services.inputs import (
     domain_target,
 )
 from maildiag.web import deps, i18n
-from maildiag.web.auth import SignedIn, optional_user
+from maildiag.web.auth import SignedIn, optional_user, staff
 from maildiag.web.checklist_web import (
     MAX_PASTE,
     client_ip,
@@ -165,6 +165,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         headers=_bytes(body.headers),
         bounce=_bytes(body.bounce),
         sink=deps.sink(request),
+        reports=deps.database(request) if body.audience != "self" else None,
     )
     return private(JSONResponse(checklist_json(checklist_view(outcome.checklist, lang=lang))))
 
@@ -205,5 +206,6 @@ async def check_domain(
         rcpt=False,
         probe=probe,
         sink=deps.sink(request),
+        reports=deps.database(request) if staff(user) else None,
     )
     return private(JSONResponse(checklist_json(checklist_view(result.checklist, lang=chosen))))

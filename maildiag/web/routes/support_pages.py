@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import urllib.parse
 from collections.abc import Mapping
 from types import MappingProxyType
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from diag.checklist import AccountFacts, Checklist
 from diag.errors import InputError
@@ -25,11 +24,11 @@ from maildiag.services.accounts import AccountInfo, account_lookup
 from maildiag.services.checklist import check, lab_test_sends
 from maildiag.services.inputs import MAX_ADDRESS, clean_address
 from maildiag.web import deps, i18n
-from maildiag.web.auth import SignedIn, optional_user
+from maildiag.web.auth import SignedIn
 from maildiag.web.checklist_web import MAX_PASTE, private, testsend_section
 from maildiag.web.csrf import csrf_protect, field, read_form
 from maildiag.web.probing import rcpt_rule, smtp_probe
-from maildiag.web.render import error_page, form_page
+from maildiag.web.render import form_page, staff_page_user
 from reports import checklist_json, checklist_view, render_checklist
 
 log = logging.getLogger(__name__)
@@ -47,18 +46,7 @@ EXPORTS: Mapping[str, tuple[str, str]] = MappingProxyType(
 
 async def _staff(request: Request) -> SignedIn | Response:
     """The logged-in support user, or the answer to give instead (login redirect or 403)."""
-    user = await optional_user(request)
-    if user is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        if request.method != "GET":
-            target = "/support"
-        query = urllib.parse.urlencode({"next": target})
-        return private(RedirectResponse(f"/login?{query}", status_code=303))
-    if not user.has_role(ROLE):
-        log.info("support.forbidden role=%s", user.role)
-        reason = i18n.text("support.forbidden", deps.lang_of(request))
-        return private(error_page(request, 403, reason))
-    return user
+    return await staff_page_user(request, ROLE, "support.forbidden", home="/support")
 
 
 async def _lookup(request: Request, address: str) -> tuple[AccountFacts, AccountInfo | None]:
@@ -144,6 +132,7 @@ async def run(request: Request) -> Response:
             bounce=bounce.encode() if bounce.strip() else None,
             test_send=lambda: lab_test_sends(state, address),
             sink=state.sink,
+            reports=state.reset.engine,
         )
         facts, info = await lookup
     finally:
