@@ -12,12 +12,14 @@ from maildiag.commands import (
     authenticate,
     checklist,
     headers,
+    lab,
     migrate,
     recipient,
     scan,
     sender,
     spf,
     testsend,
+    watch,
     worker,
 )
 
@@ -32,6 +34,8 @@ COMMANDS: tuple[ModuleType, ...] = (
     checklist,
     testsend,
     scan,
+    watch,
+    lab,
 )
 
 __all__ = ["COMMANDS"]

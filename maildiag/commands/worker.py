@@ -1,4 +1,5 @@
-"""``maildiag worker``: the outbox worker alone, sending queued mail through the relay.
+"""``maildiag worker``: the outbox worker alone, sending queued mail through the relay, and
+the watch on our sender identities every ``watch_interval_seconds`` (0: no watch).
 
 Several can run beside the app replicas; they share the queue through row claims
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). Stops cleanly on SIGINT or SIGTERM.
@@ -10,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from diag.errors import InputError
@@ -42,5 +44,29 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     print(f"maildiag worker: relay {settings.relay.host}:{settings.relay.port}", flush=True)
-    await run_until_signalled(settings, stop)
+    async with _watching(settings, stop):
+        await run_until_signalled(settings, stop)
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _watching(settings: Settings, stop: asyncio.Event) -> AsyncIterator[None]:
+    """The watch's rounds beside the outbox, every ``watch_interval_seconds``, until ``stop``."""
+    if settings.watch_interval_seconds <= 0:
+        yield
+        return
+    from maildiag.db import create_engine
+    from maildiag.services import build_services
+    from maildiag.services.watch import watch_forever
+
+    services = build_services(settings)
+    engine = create_engine(settings.database)
+    task = asyncio.create_task(
+        watch_forever(settings, engine, services.new_resolver, services.psl, stop)
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        engine.dispose()
