@@ -1,8 +1,8 @@
 """The database: one engine for the app, and its schema managed by Alembic migrations.
 
-The sink's, the reset flow's, the feedback reports' and the watch's tables live on their own MetaData
-objects; the migrations in ``maildiag/migrations`` cover them all. SQLite (WAL) by default,
-PostgreSQL at scale.
+The sink's, the reset flow's, the feedback reports' and the watch's tables live on their own
+MetaData objects; the migrations in ``maildiag/migrations`` cover them all. SQLite (WAL) by
+default, PostgreSQL at scale.
 """
 
 from __future__ import annotations

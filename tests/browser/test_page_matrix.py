@@ -10,6 +10,9 @@ measured at every width); each test below asserts one of these properties over t
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,7 @@ import httpx
 import pytest
 from babel.messages.pofile import read_po
 
-from maildiag.lab.kit import LAB_PASSWORD
+from maildiag.lab.kit import FOLLOW_SECONDS, LAB_PASSWORD
 from tests.browser.conftest import LabProcess
 from tests.browser.test_reset_flow import _link, _request_reset
 
@@ -318,7 +321,7 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         _goto("/no-such-page", 404),
     ]
     if role == "user":
-        return [*common, _goto("/support", 403)]
+        return [*common, _goto("/support", 403), _goto("/watch", 403)]
     if role not in STAFF:
         return common
     return [
@@ -329,7 +332,25 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         _goto("/sink"),
         _goto(f"/sink?to={RESET_ACCOUNT}", name="/sink (mailbox)"),
         _goto(f"/sink/messages/{message_id}", name="/sink/messages/N"),
+        _goto("/watch", ready="#watch-events"),
     ]
+
+
+def _maildiag(lab_process: LabProcess, *args: str) -> None:
+    command = [sys.executable, "-m", "maildiag", *args, "--data", str(lab_process.data_dir)]
+    subprocess.run(command, check=False, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def watched(lab_process: LabProcess) -> None:
+    """Watch rounds with a change in them, for ``/watch``: the lab's legacy DKIM key is
+    restored between two rounds, then broken again as the lab has it."""
+    _maildiag(lab_process, "watch", "--once")
+    _maildiag(lab_process, "lab", "dkim", "restore")
+    time.sleep(2 * FOLLOW_SECONDS)  # the running lab DNS server picks the switch up
+    _maildiag(lab_process, "watch", "--once")
+    _maildiag(lab_process, "lab", "dkim", "break")
+    time.sleep(2 * FOLLOW_SECONDS)
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +363,9 @@ def reset_mail(lab_process: LabProcess) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="module")
-def walk(browser: Any, lab_process: LabProcess, reset_mail: tuple[str, int]) -> list[Seen]:
+def walk(
+    browser: Any, lab_process: LabProcess, reset_mail: tuple[str, int], watched: None
+) -> list[Seen]:
     from axe_playwright_python.sync_playwright import Axe
 
     axe = Axe()
