@@ -125,6 +125,7 @@ def facts(evidence: Evidence, lang: Language) -> tuple[tuple[str, str], ...]:
         codes = ", ".join(str(c) for c in items_of(identity.get("codes")))
         status = word("identity_status", identity.get("status"), lang)
         shown.append((str(identity.get("address")), f"{status} {codes}".strip()))
+    shown += _transport_facts(mapping_of(evidence.get("transport")), lang)
     for send in map(mapping_of, items_of(evidence.get("test_sends"))):
         folder = word("folder", send.get("folder"), lang)
         shown.append(
@@ -136,6 +137,21 @@ def facts(evidence: Evidence, lang: Language) -> tuple[tuple[str, str], ...]:
             )
         )
     return tuple(shown)
+
+
+def _transport_facts(transport: Evidence, lang: Language) -> list[tuple[str, str]]:
+    """The recipient's MTA-STS and TLS-RPT records and its MX hosts with TLSA records."""
+    if not transport:
+        return []
+    catalog = CHECKLIST_CATALOG[lang]
+    none = catalog["value.not_published"]
+    mode = text_of(transport.get("mta_sts_mode"))
+    mta = text_of(transport.get("mta_sts")) or none
+    return [
+        (catalog["fact.mta_sts"], f"{mta} (mode={mode})" if mode else mta),
+        (catalog["fact.tlsrpt"], text_of(transport.get("tlsrpt")) or none),
+        (catalog["fact.dane"], _listed(items_of(transport.get("dane"))) or none),
+    ]
 
 
 def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:

@@ -27,6 +27,7 @@ from diag.checklist.facts import (
     ProbeOptions,
     ProbeResult,
     SpamVerdict,
+    TransportCheck,
     is_audience,
 )
 from diag.checklist.items import ITEM_FUNCTIONS
@@ -39,6 +40,7 @@ from diag.names import parse_address
 from diag.resolver import Resolver, normalize_name
 from diag.senders import SenderReport, SenderSpec, check_sender
 from diag.testsend import TestSendResult
+from diag.transport import TransportReport, check_transport
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +77,24 @@ async def _mx_and_probes(
     senders: Sequence[str],
     probe: ProbeOptions | None,
     rcpt: Callable[[], Awaitable[bool]],
-) -> tuple[MxReport, tuple[ProbeResult, ...]]:
+    transport: TransportCheck | None = None,
+) -> tuple[MxReport, tuple[ProbeResult, ...], TransportReport | None]:
+    """The MX, then the probes and (when asked for) the transport security side by side."""
     allow_private = probe.allow_private if probe is not None else False
     mx = await lookup_mx(domain, resolver, allow_private=allow_private)
-    if probe is None or not probe.enabled or not mx.can_receive:
-        return mx, ()
-    results = await probe_recipient(address, senders, mx, probe, resolver, rcpt=await rcpt())
-    return mx, results
+
+    async def probes() -> tuple[ProbeResult, ...]:
+        if probe is None or not probe.enabled or not mx.can_receive:
+            return ()
+        return await probe_recipient(address, senders, mx, probe, resolver, rcpt=await rcpt())
+
+    async def security() -> TransportReport | None:
+        if transport is None:
+            return None
+        return await check_transport(mx, resolver, fetcher=transport.fetcher)
+
+    results, report = await asyncio.gather(probes(), security())
+    return mx, results, report
 
 
 async def _sender_reports(
@@ -165,8 +178,11 @@ async def gather_evidence(
     rcpt: RcptRule | None = None,
     dnsbl_zones: Sequence[str] = (),
     placements: PlacementSource = (),
+    transport: TransportCheck | None = None,
 ) -> Evidence:
     """The evidence for ``address`` as ``audience`` (self, support or admin) needs it.
+    With ``transport``, the recipient's MTA-STS, TLS-RPT and DANE records are checked beside
+    the probe.
 
     ``account`` is read for the support audience only: the facts, or a coroutine function that
     reads them (a database read), called once the lookups are in flight so the read overlaps
@@ -193,6 +209,7 @@ async def gather_evidence(
             sender_addresses,
             probe,
             rcpt=lambda: decide_rcpt(rule, asyncio.shield(reading)),
+            transport=transport,
         ),
         "senders": _sender_reports(
             senders, resolver, deadline * 0.9, clock.timestamp(), dnsbl_zones
@@ -212,7 +229,7 @@ async def gather_evidence(
         await cancel_all([*tasks.values(), reading, pastes])
         raise
     done = await _collect(tasks, ends, deadline)
-    mx, probes = done.get("mx", (None, ()))
+    mx, probes, security = done.get("mx", (None, (), None))
     sends = done.get(_TEST_SENDS, ()) if callable(test_sends) else test_sends
     placed = done.get(_PLACEMENTS, ()) if callable(placements) else placements
     return Evidence(
@@ -228,6 +245,7 @@ async def gather_evidence(
         account=facts,
         test_sends=tuple(sends),
         placements=tuple(placed),
+        transport=security,
         not_finished=tuple(sorted(set(jobs) - set(done) - {_TEST_SENDS, _PLACEMENTS})),
     )
 

@@ -24,6 +24,7 @@ from diag.checklist import (
     Placement,
     ProbeOptions,
     RcptRule,
+    TransportCheck,
     checklist_from_evidence,
     gather_evidence,
 )
@@ -36,6 +37,7 @@ from maildiag.db import create_engine
 from maildiag.facts import FactsError, account_facts
 from maildiag.services.identities import reset_identities, sender_spec
 from maildiag.services.testsend import DEFAULT_TO, SinkTarget, TestSendError, run_test_sends
+from maildiag.services.transport import policy_fetcher
 from maildiag.settings import Settings
 
 if TYPE_CHECKING:
@@ -182,6 +184,9 @@ async def check(
         deadline=check_deadline(settings),
         dnsbl_zones=settings.dnsbl_zones,
         placements=placed if sink is not None else (),
+        transport=None
+        if audience == "self"
+        else TransportCheck(fetcher=policy_fetcher(settings, resolver)),
     )
     ran = made[0] if made else TestSendRun(error="timeout") if test_send is not None else None
     return CheckOutcome(checklist_from_evidence(evidence), evidence.senders, ran)
