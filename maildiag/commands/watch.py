@@ -63,20 +63,22 @@ async def run(args: argparse.Namespace, services: Services) -> int:
 
 
 def render_round(stored: Round, lang: str) -> str:
-    """One round as text: a heading, each identity's checks, then its events."""
-    at = stored.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines = [text("watch.round", lang, id=stored.id, at=at)]
+    """One round as text: each identity's checks, the changes, then the round's number and
+    time (last, so each round of a running watch ends with it)."""
+    lines = []
     identity = None
     for check in stored.checks:
         if check.identity != identity:
             identity = check.identity
-            lines.append(f"  {identity}")
+            lines.append(identity)
         codes = f"  {', '.join(check.codes)}" if check.codes else ""
         name, status = text(f"watch.check.{check.check}", lang), text(f"watch.{check.status}", lang)
-        lines.append(f"    {name:<24} {status}{codes}")
+        lines.append(f"  {name:<22} {status}{codes}")
     lines.append(text("watch.events", lang, count=len(stored.events)))
     lines += [
         f"  {e.identity} {text(f'watch.check.{e.check}', lang)}: {text(f'watch.{e.change}', lang)}"
         for e in stored.events
     ]
+    at = stored.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines.append(text("watch.round", lang, id=stored.id, at=at))
     return "\n".join(lines) + "\n"

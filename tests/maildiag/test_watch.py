@@ -23,7 +23,6 @@ import pytest_asyncio
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from diag.resolver import TXT, DnsPythonResolver
 from maildiag.cli import main
 from maildiag.commands.worker import _watching
 from maildiag.db import create_engine, migrate
@@ -182,43 +181,33 @@ async def test_a_round_checks_every_identity_and_is_stored(
     assert _statuses(again[0]) == found
 
 
-async def _served(server: LabDnsServer, key: LabKey, *, signing_key: bool) -> None:
-    """Wait until the lab DNS server serves (or stops serving) ``key``'s own public key."""
-    wanted = key.public_txt.split("p=")[1]
-    for _ in range(200):
-        answer = await DnsPythonResolver([server.address], timeout=2.0).query(
-            f"{key.selector}._domainkey.{key.domain}", "TXT"
-        )
-        served = "".join(r.text for r in answer.records if isinstance(r, TXT))
-        if (wanted in served) is signing_key:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the lab DNS server never served the switched key")
-
-
 async def test_dkim_restore_and_break_are_events_sent_to_the_webhook(
     lab_data: tuple[Path, list[LabKey]],
     lab_dns: LabDnsServer,
     engine: sa.Engine,
     webhook: Webhook,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     data, keys = lab_data
     settings = _settings(data, keys, lab_dns, watch_webhook_url=webhook.url)
-    legacy_key = next(k for k in keys if k.domain == "legacy.visma.example")
+    lab_settings(Settings(lab=True, data_dir=data, dns_port=lab_dns.port), keys)  # lab.toml
+    served = f"The lab's DNS server at {lab_dns.address} serves it now.\n"
 
     first = await _round(settings, engine)
     assert _statuses(first)[(LEGACY, "dkim")][0] == "problem"
 
-    assert main(["lab", "dkim", "restore", "--data", str(data)]) == 0
-    await _served(lab_dns, legacy_key, signing_key=True)
+    restore = ["--lang", "en", "lab", "dkim", "restore", "--data", str(data)]
+    assert await asyncio.to_thread(main, restore) == 0
+    assert capsys.readouterr().out.endswith(served)
     with caplog.at_level(logging.WARNING, logger="maildiag.services.watch"):
         second = await _round(settings, engine)
     assert [(e.identity, e.check, e.change) for e in second.events] == [(LEGACY, "dkim", RECOVERED)]
     assert f"watch.event identity={LEGACY} check=dkim change=recovered" in caplog.text
 
-    assert main(["lab", "dkim", "break", "--data", str(data)]) == 0
-    await _served(lab_dns, legacy_key, signing_key=False)
+    broken = ["--lang", "en", "lab", "dkim", "break", "--data", str(data)]
+    assert await asyncio.to_thread(main, broken) == 0
+    assert capsys.readouterr().out.endswith(served)
     third = await _round(settings, engine)
     assert [(e.identity, e.check, e.change, e.codes) for e in third.events] == [
         (LEGACY, "dkim", FAILED, ("dkim.key_mismatch",))
@@ -307,9 +296,10 @@ def test_the_watch_command_runs_one_round_against_the_lab(
         text = capsys.readouterr().out
         assert main(["watch", "--once", "--json", "--data", str(data)]) == 1
         shown = json.loads(capsys.readouterr().out)
-    assert text.startswith("Watch round 1, ")
-    assert "    DKIM keys                FAIL  dkim.key_mismatch\n" in text
-    assert "Changes since the previous round: 0\n" in text
+    assert text.startswith(f"{PLATFORM}\n  SPF                    ok\n")
+    assert f"{LEGACY}\n" in text
+    assert "  DKIM keys              FAIL  dkim.key_mismatch\n" in text
+    assert "Changes since the previous round: 0\nRound 1 of the watch, " in text
     assert shown["id"] == 2
     assert {"identity": LEGACY, "check": "dkim", "status": "problem"}.items() <= next(
         c for c in shown["checks"] if c["identity"] == LEGACY and c["check"] == "dkim"
