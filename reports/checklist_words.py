@@ -151,7 +151,25 @@ def _transport_facts(transport: Evidence, lang: Language) -> list[tuple[str, str
         (catalog["fact.mta_sts"], f"{mta} (mode={mode})" if mode else mta),
         (catalog["fact.tlsrpt"], text_of(transport.get("tlsrpt")) or none),
         (catalog["fact.dane"], _listed(items_of(transport.get("dane"))) or none),
+        *_starttls_fact(mapping_of(transport.get("starttls")), lang),
     ]
+
+
+def _starttls_fact(tls: Evidence, lang: Language) -> list[tuple[str, str]]:
+    """The probe's STARTTLS: version and cipher, the certificate's names and expiry, and its
+    problems; nothing when there was no probe."""
+    if not tls:
+        return []
+    catalog = CHECKLIST_CATALOG[lang]
+    if not tls.get("established"):
+        problems = _listed(items_of(tls.get("problems"))) or catalog["value.no"]
+        return [(catalog["fact.starttls"], problems)]
+    names = _listed(items_of(tls.get("names")))
+    shown = f"{text_of(tls.get('version'))} {text_of(tls.get('cipher'))}; {names}"
+    if tls.get("not_after"):
+        shown += f" ({format_time(tls.get('not_after'), lang)})"
+    problems = _listed(items_of(tls.get("problems")))
+    return [(catalog["fact.starttls"], f"{shown}; {problems}" if problems else shown)]
 
 
 def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:

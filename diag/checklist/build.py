@@ -79,22 +79,20 @@ async def _mx_and_probes(
     rcpt: Callable[[], Awaitable[bool]],
     transport: TransportCheck | None = None,
 ) -> tuple[MxReport, tuple[ProbeResult, ...], TransportReport | None]:
-    """The MX, then the probes and (when asked for) the transport security side by side."""
+    """The MX, then the probe and (when asked for) the transport security, which judges the
+    probe's STARTTLS."""
     allow_private = probe.allow_private if probe is not None else False
     mx = await lookup_mx(domain, resolver, allow_private=allow_private)
-
-    async def probes() -> tuple[ProbeResult, ...]:
-        if probe is None or not probe.enabled or not mx.can_receive:
-            return ()
-        return await probe_recipient(address, senders, mx, probe, resolver, rcpt=await rcpt())
-
-    async def security() -> TransportReport | None:
-        if transport is None:
-            return None
-        return await check_transport(mx, resolver, fetcher=transport.fetcher)
-
-    results, report = await asyncio.gather(probes(), security())
-    return mx, results, report
+    results: tuple[ProbeResult, ...] = ()
+    conversation = None
+    if probe is not None and probe.enabled and mx.can_receive:
+        results, conversation = await probe_recipient(
+            address, senders, mx, probe, resolver, rcpt=await rcpt()
+        )
+    if transport is None:
+        return mx, results, None
+    checked = await check_transport(mx, resolver, fetcher=transport.fetcher, probe=conversation)
+    return mx, results, checked
 
 
 async def _sender_reports(

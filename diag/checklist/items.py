@@ -268,8 +268,9 @@ def _other_refusals(ev: Evidence) -> list[tuple[str, SmtpReply]]:
 
 def recipient_can_receive(ev: Evidence) -> ChecklistItem:
     """Whether the recipient's servers take mail at all, and over the TLS they demand: the
-    transport findings (MTA-STS, TLS-RPT, DANE) are this item's evidence, since a demand our
-    senders cannot meet stops the mail at the same place a missing server does."""
+    transport findings (MTA-STS, TLS-RPT, DANE, the probe's STARTTLS) are this item's
+    evidence, since a demand our senders cannot meet stops the mail at the same place a
+    missing server does."""
     return _with_transport(_can_receive(ev), ev.transport)
 
 
@@ -286,6 +287,7 @@ def _with_transport(item: ChecklistItem, report: TransportReport | None) -> Chec
             "mta_sts_mode": mta.policy.mode if mta and mta.policy else None,
             "tlsrpt": rpt.record if rpt else "",
             "dane": [h.host for h in report.dane if h.records],
+            "starttls": None if report.starttls is None else report.starttls.to_dict(),
             "codes": [f.code for f in report.findings],
         },
     }

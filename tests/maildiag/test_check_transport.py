@@ -79,4 +79,26 @@ async def test_the_support_checklist_has_it_and_the_self_checklist_does_not(lab:
     staff = await lab.client.post("/api/v1/checklist", json={**body, "audience": "support"})
     assert staff.status_code == 200, staff.text
     evidence = items_of(staff.json())["recipient.can_receive"]["evidence"]
-    assert evidence["transport"]["codes"] == OK_CODES
+    assert evidence["transport"]["codes"] == [*OK_CODES, "tls.name_mismatch"]  # it probes
+
+
+async def test_an_admin_check_judges_the_probe_starttls(lab: Lab) -> None:
+    lab.login("admin@visma.example")  # the SMTP probe needs an admin
+    response = await lab.client.get("/api/v1/check", params={"domain": "kunde-greylist.example"})
+    assert response.status_code == 200, response.text
+    item = items_of(response.json())["recipient.can_receive"]
+    tls = item["evidence"]["transport"]["starttls"]
+    assert tls["established"] is True
+    assert tls["version"].startswith("TLSv1.")
+    assert "name_mismatch" in tls["problems"]  # the lab sink's own certificate
+    assert item["status"] == "ok"  # opportunistic TLS: a weak certificate blocks nothing
+    page = await lab.client.get("/check", params={"domain": "kunde-greylist.example", "lang": "en"})
+    assert "STARTTLS" in page.text
+    assert tls["version"] in page.text
+
+
+async def test_without_a_probe_there_is_no_starttls(lab: Lab) -> None:
+    lab.client.cookies.clear()
+    response = await lab.client.get("/api/v1/check", params={"domain": "kunde-sprett.example"})
+    transport = items_of(response.json())["recipient.can_receive"]["evidence"]["transport"]
+    assert transport["starttls"] is None
