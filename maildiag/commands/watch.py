@@ -34,6 +34,8 @@ async def run(args: argparse.Namespace, services: Services) -> int:
     from maildiag.db import create_engine
 
     settings = services.settings
+    if not args.once and settings.watch_interval_seconds <= 0:
+        raise InputError("watch.no_interval")
     engine = create_engine(settings.database)
 
     def show(stored: Round) -> None:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # The sender report's sections the watch follows (DESIGN.md; issue 16 §4). ``reverse`` holds
 # reverse DNS and the HELO name; alignment and the signed sample follow from these.
 WATCHED = ("spf", "dkim", "dmarc", "dnsbl", "reverse", "bounce_mx")
+MIN_INTERVAL = 1.0  # seconds between rounds at the least, whatever the setting says
 
 
 async def watch_round(
@@ -143,7 +144,7 @@ async def watch_forever(
     """A round every ``watch_interval_seconds`` (the first at once) until ``stop`` is set;
     ``on_round`` gets each stored round. A round that fails is logged and the next one runs
     on time."""
-    interval = settings.watch_interval_seconds
+    interval = max(settings.watch_interval_seconds, MIN_INTERVAL)
     while not stop.is_set():
         try:
             stored = await watch_round(settings, engine, resolvers(), psl)

@@ -312,3 +312,11 @@ def test_the_lab_command_refuses_a_directory_without_lab_data(
     assert main(["--lang", "en", "lab", "dkim", "restore", "--data", str(tmp_path)]) == 2
     assert "holds no lab data" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_watch_without_a_schedule_asks_for_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILDIAG_WATCH_INTERVAL_SECONDS", "0")
+    assert main(["--lang", "en", "watch", "--data", str(tmp_path)]) == 2
+    assert "run maildiag watch --once" in capsys.readouterr().err
