@@ -13,6 +13,7 @@ import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, SecretStr, field_validator
@@ -154,6 +155,11 @@ class Settings(BaseSettings):
     outbox_retry_max_seconds: float = Field(default=3600.0, ge=0.1, le=86_400.0)
     allow_private_targets: bool = False
     dnsbl_zones: list[str] = Field(default_factory=list)
+    # the watch on our identities (``maildiag watch``, and the worker every interval; 0: the
+    # worker does not watch); events (pass to fail, or back) are POSTed to the webhook, if set
+    watch_interval_seconds: float = Field(default=3600.0, ge=0, le=7 * 24 * 3600)
+    watch_webhook_url: str = ""
+    watch_webhook_timeout: float = Field(default=10.0, gt=0, le=120)
     reset_token_minutes: int = 30
     rate_limit_per_ip: str = "30/minute"
     rate_limit_per_address: str = "3/15 minutes"
@@ -215,6 +221,15 @@ class Settings(BaseSettings):
     def _nameservers(cls, value: list[str]) -> list[str]:
         for entry in value:
             parse_nameserver(entry)  # ValueError: the reason, as the command line shows it
+        return value
+
+    @field_validator("watch_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        if value and not urlsplit(value).hostname:
+            raise ValueError(f"{value!r} names no host")
         return value
 
     @field_validator("public_base_url")

@@ -125,6 +125,7 @@ def facts(evidence: Evidence, lang: Language) -> tuple[tuple[str, str], ...]:
         codes = ", ".join(str(c) for c in items_of(identity.get("codes")))
         status = word("identity_status", identity.get("status"), lang)
         shown.append((str(identity.get("address")), f"{status} {codes}".strip()))
+    shown += _transport_facts(mapping_of(evidence.get("transport")), lang)
     for send in map(mapping_of, items_of(evidence.get("test_sends"))):
         folder = word("folder", send.get("folder"), lang)
         shown.append(
@@ -164,6 +165,39 @@ def receiver_report_line(report: Evidence, lang: Language) -> str:
         results=results,
         disposition=word("disposition", report.get("disposition"), lang),
     )
+
+
+def _transport_facts(transport: Evidence, lang: Language) -> list[tuple[str, str]]:
+    """The recipient's MTA-STS and TLS-RPT records and its MX hosts with TLSA records."""
+    if not transport:
+        return []
+    catalog = CHECKLIST_CATALOG[lang]
+    none = catalog["value.not_published"]
+    mode = text_of(transport.get("mta_sts_mode"))
+    mta = text_of(transport.get("mta_sts")) or none
+    return [
+        (catalog["fact.mta_sts"], f"{mta} (mode={mode})" if mode else mta),
+        (catalog["fact.tlsrpt"], text_of(transport.get("tlsrpt")) or none),
+        (catalog["fact.dane"], _listed(items_of(transport.get("dane"))) or none),
+        *_starttls_fact(mapping_of(transport.get("starttls")), lang),
+    ]
+
+
+def _starttls_fact(tls: Evidence, lang: Language) -> list[tuple[str, str]]:
+    """The probe's STARTTLS: version and cipher, the certificate's names and expiry, and its
+    problems; nothing when there was no probe."""
+    if not tls:
+        return []
+    catalog = CHECKLIST_CATALOG[lang]
+    if not tls.get("established"):
+        problems = _listed(items_of(tls.get("problems"))) or catalog["value.no"]
+        return [(catalog["fact.starttls"], problems)]
+    names = _listed(items_of(tls.get("names")))
+    shown = f"{text_of(tls.get('version'))} {text_of(tls.get('cipher'))}; {names}"
+    if tls.get("not_after"):
+        shown += f" ({format_time(tls.get('not_after'), lang)})"
+    problems = _listed(items_of(tls.get("problems")))
+    return [(catalog["fact.starttls"], f"{shown}; {problems}" if problems else shown)]
 
 
 def finding_note(finding: Finding, lang: Language) -> tuple[Finding, str, str]:

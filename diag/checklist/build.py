@@ -28,6 +28,7 @@ from diag.checklist.facts import (
     ProbeResult,
     ReceiverReport,
     SpamVerdict,
+    TransportCheck,
     is_audience,
 )
 from diag.checklist.items import ITEM_FUNCTIONS
@@ -40,6 +41,7 @@ from diag.names import parse_address
 from diag.resolver import Resolver, normalize_name
 from diag.senders import SenderReport, SenderSpec, check_sender
 from diag.testsend import TestSendResult
+from diag.transport import TransportReport, check_transport
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +79,22 @@ async def _mx_and_probes(
     senders: Sequence[str],
     probe: ProbeOptions | None,
     rcpt: Callable[[], Awaitable[bool]],
-) -> tuple[MxReport, tuple[ProbeResult, ...]]:
+    transport: TransportCheck | None = None,
+) -> tuple[MxReport, tuple[ProbeResult, ...], TransportReport | None]:
+    """The MX, then the probe and (when asked for) the transport security, which judges the
+    probe's STARTTLS."""
     allow_private = probe.allow_private if probe is not None else False
     mx = await lookup_mx(domain, resolver, allow_private=allow_private)
-    if probe is None or not probe.enabled or not mx.can_receive:
-        return mx, ()
-    results = await probe_recipient(address, senders, mx, probe, resolver, rcpt=await rcpt())
-    return mx, results
+    results: tuple[ProbeResult, ...] = ()
+    conversation = None
+    if probe is not None and probe.enabled and mx.can_receive:
+        results, conversation = await probe_recipient(
+            address, senders, mx, probe, resolver, rcpt=await rcpt()
+        )
+    if transport is None:
+        return mx, results, None
+    checked = await check_transport(mx, resolver, fetcher=transport.fetcher, probe=conversation)
+    return mx, results, checked
 
 
 async def _sender_reports(
@@ -170,8 +181,11 @@ async def gather_evidence(
     dnsbl_zones: Sequence[str] = (),
     placements: PlacementSource = (),
     receiver_reports: ReceiverReportSource = (),
+    transport: TransportCheck | None = None,
 ) -> Evidence:
     """The evidence for ``address`` as ``audience`` (self, support or admin) needs it.
+    With ``transport``, the recipient's MTA-STS, TLS-RPT and DANE records are checked beside
+    the probe.
 
     ``account`` is read for the support audience only: the facts, or a coroutine function that
     reads them (a database read), called once the lookups are in flight so the read overlaps
@@ -200,6 +214,7 @@ async def gather_evidence(
             sender_addresses,
             probe,
             rcpt=lambda: decide_rcpt(rule, asyncio.shield(reading)),
+            transport=transport,
         ),
         "senders": _sender_reports(
             senders, resolver, deadline * 0.9, clock.timestamp(), dnsbl_zones
@@ -221,7 +236,7 @@ async def gather_evidence(
         await cancel_all([*tasks.values(), reading, pastes])
         raise
     done = await _collect(tasks, ends, deadline)
-    mx, probes = done.get("mx", (None, ()))
+    mx, probes, security = done.get("mx", (None, (), None))
     sends = done.get(_TEST_SENDS, ()) if callable(test_sends) else test_sends
     placed = done.get(_PLACEMENTS, ()) if callable(placements) else placements
     reported = done.get(_RECEIVER_REPORTS, ()) if callable(receiver_reports) else receiver_reports
@@ -239,6 +254,7 @@ async def gather_evidence(
         test_sends=tuple(sends),
         placements=tuple(placed),
         receiver_reports=tuple(reported),
+        transport=security,
         not_finished=tuple(
             sorted(set(jobs) - set(done) - {_TEST_SENDS, _PLACEMENTS, _RECEIVER_REPORTS})
         ),

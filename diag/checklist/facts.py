@@ -19,6 +19,7 @@ from diag.jsonvalue import JsonObject, json_object
 from diag.mx import MxReport
 from diag.senders import SenderReport
 from diag.testsend import TestSendResult
+from diag.transport import PolicyFetcher, TransportReport
 
 # The checklist's vocabularies (DESIGN.md: the checklist JSON), typed once here; reports hold
 # them as these types. Literal, so that the JSON carries the plain strings.
@@ -214,6 +215,15 @@ class ProbeOptions:
 
 
 @dataclass(frozen=True)
+class TransportCheck:
+    """Check the recipient's transport security (MTA-STS, TLS-RPT, DANE TLSA) for the
+    ``recipient.can_receive`` item. ``fetcher`` fetches the MTA-STS policy; None never
+    fetches it (the lab)."""
+
+    fetcher: PolicyFetcher | None = None
+
+
+@dataclass(frozen=True)
 class SmtpReply:
     """One SMTP reply: code, enhanced status code (RFC 3463) and text."""
 
@@ -387,6 +397,7 @@ class Evidence:
     test_sends: tuple[TestSendResult, ...] = ()
     placements: tuple[Placement, ...] = ()  # where our own mails to the address were filed
     receiver_reports: tuple[ReceiverReport, ...] = ()  # the receiver's DMARC reports on us
+    transport: TransportReport | None = None  # MTA-STS, TLS-RPT, DANE, when checked
     not_finished: tuple[str, ...] = ()  # sources the deadline cut off
 
     @property

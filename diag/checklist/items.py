@@ -34,6 +34,7 @@ from diag.checklist.facts import (
 )
 from diag.findings import ERROR, OK, WARNING, Finding, has_errors
 from diag.testsend import TestSendResult
+from diag.transport import TransportReport
 
 # Allowlisting steps per recipient mail provider, as stable step codes the reports word.
 ALLOWLIST_STEPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -267,6 +268,41 @@ def _other_refusals(ev: Evidence) -> list[tuple[str, SmtpReply]]:
 
 
 def recipient_can_receive(ev: Evidence) -> ChecklistItem:
+    """Whether the recipient's servers take mail at all, and over the TLS they demand: the
+    transport findings (MTA-STS, TLS-RPT, DANE, the probe's STARTTLS) are this item's
+    evidence, since a demand our senders cannot meet stops the mail at the same place a
+    missing server does."""
+    return _with_transport(_can_receive(ev), ev.transport)
+
+
+def _with_transport(item: ChecklistItem, report: TransportReport | None) -> ChecklistItem:
+    """``item`` with the transport report as evidence: its errors make a receiving domain a
+    problem, its warnings a warning; what is only noted shows among the evidence's codes."""
+    if report is None or not report.checked:
+        return item
+    mta, rpt = report.mta_sts, report.tlsrpt
+    evidence = {
+        **item.evidence,
+        "transport": {
+            "mta_sts": mta.record if mta else "",
+            "mta_sts_mode": mta.policy.mode if mta and mta.policy else None,
+            "tlsrpt": rpt.record if rpt else "",
+            "dane": [h.host for h in report.dane if h.records],
+            "starttls": None if report.starttls is None else report.starttls.to_dict(),
+            "codes": [f.code for f in report.findings],
+        },
+    }
+    errors = tuple(f for f in report.findings if f.severity is ERROR)
+    warnings = tuple(f for f in report.findings if f.severity is WARNING)
+    status: Status = item.status
+    if errors and item.status in ("ok", "warning"):
+        status = "problem"
+    elif warnings and item.status == "ok":
+        status = "warning"
+    return ChecklistItem(item.key, status, evidence, (*item.findings, *errors, *warnings))
+
+
+def _can_receive(ev: Evidence) -> ChecklistItem:
     key: ItemKey = "recipient.can_receive"
     mx = ev.mx
     if mx is None:

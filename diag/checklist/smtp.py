@@ -103,16 +103,18 @@ async def probe_recipient(
     resolver: Resolver,
     *,
     rcpt: bool,
-) -> tuple[ProbeResult, ...]:
+) -> tuple[tuple[ProbeResult, ...], ProbeReport | None]:
     """Probe the first usable MX host of ``address``'s domain as each of ``senders`` (one
     conversation), asking RCPT TO only when ``rcpt``, once ``options.gate`` (if any) lets it.
-    Never raises for the server's answers."""
+    Returns one result per sender and the conversation (None when no server was talked to),
+    whose STARTTLS the transport check judges. Never raises for the server's answers."""
     host = next((h for h in mx.hosts if h.usable and h.addresses), None)
     if host is None or not senders:
-        return tuple(ProbeResult(s, "", "", "connect", error="no_mail_server") for s in senders)
+        none = tuple(ProbeResult(s, "", "", "connect", error="no_mail_server") for s in senders)
+        return none, None
     held = None if options.gate is None else await options.gate(host.name, host.addresses)
     if held is not None:
-        return tuple(ProbeResult(s, host.name, "", "connect", error=held) for s in senders)
+        return tuple(ProbeResult(s, host.name, "", "connect", error=held) for s in senders), None
     report = await probe(
         host.name,
         port=options.port,
@@ -123,7 +125,7 @@ async def probe_recipient(
         allow_private=options.allow_private,
         resolver=resolver,
     )
-    return results_from_report(report, senders, rcpt=rcpt)
+    return results_from_report(report, senders, rcpt=rcpt), report
 
 
 __all__ = ["probe_recipient", "results_from_report"]

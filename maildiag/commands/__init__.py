@@ -12,6 +12,7 @@ from maildiag.commands import (
     authenticate,
     checklist,
     headers,
+    lab,
     migrate,
     recipient,
     reports,
@@ -19,6 +20,7 @@ from maildiag.commands import (
     sender,
     spf,
     testsend,
+    watch,
     worker,
 )
 
@@ -34,6 +36,8 @@ COMMANDS: tuple[ModuleType, ...] = (
     testsend,
     scan,
     reports,
+    watch,
+    lab,
 )
 
 __all__ = ["COMMANDS"]

@@ -10,16 +10,15 @@ import argparse
 
 from diag.mx import lookup_mx
 from diag.probe import SMTP_PORT, probe_domain
-from diag.resolver import Resolver
-from diag.transport import HttpsPolicyFetcher, PolicyFetcher, check_transport
+from diag.transport import check_transport
 from maildiag.commands.common import Subcommands
 from maildiag.services import Services
 from maildiag.services.inputs import parse_address, parse_domain
+from maildiag.services.transport import policy_fetcher
 from maildiag.settings import Settings
 from reports import recipient_view, render_recipient
 
 DEFAULT_PROBE_TIMEOUT = 10.0  # seconds per SMTP step; greeting delays of a few seconds are common
-POLICY_TIMEOUT = 15.0  # seconds for the whole MTA-STS policy fetch of one command
 
 
 def add_parser(commands: Subcommands) -> None:
@@ -64,16 +63,6 @@ def ehlo_name(settings: Settings) -> str:
     if first is None:
         return "localhost.localdomain"
     return first.helo or first.envelope
-
-
-def policy_fetcher(settings: Settings, resolver: Resolver) -> PolicyFetcher | None:
-    """The MTA-STS policy fetcher: never in the lab (its domains have no HTTPS hosts, and the
-    lab stays offline), else HTTPS through the SSRF guard as the SMTP probe has it."""
-    if settings.lab:
-        return None
-    return HttpsPolicyFetcher(
-        resolver, allow_private=settings.allow_private_targets, timeout=POLICY_TIMEOUT
-    )
 
 
 async def run(args: argparse.Namespace, services: Services) -> int:

@@ -1,4 +1,5 @@
-"""``maildiag worker``: the deployment's background work, the outbox first.
+"""``maildiag worker``: the deployment's background work: the outbox first, the job queue on
+PostgreSQL, and the watch on our sender identities every ``watch_interval_seconds`` (0: no watch).
 
 It sends queued mail through the relay and, on PostgreSQL, works the job engine's queue
 (``maildiag.jobs``: named and periodic jobs). Several can run beside the app replicas; they
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from diag.errors import InputError
@@ -52,9 +54,33 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         f"maildiag worker: relay {settings.relay.host}:{settings.relay.port}  jobs {queue}",
         flush=True,
     )
-    if jobs is None:
-        await run_until_signalled(settings, stop)
-        return 0
-    async with running_jobs(jobs):
-        await run_until_signalled(settings, stop)
+    async with _watching(settings, stop):
+        if jobs is None:
+            await run_until_signalled(settings, stop)
+            return 0
+        async with running_jobs(jobs):
+            await run_until_signalled(settings, stop)
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _watching(settings: Settings, stop: asyncio.Event) -> AsyncIterator[None]:
+    """The watch's rounds beside the outbox, every ``watch_interval_seconds``, until ``stop``."""
+    if settings.watch_interval_seconds <= 0:
+        yield
+        return
+    from maildiag.db import create_engine
+    from maildiag.services import build_services
+    from maildiag.services.watch import watch_forever
+
+    services = build_services(settings)
+    engine = create_engine(settings.database)
+    task = asyncio.create_task(
+        watch_forever(settings, engine, services.new_resolver, services.psl, stop)
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        engine.dispose()

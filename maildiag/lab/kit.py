@@ -1,15 +1,19 @@
 """The lab's own data: its marker, DKIM keys, sender identities and DNS zone.
 
 The lab's records are its own, never the live ones. Keys are generated once into the data
-dir and reused, so a restarted lab keeps verifying mail it captured before.
+dir and reused, so a restarted lab keeps verifying mail it captured before. The legacy
+identity's published DKIM key is a switch kept in the data dir (``maildiag lab dkim``); a
+running lab DNS server follows it (``follow_lab_zone``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import SecretStr
 
@@ -28,6 +32,8 @@ LAB_PASSWORD = "Demo#2026lab"  # noqa: S105 - documented demo password, refused 
 HEALTHY = ("platform.visma.com", "connect.visma.com")
 BROKEN = "legacy.visma.example"
 RSA_BITS = 2048
+DKIM_RESTORED = "legacy-dkim-restored"  # present: legacy publishes the key it signs with
+FOLLOW_SECONDS = 0.5  # how often a running lab DNS server looks at the switch
 
 
 class LabDataError(SettingsError):
@@ -61,10 +67,51 @@ def prepare_lab(data_dir: Path) -> tuple[list[LabKey], ZoneData]:
     (data_dir / MARKER).write_text("This directory holds maildiag lab data.\n", encoding="utf-8")
     keys = [_ensure_key(data_dir, domain) for domain in (*HEALTHY, BROKEN)]
     published = {k.domain: (k.selector, k.public_txt) for k in keys}
-    # The broken identity publishes a key that is not the one it signs with.
-    wrong = _ensure_key(data_dir, "legacy-published.visma.example")
-    published[BROKEN] = (LAB_SELECTOR, wrong.public_txt)
+    if not legacy_dkim_restored(data_dir):
+        # The broken identity publishes a key that is not the one it signs with.
+        wrong = _ensure_key(data_dir, "legacy-published.visma.example")
+        published[BROKEN] = (LAB_SELECTOR, wrong.public_txt)
     return keys, build_lab_zone(published)
+
+
+def legacy_dkim_restored(data_dir: Path) -> bool:
+    """Whether the legacy identity publishes the key it signs with (not the planted fault)."""
+    return (data_dir / DKIM_RESTORED).is_file()
+
+
+def set_legacy_dkim(data_dir: Path, *, restored: bool) -> bool:
+    """Publish the legacy identity's real key (``restored``) or the mismatched one (the lab's
+    default fault) from now on; returns whether that changed anything. A running lab's DNS
+    server serves the change within ``FOLLOW_SECONDS``. Raises OSError."""
+    switch = data_dir / DKIM_RESTORED
+    if restored == switch.is_file():
+        return False
+    if restored:
+        switch.write_text("legacy.visma.example publishes its signing key\n", encoding="utf-8")
+    else:
+        switch.unlink()
+    log.info("lab.legacy_dkim restored=%s", restored)
+    return True
+
+
+class ZoneServer(Protocol):
+    def set_zone(self, zone: ZoneData) -> None: ...
+
+
+async def follow_lab_zone(
+    data_dir: Path, server: ZoneServer, every: float = FOLLOW_SECONDS
+) -> None:
+    """Serve the lab's zone anew on ``server`` whenever the DKIM switch changes; runs until
+    cancelled."""
+    served = legacy_dkim_restored(data_dir)
+    while True:
+        await asyncio.sleep(every)
+        now = legacy_dkim_restored(data_dir)
+        if now != served:
+            _, zone = await asyncio.to_thread(prepare_lab, data_dir)
+            server.set_zone(zone)
+            served = now
+            log.info("lab.zone_reloaded legacy_dkim_restored=%s", now)
 
 
 def lab_senders(keys: list[LabKey]) -> list[SenderIdentity]:

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 import uvicorn
 from fastapi import FastAPI
 
-from maildiag.lab.kit import lab_settings, prepare_lab, refuse_lab_data, write_lab_config
+from maildiag.lab.kit import (
+    follow_lab_zone,
+    lab_settings,
+    prepare_lab,
+    refuse_lab_data,
+    write_lab_config,
+)
 from maildiag.listeners import bind_tcp
 from maildiag.settings import Relay, Settings
 from maildiag.sink.token import ensure_sink_token
@@ -81,6 +87,7 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
     keys, zone = await asyncio.to_thread(prepare_lab, settings.data_dir)
     dns_server = LabDnsServer(zone, host="127.0.0.1", port=settings.dns_port)
     await dns_server.start()
+    follower = asyncio.create_task(follow_lab_zone(settings.data_dir, dns_server))
     engine = None
     try:
         ports: dict[str, int] = {"dns_port": dns_server.port}
@@ -109,6 +116,9 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
             ):
                 yield lab, sink
     finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
         if engine is not None:
             engine.dispose()
         await dns_server.stop()

@@ -27,6 +27,7 @@ from diag.checklist import (
     ProbeOptions,
     RcptRule,
     ReceiverReport,
+    TransportCheck,
     checklist_from_evidence,
     gather_evidence,
 )
@@ -40,6 +41,7 @@ from maildiag.facts import FactsError, account_facts
 from maildiag.services.feedback import receiver_reports
 from maildiag.services.identities import reset_identities, sender_spec
 from maildiag.services.testsend import DEFAULT_TO, SinkTarget, TestSendError, run_test_sends
+from maildiag.services.transport import policy_fetcher
 from maildiag.settings import Settings
 
 if TYPE_CHECKING:
@@ -210,6 +212,9 @@ async def check(
         dnsbl_zones=settings.dnsbl_zones,
         placements=placed if sink is not None else (),
         receiver_reports=reported if reports is not None and audience != "self" else (),
+        transport=None
+        if audience == "self"
+        else TransportCheck(fetcher=policy_fetcher(settings, resolver)),
     )
     ran = made[0] if made else TestSendRun(error="timeout") if test_send is not None else None
     return CheckOutcome(checklist_from_evidence(evidence), evidence.senders, ran)

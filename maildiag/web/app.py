@@ -49,7 +49,9 @@ from maildiag.web.routes import (
     sink_api,
     sink_pages,
     support_pages,
+    watch_pages,
 )
+from maildiag.web.watch_metrics import WatchEvents
 
 if TYPE_CHECKING:
     from maildiag.sink.service import SinkHandle
@@ -110,7 +112,8 @@ def create_app(
         openapi_url="/openapi.json",
         lifespan=_lifespan,
     )
-    app.state.maildiag = build_state(settings, resolver=resolver, sink=sink)
+    app.state.maildiag = state = build_state(settings, resolver=resolver, sink=sink)
+    state.registry.register(WatchEvents(lambda: state.reset.engine))
     app.add_middleware(SignedInLookup)  # innermost: it sees the client the proxies named
     _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -128,6 +131,8 @@ def create_app(
     app.include_router(checklist_api.router, prefix="/api/v1")
     app.include_router(reports_pages.router)
     app.include_router(reports_api.router, prefix="/api/v1")
+    app.include_router(watch_pages.router)
+    app.include_router(watch_pages.api, prefix="/api/v1")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)

@@ -10,6 +10,9 @@ measured at every width); each test below asserts one of these properties over t
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +23,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from maildiag.lab.feedback import SPOOFER
-from maildiag.lab.kit import LAB_PASSWORD
+from maildiag.lab.kit import FOLLOW_SECONDS, LAB_PASSWORD
 from tests.browser.conftest import LabProcess
 from tests.browser.test_reset_flow import _link, _request_reset
 
@@ -334,7 +337,7 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         return [*common, _goto("/account", name="/account (logged out: the login)")]
     common.append(_goto("/account"))
     if role == "user":
-        return [*common, _goto("/support", 403), _goto("/reports", 403)]
+        return [*common, _goto("/support", 403), _goto("/reports", 403), _goto("/watch", 403)]
     if role not in STAFF:
         return common
     return [
@@ -357,7 +360,25 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
             if role == "admin"
             else []
         ),
+        _goto("/watch", ready="#watch-events"),
     ]
+
+
+def _maildiag(lab_process: LabProcess, *args: str) -> None:
+    command = [sys.executable, "-m", "maildiag", *args, "--data", str(lab_process.data_dir)]
+    subprocess.run(command, check=False, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def watched(lab_process: LabProcess) -> None:
+    """Watch rounds with a change in them, for ``/watch``: the lab's legacy DKIM key is
+    restored between two rounds, then broken again as the lab has it."""
+    _maildiag(lab_process, "watch", "--once")
+    _maildiag(lab_process, "lab", "dkim", "restore")
+    time.sleep(2 * FOLLOW_SECONDS)  # the running lab DNS server picks the switch up
+    _maildiag(lab_process, "watch", "--once")
+    _maildiag(lab_process, "lab", "dkim", "break")
+    time.sleep(2 * FOLLOW_SECONDS)
 
 
 @pytest.fixture(scope="module")
@@ -370,7 +391,9 @@ def reset_mail(lab_process: LabProcess) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="module")
-def walk(browser: Any, lab_process: LabProcess, reset_mail: tuple[str, int]) -> list[Seen]:
+def walk(
+    browser: Any, lab_process: LabProcess, reset_mail: tuple[str, int], watched: None
+) -> list[Seen]:
     from axe_playwright_python.sync_playwright import Axe
 
     axe = Axe()

@@ -331,7 +331,7 @@ async def test_a_probe_gate_that_says_no_stops_the_probe_before_connecting() -> 
 
     mx = MxReport("kunde.example", (MxHost("mx.kunde.example", 10, ("192.0.2.25",)),))
     options = ProbeOptions(port=1, allow_private=True, timeout=0.5, gate=gate)
-    results = await probe_recipient(
+    results, conversation = await probe_recipient(
         "kari@kunde.example",
         ("a@x.example", "b@x.example"),
         mx,
@@ -340,6 +340,7 @@ async def test_a_probe_gate_that_says_no_stops_the_probe_before_connecting() -> 
         rcpt=True,
     )
     assert asked == [("mx.kunde.example", ("192.0.2.25",))]
+    assert conversation is None  # held back: no server was talked to
     assert [(r.sender, r.host, r.stage, r.error) for r in results] == [
         ("a@x.example", "mx.kunde.example", "connect", "rate_limited"),
         ("b@x.example", "mx.kunde.example", "connect", "rate_limited"),
