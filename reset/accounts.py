@@ -23,6 +23,8 @@ from reset.secret import Secret, hash_secret
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_TTL = dt.timedelta(hours=8)
+# not an argon2 hash, so no password matches it: the owner has not set a password yet
+NO_PASSWORD = "!no-password"  # noqa: S105 (a marker, not a password)
 
 
 def normalize_address(address: str) -> str:
@@ -92,9 +94,10 @@ def find_user(session: Session, address: str) -> User | None:
 def authenticate(
     session: Session, address: str, password: str, *, hasher: PasswordHasher
 ) -> User | None:
-    """The account when ``password`` matches, else None; equal argon2 work either way."""
+    """The account when ``password`` matches, else None; equal argon2 work either way (also
+    for a disabled account and one whose password is not set yet)."""
     user = find_user(session, address)
-    if user is None:
+    if user is None or user.disabled_at is not None or user.password_hash == NO_PASSWORD:
         hasher.verify_dummy(password)
         return None
     if not hasher.verify(user.password_hash, password):
@@ -122,7 +125,8 @@ def session_user(session: Session, session_id: str | Secret, *, now: dt.datetime
     row = session.get(UserSession, hash_secret(raw))
     if row is None or row.ended is not None or row.expires <= now:
         return None
-    return session.get(User, row.user_id)
+    user = session.get(User, row.user_id)
+    return None if user is None or user.disabled_at is not None else user
 
 
 def end_sessions(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from maildiag.commands import (
+    accounts,
     authenticate,
     checklist,
     headers,
@@ -32,6 +33,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     checklist,
     testsend,
     scan,
+    accounts,
 )
 
 __all__ = ["COMMANDS"]
