@@ -80,6 +80,7 @@ from reset.mail import (
 )
 from reset.models import (
     LANGUAGES,
+    OUTBOX_STATUSES,
     ROLES,
     AccountAudit,
     Base,
@@ -140,6 +141,7 @@ __all__ = [
     "INTERRUPTED",
     "LANGUAGES",
     "NO_ACCOUNT",
+    "OUTBOX_STATUSES",
     "RECAPTCHA_URL",
     "REDACTED",
     "RESET_PATH",

@@ -93,6 +93,8 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
             "maildiag.sink",
             "maildiag.outbox",
             "maildiag.facts",
+            "maildiag.metrics",
+            "maildiag.logs",
         ),
     ),
     (("maildiag.services",),),
