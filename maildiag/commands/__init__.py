@@ -14,6 +14,7 @@ from maildiag.commands import (
     checklist,
     headers,
     migrate,
+    ready,
     recipient,
     scan,
     sender,
@@ -34,6 +35,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     testsend,
     scan,
     accounts,
+    ready,
 )
 
 __all__ = ["COMMANDS"]

@@ -17,6 +17,7 @@ import pytest
 
 from diag.resolver import MemoryResolver
 from maildiag import logs, metrics
+from maildiag.cli import main
 from maildiag.settings import Relay
 from tests.maildiag import test_reset_outbox as outbox_tests
 from tests.maildiag.test_reset_outbox import Stack, free_port
@@ -191,3 +192,15 @@ async def test_json_logs_carry_the_request_id_through(
     assert all(
         set(e) >= {"ts", "level", "logger", "event", "message", "request_id"} for e in events
     )
+
+
+def test_ready_command_exits_1_naming_what_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MAILDIAG_RELAY__PORT", str(free_port()))
+    assert main(["migrate", "--data", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["ready", "--data", str(tmp_path), "--json"]) == 1
+    body = json.loads(capsys.readouterr().out)
+    assert body["failed"] == ["relay"]
+    assert body["checks"]["database"]["ok"] is True
