@@ -39,6 +39,7 @@ from maildiag.web.hosts import add_host_check
 from maildiag.web.observe import RequestObserver
 from maildiag.web.render import error_page
 from maildiag.web.routes import (
+    admin_accounts,
     api_spf,
     captcha_routes,
     check_pages,
@@ -122,6 +123,7 @@ def create_app(
     app.include_router(support_pages.router)
     app.include_router(check_pages.router)
     app.include_router(checklist_api.router, prefix="/api/v1")
+    app.include_router(admin_accounts.router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)
