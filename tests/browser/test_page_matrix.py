@@ -296,6 +296,12 @@ def _support_checklist(page: Any, url: Callable[[str], str]) -> Any:
     return _submit(page, "button[name=format][value=page]")
 
 
+def _admin_search(page: Any, url: Callable[[str], str]) -> Any:
+    page.goto(url("/admin/accounts"))
+    page.fill("#q", "kunde")
+    return _submit(page, "form[role=search] button[type=submit]")
+
+
 def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
     """The pages ``role`` can reach, and those it is refused (with their deliberate status)."""
     domain = CHECK_DOMAIN[role]
@@ -318,11 +324,17 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         _goto("/no-such-page", 404),
     ]
     if role == "user":
-        return [*common, _goto("/support", 403)]
+        return [*common, _goto("/support", 403), _goto("/admin/accounts", 404)]
     if role not in STAFF:
         return common
+    admin_only = (
+        [_goto("/admin/accounts"), Visit("/admin/accounts (search)", _admin_search)]
+        if role == "admin"
+        else [_goto("/admin/accounts", 404)]
+    )
     return [
         *common,
+        *admin_only,
         _goto("/support"),
         _goto("/support?address=kari%40kunde-ok.example", name="/support (lookup)"),
         Visit("/support (checklist)", _support_checklist, ready=".checklist"),
