@@ -13,18 +13,23 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 import reset
 from maildiag.cli import build_parser, main
 from maildiag.db import create_engine, migrate
 from maildiag.services import account_admin as admin
+from maildiag.services.accounts import ResetServices, build_reset_services
+from maildiag.settings import Settings
 from tests.maildiag import test_reset_outbox as outbox_tests
 from tests.maildiag.test_reset_outbox import Stack, _link
-from tests.maildiag.test_reset_support import NEW_PASSWORD, reset_env
+from tests.maildiag.test_reset_support import CHEAP_HASHER, NEW_PASSWORD, reset_env
 
 OPERATOR = "cli:tester"
 lab_keys = outbox_tests.lab_keys  # fixtures: the lab's keys, and the outbox worker and sink
@@ -184,6 +189,8 @@ _MEMORY_PROBE = textwrap.dedent(
     import reset
     from maildiag.db import create_engine, migrate
     from maildiag.services import account_admin as admin
+from maildiag.services.accounts import ResetServices, build_reset_services
+from maildiag.settings import Settings
     from maildiag.services.accounts import build_reset_services
     from maildiag.settings import Settings
 
@@ -235,3 +242,49 @@ def test_an_import_of_100000_rows_runs_in_constant_memory(tmp_path: Path) -> Non
     )
     before_kib, after_kib = map(int, done.stdout.split())
     assert after_kib - before_kib < 8 * 1024, (before_kib, after_kib)
+
+
+@pytest.fixture
+def postgres_services(tmp_path: Path) -> Iterator[ResetServices]:
+    """The account services on a throw-away, migrated PostgreSQL schema."""
+    url = os.environ.get("MAILDIAG_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("MAILDIAG_TEST_POSTGRES_URL is not set")
+    schema = f"accounts_{uuid.uuid4().hex[:12]}"
+    owner = sa.create_engine(url)
+    with owner.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    migrate(engine)
+    settings = Settings(data_dir=tmp_path)
+    svc = build_reset_services(settings, engine=engine, hasher=CHEAP_HASHER)
+    try:
+        yield svc
+    finally:
+        engine.dispose()
+        with owner.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        owner.dispose()
+
+
+def test_import_and_changes_on_postgresql(postgres_services: ResetServices) -> None:
+    svc = postgres_services
+    rows = b"".join(b"user%d@kunde-ok.example,user,en\n" % i for i in range(2_500))
+    first = admin.import_accounts(svc, io.BytesIO(rows), actor=OPERATOR, source="a.csv")
+    again = admin.import_accounts(svc, io.BytesIO(rows), actor=OPERATOR, source="a.csv")
+    assert (first.added, again.added, again.unchanged) == (2_500, 0, 2_500)
+    admin.change_role(svc, "USER7@kunde-ok.example", "support", actor=OPERATOR)
+    admin.disable_account(svc, "user8@kunde-ok.example", actor=OPERATOR)
+    admin.delete_account(svc, "user9@kunde-ok.example", actor=OPERATOR)
+    last, total = admin.account_page(svc, search="user7", page=3)
+    assert total == 111  # user7, user70..79, user700..799
+    assert len(last) == 11
+    assert (last[-1].email, last[-1].role) == ("user7@kunde-ok.example", "support")
+    assert sum(1 for _ in admin.iter_accounts(svc)) == 2_499
+    assert [a.action for a in admin.audit_trail(svc, limit=10)] == [
+        "delete",
+        "disable",
+        "role",
+        "import",
+        "import",
+    ]
