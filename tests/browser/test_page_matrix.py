@@ -347,7 +347,7 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
 @pytest.fixture(scope="module")
 def reset_mail(lab_process: LabProcess) -> tuple[str, int]:
     """A valid reset token and the id of the mail that carried it."""
-    with httpx.Client(base_url=lab_process.base_url, headers=lab_process.bearer) as api:
+    with httpx.Client(base_url=lab_process.base_url, headers=lab_process.bearer, timeout=60) as api:
         message = _request_reset(api, RESET_ACCOUNT)
         link = _link(api, message["id"])
     return link.rsplit("token=", 1)[1], int(message["id"])
