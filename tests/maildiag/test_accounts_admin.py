@@ -189,8 +189,6 @@ _MEMORY_PROBE = textwrap.dedent(
     import reset
     from maildiag.db import create_engine, migrate
     from maildiag.services import account_admin as admin
-from maildiag.services.accounts import ResetServices, build_reset_services
-from maildiag.settings import Settings
     from maildiag.services.accounts import build_reset_services
     from maildiag.settings import Settings
 
