@@ -10,6 +10,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,3 +206,17 @@ def test_ready_command_exits_1_naming_what_failed(
     body = json.loads(capsys.readouterr().out)
     assert body["failed"] == ["relay"]
     assert body["checks"]["database"]["ok"] is True
+
+
+def test_a_process_logs_json_lines_when_told(tmp_path: Path) -> None:
+    """``MAILDIAG_LOG_FORMAT=json``: every line on stderr is one JSON object per event."""
+    env = {**os.environ, "MAILDIAG_LOG_FORMAT": "json"}
+    command = [sys.executable, "-m", "maildiag", "accounts", "--data", str(tmp_path)]
+    subprocess.run([*command[:3], "migrate", "--data", str(tmp_path)], check=True, env=env)
+    done = subprocess.run(
+        [*command, "add", "kari@kunde-ok.example"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert {"account.invited", "account.audit"} <= {e["event"] for e in events}
+    assert all(e["request_id"] == "-" for e in events)
