@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from diag.errors import InputError
 from diag.resolver import parse_nameserver
+from maildiag import logs
 from maildiag.commands import COMMANDS
 from maildiag.runtime import serve_command, sink_command
 from maildiag.services import build_services
@@ -77,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = settings_for(args)
+        if settings.log_format == "json" or args.verbose:
+            logs.configure(settings.log_format, verbose=args.verbose)
         given = build_services(settings) if getattr(args, "services", False) else settings
         return int(asyncio.run(args.run(args, given)) if _is_async(args) else args.run(args, given))
     except InputError as exc:  # worded in English unless --lang says otherwise

@@ -213,6 +213,10 @@ class Settings(BaseSettings):
     # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web app believes (IPs or
     # networks); empty: the client is the socket's peer
     trusted_proxies: list[str] = Field(default_factory=list)
+    # seconds each part (database, Redis, relay) has to answer /readyz and ``maildiag ready``
+    readiness_timeout: float = Field(default=2.0, gt=0, le=60)
+    # JSON: one JSON object per line per log event, with the request's id (MAILDIAG_LOG_FORMAT)
+    log_format: Literal["text", "json"] = "text"
     # client addresses or networks that may read /metrics (others get 404)
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
 

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_TTL = dt.timedelta(hours=8)
 SEEN_EVERY = dt.timedelta(minutes=1)  # ``last_seen`` is written at most this often per session
+# not an argon2 hash, so no password matches it: the owner has not set a password yet
+NO_PASSWORD = "!no-password"  # noqa: S105 (a marker, not a password)
 
 
 def normalize_address(address: str) -> str:
@@ -93,9 +95,10 @@ def find_user(session: Session, address: str) -> User | None:
 def authenticate(
     session: Session, address: str, password: str, *, hasher: PasswordHasher
 ) -> User | None:
-    """The account when ``password`` matches, else None; equal argon2 work either way."""
+    """The account when ``password`` matches, else None; equal argon2 work either way (also
+    for a disabled account and one whose password is not set yet)."""
     user = find_user(session, address)
-    if user is None:
+    if user is None or user.disabled_at is not None or user.password_hash == NO_PASSWORD:
         hasher.verify_dummy(password)
         return None
     if not hasher.verify(user.password_hash, password):
@@ -126,9 +129,12 @@ def session_user(session: Session, session_id: str | Secret, *, now: dt.datetime
     row = session.get(UserSession, hash_secret(raw))
     if row is None or row.ended is not None or row.expires <= now:
         return None
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled_at is not None:
+        return None
     if row.last_seen is None or now - row.last_seen >= SEEN_EVERY:
         row.last_seen = now
-    return session.get(User, row.user_id)
+    return user
 
 
 def open_sessions(session: Session, user_id: int, *, now: dt.datetime) -> list[UserSession]:

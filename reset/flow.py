@@ -4,10 +4,11 @@ Design (OWASP Forgot Password Cheat Sheet, "consistent response" and "timing"):
 ``request_reset`` never looks the address up. For every well-formed address it does the same
 work (normalize, one INSERT of a ``reset_request`` outbox row) and returns None, so the HTTP
 response cannot depend on whether an account exists. The worker then runs
-``prepare_reset_mail`` out of band: for an unknown address it marks the row ``discarded``
-(reason ``no_account``) and mails nobody, so strangers are never mailed; for an account it
-issues the token and renders the mail just before sending. The token thus never rests in the
-outbox in clear; the row keeps a redacted copy of what was sent.
+``prepare_reset_mail`` out of band: for an unknown (or disabled) address it marks the row
+``discarded`` (reason ``no_account``) and mails nobody, so strangers are never mailed; for an
+account it issues the token and renders the mail just before sending (worded as a
+set-password mail when the row's ``purpose`` is ``set_password``: a new account's). The token
+thus never rests in the outbox in clear; the row keeps a redacted copy of what was sent.
 """
 
 from __future__ import annotations
@@ -83,17 +84,17 @@ def prepare_reset_mail(
     """
     user = find_user(session, job.recipient)
     row = session.get(OutboxMessage, job.id)
-    if user is None or row is None:
+    if user is None or row is None or user.disabled_at is not None:
         return None
     issued = issue_token(session, user.id, now=now, ttl=token_ttl)
-    language = job.payload.get("language") or user.language
     mail = composer.reset_mail(
         to=user.email,
         token=issued.secret,
-        language=language,
+        language=job.payload.get("language") or user.language,
         outbox_id=job.id,
         now=now,
         valid_for=token_ttl,
+        kind="set_password" if job.payload.get("purpose") == "set_password" else "reset",
     )
     row.raw = mail.redacted
     row.message_id = mail.message_id

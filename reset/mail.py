@@ -35,6 +35,12 @@ SUBJECTS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "reset": MappingProxyType(
             {"nb": "Tilbakestill passordet ditt", "en": "Reset your password"}
         ),
+        "set_password": MappingProxyType(
+            {
+                "nb": "Angi passord for den nye kontoen din",
+                "en": "Set the password for your new account",
+            }
+        ),
         "password_changed": MappingProxyType(
             {"nb": "Passordet ditt er endret", "en": "Your password has been changed"}
         ),
@@ -123,12 +129,14 @@ class MailComposer:
         outbox_id: int,
         now: dt.datetime,
         valid_for: dt.timedelta,
+        kind: str = "reset",
     ) -> ComposedMail:
-        """The "Angi nytt passord" mail for ``to``."""
+        """The "Angi nytt passord" mail for ``to``; ``kind="set_password"`` words it for a new
+        account (same token and link)."""
         context = {"address": to, "minutes": int(valid_for.total_seconds() // 60)}
         real = {**context, "link": self.reset_link(token)}
         hidden = {**context, "link": self.reset_link(REDACTED)}
-        return self._compose("reset", to, language, outbox_id, now, real, hidden)
+        return self._compose(kind, to, language, outbox_id, now, real, hidden)
 
     def password_changed_mail(
         self, *, to: str, language: str, outbox_id: int, now: dt.datetime, changed_at: dt.datetime

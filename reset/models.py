@@ -94,9 +94,27 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(2), default="nb")
     created: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     password_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # set when an operator disables the account: no sign-in, no session, no reset mail
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, email={self.email!r}, role={self.role!r})"
+
+
+class AccountAudit(Base):
+    """One change an operator made to an account: who (``actor``), what, to whom, when.
+
+    ``address`` is text, not a foreign key, so the record outlives a deleted account.
+    """
+
+    __tablename__ = "account_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(MAX_ADDRESS_LENGTH))
+    action: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(MAX_ADDRESS_LENGTH))
+    detail: Mapped[str] = mapped_column(String(255), default="")
 
 
 class UserSession(Base):

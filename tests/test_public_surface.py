@@ -95,6 +95,8 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
             "maildiag.outbox",
             "maildiag.jobs",
             "maildiag.facts",
+            "maildiag.metrics",
+            "maildiag.logs",
         ),
     ),
     (("maildiag.services",),),

@@ -9,11 +9,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from maildiag.commands import (
+    accounts,
     authenticate,
     checklist,
     headers,
     lab,
     migrate,
+    ready,
     recipient,
     reports,
     scan,
@@ -35,6 +37,8 @@ COMMANDS: tuple[ModuleType, ...] = (
     checklist,
     testsend,
     scan,
+    accounts,
+    ready,
     reports,
     watch,
     lab,

@@ -187,6 +187,10 @@ async def _http(
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
+        # JSON logs: uvicorn's records go to the root logger's JSON handler, and the app logs
+        # each request itself (http.request), so uvicorn's access log is off
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        access_log=settings.log_format != "json",
         proxy_headers=False,
         server_header=False,
         lifespan="on",

@@ -1,6 +1,7 @@
 """The account pages' services: database, password hashing and policy, rate limits, the
 captcha verifier and the clock, built once from the settings; the one way to run a short
-database transaction off the event loop; and what support reads of an account.
+database transaction off the event loop; and what support reads of an account. Account
+administration is ``maildiag.services.account_admin``.
 
 Owns no request handling; the web's ``auth`` module keeps sessions and roles.
 """
@@ -171,7 +172,8 @@ def _sqlite_busy(exc: OperationalError) -> bool:
     return "database is locked" in str(exc.orig) or "busy" in str(exc.orig).lower()
 
 
-def _transaction(svc: ResetServices, work: Callable[[Session], T]) -> T:
+def transaction(svc: ResetServices, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one committed transaction in this thread (see ``in_transaction``)."""
     for attempt in range(_BUSY_ATTEMPTS):
         try:
             turn = svc.turns or contextlib.nullcontext()
@@ -191,7 +193,7 @@ def in_transaction(svc: ResetServices, work: Callable[[Session], T]) -> Awaitabl
     Exceptions from ``work`` roll the transaction back and propagate. On SQLite a transaction
     that lost the write lock to a concurrent one is started over.
     """
-    return asyncio.to_thread(_transaction, svc, work)
+    return asyncio.to_thread(transaction, svc, work)
 
 
 async def account_facts(svc: ResetServices, address: str) -> AccountFacts:

@@ -19,24 +19,28 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from diag.dmarc import default_psl
 from diag.resolver import Resolver
+from maildiag.metrics import Metrics
 from maildiag.services import build_services
 from maildiag.services.accounts import build_reset_services
 from maildiag.services.checklist import build_limits
+from maildiag.services.readiness import readiness
 from maildiag.settings import Settings
 from maildiag.web import deps, render, sink_access, sink_render
 from maildiag.web.auth import SignedInLookup, secure_cookies
 from maildiag.web.deps import AppState, app_state, close_limits, state_of
 from maildiag.web.hosts import add_host_check
+from maildiag.web.observe import RequestObserver
 from maildiag.web.render import error_page
 from maildiag.web.routes import (
     account_pages,
+    admin_accounts,
     api_spf,
     captcha_routes,
     check_pages,
@@ -72,30 +76,28 @@ def build_state(
 ) -> AppState:
     """The app's services and the web's own parts, each built once, here."""
     services = build_services(settings, resolver=resolver)
-    registry = CollectorRegistry()
-    requests = Counter(
-        "maildiag_http_requests", "HTTP requests", ["method", "status"], registry=registry
-    )
+    accounts = build_reset_services(settings)
     return AppState(
         settings=settings,
         psl=services.psl,
         resolver=resolver,
         sink=sink,
-        reset=build_reset_services(settings),
+        reset=accounts,
         limits=build_limits(settings),
-        registry=registry,
-        requests=requests,
+        metrics=Metrics(accounts.engine),
         sink_only=sink_only,
     )
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     """Security headers on every answer; behind trusted proxies, their view of the client
-    (so every other part sees the client the proxy saw); outermost, the Host allowlist."""
+    (so every other part sees the client the proxy saw); the Host allowlist; outermost, the
+    request id, the request metrics and the request's log event."""
     app.add_middleware(_SecurityHeaders)
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     add_host_check(app, settings)
+    app.add_middleware(RequestObserver)
 
 
 def create_app(
@@ -113,7 +115,7 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.maildiag = state = build_state(settings, resolver=resolver, sink=sink)
-    state.registry.register(WatchEvents(lambda: state.reset.engine))
+    state.metrics.registry.register(WatchEvents(lambda: state.reset.engine))
     app.add_middleware(SignedInLookup)  # innermost: it sees the client the proxies named
     _add_middleware(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -133,6 +135,7 @@ def create_app(
     app.include_router(reports_api.router, prefix="/api/v1")
     app.include_router(watch_pages.router)
     app.include_router(watch_pages.api, prefix="/api/v1")
+    app.include_router(admin_accounts.router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)
@@ -143,15 +146,36 @@ def create_app(
         as if there were none: the page is not advertised to the world)."""
         if not _client_in(request, settings.metrics_allow):
             raise StarletteHTTPException(404, "Not Found")
-        return Response(
-            generate_latest(app_state(request).registry), media_type=CONTENT_TYPE_LATEST
-        )
+        exposition = app_state(request).metrics.exposition()
+        return Response(exposition, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        """200 when the database, Redis (when configured) and the relay answer in time, else
+        503 naming what failed. What went wrong is told only to ``metrics_allow`` clients."""
+        checks = await readiness(settings, app_state(request).reset.engine)
+        detailed = _client_in(request, settings.metrics_allow)
+        body = {
+            "status": "ready" if all(c.ok for c in checks) else "not_ready",
+            "failed": [c.name for c in checks if not c.ok],
+            "checks": {
+                c.name: {"ok": c.ok, "seconds": round(c.seconds, 4)}
+                | ({"error": c.error} if detailed and c.error else {})
+                for c in checks
+            },
+        }
+        return JSONResponse(body, status_code=200 if not body["failed"] else 503)
+
+    _add_healthz(app)
+    return app
+
+
+def _add_healthz(app: FastAPI) -> None:
+    """``/healthz``: the process answers (nothing else is checked)."""
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok\n")
-
-    return app
 
 
 def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
@@ -170,6 +194,7 @@ def create_sink_app(settings: Settings, sink: SinkHandle) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)
+    _add_healthz(app)
     return app
 
 
@@ -219,7 +244,6 @@ class _SecurityHeaders(BaseHTTPMiddleware):
             "default-src 'self'; img-src 'self' data:; style-src 'self'; "
             "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'",
         )
-        state.requests.labels(request.method, str(response.status_code)).inc()
         return response
 
 

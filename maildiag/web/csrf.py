@@ -108,7 +108,12 @@ def field(form: FormData, name: str) -> str:
 
 async def csrf_protect(request: Request) -> None:
     """Dependency for every POST form: 403 with the reason when the token does not check out."""
-    form = await read_form(request)
+    check_form(request, await read_form(request))
+
+
+def check_form(request: Request, form: FormData) -> None:
+    """The check of ``csrf_protect`` on a form already read (an upload, read with its own
+    limits); raises HTTPException 403 with the reason."""
     try:
         check_token(_key(request), request.cookies.get(_cookie(request)), field(form, FIELD))
     except CsrfError as exc:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
-from prometheus_client import CollectorRegistry, Counter
 
 from diag.resolver import Resolver
+from maildiag.metrics import Metrics
 from maildiag.services import Services
 from maildiag.services.accounts import ResetServices
 from maildiag.services.checklist import Limits
@@ -34,10 +34,13 @@ class AppState(Services):
 
     reset: ResetServices
     limits: Limits
-    registry: CollectorRegistry
-    requests: Counter
+    metrics: Metrics
     sink_only: bool = False  # the sink-only app (``maildiag sink``), with its own sign-in
     sink_views: MessageViews | None = None  # the sink pages' renderers, made on first view
+
+    def new_resolver(self) -> Resolver:
+        """A resolver for one use, with each query's latency in the metrics."""
+        return self.metrics.timed(super().new_resolver())
 
 
 def app_state(request: Request) -> AppState:

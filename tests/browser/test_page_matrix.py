@@ -312,6 +312,12 @@ def _reports_with_a_refused_file(page: Any, url: Callable[[str], str]) -> Any:
     return page.goto(url("/reports"))
 
 
+def _admin_search(page: Any, url: Callable[[str], str]) -> Any:
+    page.goto(url("/admin/accounts"))
+    page.fill("#q", "kunde")
+    return _submit(page, "form[role=search] button[type=submit]")
+
+
 def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
     """The pages ``role`` can reach, and those it is refused (with their deliberate status)."""
     domain = CHECK_DOMAIN[role]
@@ -337,11 +343,23 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
         return [*common, _goto("/account", name="/account (logged out: the login)")]
     common.append(_goto("/account"))
     if role == "user":
-        return [*common, _goto("/support", 403), _goto("/reports", 403), _goto("/watch", 403)]
+        return [
+            *common,
+            _goto("/support", 403),
+            _goto("/reports", 403),
+            _goto("/watch", 403),
+            _goto("/admin/accounts", 404),
+        ]
     if role not in STAFF:
         return common
+    admin_only = (
+        [_goto("/admin/accounts"), Visit("/admin/accounts (search)", _admin_search)]
+        if role == "admin"
+        else [_goto("/admin/accounts", 404)]
+    )
     return [
         *common,
+        *admin_only,
         _goto("/support"),
         _goto("/support?address=kari%40kunde-ok.example", name="/support (lookup)"),
         Visit("/support (checklist)", _support_checklist, ready=".checklist"),
@@ -384,7 +402,7 @@ def watched(lab_process: LabProcess) -> None:
 @pytest.fixture(scope="module")
 def reset_mail(lab_process: LabProcess) -> tuple[str, int]:
     """A valid reset token and the id of the mail that carried it."""
-    with httpx.Client(base_url=lab_process.base_url, headers=lab_process.bearer) as api:
+    with httpx.Client(base_url=lab_process.base_url, headers=lab_process.bearer, timeout=60) as api:
         message = _request_reset(api, RESET_ACCOUNT)
         link = _link(api, message["id"])
     return link.rsplit("token=", 1)[1], int(message["id"])

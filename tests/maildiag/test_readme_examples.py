@@ -8,7 +8,8 @@ directory that holds ``examples/``, its startup lines are compared, and every ot
 there beside it, in process, reading the lab's ``data/lab.toml`` as a newcomer's commands do. A
 block marked ``<!-- example: parse-only -->`` runs until stopped or needs what a test cannot
 give; only its arguments are parsed. Ports, the directory the examples run in, the SMTP
-transcript's times and a certificate's expiry are normalised; nothing else is.
+transcript's times, the readiness checks' durations and a certificate's expiry are normalised;
+nothing else is.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ _NORMALISE = (
     (re.compile(r"\bport \d{1,5}$", re.MULTILINE), "port PORT"),
     # the SMTP transcript's time since connecting: "     0.6 ms S: 220 …"
     (re.compile(r"^( *)\d+\.\d ms (?=[*SC]: )", re.MULTILINE), r"\1T ms "),
+    # how long each of `maildiag ready`'s checks took: "database: ok (7 ms)"
+    (re.compile(r"^(\w+: (?:ok|FAILED .*)) \(\d+ ms\)$", re.MULTILINE), r"\1 (T ms)"),
     # the lab certificate's expiry (made when the lab first starts)
     (
         re.compile(r"^(  Certificate: .* \()\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\)$", re.M),
@@ -282,3 +285,7 @@ def test_the_shown_part_and_the_normalisation() -> None:
         normalise("at 2001-08-30T12:13:06+01:00 +-15.0 s")
         == "at 2001-08-30T12:13:06+01:00 +-15.0 s"
     )
+    assert normalise("database: ok (41 ms)\nrelay: FAILED x (9 ms)") == (
+        "database: ok (T ms)\nrelay: FAILED x (T ms)"
+    )
+    assert normalise("Sent in 41 ms (9 ms)") == "Sent in 41 ms (9 ms)"

@@ -137,7 +137,12 @@ async def reset_env(tmp_path: Path, **overrides: Any) -> AsyncIterator[Env]:
     svc = build_reset_services(settings, engine=engine, hasher=CHEAP_HASHER)
     app.state.maildiag.reset = svc
     transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    # One X-Request-ID for the client's requests, as a proxy in front would send: the app
+    # echoes it, so two answers compared whole do not differ by a fresh id each.
+    headers = {"X-Request-ID": "test-client-0001"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as client:
         try:
             yield Env(app, settings, svc, client)
         finally:

@@ -122,7 +122,7 @@ def test_dummy_verification_is_always_false(hasher: reset.PasswordHasher) -> Non
 def test_public_surface_is_exactly_all() -> None:
     public = {name for name in vars(reset) if not name.startswith("_")}
     modules = {
-        "accounts", "captcha", "delivery", "errors", "flow", "mail", "models", "outbox",
+        "accounts", "admin", "captcha", "delivery", "errors", "flow", "mail", "models", "outbox",
         "passwords", "policy", "ratelimit", "replay", "secret", "siteverify", "tokens", "worker",
     }  # fmt: skip
     assert public - modules == set(reset.__all__)
@@ -137,4 +137,5 @@ def test_tables_live_on_the_package_metadata() -> None:
         "reset_tokens",
         "outbox",
         "delivery_log",
+        "account_audit",
     }

@@ -214,7 +214,9 @@ async def forgot_submit(request: Request) -> Response:
     address = field(form, "email")
     lang = _lang(request)
     problem = email_problem(address, lang)
+    counted = deps.app_state(request).metrics.reset_requests
     if problem is not None:
+        counted.labels("invalid").inc()
         return _forgot_page(request, 400, email=address[:MAX_ADDRESS_LENGTH], error=problem)
     svc = deps.reset_services(request)
     ip = _client_ip(request)
@@ -222,6 +224,7 @@ async def forgot_submit(request: Request) -> Response:
     verdict = await svc.captcha.verify(solution_of(settings, form), ip)
     if not verdict.ok:
         log.info("reset.captcha_refused reason=%s", verdict.reason)
+        counted.labels("captcha_refused").inc()
         error = i18n.text("input.captcha", lang, reason=verdict.reason)
         return _forgot_page(request, 400, email=address, error=error)
     decision = await svc.limiter.hit(ip, address)
@@ -229,6 +232,7 @@ async def forgot_submit(request: Request) -> Response:
         await _queue_request(svc, address, lang, ip)
     else:
         log.info("reset.rate_limited by=%s", decision.limited_by)
+    counted.labels("queued" if decision.allowed else "rate_limited").inc()
     return _private(page(request, "forgot_password_sent.html", senders=reset.SENDER_IDENTITIES))
 
 
