@@ -23,7 +23,7 @@ from diag.checklist import (
     Checklist,
     Placement,
     ProbeOptions,
-    RcptRule,
+    RcptSource,
     checklist_from_evidence,
     gather_evidence,
 )
@@ -131,13 +131,14 @@ async def check(
     *,
     audience: str,
     probe: ProbeOptions,
-    rcpt: RcptRule | None = None,
+    rcpt: RcptSource | None = None,
     account: AccountSource = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
     test_sends: Sequence[TestSendResult] = (),
     test_send: TestSendRunner | None = None,
     sink: SinkHandle | None = None,
+    admit: Callable[[], Awaitable[object]] | None = None,
 ) -> CheckOutcome:
     """The ``audience`` checklist for ``address``: the one path every page, API and command
     takes. Probes as ``probe`` says, asks RCPT TO as ``rcpt`` says (None: diag's default for
@@ -145,8 +146,10 @@ async def check(
     are given (``test_sends``) or made beside the lookups under the deadline (``test_send``;
     cut off: ``error`` "timeout"). With the ``sink`` of this process (the lab's, the demo
     domains' MX), where it filed our own mails to ``address`` is read beside the lookups.
-    Raises ValueError for an unknown audience or a malformed address; what reading
-    ``account`` raises propagates.
+    ``admit`` (the caller's permission, a session read) runs beside the lookups, before
+    anything else but them (``diag.checklist.gather_evidence``). Raises ValueError for an
+    unknown audience or a malformed address; what ``admit`` or reading ``account`` raises
+    propagates.
     """
     made: list[TestSendRun | None] = []  # what test_send made, once it has finished
 
@@ -182,6 +185,7 @@ async def check(
         deadline=check_deadline(settings),
         dnsbl_zones=settings.dnsbl_zones,
         placements=placed if sink is not None else (),
+        admit=admit,
     )
     ran = made[0] if made else TestSendRun(error="timeout") if test_send is not None else None
     return CheckOutcome(checklist_from_evidence(evidence), evidence.senders, ran)

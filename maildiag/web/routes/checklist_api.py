@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import reset
-from diag.checklist import RcptRule
+from diag.checklist import RcptSource
 from diag.errors import InputError
 from maildiag.services.accounts import account_facts
 from maildiag.services.checklist import admin_check, check, probe_options
@@ -32,9 +32,9 @@ from maildiag.services.inputs import (
     domain_target,
 )
 from maildiag.web import deps, i18n
-from maildiag.web.auth import SignedIn, optional_user
+from maildiag.web.auth import SignedIn, optional_user, session_id_of
 from maildiag.web.checklist_web import MAX_PASTE, client_ip, limited_reason, private, retry_after
-from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
+from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe, staff_probe
 from reports import checklist_json, checklist_view
 
 log = logging.getLogger(__name__)
@@ -137,10 +137,16 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
             log.info("checklist.rate_limited audience=self by=%s", decision.limited_by)
             return _rate_limited(decision, lang)
         probe, account = probe_options(deps.settings(request), smtp=False), None
-        rcpt: RcptRule = False
+        rcpt: RcptSource = False
     else:
-        user = await staff_user(request, body.audience)
-        probe, rcpt = smtp_probe(request, user, body.audience), rcpt_rule(user)
+        if session_id_of(request) is None:  # no lookup at all without a session to check
+            raise HTTPException(401, "login required: sign in at /login")
+        admitted: list[SignedIn] = []
+
+        async def admit() -> None:  # the session read, beside the first lookups
+            admitted.append(await staff_user(request, body.audience))
+
+        probe, rcpt = staff_probe(request), lambda: rcpt_rule(admitted[0])
         # read while the checklist's lookups are in flight, not before them
         svc = deps.reset_services(request)
         account = partial(account_facts, svc, address) if body.audience == "support" else None
@@ -155,6 +161,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         headers=_bytes(body.headers),
         bounce=_bytes(body.bounce),
         sink=deps.sink(request),
+        admit=admit if body.audience != "self" else None,
     )
     return private(JSONResponse(checklist_json(checklist_view(outcome.checklist, lang=lang))))
 
