@@ -4,9 +4,11 @@ The self audience needs no login and is rate limited per client IP and per addre
 reads accounts and never opens an SMTP session (the DNS-only check). The support and admin
 audiences need a logged-in session with that role (or higher): 401 without one, 403 with a
 lower role; they probe the recipient's server, RCPT TO only for an address with an account
-unless an admin asks. ``GET /api/v1/check`` probes only for a signed-in admin. Probes are
-limited per mail server for all users (``maildiag.web.probing``). Bad input is a 4xx with
-the reason.
+unless an admin asks. Without a session cookie they are refused before any lookup; with one,
+the session is read while the first DNS questions are out, and a refusal cancels the lookups
+before any account read, placement read or probe. ``GET /api/v1/check`` probes only for a
+signed-in admin. Probes are limited per mail server for all users (``maildiag.web.probing``).
+Bad input is a 4xx with the reason.
 """
 
 from __future__ import annotations
