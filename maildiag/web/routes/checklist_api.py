@@ -14,6 +14,7 @@ Bad input is a 4xx with the reason.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Literal
 
@@ -131,6 +132,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         address = clean_address(body.address)
     except InputError as exc:
         return _invalid("address", i18n.reason(exc, "en"))
+    admit: Callable[[], Awaitable[None]] | None = None  # the caller's permission, when needed
     if body.audience == "self":
         if body.headers is not None or body.bounce is not None:
             return _invalid("headers", "pasted headers and bounces are for support and admin")
@@ -145,9 +147,10 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
             raise HTTPException(401, "login required: sign in at /login")
         admitted: list[SignedIn] = []
 
-        async def admit() -> None:  # the session read, beside the first lookups
+        async def read_session() -> None:  # beside the first lookups
             admitted.append(await staff_user(request, body.audience))
 
+        admit = read_session
         probe, rcpt = staff_probe(request), lambda: rcpt_rule(admitted[0])
         # read while the checklist's lookups are in flight, not before them
         svc = deps.reset_services(request)
@@ -163,7 +166,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         headers=_bytes(body.headers),
         bounce=_bytes(body.bounce),
         sink=deps.sink(request),
-        admit=admit if body.audience != "self" else None,
+        admit=admit,
     )
     return private(JSONResponse(checklist_json(checklist_view(outcome.checklist, lang=lang))))
 
