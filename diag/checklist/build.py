@@ -176,10 +176,11 @@ async def gather_evidence(
     The DNS lookups start first; everything else starts once their first questions are out
     (``diag.checklist.questions``), so that its worker threads run while the answers are
     awaited instead of delaying the questions. ``admit`` (the caller's permission, a session
-    read) is then called; what it raises cancels everything and propagates, and nothing but
-    the lookups runs before it has returned: no account read, test send, placement read or
-    probe. ``account`` is read for the support audience only: the facts, or a coroutine
-    function that reads them (a database read); what it raises propagates. The probe asks
+    read) is then called beside the read of ``placements`` (which every audience sees); what
+    it raises cancels everything and propagates, and nothing else runs before it has
+    returned: no account read, test send, paste reading or probe. ``account`` is read for the
+    support audience only: the facts, or a coroutine function that reads them (a database
+    read); what it raises propagates. The probe asks
     RCPT TO as ``rcpt`` says (a rule, or a function returning one once admitted), by default
     for support and admin (never for self). Pasted ``headers`` and ``bounce`` are read in a
     worker thread meanwhile. ``test_sends`` are results, or a coroutine function that makes
@@ -192,7 +193,12 @@ async def gather_evidence(
     clock = now or dt.datetime.now(dt.UTC)
     sender_addresses = tuple(dict.fromkeys(s.address for s in senders))
     asking = CountingResolver(resolver)
-    ready = asyncio.Event()  # the first questions are out and the caller is admitted
+    out = asyncio.Event()  # the first questions are out
+    ready = asyncio.Event()  # ... and the caller is admitted
+
+    async def when_out(job: Callable[[], Awaitable[T]]) -> T:
+        await out.wait()
+        return await job()
 
     async def when_ready(job: Callable[[], Awaitable[T]]) -> T:
         await ready.wait()
@@ -214,13 +220,14 @@ async def gather_evidence(
     }
     if callable(test_sends):
         jobs[_TEST_SENDS] = when_ready(test_sends)
-    if callable(placements):
-        jobs[_PLACEMENTS] = when_ready(placements)
+    if callable(placements):  # what any audience may see: no need to wait for admission
+        jobs[_PLACEMENTS] = when_out(placements)
     ends = asyncio.get_running_loop().time() + deadline
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
     pastes = asyncio.ensure_future(when_ready(lambda: read_pastes(headers, bounce)))
     try:
         await first_questions_out(asking)
+        out.set()
         if admit is not None:
             await admit()
         ready.set()

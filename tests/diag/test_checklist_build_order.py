@@ -201,7 +201,8 @@ async def test_a_caller_refused_by_admit_gets_nothing_but_questions_asked() -> N
 
     with pytest.raises(PermissionError):
         await _gather(resolver, audience="support", account=read, placements=placed, admit=refuse)
-    assert ran == ["admit"]
+    assert "admit" in ran
+    assert set(ran) <= {"admit", "placements"}  # what any audience may see may be read beside it
     assert resolver.asked  # the lookups had started; they are cancelled, not awaited
 
 
