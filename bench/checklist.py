@@ -10,14 +10,19 @@ resolver per request (``--server thread|process`` moves the DNS server). The sel
 is also timed for an address that has no account, interleaved, and its answer compared: it
 must not tell the two apart, in output or in time.
 
-Each median is compared with the critical path of the checklist's DNS queries, measured as
-``bench.sender`` measures the sender report's (its ``LevelResolver``, ``inherent_chains`` and
-``dns_server`` are used here): the chain our code makes, and the inherent chain read from the
-zone's data (the sender identities' chains, and the recipient's MX -> its host's addresses,
-which the SMTP probe then connects to). The target is a median at most 1.5 times the inherent
-critical path. It also prints the CPU time of this thread per checklist (the app, the sink's
-side of the probe, and with ``loop`` the DNS server) and the same checklists with instant
-answers.
+Each median is compared with its row's critical path: the time the checklist must spend
+waiting on the network whatever its code does. For every row that is the chain of its DNS
+queries, measured as ``bench.sender`` measures the sender report's (its ``LevelResolver``,
+``inherent_chains`` and ``dns_server`` are used here): the chain our code makes, and the
+inherent chain read from the zone's data (the sender identities' chains, and the recipient's
+MX -> its host's addresses), levels times the latency. The support row's SMTP probe can only
+start once the MX host's address is known, so its critical path adds the probe's TCP connect
+to that address (the lab MX: the sink, on loopback), the median of ``--runs`` connects timed
+in the same run after the checklists. The probe's SMTP exchanges that follow are work of the
+two ends in this process, not waiting, and count against the budget like all other work. The
+target is a median at most 1.5 times the critical path. It also prints the CPU time of this
+thread per checklist (the app, the sink's side of the probe, and with ``loop`` the DNS server)
+and the same checklists with instant answers.
 """
 
 from __future__ import annotations
@@ -71,8 +76,7 @@ Chain = tuple[str, ...]
 def mx_chain(zone: ZoneData, domain: str) -> Chain:
     """MX -> the first host's A/AAAA (the probe connects to that address; RFC 5321 §5.1);
     without MX records, the implicit MX's A/AAAA; a null MX ends at the MX answer."""
-    types = {n.lower().rstrip("."): t for n, t in zone.items()}
-    records = [str(r) for r in types.get(domain, {}).get("MX", ())]
+    records = _records(zone, domain, "MX")
     if not records:
         return (f"{domain} MX", f"{domain} A/AAAA (implicit MX)")
     host = normalize_name(records[0].split()[-1])
@@ -185,6 +189,19 @@ async def timed(lab: Lab, runs: int) -> dict[str, list[tuple[float, float]]]:
     return times
 
 
+async def connect_times(lab: Lab, address: str, count: int) -> list[float]:
+    """Seconds per TCP connect to the lab MX at ``address`` (the sink's SMTP port), opened as the
+    probe opens it (``asyncio.open_connection``); each connection is closed unused."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        _, writer = await asyncio.open_connection(address, lab.settings.smtp_port)
+        times.append(time.perf_counter() - started)
+        writer.close()
+        await writer.wait_closed()
+    return times
+
+
 async def our_levels(data: Path, keys: list[LabKey], zone: ZoneData) -> dict[str, Any]:
     """Per row: the deepest level of our code's DNS queries, and every query's level. Each
     row is asked once with instant answers first, so no first-request work counts."""
@@ -201,16 +218,33 @@ async def our_levels(data: Path, keys: list[LabKey], zone: ZoneData) -> dict[str
     return found
 
 
+async def _timed_with_connects(lab: Lab, zone: ZoneData, runs: int) -> dict[str, Any]:
+    times: dict[str, Any] = dict(await timed(lab, runs))
+    times["connect"] = await connect_times(lab, mx_address(zone, REGISTERED), runs)
+    return times
+
+
+def mx_address(zone: ZoneData, address: str) -> str:
+    """The first address of the first MX host of ``address``'s domain in the zone's data."""
+    host = _records(zone, address.rpartition("@")[2], "MX")[0].split()[-1]
+    return _records(zone, normalize_name(host), "A")[0]
+
+
+def _records(zone: ZoneData, name: str, rdtype: str) -> list[str]:
+    types = {n.lower().rstrip("."): t for n, t in zone.items()}
+    return [str(r) for r in types.get(name, {}).get(rdtype, ())]
+
+
 async def _measure_at(
     data: Path, keys: list[LabKey], zone: ZoneData, latency: float, where: str, runs: int
-) -> dict[str, list[tuple[float, float]]]:
+) -> dict[str, Any]:
     if where == "loop":  # as maildiag serve --lab runs it
         server = LabDnsServer(zone, latency=latency)
         async with server, open_lab(data, keys, server.port) as lab:
-            return await timed(lab, runs)
+            return await _timed_with_connects(lab, zone, runs)
     with dns_server(zone, latency, where) as port:
         async with open_lab(data, keys, port) as lab:
-            return await timed(lab, runs)
+            return await _timed_with_connects(lab, zone, runs)
 
 
 def measure(runs: int, latency: float, where: str) -> dict[str, Any]:
@@ -246,7 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     m = measure(args.runs, args.latency, args.server)
     depth = max(len(chain) for chain in m["chains"].values())
-    bound = depth * args.latency
+    dns_bound = depth * args.latency
+    connect = statistics.median(m["walls"]["connect"])
+    bounds = {row: dns_bound + (connect if row == "support" else 0.0) for row in ROWS}
     print(
         f"latency {args.latency * 1000:.0f} ms per answer; DNS server: {args.server};"
         f" {args.runs} runs per row, interleaved"
@@ -258,19 +294,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("inherent chains (from the zone's data):")
     for check, links in m["chains"].items():
         print(f"  {len(links)}: {check}: {' -> '.join(links)}")
-    print(f"inherent critical path: {depth} levels = {bound * 1000:.0f} ms")
+    print(f"inherent DNS critical path: {depth} levels = {dns_bound * 1000:.0f} ms")
+    print(
+        f"the probe's TCP connect to the lab MX (loopback), median of {args.runs}:"
+        f" {connect * 1000:.2f} ms; support's critical path:"
+        f" {bounds['support'] * 1000:.2f} ms"
+    )
     for row, (level, queries) in m["levels"].items():
         print(f"our code's critical path, {row}: {level} levels ({len(queries)} distinct queries)")
     deepest = sorted(f"{n} {t}" for (n, t), lvl in m["levels"][ROWS[0]][1].items() if lvl > 1)
     print(f"  asked after an answer ({ROWS[0]}): {', '.join(deepest)}")
     walls = {row: [wall for wall, _ in m["walls"][row]] for row in ROWS}
     medians = {row: statistics.median(walls[row]) for row in ROWS}
+    ratios = {row: medians[row] / bounds[row] for row in ROWS}
     for row in ROWS:
         cpu = statistics.median(cpu for _, cpu in m["walls"][row])
         instant = [wall for wall, _ in m["instant"][row]]
         print(f"{row}: {median_text(walls[row])}")
         print(
-            f"  {medians[row] / bound:.2f}x the critical path; CPU {cpu * 1000:.1f} ms;"
+            f"  {ratios[row]:.2f}x the critical path; CPU {cpu * 1000:.1f} ms;"
             f" with instant answers: median {statistics.median(instant) * 1000:.0f} ms"
         )
     print("| row | median | p90 | critical path | median / critical path |")
@@ -279,14 +321,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         p90 = statistics.quantiles(walls[row], n=10)[-1]
         print(
             f"| {row} | {medians[row] * 1000:.0f} ms | {p90 * 1000:.0f} ms"
-            f" | {bound * 1000:.0f} ms | {medians[row] / bound:.2f}x |"
+            f" | {bounds[row] * 1000:.1f} ms | {ratios[row]:.2f}x |"
         )
     self_ratio = medians["self, registered"] / medians["self, no account"]
     print(f"self checklist, registered / no account: {self_ratio:.3f} (same output: checked)")
     print(f"support / self: {medians['support'] / medians['self, registered']:.2f}")
-    worst = max(medians.values()) / bound
+    worst = max(ratios.values())
     verdict = "met" if worst <= TARGET_RATIO else "NOT met"
-    print(f"target: every median <= {TARGET_RATIO}x the critical path: {verdict} ({worst:.2f}x)")
+    print(f"target: every median <= {TARGET_RATIO}x its critical path: {verdict} ({worst:.2f}x)")
     return 0
 
 

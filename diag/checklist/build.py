@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from diag.checklist.facts import (
     AUDIENCE_ITEMS,
@@ -32,6 +32,7 @@ from diag.checklist.facts import (
     is_audience,
 )
 from diag.checklist.items import ITEM_FUNCTIONS
+from diag.checklist.questions import CountingResolver, first_questions_out
 from diag.checklist.readers import read_bounce, read_spam_verdict
 from diag.checklist.smtp import probe_recipient
 from diag.deadline import cancel_all, gather_within
@@ -61,6 +62,9 @@ def split_address(address: str) -> tuple[str, str]:
 # Whether the probe asks RCPT TO: yes, no, or only for an address with an account (the
 # support audience's rule below admin), decided once the account has been read.
 RcptRule = bool | Literal["registered"]
+# The rule, or a function that gives it once the caller is admitted (a staff user's role).
+RcptSource = RcptRule | Callable[[], RcptRule]
+T = TypeVar("T")
 
 
 async def decide_rcpt(rule: RcptRule, account: Awaitable[AccountFacts | None]) -> bool:
@@ -177,59 +181,86 @@ async def gather_evidence(
     test_sends: TestSendSource = (),
     now: dt.datetime | None = None,
     deadline: float = DEFAULT_DEADLINE,
-    rcpt: RcptRule | None = None,
+    rcpt: RcptSource | None = None,
     dnsbl_zones: Sequence[str] = (),
     placements: PlacementSource = (),
     receiver_reports: ReceiverReportSource = (),
     transport: TransportCheck | None = None,
+    admit: Callable[[], Awaitable[object]] | None = None,
 ) -> Evidence:
     """The evidence for ``address`` as ``audience`` (self, support or admin) needs it.
     With ``transport``, the recipient's MTA-STS, TLS-RPT and DANE records are checked beside
     the probe.
 
-    ``account`` is read for the support audience only: the facts, or a coroutine function that
-    reads them (a database read), called once the lookups are in flight so the read overlaps
-    them; what it raises propagates. The probe asks RCPT TO as ``rcpt`` says, by default for
-    support and admin (never for self). Pasted ``headers`` and ``bounce`` are read in a worker
-    thread meanwhile. ``test_sends`` are results, or a coroutine function that makes them,
-    run beside the lookups under the same deadline (cut off or failed: no results);
-    ``placements`` and ``receiver_reports`` (what the recipient's receiver reported about our
-    mail in its DMARC reports) are given or read the same way. Raises
-    ValueError for an unknown audience or a malformed address.
+    The DNS lookups start first; everything else starts once their first questions are out
+    (``diag.checklist.questions``), so that its worker threads run while the answers are
+    awaited instead of delaying the questions. ``admit`` (the caller's permission, a session
+    read) is then called beside the read of ``placements`` (which every audience sees); what
+    it raises cancels everything and propagates, and nothing else runs before it has
+    returned: no account read, test send, paste reading or probe. ``account`` is read for the
+    support audience only: the facts, or a coroutine function that reads them (a database
+    read); what it raises propagates. The probe asks
+    RCPT TO as ``rcpt`` says (a rule, or a function returning one once admitted), by default
+    for support and admin (never for self). Pasted ``headers`` and ``bounce`` are read in a
+    worker thread meanwhile. ``test_sends`` are results, or a coroutine function that makes
+    them, run beside the lookups under the same deadline (cut off or failed: no results);
+    ``receiver_reports`` (what the recipient's receiver reported about our mail in its DMARC
+    reports) are given or read the same way, once admitted. ``transport`` checks the
+    recipient's MTA-STS, TLS-RPT, DANE and STARTTLS beside the MX lookups.
+    Raises ValueError for an unknown audience or a malformed address.
     """
     if not is_audience(audience):
         raise ValueError(f"unknown audience {audience!r}; use one of {', '.join(AUDIENCES)}")
     _, domain = split_address(address)
     clock = now or dt.datetime.now(dt.UTC)
     sender_addresses = tuple(dict.fromkeys(s.address for s in senders))
+    asking = CountingResolver(resolver)
+    out = asyncio.Event()  # the first questions are out
+    ready = asyncio.Event()  # ... and the caller is admitted
+
+    async def when_out(job: Callable[[], Awaitable[T]]) -> T:
+        await out.wait()
+        return await job()
+
+    async def when_ready(job: Callable[[], Awaitable[T]]) -> T:
+        await ready.wait()
+        return await job()
+
     reading = asyncio.ensure_future(
-        read_account(account if audience == "support" else None)
-    )  # beside the lookups
-    rule: RcptRule = False if audience == "self" else (True if rcpt is None else rcpt)
+        when_ready(lambda: read_account(account if audience == "support" else None))
+    )
+    rule: RcptSource = False if audience == "self" else (True if rcpt is None else rcpt)
+
+    async def decided() -> bool:
+        return await decide_rcpt(rule() if callable(rule) else rule, asyncio.shield(reading))
+
     jobs: dict[str, Awaitable[Any]] = {
         "mx": _mx_and_probes(
             address,
             domain,
-            resolver,
+            asking,
             sender_addresses,
             probe,
-            rcpt=lambda: decide_rcpt(rule, asyncio.shield(reading)),
+            rcpt=lambda: when_ready(decided),
             transport=transport,
         ),
-        "senders": _sender_reports(
-            senders, resolver, deadline * 0.9, clock.timestamp(), dnsbl_zones
-        ),
+        "senders": _sender_reports(senders, asking, deadline * 0.9, clock.timestamp(), dnsbl_zones),
     }
     if callable(test_sends):
-        jobs[_TEST_SENDS] = test_sends()
-    if callable(placements):
-        jobs[_PLACEMENTS] = placements()
-    if callable(receiver_reports):
-        jobs[_RECEIVER_REPORTS] = receiver_reports()
+        jobs[_TEST_SENDS] = when_ready(test_sends)
+    if callable(placements):  # what any audience may see: no need to wait for admission
+        jobs[_PLACEMENTS] = when_out(placements)
+    if callable(receiver_reports):  # staff only: after admission
+        jobs[_RECEIVER_REPORTS] = when_ready(receiver_reports)
     ends = asyncio.get_running_loop().time() + deadline
     tasks = {name: asyncio.ensure_future(job) for name, job in jobs.items()}
-    pastes = asyncio.ensure_future(read_pastes(headers, bounce))
+    pastes = asyncio.ensure_future(when_ready(lambda: read_pastes(headers, bounce)))
     try:
+        await first_questions_out(asking)
+        out.set()
+        if admit is not None:
+            await admit()
+        ready.set()
         facts = await reading
         spam, bounce_facts = await pastes
     except BaseException:
@@ -368,6 +399,7 @@ __all__ = [
     "DEFAULT_DEADLINE",
     "AccountSource",
     "RcptRule",
+    "RcptSource",
     "TestSendSource",
     "build_checklist",
     "checklist_from_evidence",

@@ -124,6 +124,7 @@ async def probe_recipient(
         timeout=options.timeout,
         allow_private=options.allow_private,
         resolver=resolver,
+        known=host.addresses,  # just looked up for the MX report
     )
     return results_from_report(report, senders, rcpt=rcpt), report
 

@@ -80,12 +80,15 @@ async def probe(
     allow_private: bool,
     resolver: Resolver,
     tls_verify: bool = False,
+    known: Sequence[str] = (),
 ) -> ProbeReport:
     """Talk SMTP with ``host_or_ip`` up to RCPT TO, never DATA. Never raises for the server's
-    behaviour: every outcome is a finding, and the transcript is in the report."""
+    behaviour: every outcome is a finding, and the transcript is in the report. ``known``: the
+    host's addresses when the caller has just looked them up (an MX report's), tried in that
+    order without asking the resolver again; the guard still decides on each."""
     started = time.monotonic()
     host = host_or_ip.strip().rstrip(".").lower()
-    addresses, findings = await _addresses(host, resolver, allow_private)
+    addresses, findings = await _addresses(host, resolver, allow_private, known)
     attempts: list[JsonObject] = []
     for address in addresses:
         try:
@@ -140,13 +143,15 @@ async def probe(
 
 
 async def _addresses(
-    host: str, resolver: Resolver, allow_private: bool
+    host: str, resolver: Resolver, allow_private: bool, known: Sequence[str] = ()
 ) -> tuple[list[str], list[Finding]]:
     """The addresses to try (guard-approved), and findings for the ones refused."""
     try:
         candidates = [str(ipaddress.ip_address(host.strip("[]")))]
     except ValueError:
-        candidates, failure = await _resolve(host, resolver)
+        candidates, failure = list(known), None
+        if not candidates:
+            candidates, failure = await _resolve(host, resolver)
         if failure is not None:
             return [], [failure]
     allowed: list[str] = []

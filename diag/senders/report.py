@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
@@ -21,7 +21,7 @@ from diag.deadline import gather_within
 from diag.dmarc import default_psl
 from diag.errors import DnsError
 from diag.findings import ERROR, INFO, WARNING, Finding, has_errors, worst_severity
-from diag.jsonvalue import JsonObject, json_object
+from diag.jsonvalue import JsonObject, json_key, json_object
 from diag.resolver import Resolver, normalize_name
 from diag.senders.checks import (
     Part,
@@ -311,11 +311,17 @@ def _sections(
     return tuple(sections)
 
 
+def _by_name(entry: tuple[str, object]) -> str:
+    return str(entry[0])
+
+
 def _dedupe(findings: Iterable[Finding]) -> tuple[Finding, ...]:
-    seen: set[tuple[str, str]] = set()
+    """``findings`` without repeats: the same code with the same evidence as JSON, in any
+    order of its names."""
+    seen: set[tuple[str, Hashable]] = set()
     kept = []
     for item in findings:
-        key = (item.code, repr(sorted(json_object(item.evidence).items(), key=lambda kv: kv[0])))
+        key = (item.code, json_key(dict(sorted(item.evidence.items(), key=_by_name))))
         if key not in seen:
             seen.add(key)
             kept.append(item)

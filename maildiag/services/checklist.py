@@ -25,7 +25,7 @@ from diag.checklist import (
     Checklist,
     Placement,
     ProbeOptions,
-    RcptRule,
+    RcptSource,
     ReceiverReport,
     TransportCheck,
     checklist_from_evidence,
@@ -148,7 +148,7 @@ async def check(
     *,
     audience: str,
     probe: ProbeOptions,
-    rcpt: RcptRule | None = None,
+    rcpt: RcptSource | None = None,
     account: AccountSource = None,
     headers: bytes | None = None,
     bounce: bytes | None = None,
@@ -156,6 +156,7 @@ async def check(
     test_send: TestSendRunner | None = None,
     sink: SinkHandle | None = None,
     reports: sa.Engine | None = None,
+    admit: Callable[[], Awaitable[object]] | None = None,
 ) -> CheckOutcome:
     """The ``audience`` checklist for ``address``: the one path every page, API and command
     takes. Probes as ``probe`` says, asks RCPT TO as ``rcpt`` says (None: diag's default for
@@ -163,10 +164,12 @@ async def check(
     are given (``test_sends``) or made beside the lookups under the deadline (``test_send``;
     cut off: ``error`` "timeout"). With the ``sink`` of this process (the lab's, the demo
     domains' MX), where it filed our own mails to ``address`` is read beside the lookups.
-    With the database of receivers' ``reports``, what the receiver of ``address``'s domain
-    reported about our senders in the last week is read beside them too (support and admin).
-    Raises ValueError for an unknown audience or a malformed address; what reading
-    ``account`` raises propagates.
+    ``admit`` (the caller's permission, a session read) runs beside the lookups, before
+    anything else but them (``diag.checklist.gather_evidence``). Raises ValueError for an
+    unknown audience or a malformed address; what ``admit`` or reading ``account`` raises
+    propagates. With the database of receivers' ``reports``, what the receiver of
+    ``address``'s domain reported about our senders in the last week is read beside them too
+    (support and admin).
     """
     made: list[TestSendRun | None] = []  # what test_send made, once it has finished
 
@@ -215,6 +218,7 @@ async def check(
         transport=None
         if audience == "self"
         else TransportCheck(fetcher=policy_fetcher(settings, resolver)),
+        admit=admit,
     )
     ran = made[0] if made else TestSendRun(error="timeout") if test_send is not None else None
     return CheckOutcome(checklist_from_evidence(evidence), evidence.senders, ran)

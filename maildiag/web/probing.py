@@ -30,10 +30,15 @@ CHECK_ROLE = "admin"  # the domain check's probe needs this role
 def smtp_probe(request: Request, user: SignedIn | None, role: str) -> ProbeOptions:
     """The probe for this request: SMTP when ``user`` has ``role`` (gated by the per-server
     limit), else DNS only."""
-    settings = deps.settings(request)
     if user is None or not user.has_role(role):
-        return probe_options(settings, smtp=False)
-    return dataclasses.replace(probe_options(settings), gate=_target_gate(request))
+        return probe_options(deps.settings(request), smtp=False)
+    return staff_probe(request)
+
+
+def staff_probe(request: Request) -> ProbeOptions:
+    """The probe for a caller admitted to a staff audience (the checklist checks the role
+    before it probes): SMTP, gated by the per-server limit."""
+    return dataclasses.replace(probe_options(deps.settings(request)), gate=_target_gate(request))
 
 
 def rcpt_rule(user: SignedIn) -> RcptRule:

@@ -404,6 +404,25 @@ async def test_guard_applies_to_resolved_names() -> None:
     assert report.attempts == ()
 
 
+async def test_known_addresses_are_tried_without_asking_again(smtp_server: Server) -> None:
+    handler = Accept()
+    port = await smtp_server(handler)
+    resolver = MemoryResolver({})  # strict: any question fails the test
+    report = await run(port, host="mx.kunde.example", resolver=resolver, known=("127.0.0.1",))
+    assert report.connected
+    assert report.address == "127.0.0.1"
+    assert resolver.log == []
+    assert handler.mails == list(SENDERS)
+
+
+async def test_the_guard_decides_on_known_addresses_too() -> None:
+    report = await run(
+        25, host="mx.evil.example", allow_private=False, known=("169.254.169.254", "10.0.0.1")
+    )
+    assert codes(report) == ["probe.target_forbidden", "probe.target_forbidden"]
+    assert not report.connected
+
+
 async def test_probe_domain_falls_back_to_the_next_mx(smtp_server: Server) -> None:
     handler = Accept()
     port = await smtp_server(handler)

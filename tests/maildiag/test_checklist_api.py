@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import sessionmaker
 
+import diag.checklist.build as checklist_build
 import reset
 from diag.checklist import ITEM_KEYS, STATUSES, split_address
 from diag.errors import InputError
@@ -334,15 +335,55 @@ async def test_support_audience_sees_the_account(lab: Lab) -> None:
     assert "reset.requested" in items_of(known.json())
 
 
-async def test_support_audience_reads_the_account_while_the_lookups_are_in_flight(
-    lab: Lab, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("read", ["account_facts", "optional_user"])  # the account, the session
+async def test_support_audience_reads_while_the_lookups_are_in_flight(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, read: str
 ) -> None:
-    delayed = after_first_lookup(lab, monkeypatch, checklist_api.account_facts)
-    monkeypatch.setattr(checklist_api, "account_facts", delayed)
+    delayed = after_first_lookup(lab, monkeypatch, getattr(checklist_api, read))
+    monkeypatch.setattr(checklist_api, read, delayed)
     lab.login("support@visma.example")
     response = await _post(lab, {"address": "kari@kunde-ok.example", "audience": "support"})
     assert response.status_code == 200, response.text
-    assert items_of(response.json())["address.registered"]["status"] == "ok"
+    items = items_of(response.json())
+    assert items["address.registered"]["status"] == "ok"
+    assert items["recipient.can_receive"]["status"] == "ok"
+    assert items["delivery.accepted"]["evidence"]["rcpt_checked"] is True
+
+
+async def test_a_staff_audience_without_a_session_cookie_asks_no_dns_question(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = asyncio.Event()
+    state = lab.app.state.maildiag
+    monkeypatch.setattr(state, "resolver", _Noting(state.resolver, asked))
+    response = await _post(lab, {"address": "kari@kunde-ok.example", "audience": "support"})
+    assert response.status_code == 401
+    assert not asked.is_set()
+
+
+@pytest.mark.parametrize(("who", "status"), [(None, 401), ("kari@kunde-ok.example", 403)])
+async def test_a_refused_caller_gets_no_account_read_and_no_probe(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch, who: str | None, status: int
+) -> None:
+    done: list[str] = []
+
+    async def read(*args: Any) -> Any:
+        done.append("account")
+        raise AssertionError("the account was read")
+
+    async def probe(*args: Any, **kwargs: Any) -> Any:
+        done.append("probe")
+        raise AssertionError("the recipient was probed")
+
+    monkeypatch.setattr(checklist_api, "account_facts", read)
+    monkeypatch.setattr(checklist_build, "probe_recipient", probe)
+    if who is None:
+        lab.client.cookies.set(SESSION_COOKIE, "not-a-session-of-ours")
+    else:
+        lab.login(who)
+    response = await _post(lab, {"address": "kari@kunde-ok.example", "audience": "support"})
+    assert response.status_code == status, response.text
+    assert done == []
 
 
 async def test_the_checklist_api_hands_no_work_to_worker_threads(

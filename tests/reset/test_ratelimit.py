@@ -3,13 +3,17 @@ configured) in Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from limits.aio.storage.memory import Entry as MemoryEntry
 
 import reset
+from reset import ratelimit
 
 REDIS_ENV = "MAILDIAG_TEST_REDIS_URL"
 
@@ -123,3 +127,47 @@ async def test_a_target_is_limited_for_everyone_under_each_of_its_names(make_lim
 
 def test_target_limiter_repr() -> None:
     assert "5 per 10 minute" in repr(reset.TargetRateLimiter(per_target="5/10 minutes"))
+
+
+def _no_thread(*args: object, **kwargs: object) -> object:
+    raise AssertionError("a worker thread was started")
+
+
+async def test_the_memory_store_expires_without_a_worker_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the library's expiry pass ran asyncio.to_thread per key after every hit, and each thread
+    # held the event loop up (a checklist's first DNS questions waited for it)
+    monkeypatch.setattr(asyncio, "to_thread", _no_thread)
+    limiter = reset.ResetRateLimiter(per_ip="5/minute", per_address="5/minute")
+    try:
+        for _ in range(3):
+            assert (await limiter.hit("192.0.2.1", "kari@example.com")).allowed
+            timer = limiter._storage.timer  # type: ignore[attr-defined]  # the expiry pass
+            assert isinstance(timer, asyncio.Task)
+            await timer
+            assert timer.exception() is None
+    finally:
+        await limiter.aclose()
+
+
+async def test_the_expiry_pass_drops_exactly_the_expired_entries() -> None:
+    storage = ratelimit._LoopMemoryStorage()
+    now = time.time()
+
+    def entry(expires_in: float) -> MemoryEntry:
+        made = MemoryEntry(60)
+        made.expiry = now + expires_in
+        return made
+
+    fresh, stale = entry(30), entry(-1)
+    storage.events["kept"] = [fresh, entry(10), stale]  # newest first, as the library keeps them
+    storage.events["gone"] = [entry(-5)]
+    storage.storage.update({"counter": 1, "old": 2})
+    storage.expirations.update({"counter": now + 60, "old": now - 1})
+    await storage._MemoryStorage__expire_events()
+    assert storage.events["kept"][0] is fresh
+    assert len(storage.events["kept"]) == 2
+    assert "gone" not in storage.events
+    assert dict(storage.storage) == {"counter": 1}
+    assert list(storage.expirations) == ["counter"]

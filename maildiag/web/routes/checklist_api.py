@@ -4,14 +4,17 @@ The self audience needs no login and is rate limited per client IP and per addre
 reads accounts and never opens an SMTP session (the DNS-only check). The support and admin
 audiences need a logged-in session with that role (or higher): 401 without one, 403 with a
 lower role; they probe the recipient's server, RCPT TO only for an address with an account
-unless an admin asks. ``GET /api/v1/check`` probes only for a signed-in admin. Probes are
-limited per mail server for all users (``maildiag.web.probing``). Bad input is a 4xx with
-the reason.
+unless an admin asks. Without a session cookie they are refused before any lookup; with one,
+the session is read while the first DNS questions are out, and a refusal cancels the lookups
+before any account read, placement read or probe. ``GET /api/v1/check`` probes only for a
+signed-in admin. Probes are limited per mail server for all users (``maildiag.web.probing``).
+Bad input is a 4xx with the reason.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Literal
 
@@ -20,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import reset
-from diag.checklist import RcptRule
+from diag.checklist import RcptSource
 from diag.errors import InputError
 from maildiag.services.accounts import account_facts
 from maildiag.services.checklist import admin_check, check, probe_options
@@ -32,7 +35,7 @@ from maildiag.services.inputs import (
     domain_target,
 )
 from maildiag.web import deps, i18n
-from maildiag.web.auth import SignedIn, optional_user, staff
+from maildiag.web.auth import SignedIn, optional_user, session_id_of, staff
 from maildiag.web.checklist_web import (
     MAX_PASTE,
     client_ip,
@@ -42,7 +45,7 @@ from maildiag.web.checklist_web import (
     private,
     retry_after,
 )
-from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe
+from maildiag.web.probing import CHECK_ROLE, rcpt_rule, smtp_probe, staff_probe
 from reports import checklist_json, checklist_view
 
 log = logging.getLogger(__name__)
@@ -139,6 +142,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         address = clean_address(body.address)
     except InputError as exc:
         return _invalid("address", i18n.reason(exc, "en"))
+    admit: Callable[[], Awaitable[None]] | None = None  # the caller's permission, when needed
     if body.audience == "self":
         if body.headers is not None or body.bounce is not None:
             return _invalid("headers", "pasted headers and bounces are for support and admin")
@@ -147,10 +151,17 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
             log.info("checklist.rate_limited audience=self by=%s", decision.limited_by)
             return _rate_limited(decision, lang)
         probe, account = probe_options(deps.settings(request), smtp=False), None
-        rcpt: RcptRule = False
+        rcpt: RcptSource = False
     else:
-        user = await staff_user(request, body.audience)
-        probe, rcpt = smtp_probe(request, user, body.audience), rcpt_rule(user)
+        if session_id_of(request) is None:  # no lookup at all without a session to check
+            raise HTTPException(401, "login required: sign in at /login")
+        admitted: list[SignedIn] = []
+
+        async def read_session() -> None:  # beside the first lookups
+            admitted.append(await staff_user(request, body.audience))
+
+        admit = read_session
+        probe, rcpt = staff_probe(request), lambda: rcpt_rule(admitted[0])
         # read while the checklist's lookups are in flight, not before them
         svc = deps.reset_services(request)
         account = partial(account_facts, svc, address) if body.audience == "support" else None
@@ -166,6 +177,7 @@ async def checklist(body: ChecklistRequest, request: Request) -> Response:
         bounce=_bytes(body.bounce),
         sink=deps.sink(request),
         reports=deps.database(request) if body.audience != "self" else None,
+        admit=admit,
     )
     return private(JSONResponse(checklist_json(checklist_view(outcome.checklist, lang=lang))))
 
