@@ -1,8 +1,8 @@
 """The database: one engine for the app, and its schema managed by Alembic migrations.
 
-The sink's, the reset flow's and the feedback reports' tables live on their own MetaData
-objects; the migrations in ``maildiag/migrations`` cover them all. SQLite (WAL) by default,
-PostgreSQL at scale.
+The sink's, the reset flow's, the feedback reports' and the bulk scans' tables live on their
+own MetaData objects; the migrations in ``maildiag/migrations`` cover them all. SQLite (WAL)
+by default, PostgreSQL at scale.
 """
 
 from __future__ import annotations
@@ -16,12 +16,18 @@ from alembic.config import Config
 
 import reset
 import smtp_sink
-from maildiag import feedback
+from maildiag import feedback, scans
 from maildiag.sink import records as sinkrecords
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-TARGET_METADATA = (reset.metadata, smtp_sink.metadata, sinkrecords.metadata, feedback.metadata)
+TARGET_METADATA = (
+    reset.metadata,
+    smtp_sink.metadata,
+    sinkrecords.metadata,
+    feedback.metadata,
+    scans.metadata,
+)
 
 
 def create_engine(url: str) -> sa.Engine:

@@ -89,6 +89,7 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
             "maildiag.migrations",
             "maildiag.listeners",
             "maildiag.feedback",
+            "maildiag.scans",
             "maildiag.lab",
             "maildiag.sink",
             "maildiag.outbox",

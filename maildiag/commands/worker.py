@@ -1,7 +1,9 @@
-"""``maildiag worker``: the outbox worker alone, sending queued mail through the relay.
+"""``maildiag worker``: the outbox worker alone, sending queued mail through the relay, and
+the jobs of queued bulk scans (``maildiag scan --queue``).
 
 Several can run beside the app replicas; they share the queue through row claims
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL). Stops cleanly on SIGINT or SIGTERM.
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and the scans' chunks the same way. Stops cleanly
+on SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -9,17 +11,38 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
+import os
 import signal
+import socket
+import uuid
 from pathlib import Path
 
 from diag.errors import InputError
 from maildiag.commands.common import Subcommands
 from maildiag.settings import Settings
 
+SCAN_CONCURRENCY = 50  # DNS lookups in flight per worker for scan jobs
+MAX_SCAN_CONCURRENCY = 100
+
 
 def add_parser(commands: Subcommands) -> None:
-    parser = commands.add_parser("worker", help="send queued mail (the outbox worker)")
+    parser = commands.add_parser("worker", help="send queued mail and scan queued domains")
     parser.add_argument("--data", type=Path, help="data directory (default ./data)")
+    parser.add_argument(
+        "--scan-concurrency",
+        type=int,
+        default=SCAN_CONCURRENCY,
+        metavar="N",
+        help=f"DNS lookups in flight for scan jobs (default {SCAN_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--scan-lease",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a scan job not renewed for this long is taken over (default 60)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -29,6 +52,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.data is not None:
         settings = settings.model_copy(update={"data_dir": args.data})
+    if not 1 <= args.scan_concurrency <= MAX_SCAN_CONCURRENCY:
+        raise InputError("usage.concurrency", n=MAX_SCAN_CONCURRENCY)
+    if not 0 < args.scan_lease <= 3600:
+        raise InputError("usage.detail", detail="--scan-lease must be between 0 and 3600")
     settings.require_production_secrets()
     if not settings.lab and not settings.database_url:
         refuse_lab_data(settings.data_dir)
@@ -42,5 +69,26 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     print(f"maildiag worker: relay {settings.relay.host}:{settings.relay.port}", flush=True)
-    await run_until_signalled(settings, stop)
+    await asyncio.gather(run_until_signalled(settings, stop), _scan_jobs(args, settings, stop))
     return 0
+
+
+async def _scan_jobs(args: argparse.Namespace, settings: Settings, stop: asyncio.Event) -> None:
+    from maildiag.db import create_engine
+    from maildiag.services import build_services
+    from maildiag.services.scans import scan_jobs_forever
+
+    engine = create_engine(settings.database)
+    owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    try:
+        await scan_jobs_forever(
+            engine,
+            build_services(settings).new_resolver,
+            stop,
+            owner=owner,
+            concurrency=args.scan_concurrency,
+            allow_private=settings.allow_private_targets,
+            lease=dt.timedelta(seconds=args.scan_lease),
+        )
+    finally:
+        engine.dispose()
