@@ -36,6 +36,7 @@ from maildiag.services.scans import (
     fingerprint,
     numbered,
     run_recorded,
+    scan_counts,
     scan_stream,
     utc_now,
 )
@@ -202,7 +203,7 @@ async def _here(args: argparse.Namespace, services: Services, entries: Entries, 
     if args.json:
         print(json.dumps(scan_json(rows), ensure_ascii=False, indent=2))
     else:
-        out.summary(_counts(tally, len(domains), None, source), services.settings.lang)
+        out.summary(scan_counts(tally, len(domains), None, source), services.settings.lang)
     return 1 if tally.statuses["problem"] else 0
 
 
@@ -266,7 +267,7 @@ async def _recorded(
     finally:
         progress.close()
     tally = await asyncio.to_thread(scans.tally, engine, scan_id)
-    out.summary(_counts(tally, info.total, scan_id, source), services.settings.lang)
+    out.summary(scan_counts(tally, info.total, scan_id, source), services.settings.lang)
     return 1 if tally.statuses["problem"] else 0
 
 
@@ -304,19 +305,6 @@ def _print_all(engine: sa.Engine, scan_id: int, out: Output) -> None:
         for row in page:
             out.row(row)
         offset += len(page)
-
-
-def _counts(tally: Any, total: int, scan_id: int | None, source: str) -> ScanCounts:
-    return ScanCounts(
-        domains=tally.domains,
-        entries=tally.entries,
-        statuses=tally.statuses,
-        providers=tally.providers,
-        problems=tally.problems,
-        total=total,
-        scan_id=scan_id,
-        source=source,
-    )
 
 
 class Output:

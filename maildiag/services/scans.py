@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,14 +28,19 @@ from maildiag.scans import (
     Claim,
     Outcome,
     Pending,
+    ScanInfo,
     Tally,
     claim_chunk,
     complete,
     finish_if_done,
     pending,
     renew,
+    results,
     save_outcomes,
+    scan_info,
+    tally,
 )
+from reports import ScanCounts, ScanView, scan_view, translate
 
 WINDOW = 4  # results kept waiting for an earlier, slower domain: concurrency × WINDOW at most
 BATCH = 1000  # domains per resolver (its cache and log are dropped after each batch)
@@ -267,3 +273,73 @@ async def scan_jobs_forever(
         if not done:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), idle)
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    """A domain of the scan page's table, worded for the page's language."""
+
+    domain: str
+    status: str
+    status_text: str
+    provider: str
+    mx: str
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScanStatus:
+    """What the scan page and its JSON show: the scan, its summary so far, one page of rows."""
+
+    info: ScanInfo
+    summary: ScanView
+    rows: tuple[ScanRow, ...]
+    page: int
+    pages: int
+
+
+def scan_counts(counts: Tally, total: int, scan_id: int | None, source: str) -> ScanCounts:
+    """The summary's input from a scan's ``Tally``."""
+    return ScanCounts(
+        domains=counts.domains,
+        entries=counts.entries,
+        statuses=counts.statuses,
+        providers=counts.providers,
+        problems=counts.problems,
+        total=total,
+        scan_id=scan_id,
+        source=source,
+    )
+
+
+PAGE_ROWS = 50  # domains per page of the scan page's table
+
+
+def _row(line: dict[str, Any], lang: str) -> ScanRow:
+    status, provider = str(line["status"]), str(line["provider"])
+    if line["null_mx"]:
+        mx = translate("scan.problem.mx.null_mx", lang)
+    elif line["implicit_mx"]:
+        mx = translate("scan.problem.mx.implicit", lang)
+    else:
+        mx = ", ".join(line["hosts"]) or "-"
+    name = translate("scan.no_provider" if provider == "unknown" else f"provider.{provider}", lang)
+    codes = tuple(f["code"] for f in line["findings"] if f.get("severity") in (ERROR, WARNING))
+    return ScanRow(
+        line["domain"], status, translate(f"scan.status.{status}", lang), name, mx, codes
+    )
+
+
+def scan_status(engine: sa.Engine, scan_id: int, *, lang: str, page: int = 1) -> ScanStatus | None:
+    """The scan ``scan_id`` as its page shows it (blocking; run it in a thread): progress,
+    the summary of what is done, and the ``page``-th ``PAGE_ROWS`` results in input order.
+    None for no such scan."""
+    info = scan_info(engine, scan_id)
+    if info is None:
+        return None
+    counts = tally(engine, scan_id)
+    pages = max(1, -(-info.done // PAGE_ROWS))
+    chosen = min(max(page, 1), pages)
+    lines = results(engine, scan_id, offset=(chosen - 1) * PAGE_ROWS, limit=PAGE_ROWS)
+    summary = scan_view(scan_counts(counts, info.total, info.id, info.source), lang=lang)
+    return ScanStatus(info, summary, tuple(_row(line, lang) for line in lines), chosen, pages)

@@ -43,6 +43,7 @@ from maildiag.web.routes import (
     checklist_pages,
     pages,
     reset_pages,
+    scan_pages,
     sink_api,
     sink_pages,
     support_pages,
@@ -121,6 +122,8 @@ def create_app(
     app.include_router(support_pages.router)
     app.include_router(check_pages.router)
     app.include_router(checklist_api.router, prefix="/api/v1")
+    app.include_router(scan_pages.pages)
+    app.include_router(scan_pages.api, prefix="/api/v1")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)

@@ -32,6 +32,7 @@ from maildiag.db import create_engine, migrate
 from maildiag.lab.bulk import bulk_expected, bulk_name, bulk_zone
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
 from maildiag.scans.models import scan_chunks, scan_domains
+from tests.maildiag.test_outbox_workers import _postgres_url  # the throw-away schema
 
 REPO = Path(__file__).resolve().parents[2]
 COUNT = 600
@@ -49,20 +50,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'scan.sqlite3'}"
         return
-    base = os.environ.get("MAILDIAG_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("MAILDIAG_TEST_POSTGRES_URL is not set")
-    schema = f"scan_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    yield from _postgres_url(f"scan_{uuid.uuid4().hex[:12]}")
 
 
 def _env(url: str, tmp_path: Path) -> dict[str, str]:
