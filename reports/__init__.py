@@ -34,9 +34,11 @@ from reports.recipient import (
 from reports.scan import (
     SCAN_FORMATS,
     ScanCounts,
+    ScanRow,
     ScanView,
     render_scan,
     scan_json,
+    scan_row,
     scan_view,
 )
 from reports.sender import SENDER_FORMATS, SenderView, render_sender, sender_json, sender_view
@@ -85,6 +87,7 @@ __all__ = [
     "RecipientView",
     "ReportKind",
     "ScanCounts",
+    "ScanRow",
     "ScanView",
     "SenderView",
     "SpfView",
@@ -111,6 +114,7 @@ __all__ = [
     "render_spf",
     "render_testsend",
     "scan_json",
+    "scan_row",
     "scan_view",
     "sender_json",
     "sender_view",

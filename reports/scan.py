@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from reports.environment import render_report
 from reports.i18n import translate
@@ -131,6 +132,38 @@ def scan_view(counts: ScanCounts, *, lang: str) -> ScanView:
     )
 
 
+@dataclass(frozen=True)
+class ScanRow:
+    """One scanned domain worded for a table: its status and provider in words, its MX
+    and its problem codes."""
+
+    domain: str
+    status: str
+    status_text: str
+    provider: str
+    mx: str
+    codes: tuple[str, ...]
+
+
+def scan_row(line: Mapping[str, Any], *, lang: str) -> ScanRow:
+    """``line`` (a domain's JSON line, as ``maildiag scan --format jsonl`` prints it) in
+    ``lang``'s words. Raises ValueError for an unknown language, KeyError for a missing key."""
+    chosen = language(lang)
+    status, provider = str(line["status"]), str(line["provider"])
+    if line["null_mx"]:
+        mx = translate("scan.problem.mx.null_mx", chosen)
+    elif line["implicit_mx"]:
+        mx = translate("scan.problem.mx.implicit", chosen)
+    else:
+        mx = ", ".join(str(h) for h in line["hosts"]) or "-"
+    key = "scan.no_provider" if provider == "unknown" else f"provider.{provider}"
+    codes = tuple(
+        str(f["code"]) for f in line["findings"] if f.get("severity") in ("error", "warning")
+    )
+    words = translate(f"scan.status.{status}", chosen)
+    return ScanRow(str(line["domain"]), status, words, translate(key, chosen), mx, codes)
+
+
 def scan_json(view: ScanView) -> JsonObject:
     """``{scan, source, total, domains, entries, statuses, providers, provider_names,
     problems}``: counts by id and code, the providers' names in the view's language."""
@@ -156,4 +189,13 @@ def render_scan(view: ScanView, *, fmt: str = Format.TEXT) -> str:
     return render_report(ReportKind.SCAN, fmt, _TEMPLATES, lambda: scan_json(view), v=view)
 
 
-__all__ = ["SCAN_FORMATS", "ScanCounts", "ScanView", "render_scan", "scan_json", "scan_view"]
+__all__ = [
+    "SCAN_FORMATS",
+    "ScanCounts",
+    "ScanRow",
+    "ScanView",
+    "render_scan",
+    "scan_json",
+    "scan_row",
+    "scan_view",
+]

@@ -40,7 +40,7 @@ from maildiag.scans import (
     scan_info,
     tally,
 )
-from reports import ScanCounts, ScanView, scan_view, translate
+from reports import ScanCounts, ScanRow, ScanView, scan_row, scan_view
 
 WINDOW = 4  # results kept waiting for an earlier, slower domain: concurrency × WINDOW at most
 BATCH = 1000  # domains per resolver (its cache and log are dropped after each batch)
@@ -276,18 +276,6 @@ async def scan_jobs_forever(
 
 
 @dataclass(frozen=True)
-class ScanRow:
-    """A domain of the scan page's table, worded for the page's language."""
-
-    domain: str
-    status: str
-    status_text: str
-    provider: str
-    mx: str
-    codes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class ScanStatus:
     """What the scan page and its JSON show: the scan, its summary so far, one page of rows."""
 
@@ -315,21 +303,6 @@ def scan_counts(counts: Tally, total: int, scan_id: int | None, source: str) -> 
 PAGE_ROWS = 50  # domains per page of the scan page's table
 
 
-def _row(line: dict[str, Any], lang: str) -> ScanRow:
-    status, provider = str(line["status"]), str(line["provider"])
-    if line["null_mx"]:
-        mx = translate("scan.problem.mx.null_mx", lang)
-    elif line["implicit_mx"]:
-        mx = translate("scan.problem.mx.implicit", lang)
-    else:
-        mx = ", ".join(line["hosts"]) or "-"
-    name = translate("scan.no_provider" if provider == "unknown" else f"provider.{provider}", lang)
-    codes = tuple(f["code"] for f in line["findings"] if f.get("severity") in (ERROR, WARNING))
-    return ScanRow(
-        line["domain"], status, translate(f"scan.status.{status}", lang), name, mx, codes
-    )
-
-
 def scan_status(engine: sa.Engine, scan_id: int, *, lang: str, page: int = 1) -> ScanStatus | None:
     """The scan ``scan_id`` as its page shows it (blocking; run it in a thread): progress,
     the summary of what is done, and the ``page``-th ``PAGE_ROWS`` results in input order.
@@ -342,4 +315,6 @@ def scan_status(engine: sa.Engine, scan_id: int, *, lang: str, page: int = 1) ->
     chosen = min(max(page, 1), pages)
     lines = results(engine, scan_id, offset=(chosen - 1) * PAGE_ROWS, limit=PAGE_ROWS)
     summary = scan_view(scan_counts(counts, info.total, info.id, info.source), lang=lang)
-    return ScanStatus(info, summary, tuple(_row(line, lang) for line in lines), chosen, pages)
+    return ScanStatus(
+        info, summary, tuple(scan_row(line, lang=lang) for line in lines), chosen, pages
+    )
