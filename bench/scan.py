@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import ipaddress
 import json
-import multiprocessing
 import os
 import platform
 import secrets
@@ -38,13 +37,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from bench.sender import dns_server
 from bench.spf_report import write_docs
-from maildiag.lab.bulk import bulk_expected, bulk_name, bulk_zone
-from maildiag.lab.dns import lab_dns_in_thread
+from maildiag.lab.bulk import bulk_expected, bulk_name
 
 HEADING = "## Bulk scans (bench/scan.py)"
 LATENCY = 0.02  # seconds before every answer
@@ -54,31 +52,6 @@ SAMPLE = 20  # domains given to checkdmarc
 CONCURRENCY = 100  # lookups in flight (the scan's and each worker's)
 REPO = Path(__file__).resolve().parent.parent
 SERVER_START_TIMEOUT = 300.0  # compiling a zone of 100,000 domains takes a while
-
-
-def _serve(count: int, conn: Connection) -> None:
-    """In the server process: serve the bulk zone until the parent closes the pipe."""
-    with lab_dns_in_thread(bulk_zone(count), latency=LATENCY) as server:
-        conn.send(server.port)
-        with contextlib.suppress(EOFError):
-            conn.recv()
-
-
-@contextlib.contextmanager
-def dns_server(count: int) -> Iterator[int]:
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(count, child), daemon=True)
-    process.start()
-    try:
-        if not parent.poll(SERVER_START_TIMEOUT):
-            raise TimeoutError("the lab DNS server process did not start")
-        yield int(parent.recv())
-    finally:
-        parent.close()
-        process.join(10)
-        if process.is_alive():
-            process.kill()
 
 
 class PeakRss:
