@@ -348,8 +348,10 @@ def visits(
 
 @pytest.fixture(scope="module")
 def reset_mail(lab_process: LabProcess) -> tuple[str, int]:
-    """A valid reset token and the id of the mail that carried it."""
-    with httpx.Client(base_url=lab_process.base_url, headers=lab_process.bearer) as api:
+    """A valid reset token and the id of the mail that carried it. The first read of a
+    captured mail starts the sink's reader processes, which takes seconds on a loaded machine."""
+    client = {"base_url": lab_process.base_url, "headers": lab_process.bearer, "timeout": 30.0}
+    with httpx.Client(**client) as api:
         message = _request_reset(api, RESET_ACCOUNT)
         link = _link(api, message["id"])
     return link.rsplit("token=", 1)[1], int(message["id"])
