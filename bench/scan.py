@@ -42,7 +42,7 @@ from typing import Any
 
 from bench.sender import dns_server
 from bench.spf_report import write_docs
-from maildiag.lab.bulk import bulk_expected, bulk_name
+from maildiag.lab.bulk import bulk_expected, bulk_name, bulk_zone
 
 HEADING = "## Bulk scans (bench/scan.py)"
 LATENCY = 0.02  # seconds before every answer
@@ -299,10 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-scan-") as name,
-        dns_server(max(*args.sizes, args.queued)) as port,
-    ):
+    zone = bulk_zone(max(*args.sizes, args.queued))
+    server = dns_server(zone, LATENCY, "process", start_timeout=SERVER_START_TIMEOUT)
+    with tempfile.TemporaryDirectory(prefix="bench-scan-") as name, server as port:
         directory = Path(name)
         runs = [one_process(port, directory, n) for n in args.sizes]
         runs += [through_queue(port, directory, args.queued, w) for w in (1, 2)]
