@@ -15,12 +15,14 @@ import contextlib
 import datetime as dt
 import hashlib
 import itertools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from diag.errors import InputError
 from diag.findings import ERROR, WARNING, worst_severity
 from diag.mx import MxReport, lookup_mx
 from diag.resolver import Resolver
@@ -40,8 +42,10 @@ from maildiag.scans import (
     scan_info,
     tally,
 )
+from maildiag.services.inputs import parse_domain
 from reports import ScanCounts, ScanRow, ScanView, scan_row, scan_view
 
+log = logging.getLogger(__name__)
 WINDOW = 4  # results kept waiting for an earlier, slower domain: concurrency × WINDOW at most
 BATCH = 1000  # domains per resolver (its cache and log are dropped after each batch)
 SAVE_EVERY = 200  # results written to the database per transaction
@@ -236,14 +240,18 @@ def _renewer(engine: sa.Engine, claim: Claim, clock: Callable[[], dt.datetime]) 
 
 def account_addresses(engine: sa.Engine) -> Callable[[], Iterator[str]]:
     """A way to read the domain of every registered user's address, streamed from the
-    accounts table (one domain per account; the scan counts repeats once)."""
+    accounts table (one domain per account; the scan counts repeats once). An address whose
+    domain is not a valid name is skipped (and logged)."""
     import reset
 
     def read() -> Iterator[str]:
         query = sa.select(reset.User.email).order_by(reset.User.id)
         with engine.connect() as db:
             for (email,) in db.execution_options(yield_per=1000).execute(query):
-                yield str(email).rpartition("@")[2].lower()
+                try:  # the same syntax and A-labels as a scan file's entries
+                    yield parse_domain(str(email).rpartition("@")[2])
+                except InputError:
+                    log.info("scan.account_skipped reason=domain_syntax")
 
     return read
 
