@@ -138,6 +138,10 @@ def test_progress_off_a_terminal_is_a_plain_line_every_ten_seconds() -> None:
         ("not a domain\n", []),
         ("# only a comment\n", []),
         ("kunde-ok.example\n", ["--concurrency", "0"]),
+        ("kunde-ok.example\n", ["--json", "--resume"]),
+        ("kunde-ok.example\n", ["--from-accounts"]),  # a file and the accounts
+        ("kunde-ok.example\n", ["--queue", "--chunk-size", "0"]),
+        ("x" * 2000 + ".example\n", []),
         (b"\xff\xfe".decode("latin-1"), []),
     ],
 )
@@ -155,6 +159,14 @@ def test_bad_input_exits_2(
     assert code == 2
     assert out == ""
     assert len(err.strip().splitlines()) == 1
+
+
+def test_no_input_exits_2(
+    capsys: pytest.CaptureFixture[str], dns: LabDnsServer, config: Path
+) -> None:
+    code, out, err = run(capsys, dns, config, "scan")
+    assert (code, out) == (2, "")
+    assert err == "maildiag: error: name one of FILE and --from-accounts\n"
 
 
 def test_missing_file_exits_2(
