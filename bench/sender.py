@@ -222,8 +222,11 @@ def _serve(zone: ZoneData, latency: float, conn: Connection) -> None:
 
 
 @contextlib.contextmanager
-def dns_server(zone: ZoneData, latency: float, where: str) -> Iterator[int]:
-    """The lab DNS server in a thread of this process or in its own process; yields its port."""
+def dns_server(
+    zone: ZoneData, latency: float, where: str, *, start_timeout: float = SERVER_START_TIMEOUT
+) -> Iterator[int]:
+    """The lab DNS server in a thread of this process or in its own process; yields its port.
+    ``start_timeout`` bounds the server process's start (a big zone takes a while)."""
     if where == "thread":
         with lab_dns_in_thread(zone, latency=latency) as server:
             yield server.port
@@ -233,7 +236,7 @@ def dns_server(zone: ZoneData, latency: float, where: str) -> Iterator[int]:
     process = context.Process(target=_serve, args=(zone, latency, child), daemon=True)
     process.start()
     try:
-        if not parent.poll(SERVER_START_TIMEOUT):
+        if not parent.poll(start_timeout):
             raise TimeoutError("the lab DNS server process did not start")
         yield int(parent.recv())
     finally:

@@ -1,8 +1,8 @@
 """The database: one engine for the app, and its schema managed by Alembic migrations.
 
-The sink's, the reset flow's, the feedback reports' and the watch's tables live on their own
-MetaData objects; the migrations in ``maildiag/migrations`` cover them all. SQLite (WAL) by
-default, PostgreSQL at scale.
+The sink's, the reset flow's, the feedback reports', the watch's and the bulk scans' tables
+live on their own MetaData objects; the migrations in ``maildiag/migrations`` cover them all.
+SQLite (WAL) by default, PostgreSQL at scale.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from alembic.config import Config
 
 import reset
 import smtp_sink
-from maildiag import feedback, watch
+from maildiag import feedback, scans, watch
 from maildiag.sink import records as sinkrecords
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ TARGET_METADATA = (
     sinkrecords.metadata,
     feedback.metadata,
     watch.metadata,
+    scans.metadata,
 )
 JOB_ENGINE_PREFIX = "procrastinate_"  # the job engine's own tables (revision 0006, its SQL)
 

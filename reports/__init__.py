@@ -33,6 +33,16 @@ from reports.recipient import (
     recipient_view,
     render_recipient,
 )
+from reports.scan import (
+    SCAN_FORMATS,
+    ScanCounts,
+    ScanRow,
+    ScanView,
+    render_scan,
+    scan_json,
+    scan_row,
+    scan_view,
+)
 from reports.sender import SENDER_FORMATS, SenderView, render_sender, sender_json, sender_view
 from reports.spf import SPF_FORMATS, SpfView, render_spf, spf_json, spf_view
 from reports.svg import TimelineEvent, spf_tree_svg, timeline_svg
@@ -62,6 +72,7 @@ __all__ = [
     "HEADERS_FORMATS",
     "LANGUAGES",
     "RECIPIENT_FORMATS",
+    "SCAN_FORMATS",
     "SENDER_FORMATS",
     "SPF_FORMATS",
     "TESTSEND_FORMATS",
@@ -78,6 +89,9 @@ __all__ = [
     "Language",
     "RecipientView",
     "ReportKind",
+    "ScanCounts",
+    "ScanRow",
+    "ScanView",
     "SenderView",
     "SpfView",
     "Status",
@@ -101,9 +115,13 @@ __all__ = [
     "render_checklist",
     "render_headers",
     "render_recipient",
+    "render_scan",
     "render_sender",
     "render_spf",
     "render_testsend",
+    "scan_json",
+    "scan_row",
+    "scan_view",
     "sender_json",
     "sender_view",
     "spf_json",

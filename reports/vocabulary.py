@@ -47,6 +47,7 @@ class ReportKind(StrEnum):
     AUTHENTICATE = "authenticate"
     CHECKLIST = "checklist"
     TESTSEND = "testsend"
+    SCAN = "scan"
 
 
 class Format(StrEnum):
@@ -70,6 +71,7 @@ FORMATS: Mapping[ReportKind, tuple[Format, ...]] = MappingProxyType(
         ReportKind.AUTHENTICATE: (Format.TEXT, Format.JSON),
         ReportKind.CHECKLIST: (Format.TEXT, Format.MARKDOWN, Format.HTML, Format.PAGE, Format.JSON),
         ReportKind.TESTSEND: _DOCUMENTS,
+        ReportKind.SCAN: (Format.TEXT, Format.MARKDOWN, Format.HTML, Format.PAGE, Format.JSON),
     }
 )
 

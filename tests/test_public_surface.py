@@ -90,6 +90,7 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
             "maildiag.listeners",
             "maildiag.feedback",
             "maildiag.watch",
+            "maildiag.scans",
             "maildiag.lab",
             "maildiag.sink",
             "maildiag.outbox",

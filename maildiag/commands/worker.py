@@ -1,10 +1,11 @@
-"""``maildiag worker``: the deployment's background work: the outbox first, the job queue on
-PostgreSQL, and the watch on our sender identities every ``watch_interval_seconds`` (0: no watch).
+"""``maildiag worker``: the deployment's background work: the outbox first, the jobs of queued
+bulk scans (``maildiag scan --queue``), the job queue on PostgreSQL, and the watch on our sender
+identities every ``watch_interval_seconds`` (0: no watch).
 
 It sends queued mail through the relay and, on PostgreSQL, works the job engine's queue
 (``maildiag.jobs``: named and periodic jobs). Several can run beside the app replicas; they
-share the outbox through row claims (``FOR UPDATE SKIP LOCKED``) and the jobs through
-procrastinate. Stops cleanly on SIGINT or SIGTERM.
+share the outbox and the scans' chunks through row claims (``FOR UPDATE SKIP LOCKED``) and the
+jobs through procrastinate. Stops cleanly on SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
+import os
 import signal
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,12 +25,31 @@ from diag.errors import InputError
 from maildiag.commands.common import Subcommands
 from maildiag.settings import Settings
 
+SCAN_CONCURRENCY = 50  # DNS lookups in flight per worker for scan jobs
+MAX_SCAN_CONCURRENCY = 100
+
 
 def add_parser(commands: Subcommands) -> None:
     parser = commands.add_parser(
-        "worker", help="run the background work: send queued mail, run queued and periodic jobs"
+        "worker",
+        help="run the background work: send queued mail, scan queued domains, run queued and "
+        "periodic jobs",
     )
     parser.add_argument("--data", type=Path, help="data directory (default ./data)")
+    parser.add_argument(
+        "--scan-concurrency",
+        type=int,
+        default=SCAN_CONCURRENCY,
+        metavar="N",
+        help=f"DNS lookups in flight for scan jobs (default {SCAN_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--scan-lease",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a scan job not renewed for this long is taken over (default 60)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -36,6 +60,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.data is not None:
         settings = settings.model_copy(update={"data_dir": args.data})
+    if not 1 <= args.scan_concurrency <= MAX_SCAN_CONCURRENCY:
+        raise InputError("usage.concurrency", n=MAX_SCAN_CONCURRENCY)
+    if not 0 < args.scan_lease <= 3600:
+        raise InputError("usage.detail", detail="--scan-lease must be between 0 and 3600")
     settings.require_production_secrets()
     if not settings.lab and not settings.database_url:
         refuse_lab_data(settings.data_dir)
@@ -54,12 +82,16 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         f"maildiag worker: relay {settings.relay.host}:{settings.relay.port}  jobs {queue}",
         flush=True,
     )
+
+    async def work() -> None:
+        await asyncio.gather(run_until_signalled(settings, stop), _scan_jobs(args, settings, stop))
+
     async with _watching(settings, stop):
         if jobs is None:
-            await run_until_signalled(settings, stop)
+            await work()
             return 0
         async with running_jobs(jobs):
-            await run_until_signalled(settings, stop)
+            await work()
     return 0
 
 
@@ -83,4 +115,25 @@ async def _watching(settings: Settings, stop: asyncio.Event) -> AsyncIterator[No
     finally:
         stop.set()
         await task
+        engine.dispose()
+
+
+async def _scan_jobs(args: argparse.Namespace, settings: Settings, stop: asyncio.Event) -> None:
+    from maildiag.db import create_engine
+    from maildiag.services import build_services
+    from maildiag.services.scans import scan_jobs_forever
+
+    engine = create_engine(settings.database)
+    owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    try:
+        await scan_jobs_forever(
+            engine,
+            build_services(settings).new_resolver,
+            stop,
+            owner=owner,
+            concurrency=args.scan_concurrency,
+            allow_private=settings.allow_private_targets,
+            lease=dt.timedelta(seconds=args.scan_lease),
+        )
+    finally:
         engine.dispose()

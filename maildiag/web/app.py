@@ -50,6 +50,7 @@ from maildiag.web.routes import (
     reports_api,
     reports_pages,
     reset_pages,
+    scan_pages,
     sink_api,
     sink_pages,
     support_pages,
@@ -136,6 +137,8 @@ def create_app(
     app.include_router(watch_pages.router)
     app.include_router(watch_pages.api, prefix="/api/v1")
     app.include_router(admin_accounts.router)
+    app.include_router(scan_pages.pages)
+    app.include_router(scan_pages.api, prefix="/api/v1")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sink_access.SignInRequired, sink_access.sign_in_redirect)

@@ -9,6 +9,7 @@ measured at every width); each test below asserts one of these properties over t
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -318,9 +319,12 @@ def _admin_search(page: Any, url: Callable[[str], str]) -> Any:
     return _submit(page, "form[role=search] button[type=submit]")
 
 
-def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
+def visits(
+    role: str, lang: str, token: str, message_id: int, scans: tuple[int, int]
+) -> list[Visit]:
     """The pages ``role`` can reach, and those it is refused (with their deliberate status)."""
     domain = CHECK_DOMAIN[role]
+    done, queued = scans
     common = [
         _goto("/"),
         _goto("/login"),
@@ -349,9 +353,16 @@ def visits(role: str, lang: str, token: str, message_id: int) -> list[Visit]:
             _goto("/reports", 403),
             _goto("/watch", 403),
             _goto("/admin/accounts", 404),
+            _goto(f"/scans/{done}", 403, name="/scans/N"),
         ]
-    if role not in STAFF:
-        return common
+    if role == "support":
+        common.append(_goto(f"/scans/{done}", 403, name="/scans/N"))
+    else:
+        common += [
+            _goto(f"/scans/{done}", name="/scans/N"),
+            _goto(f"/scans/{done}?page_no=2", name="/scans/N (page 2)"),
+            _goto(f"/scans/{queued}", name="/scans/N (queued)"),
+        ]
     admin_only = (
         [_goto("/admin/accounts"), Visit("/admin/accounts (search)", _admin_search)]
         if role == "admin"
@@ -409,8 +420,46 @@ def reset_mail(lab_process: LabProcess) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="module")
+def lab_scans(lab_process: LabProcess, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, int]:
+    """A finished scan of the demo domains (with more than a page of results), run by
+    ``maildiag scan --resume`` in the lab's database, and a queued scan no worker has taken."""
+    from maildiag.db import create_engine
+    from maildiag.lab.zones import DEMO_DOMAINS
+    from maildiag.scans import create_scan
+
+    names = [*DEMO_DOMAINS, *(f"nx{n}.kunde-ok.example" for n in range(60))]
+    source = tmp_path_factory.mktemp("scan") / "customers.txt"
+    source.write_text("\n".join(names) + "\n", encoding="utf-8")
+    argv = [sys.executable, "-m", "maildiag", "--nameserver", f"127.0.0.1:{lab_process.dns_port}"]
+    argv += ["scan", str(source), "--resume", "--data", str(lab_process.data_dir)]
+    ran = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert ran.returncode == 1, ran.stderr  # the null MX domain
+    started = re.search(r"scan (\d+) started", ran.stderr)
+    assert started, ran.stderr
+    done = int(started[1])
+    engine = create_engine(f"sqlite:///{lab_process.data_dir.resolve() / 'maildiag.sqlite3'}")
+    try:
+        queued = create_scan(
+            engine,
+            names,
+            source="queued.txt",
+            fingerprint="queued",
+            chunk_size=20,
+            queued=True,
+            now=dt.datetime.now(dt.UTC),
+        )
+    finally:
+        engine.dispose()
+    return done, queued
+
+
+@pytest.fixture(scope="module")
 def walk(
-    browser: Any, lab_process: LabProcess, reset_mail: tuple[str, int], watched: None
+    browser: Any,
+    lab_process: LabProcess,
+    reset_mail: tuple[str, int],
+    watched: None,
+    lab_scans: tuple[int, int],
 ) -> list[Seen]:
     from axe_playwright_python.sync_playwright import Axe
 
@@ -422,7 +471,7 @@ def walk(
             walker = Walker(browser, lab_process.base_url, role, lang, axe)
             try:
                 walker.start()
-                seen += [walker.visit(v) for v in visits(role, lang, token, message_id)]
+                seen += [walker.visit(v) for v in visits(role, lang, token, message_id, lab_scans)]
             finally:
                 walker.close()
     return seen

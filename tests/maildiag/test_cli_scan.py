@@ -13,7 +13,8 @@ import pytest
 
 from diag.errors import InputError
 from maildiag.cli import main
-from maildiag.commands.scan import Progress, parse_scan_file
+from maildiag.commands.progress import CountProgress
+from maildiag.commands.scan import parse_scan_file
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
 from maildiag.lab.kit import prepare_lab
 
@@ -95,25 +96,57 @@ def test_scan_text_healthy_only(
 ) -> None:
     source = tmp_path / "ok.txt"
     source.write_text("kunde-ok.example\nkunde-greylist.example\n", encoding="utf-8")
-    code, out, _ = run(capsys, dns, config, "scan", str(source))
+    code, out, _ = run(capsys, dns, config, "--lang", "en", "scan", str(source))
     assert code == 0
     assert "kunde-greylist.example" in out
     assert "2 domains (2 entries)" in out
 
 
-def test_progress_bar_only_on_a_terminal() -> None:
+@pytest.mark.parametrize(("lang", "name"), [("en", "no mail server"), ("nb", "ingen e-postserver")])
+def test_scan_lines_name_the_provider_in_the_language(
+    capsys: pytest.CaptureFixture[str],
+    dns: LabDnsServer,
+    config: Path,
+    tmp_path: Path,
+    lang: str,
+    name: str,
+) -> None:
+    source = tmp_path / "null.txt"
+    source.write_text("kunde-nullmx.example\n", encoding="utf-8")
+    _, out, _ = run(capsys, dns, config, "--lang", lang, "scan", str(source))
+    line = next(row for row in out.splitlines() if row.startswith("kunde-nullmx.example"))
+    assert name in line
+    assert "unknown" not in line
+
+
+def test_progress_bar_on_a_terminal_with_rate_and_eta() -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:
             return True
 
-    tty, plain = Tty(), io.StringIO()
-    for stream in (tty, plain):
-        bar = Progress(2, stream)
-        bar.step()
-        bar.step()
-    assert tty.getvalue().endswith("] 2/2\n")
-    assert "\r[" in tty.getvalue()
-    assert plain.getvalue() == ""
+    tty = Tty()
+    bar = CountProgress(2, tty, label="scan", unit="domains")
+    bar.advance()
+    bar.advance()
+    bar.close()
+    shown = tty.getvalue()
+    assert "\x1b[" in shown  # drawn by rich for a terminal
+    assert "2/2" in shown
+    assert "domains/s" in shown
+    assert "0:00:00" in shown  # the time left
+
+
+def test_progress_off_a_terminal_is_a_plain_line_every_ten_seconds() -> None:
+    now = [0.0]
+    plain = io.StringIO()
+    bar = CountProgress(1000, plain, label="scan", unit="domains", clock=lambda: now[0])
+    now[0] = 5.0
+    bar.update(100)
+    assert plain.getvalue() == ""  # a short scan says nothing
+    now[0] = 10.0
+    bar.update(200)
+    bar.close()
+    assert plain.getvalue() == "scan 200/1000 domains, 20 domains/s, ETA 0:40\n"
 
 
 @pytest.mark.parametrize(
@@ -122,6 +155,10 @@ def test_progress_bar_only_on_a_terminal() -> None:
         ("not a domain\n", []),
         ("# only a comment\n", []),
         ("kunde-ok.example\n", ["--concurrency", "0"]),
+        ("kunde-ok.example\n", ["--json", "--resume"]),
+        ("kunde-ok.example\n", ["--from-accounts"]),  # a file and the accounts
+        ("kunde-ok.example\n", ["--queue", "--chunk-size", "0"]),
+        ("x" * 2000 + ".example\n", []),
         (b"\xff\xfe".decode("latin-1"), []),
     ],
 )
@@ -139,6 +176,14 @@ def test_bad_input_exits_2(
     assert code == 2
     assert out == ""
     assert len(err.strip().splitlines()) == 1
+
+
+def test_no_input_exits_2(
+    capsys: pytest.CaptureFixture[str], dns: LabDnsServer, config: Path
+) -> None:
+    code, out, err = run(capsys, dns, config, "scan")
+    assert (code, out) == (2, "")
+    assert err == "maildiag: error: name one of FILE and --from-accounts\n"
 
 
 def test_missing_file_exits_2(

@@ -1,0 +1,41 @@
+"""Bulk scans kept in the database: the scan, its domains and results (``store``), and its
+chunks as jobs for ``maildiag worker`` (``jobs``). Scanning itself is
+``maildiag.services.scans``'; this package stores and reads. Blocking SQLAlchemy Core.
+"""
+
+from maildiag.scans.jobs import Claim, claim_chunk, complete, renew
+from maildiag.scans.models import metadata
+from maildiag.scans.store import (
+    Outcome,
+    Pending,
+    ScanInfo,
+    Tally,
+    create_scan,
+    finish_if_done,
+    pending,
+    results,
+    save_outcomes,
+    scan_info,
+    tally,
+    unfinished_scan,
+)
+
+__all__ = [
+    "Claim",
+    "Outcome",
+    "Pending",
+    "ScanInfo",
+    "Tally",
+    "claim_chunk",
+    "complete",
+    "create_scan",
+    "finish_if_done",
+    "metadata",
+    "pending",
+    "renew",
+    "results",
+    "save_outcomes",
+    "scan_info",
+    "tally",
+    "unfinished_scan",
+]
