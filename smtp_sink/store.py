@@ -17,10 +17,10 @@ from concurrent.futures import Executor
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from smtp_sink.capture import CapturedMessage, HeaderSummary, Mailbox
+from smtp_sink.capture import CapturedMessage, Mailbox
 from smtp_sink.errors import MessageNotFound, StoreError
 from smtp_sink.schema import DEFAULT_PREFIX, SinkTables, build_metadata, metadata
-from smtp_sink.verdicts import TlsFacts
+from smtp_sink.verdicts import HeaderSummary, TlsFacts
 
 log = logging.getLogger(__name__)
 
