@@ -318,6 +318,7 @@ async def run_sink(
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+    await asyncio.to_thread(store.close)  # the listeners are stopped: no save is running
 
 
 __all__ = [
