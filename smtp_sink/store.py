@@ -100,6 +100,7 @@ class SinkStore:
         self._writing = threading.Lock()
         self._held = isinstance(engine.pool, sa.pool.QueuePool)
         self._watching = False  # listening for the engine's dispose
+        self._finalizer: weakref.finalize[[], SinkStore] | None = None  # closes the writer
         t = self.tables
         self._insert = t.messages.insert().returning(t.messages.c.id, sort_by_parameter_order=True)
 
@@ -143,7 +144,8 @@ class SinkStore:
         """
         if self._writer is None:
             self._writer = self.engine.connect()
-            weakref.finalize(self, self._writer.close)  # returned to the pool with the store
+            # returned to the pool when the store goes; one finalizer for the current writer
+            self._finalizer = weakref.finalize(self, self._writer.close)
             if not self._watching:
                 self._watching = True
                 store = weakref.ref(self)
@@ -152,7 +154,7 @@ class SinkStore:
             with self._writer.begin():
                 return self._insert_all(self._writer, messages, rows)
         except BaseException:
-            writer, self._writer = self._writer, None
+            writer = self._forget_writer()
             writer.invalidate()
             writer.close()
             raise
@@ -176,13 +178,22 @@ class SinkStore:
             conn.execute(self.tables.mailboxes.insert(), boxes)
         return ids
 
+    def _forget_writer(self) -> sa.Connection:
+        """The held writer, no longer held (under the lock); its finalizer is dropped too."""
+        writer, self._writer = self._writer, None
+        assert writer is not None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        return writer
+
     def close(self, *, invalidate: bool = False) -> None:
         """Give the held writer connection back to the pool (the next save takes another).
 
         ``invalidate`` closes its database connection instead (the engine's pool was disposed).
         """
         with self._writing:
-            writer, self._writer = self._writer, None
+            writer = self._forget_writer() if self._writer is not None else None
         if writer is not None:
             if invalidate:
                 writer.invalidate()
