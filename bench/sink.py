@@ -16,6 +16,10 @@ the healthy sender's egress IP, several transactions per connection.
    configurations are interleaved over ``--rounds`` rounds and the medians reported, with the
    CPU per message of the server process (the sink, with the lab DNS server in it), the
    judge's worker process and the client process, and messages per transaction;
+   The summary ends with the RESULT line (the default sink's median ratio against the target)
+   and the CPU ceilings: the rate that the CPU per message of the default sink (server, judge
+   worker and client, each process on at most one core, on the machine's cores) and of the bare
+   server allow; their ratio is what a quiet machine would give at best;
 4. memory: the sink's RSS, sampled every 10,000 stored messages while ``--memory-messages``
    small messages are stored with the no-op judge (with verdicts it would take several minutes).
 """
@@ -287,13 +291,38 @@ async def _phase(
 
 
 BARE = "bare aiosmtpd"
+DEFAULT = "default (auto)"
+TARGET = 0.25  # issue #11: the default sink at a quarter of the bare server, or more
 RUNS: list[tuple[str, bool, int | Literal["auto"]]] = [
     (BARE, False, 0),  # the baseline: no sink at all (see _bare_phase)
     ("no-op judge", False, 0),
     ("judge in a thread", True, 0),
     ("judge in 1 process", True, 1),
-    ("default (auto)", True, "auto"),
+    (DEFAULT, True, "auto"),
 ]
+
+
+def _verdict(phases: dict[str, list[Phase]]) -> None:
+    """The default sink against the target, and the rate its CPU per message allows at most."""
+    bare = [p.rate for p in phases[BARE]]
+    runs = phases[DEFAULT]
+    ratio = statistics.median(p.rate / b for p, b in zip(runs, bare, strict=True))
+    met = "met" if ratio >= TARGET else "NOT met"
+    print(f"RESULT: default sink = {ratio:.2f} x bare aiosmtpd", end=" ")
+    print(f"(median of the per-round ratios; target >= {TARGET:.2f}: {met})")
+    cpu = statistics.median(p.sink_cpu_ms + p.worker_cpu_ms + p.client_cpu_ms for p in runs)
+    server = statistics.median(p.sink_cpu_ms for p in runs)
+    worker = statistics.median(p.worker_cpu_ms for p in runs)
+    cores = os.cpu_count() or 1
+    ceiling = 1000 * min(cores / cpu, 1 / server, 1 / worker)  # each process has one loop
+    bare_server = statistics.median(p.sink_cpu_ms for p in phases[BARE])
+    bare_all = statistics.median(p.sink_cpu_ms + p.client_cpu_ms for p in phases[BARE])
+    bare_ceiling = 1000 * min(cores / bare_all, 1 / bare_server)
+    print(
+        f"CPU ceilings: default sink {cpu:.2f} ms per message in all (server {server:.2f}, judge"
+        f" worker {worker:.2f}) = {ceiling:.0f} msg/s on {cores} cores; bare server"
+        f" {bare_server:.2f} ms = {bare_ceiling:.0f} msg/s; ratio {ceiling / bare_ceiling:.2f}"
+    )
 
 
 def _report(phases: dict[str, list[Phase]], rounds: int) -> None:
@@ -343,6 +372,7 @@ async def main(messages: int, rounds: int, memory_messages: int, durable_memory_
         print(f"load average at the end: {os.getloadavg()}")
         if rounds:
             _report(phases, rounds)
+            _verdict(phases)
         if memory_messages:
             phase = await _phase(
                 data,

@@ -10,7 +10,6 @@ from smtp_sink.bounces import BounceReport, OnBounce, bounce_token, parse_bounce
 from smtp_sink.capture import (
     FOLDERS,
     CapturedMessage,
-    HeaderSummary,
     Mailbox,
     clean_text,
     header_block,
@@ -47,6 +46,7 @@ from smtp_sink.store import GroupCommit, SinkStore
 from smtp_sink.tls import ensure_certificate, generate_self_signed, server_tls_context
 from smtp_sink.verdicts import (
     EnvelopeFacts,
+    HeaderSummary,
     JsonObject,
     JsonValue,
     Judge,

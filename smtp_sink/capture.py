@@ -15,7 +15,7 @@ from email.header import decode_header, make_header
 from types import MappingProxyType
 
 from diag.authenticate import MAX_HEADER_BYTES, split_header
-from smtp_sink.verdicts import JsonObject, JsonValue, TlsFacts
+from smtp_sink.verdicts import HeaderSummary, JsonObject, JsonValue, TlsFacts
 
 FOLDERS = ("inbox", "junk")
 MAX_SUMMARY_FIELD = 998  # RFC 5322 §2.1.1 line length limit
@@ -27,15 +27,6 @@ class Mailbox:
 
     address: str
     folder: str = "inbox"
-
-
-@dataclass(frozen=True)
-class HeaderSummary:
-    """The header fields the sink indexes for search."""
-
-    message_id: str = ""
-    subject: str = ""
-    from_header: str = ""
 
 
 @dataclass(frozen=True)

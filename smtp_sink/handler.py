@@ -3,7 +3,9 @@
 Order at end of DATA: data-stage faults, the injected judge, the DMARC decision, then the
 message is committed through the store (in a worker thread) and only then does the client get
 250. Bounces are scheduled and bounce reports handed on after the commit. Never relays. Reading
-the message (its header summary, a bounce) happens in worker threads, off the event loop.
+the message (its header summary, a bounce) happens off the event loop: the header summary comes
+with the verdict when the judge read it (the sink's judges do, in their own thread or process),
+otherwise from a worker thread, as a bounce does.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from aiosmtpd.proxy_protocol import ProxyData
 from smtp_sink.bounces import OnBounce, bounce_token, parse_bounce
 from smtp_sink.capture import (
     CapturedMessage,
-    HeaderSummary,
     Mailbox,
     clean_text,
     summarize_headers,
@@ -32,7 +33,7 @@ from smtp_sink.greylist import Greylist
 from smtp_sink.policies import GREYLISTED, TEMPORARY_FAILURE, Action, Policy, PolicyBook, Stage
 from smtp_sink.protocol import SinkEnvelope, SinkSession, SinkSMTP
 from smtp_sink.proxy import proxied_peer
-from smtp_sink.verdicts import EnvelopeFacts, Judge, TlsFacts, Verdict
+from smtp_sink.verdicts import EnvelopeFacts, HeaderSummary, Judge, TlsFacts, Verdict
 from smtp_sink.verdicts import null_judge as _null_judge
 
 log = logging.getLogger(__name__)
@@ -227,13 +228,14 @@ class SinkHandler:
             rcpt_tos=tuple(clean_text(a) for a in envelope.rcpt_tos),
             tls=_tls_facts(session),
         )
-        loop = asyncio.get_running_loop()
-        summary = loop.run_in_executor(None, summarize_headers, raw)  # while the judge judges
         verdict = await self._verdict(raw, facts)
         if self._dmarc_rejects(verdict):
             log.info("sink.rejected reason=dmarc client=%s", facts.client_ip)
             return DMARC_REJECT
-        message = self._capture(raw, session, envelope, facts, verdict, await summary)
+        summary = verdict.summary
+        if summary is None:
+            summary = await asyncio.to_thread(summarize_headers, raw)
+        message = self._capture(raw, session, envelope, facts, verdict, summary)
         try:
             stored_id = await self._save(message)
         except (SinkError, OSError) as error:

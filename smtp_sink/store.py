@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from smtp_sink.capture import CapturedMessage, HeaderSummary, Mailbox
+from smtp_sink.capture import CapturedMessage, Mailbox
 from smtp_sink.errors import MessageNotFound, StoreError
 from smtp_sink.schema import DEFAULT_PREFIX, SinkTables, build_metadata, metadata
-from smtp_sink.verdicts import TlsFacts
+from smtp_sink.verdicts import HeaderSummary, TlsFacts
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,13 @@ class SinkStore:
         self.engine = engine
         self.metadata = metadata if prefix == DEFAULT_PREFIX else build_metadata(prefix)
         self.tables = SinkTables.of(self.metadata, prefix)
+        self._writer: sa.Connection | None = None
+        self._writing = threading.Lock()
+        self._held = isinstance(engine.pool, sa.pool.QueuePool)
+        self._watching = False  # listening for the engine's dispose
+        self._finalizer: weakref.finalize[[], SinkStore] | None = None  # closes the writer
+        t = self.tables
+        self._insert = t.messages.insert().returning(t.messages.c.id, sort_by_parameter_order=True)
 
     def create_schema(self) -> None:
         """Create the sink's tables when they do not exist."""
@@ -112,26 +121,83 @@ class SinkStore:
 
         All or nothing: on ``StoreError`` none of them is stored.
         """
-        t = self.tables
         if not messages:
             return []
-        insert = t.messages.insert().returning(t.messages.c.id, sort_by_parameter_order=True)
         try:
             rows = [_message_row(message) for message in messages]
-            with self.engine.begin() as conn:  # one INSERT ... RETURNING for all the messages
-                ids = [int(i) for i in conn.execute(insert, rows).scalars()]
-                if len(ids) != len(messages):  # pragma: no cover - RETURNING gives every row
-                    raise StoreError("not every message got an id", operation="save")
-                boxes = [
-                    {"message_pk": new_id, "address": m.address.lower(), "folder": m.folder}
-                    for new_id, message in zip(ids, messages, strict=True)
-                    for m in message.mailboxes
-                ]
-                if boxes:
-                    conn.execute(t.mailboxes.insert(), boxes)
+            if not self._held:
+                with self.engine.begin() as conn:
+                    return self._insert_all(conn, messages, rows)
+            with self._writing:
+                return self._insert_held(messages, rows)
         except (sa.exc.SQLAlchemyError, UnicodeError, ValueError) as error:
             raise StoreError(str(error), operation="save") from error
+
+    def _insert_held(
+        self, messages: Sequence[CapturedMessage], rows: list[dict[str, object]]
+    ) -> list[int]:
+        """``_insert_all`` in one transaction on the held writer connection (under the lock).
+
+        Taking a connection from the pool and giving it back cost about 0.17 ms of CPU per
+        transaction on SQLite, more than a message's own insert; the writer is kept instead.
+        A failed transaction closes it (it may be broken); the next one opens another.
+        """
+        if self._writer is None:
+            self._writer = self.engine.connect()
+            # returned to the pool when the store goes; one finalizer for the current writer
+            self._finalizer = weakref.finalize(self, self._writer.close)
+            if not self._watching:
+                self._watching = True
+                store = weakref.ref(self)
+                sa.event.listen(self.engine, "engine_disposed", lambda _: _drop_writer(store))
+        try:
+            with self._writer.begin():
+                return self._insert_all(self._writer, messages, rows)
+        except BaseException:
+            writer = self._forget_writer()
+            writer.invalidate()
+            writer.close()
+            raise
+
+    def _insert_all(
+        self,
+        conn: sa.Connection,
+        messages: Sequence[CapturedMessage],
+        rows: list[dict[str, object]],
+    ) -> list[int]:
+        """One INSERT ... RETURNING for all the messages, one insert for their mailboxes."""
+        ids = [int(i) for i in conn.execute(self._insert, rows).scalars()]
+        if len(ids) != len(messages):  # pragma: no cover - RETURNING gives every row
+            raise StoreError("not every message got an id", operation="save")
+        boxes = [
+            {"message_pk": new_id, "address": m.address.lower(), "folder": m.folder}
+            for new_id, message in zip(ids, messages, strict=True)
+            for m in message.mailboxes
+        ]
+        if boxes:
+            conn.execute(self.tables.mailboxes.insert(), boxes)
         return ids
+
+    def _forget_writer(self) -> sa.Connection:
+        """The held writer, no longer held (under the lock); its finalizer is dropped too."""
+        writer, self._writer = self._writer, None
+        assert writer is not None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        return writer
+
+    def close(self, *, invalidate: bool = False) -> None:
+        """Give the held writer connection back to the pool (the next save takes another).
+
+        ``invalidate`` closes its database connection instead (the engine's pool was disposed).
+        """
+        with self._writing:
+            writer = self._forget_writer() if self._writer is not None else None
+        if writer is not None:
+            if invalidate:
+                writer.invalidate()
+            writer.close()
 
     def get(self, message_id: int) -> CapturedMessage:
         """The stored message with that id. Raises ``MessageNotFound``."""
@@ -257,6 +323,13 @@ class SinkStore:
         except sa.exc.SQLAlchemyError as error:
             raise StoreError(str(error), operation="load") from error
         return [_from_row(r, boxes[int(r["id"])]) for r in rows]
+
+
+def _drop_writer(store: weakref.ref[SinkStore]) -> None:
+    """``Engine.dispose`` closes the pool's connections; the held writer's too."""
+    live = store()
+    if live is not None:
+        live.close(invalidate=True)
 
 
 _Waiter = tuple[CapturedMessage, "asyncio.Future[int]"]

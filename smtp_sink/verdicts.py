@@ -32,6 +32,15 @@ class TlsFacts:
 
 
 @dataclass(frozen=True)
+class HeaderSummary:
+    """The header fields the sink indexes for search (``smtp_sink.summarize_headers``)."""
+
+    message_id: str = ""
+    subject: str = ""
+    from_header: str = ""
+
+
+@dataclass(frozen=True)
 class EnvelopeFacts:
     """The SMTP-level facts a receiver judges a message by.
 
@@ -56,12 +65,16 @@ class Verdict:
 
     ``authentication_results`` is the full header field value (without the field name), as
     RFC 8601 §2.2 defines it. ``data`` is any JSON-ready detail the judge wants stored.
+    ``summary`` is ``summarize_headers`` of the message when the judge read it there (it has
+    the message in hand, off the sink's event loop); when it is None the sink reads it itself.
+    It is not part of the stored verdict.
     """
 
     authentication_results: str
     dmarc_result: str = "none"
     dmarc_policy: str = "none"
     data: Mapping[str, JsonValue] = field(default_factory=dict)
+    summary: HeaderSummary | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", _frozen_mapping(self.data))

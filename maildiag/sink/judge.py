@@ -21,7 +21,7 @@ from publicsuffixlist import PublicSuffixList
 from diag.authenticate import authenticate
 from diag.dmarc import default_psl
 from diag.resolver import Resolver
-from smtp_sink import EnvelopeFacts, Judge, Verdict
+from smtp_sink import EnvelopeFacts, Judge, Verdict, summarize_headers
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ def authenticate_judge(
 ) -> Judge:
     """A ``Judge`` giving the receiver's verdict of ``diag.authenticate`` (SPF, DKIM, DMARC, ARC).
 
-    ``data`` holds ``Verdict.to_dict()`` (the ``authenticate`` JSON keys). One Public Suffix
+    ``data`` holds ``Verdict.to_dict()`` (the ``authenticate`` JSON keys) and ``summary`` the
+    message's header summary, read here so the sink's loop need not hand it to a thread of its
+    own (the judge runs in a worker process or the judge thread). One Public Suffix
     List serves every judgment (building one costs a third of a second of CPU). The resolver
     is made on first use, on the event loop the judge is awaited on; await it on one loop only.
     """
@@ -80,6 +82,7 @@ def authenticate_judge(
             dmarc_result=verdict.dmarc.result,
             dmarc_policy=verdict.dmarc.policy,
             data=verdict.to_dict(),
+            summary=summarize_headers(raw),
         )
 
     return judge

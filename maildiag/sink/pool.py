@@ -23,7 +23,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypedDict, TypeVar
 
-from smtp_sink import EnvelopeFacts, JsonValue, Judge, Verdict
+from smtp_sink import EnvelopeFacts, HeaderSummary, JsonValue, Judge, Verdict, summarize_headers
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ class JudgeWorkerDied(RuntimeError):
 
 
 _Request = tuple[int, bytes, str, str, str]  # id, message, client IP, HELO, MAIL FROM
-_Fields = tuple[str, str, str, dict[str, JsonValue]]  # a Verdict's fields, in their order
+_Summary = tuple[str, str, str]  # a HeaderSummary's fields, in their order
+_Fields = tuple[str, str, str, dict[str, JsonValue], _Summary]  # a Verdict's, in their order
 _Reply = tuple[int, _Fields | None, str | None]  # id, the verdict or None, the failure or None
 _T = TypeVar("_T")
 
@@ -71,6 +72,14 @@ def _reply(frame: bytes) -> _Reply:
 
 def _request(frame: bytes) -> _Request:
     return pickle.loads(frame)  # type: ignore[no-any-return]  # noqa: S301 - our own parent
+
+
+def _fields(verdict: Verdict, raw: bytes) -> _Fields:
+    """What a worker sends back for ``verdict``: its fields, with the header summary of ``raw``."""
+    summary = verdict.summary if verdict.summary is not None else summarize_headers(raw)
+    headers = (summary.message_id, summary.subject, summary.from_header)
+    data = dict(verdict.data)
+    return verdict.authentication_results, verdict.dmarc_result, verdict.dmarc_policy, data, headers
 
 
 def _fail(waiter: asyncio.Future[_T], error: BaseException) -> None:
@@ -219,7 +228,8 @@ class ProcessJudge:
                 raise
             await self._replace(worker)
             return await self._by_fallback(raw, facts)
-        return Verdict(*fields)
+        results, dmarc_result, dmarc_policy, data, summary = fields
+        return Verdict(results, dmarc_result, dmarc_policy, data, HeaderSummary(*summary))
 
     async def _replace(self, dead: _Worker) -> None:
         """Retire a dead worker (once, however many judgments saw it die); start another."""
@@ -283,9 +293,7 @@ async def _serve(config: _Config) -> None:
     async def one(ident: int, raw: bytes, ip: str, helo: str, mail_from: str) -> None:
         try:
             facts = EnvelopeFacts(client_ip=ip, helo=helo, mail_from=mail_from, rcpt_tos=())
-            v = await judge(raw, facts)
-            fields = (v.authentication_results, v.dmarc_result, v.dmarc_policy, dict(v.data))
-            reply((ident, fields, None))
+            reply((ident, _fields(await judge(raw, facts), raw), None))
         except Exception as error:  # reported to the sink, which stores without a verdict
             reply((ident, None, repr(error)))
         finally:

@@ -330,6 +330,7 @@ async def run_sink(
                 await sweeper
             if intake is not None:
                 await asyncio.to_thread(intake.close)
+    await asyncio.to_thread(store.close)  # the listeners are stopped: no save is running
 
 
 __all__ = [

@@ -24,10 +24,11 @@ import pytest
 from maildiag.lab.dns import lab_dns_in_thread
 from maildiag.lab.kit import LabKey, prepare_lab
 from maildiag.lab.policies import LAB_MX_ADDRESSES, lab_policies
+from maildiag.lab.zones import LAB_EGRESS
 from maildiag.settings import Settings
 from maildiag.sink.pool import JudgeWorkerDied, ProcessJudge
 from maildiag.sink.service import bounce_patterns, judge_processes, sink_policies
-from smtp_sink import Action, CapturedMessage, EnvelopeFacts, Judge, Verdict
+from smtp_sink import Action, CapturedMessage, EnvelopeFacts, Judge, Verdict, summarize_headers
 from tests.maildiag.sink_lab import Lab, key_for, lab_sink, make_message, proxied_socket, signed
 from tests.maildiag.test_reset_support import SECRET_KEY
 
@@ -310,6 +311,32 @@ async def test_judge_in_a_worker_process_gives_the_same_verdict(
     assert [m.verdict["data"]["dmarc"]["result"] for m in stored] == ["fail", "pass"]
     assert [m.folder_for(to) for m in stored] == ["junk", "inbox"]
     assert "dkim=pass header.d=connect.visma.com" in stored[1].authentication_results
+
+
+async def test_a_worker_sends_the_header_summary_with_its_verdict(
+    lab_data: tuple[Path, list[LabKey], Any],
+) -> None:
+    """The worker reads the summary beside the verdict, so the sink's loop hands it to no thread."""
+    _data, keys, zone = lab_data
+    to = "kari@kunde-ok.example"
+    raw = signed(
+        key_for(keys, "connect.visma.com"), make_message(CONNECT, to, "Nytt =?utf-8?q?passord?=")
+    )
+    facts = EnvelopeFacts(
+        client_ip=LAB_EGRESS["connect.visma.com"], helo="", mail_from=CONNECT, rcpt_tos=()
+    )
+    with lab_dns_in_thread(zone, port=0) as dns:
+        judge = ProcessJudge(
+            [f"127.0.0.1:{dns.port}"], timeout=5.0, authserv_id="sink.test", processes=1
+        )
+        await judge.start()
+        try:
+            verdict = await judge(raw, facts)
+        finally:
+            await judge.aclose()
+    assert verdict.dmarc_result == "pass"
+    assert verdict.summary == summarize_headers(raw)
+    assert verdict.summary.subject == "Nytt passord"
 
 
 def judge_workers(marker: str = "") -> list[int]:

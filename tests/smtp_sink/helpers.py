@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 
-from smtp_sink import EnvelopeFacts, Verdict
+from smtp_sink import EnvelopeFacts, HeaderSummary, Verdict
 
 
 @dataclass
@@ -15,6 +15,7 @@ class FakeJudge:
     dmarc_result: str = "pass"
     dmarc_policy: str = "none"
     fail: bool = False
+    summary: HeaderSummary | None = None
     seen: list[tuple[bytes, EnvelopeFacts]] = field(default_factory=list)
 
     async def __call__(self, raw: bytes, facts: EnvelopeFacts) -> Verdict:
@@ -29,6 +30,7 @@ class FakeJudge:
             dmarc_result=self.dmarc_result,
             dmarc_policy=self.dmarc_policy,
             data={"client_ip": facts.client_ip},
+            summary=self.summary,
         )
 
 

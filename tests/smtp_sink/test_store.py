@@ -243,6 +243,26 @@ def test_save_many_commits_all_in_order_or_none(store: SinkStore) -> None:
     assert store.count() == 2
 
 
+def test_saves_keep_one_writer_connection_until_one_fails(any_store: SinkStore) -> None:
+    """Each save's transaction runs on the held writer connection, not a fresh pool checkout;
+    a failed transaction gives it up and the next save takes another; ``close`` returns it."""
+    taken: list[object] = []
+    returned: list[object] = []
+    sa.event.listen(any_store.engine, "checkout", lambda dbapi, *_: taken.append(dbapi))
+    sa.event.listen(any_store.engine, "checkin", lambda dbapi, *_: returned.append(dbapi))
+    ids = [any_store.save(captured(f"m{i}")) for i in range(3)]
+    ids += any_store.save_many([captured("m3"), captured("m4")])
+    assert len(taken) == 1
+    with pytest.raises(StoreError):
+        any_store.save(unstorable("bad"))
+    ids.append(any_store.save(captured("m5")))
+    assert len(taken) == 2
+    assert [any_store.get(i).summary.subject for i in ids] == [f"m{i}" for i in range(6)]
+    any_store.close()
+    assert len(returned) >= 3  # the two writers, and the connection get() used
+    assert any_store.count() == 6
+
+
 class GatedStore(SinkStore):
     """Records each transaction's size; the first one waits until ``gate`` is set."""
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import aiosmtplib
 import pytest
 
-from smtp_sink import DmarcDecision, EnvelopeFacts, SinkStore, Verdict, null_judge
+from smtp_sink import (
+    DmarcDecision,
+    EnvelopeFacts,
+    HeaderSummary,
+    SinkStore,
+    Verdict,
+    null_judge,
+    summarize_headers,
+)
 from tests.smtp_sink.helpers import FakeJudge, message
 
 
@@ -33,6 +41,22 @@ async def test_verdict_is_stored_with_header(run_sink, store: SinkStore, judge) 
     facts = judge.seen[0][1]
     assert facts.helo
     assert facts.mail_from == "a@legacy.visma.example"
+
+
+async def test_a_judge_s_header_summary_is_stored_as_it_gave_it(run_sink, store: SinkStore) -> None:
+    """A judge that read the header summary hands it over; the sink does not read its own."""
+    given = HeaderSummary("<judged@example>", "as the judge read it", "Judge <j@example>")
+    async with run_sink(judge=FakeJudge(summary=given)) as sink:
+        await send(sink.port, ["kari@kunde-ok.example"])
+    assert store.list()[0].summary == given
+
+
+async def test_without_a_judge_s_summary_the_sink_reads_it(run_sink, store: SinkStore) -> None:
+    async with run_sink(judge=FakeJudge()) as sink:
+        await send(sink.port, ["kari@kunde-ok.example"])
+    stored = store.list()[0]
+    assert stored.summary == summarize_headers(stored.raw)
+    assert stored.summary.subject == "hello"
 
 
 async def test_dmarc_fail_quarantine_goes_to_junk(run_sink, store: SinkStore) -> None:
