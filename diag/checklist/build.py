@@ -43,6 +43,7 @@ from diag.resolver import Resolver, normalize_name
 from diag.senders import SenderReport, SenderSpec, check_sender
 from diag.testsend import TestSendResult
 from diag.transport import TransportReport, check_transport
+from diag.transport.check import ask_ahead
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +89,24 @@ async def _mx_and_probes(
     """The MX, then the probe and (when asked for) the transport security, which judges the
     probe's STARTTLS."""
     allow_private = probe.allow_private if probe is not None else False
-    mx = await lookup_mx(domain, resolver, allow_private=allow_private)
-    results: tuple[ProbeResult, ...] = ()
-    conversation = None
-    if probe is not None and probe.enabled and mx.can_receive:
-        results, conversation = await probe_recipient(
-            address, senders, mx, probe, resolver, rcpt=await rcpt()
-        )
-    if transport is None:
-        return mx, results, None
-    checked = await check_transport(mx, resolver, fetcher=transport.fetcher, probe=conversation)
-    return mx, results, checked
+    ahead: list[asyncio.Future[None]] = []
+    if transport is not None:  # its questions go out beside the MX lookup, not after the probe
+        ahead.append(asyncio.ensure_future(ask_ahead(resolver, domain)))
+    try:
+        mx = await lookup_mx(domain, resolver, allow_private=allow_private)
+        results: tuple[ProbeResult, ...] = ()
+        conversation = None
+        if probe is not None and probe.enabled and mx.can_receive:
+            results, conversation = await probe_recipient(
+                address, senders, mx, probe, resolver, rcpt=await rcpt()
+            )
+        if transport is None:
+            return mx, results, None
+        checked = await check_transport(mx, resolver, fetcher=transport.fetcher, probe=conversation)
+        return mx, results, checked
+    finally:
+        for task in ahead:
+            task.cancel()
 
 
 async def _sender_reports(

@@ -10,6 +10,7 @@ Never raises for a problem of the domain under test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -62,7 +63,7 @@ async def check_transport(
     """
     if not mx.can_receive:
         return TransportReport(mx.domain)
-    hosts = tuple(dict.fromkeys(h.name for h in mx.hosts if h.addresses))
+    hosts = _hosts(mx)
     moment = now or datetime.now(UTC)
     starttls = None
     if probe is not None:
@@ -81,6 +82,45 @@ async def check_transport(
     ]
     daned = tuple(h for h, _ in dane_hosts)
     return TransportReport(mx.domain, True, mta, rpt, daned, starttls, tuple(findings))
+
+
+def _hosts(mx: MxReport) -> tuple[str, ...]:
+    """The MX hosts that have addresses, each once, in preference order."""
+    return tuple(dict.fromkeys(h.name for h in mx.hosts if h.addresses))
+
+
+MAX_AHEAD_HOSTS = 10  # MX hosts whose TLSA records are asked ahead
+
+
+async def ask_ahead(resolver: Resolver, domain: str) -> None:
+    """Ask what ``check_transport`` will ask about ``domain``, as early as each question can
+    be asked: its ``_mta-sts`` and ``_smtp._tls`` records at once, and each MX host's TLSA
+    record as soon as the MX answer names the hosts (not after their addresses). Asked
+    through the same resolver, ``check_transport`` then finds each answer in its cache or its
+    lookup in flight instead of waiting a round trip of its own. Failures are left for
+    ``check_transport``'s own asking to report."""
+    records = (
+        (f"{mtasts.RECORD_PREFIX}.{domain}", "TXT"),
+        (f"{tlsrpt.RECORD_PREFIX}.{domain}", "TXT"),
+    )
+    await asyncio.gather(*(_ask(resolver, q) for q in records), _ask_hosts(resolver, domain))
+
+
+async def _ask(resolver: Resolver, question: tuple[str, str]) -> None:
+    with contextlib.suppress(DnsError):
+        await resolver.query(*question)
+
+
+async def _ask_hosts(resolver: Resolver, domain: str) -> None:
+    try:
+        answer = await resolver.query(domain, "MX")
+    except DnsError:
+        return
+    names = [r.exchange for r in answer.mx_records]
+    if "" in names:  # a null MX: nothing to ask
+        return
+    hosts = list(dict.fromkeys(names))[:MAX_AHEAD_HOSTS] or [domain]  # none: the implicit MX
+    await asyncio.gather(*(_ask(resolver, (dane.tlsa_name(h), "TLSA")) for h in hosts))
 
 
 async def _mta_sts(
@@ -228,4 +268,4 @@ def _dane(
     return [*failed, *dane_findings(looked, mx_authenticated=mx_authenticated, starttls=starttls)]
 
 
-__all__ = ["check_transport"]
+__all__ = ["ask_ahead", "check_transport"]
