@@ -32,6 +32,7 @@ RETRY_WAIT = 10  # seconds before the first retry, doubled for each next one
 STALLED_SECONDS = 60.0  # a job whose worker sent no heartbeat for this long is retried
 STALLED_CRON = "* * * * *"  # the check for stalled jobs, every minute
 POLL_SECONDS = 5.0  # between queue polls when no notification arrives
+CONCURRENCY = 4  # jobs a worker runs at once (a long scan chunk does not hold up the rest)
 
 
 class Jobs:
@@ -83,6 +84,17 @@ class Jobs:
         log.info("jobs.enqueued name=%s id=%s", name, job_id)
         return job_id
 
+    async def enqueue_once(self, name: str, lock: str, **kwargs: Any) -> int | None:
+        """Like ``enqueue``, unless a job queued with the same ``lock`` still waits to be
+        run: then nothing is queued and None is returned (procrastinate's queueing lock)."""
+        try:
+            job_id = await self.app.configure_task(name, queueing_lock=lock).defer_async(**kwargs)
+        except procrastinate.exceptions.AlreadyEnqueued:
+            log.info("jobs.already_queued name=%s lock=%s", name, lock)
+            return None
+        log.info("jobs.enqueued name=%s id=%s", name, job_id)
+        return job_id
+
     @contextlib.asynccontextmanager
     async def opened(self) -> AsyncIterator[Jobs]:
         """Connect to the queue for the block."""
@@ -95,6 +107,7 @@ class Jobs:
         worker = asyncio.create_task(
             self.app.run_worker_async(
                 install_signal_handlers=False,
+                concurrency=CONCURRENCY,
                 fetch_job_polling_interval=POLL_SECONDS,
                 listen_notify=self.durable,
             ),

@@ -232,6 +232,8 @@ async def _recorded(
                 now=utc_now(),
             )
         )
+    if args.queue and engine.dialect.name == "postgresql":
+        await _enqueue(services, engine, scan_id)
     info = await asyncio.to_thread(scans.scan_info, engine, scan_id)
     assert info is not None
     verb = "resuming" if info.done else "queued" if args.queue else "started"
@@ -269,6 +271,16 @@ async def _recorded(
     tally = await asyncio.to_thread(scans.tally, engine, scan_id)
     out.summary(scan_counts(tally, info.total, scan_id, source), services.settings.lang)
     return 1 if tally.statuses["problem"] else 0
+
+
+async def _enqueue(services: Services, engine: sa.Engine, scan_id: int) -> None:
+    """PostgreSQL: a job on the job engine for each chunk not done yet (SQLite's workers
+    claim the chunks from their table)."""
+    from maildiag.jobs import build_jobs
+    from maildiag.services.scans import queue_scan
+
+    async with build_jobs(services.settings).opened() as jobs:
+        await queue_scan(jobs, engine, scan_id)
 
 
 def _fingerprint(entries: Entries) -> tuple[str, int]:

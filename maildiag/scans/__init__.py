@@ -3,7 +3,7 @@ chunks as jobs for ``maildiag worker`` (``jobs``). Scanning itself is
 ``maildiag.services.scans``'; this package stores and reads. Blocking SQLAlchemy Core.
 """
 
-from maildiag.scans.jobs import Claim, claim_chunk, complete, renew
+from maildiag.scans.jobs import Claim, claim_chunk, complete, open_chunks, renew, start_chunk
 from maildiag.scans.models import metadata
 from maildiag.scans.store import (
     Outcome,
@@ -31,11 +31,13 @@ __all__ = [
     "create_scan",
     "finish_if_done",
     "metadata",
+    "open_chunks",
     "pending",
     "renew",
     "results",
     "save_outcomes",
     "scan_info",
+    "start_chunk",
     "tally",
     "unfinished_scan",
 ]

@@ -1,6 +1,8 @@
 """Bulk scans: each domain's MX, null MX and provider, looked up concurrently and streamed in
 input order, either straight to the caller or into the database (``maildiag.scans``), where
-an interrupted scan resumes and queued chunks are taken by workers (``run_scan_jobs``).
+an interrupted scan resumes and queued chunks are scanned by workers: on PostgreSQL as jobs
+of the job engine (``queue_scan``, ``register_scan_jobs``), on SQLite claimed by the workers
+(``run_scan_jobs``).
 
 Memory stays flat with the number of domains: domains are read and scanned a batch at a
 time, each batch with a fresh resolver (a resolver's cache and query log grow with its use),
@@ -18,7 +20,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -35,23 +37,29 @@ from maildiag.scans import (
     claim_chunk,
     complete,
     finish_if_done,
+    open_chunks,
     pending,
     renew,
     results,
     save_outcomes,
     scan_info,
+    start_chunk,
     tally,
 )
 from maildiag.services.inputs import parse_domain
 from reports import ScanCounts, ScanRow, ScanView, scan_row, scan_view
+
+if TYPE_CHECKING:
+    from maildiag.jobs import Jobs
 
 log = logging.getLogger(__name__)
 WINDOW = 4  # results kept waiting for an earlier, slower domain: concurrency × WINDOW at most
 BATCH = 1000  # domains per resolver (its cache and log are dropped after each batch)
 SAVE_EVERY = 200  # results written to the database per transaction
 CHUNK_SIZE = 500  # domains per job of a queued scan
-LEASE = dt.timedelta(seconds=60)  # a claim not renewed for this long is taken over
-IDLE_POLL = 1.0  # seconds a worker waits when no chunk is queued
+LEASE = dt.timedelta(seconds=60)  # SQLite: a claim not renewed for this long is taken over
+IDLE_POLL = 1.0  # SQLite: seconds a worker waits when no chunk is queued
+CHUNK_JOB = "scan.chunk"  # the job engine's job for one chunk (PostgreSQL)
 NEW_RESOLVER = Callable[[], Resolver]
 OnSaved = Callable[[Sequence[Outcome]], Awaitable[None]]
 
@@ -197,6 +205,65 @@ async def run_recorded(
     return written
 
 
+async def run_chunk(
+    engine: sa.Engine,
+    claim: Claim,
+    new_resolver: NEW_RESOLVER,
+    *,
+    concurrency: int,
+    allow_private: bool,
+    on_saved: OnSaved | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
+) -> None:
+    """Scan the claimed chunk's domains that have no result yet, mark the chunk done, and the
+    scan when it was the last."""
+    await run_recorded(
+        engine,
+        claim.scan_id,
+        new_resolver,
+        concurrency=concurrency,
+        allow_private=allow_private,
+        chunk=claim.chunk,
+        on_saved=on_saved,
+        clock=clock,
+    )
+    await asyncio.to_thread(complete, engine, claim)
+    await asyncio.to_thread(finish_if_done, engine, claim.scan_id, now=clock())
+
+
+async def queue_scan(jobs: Jobs, engine: sa.Engine, scan_id: int) -> int:
+    """Enqueue a ``scan.chunk`` job for each chunk of the scan that is not done (PostgreSQL);
+    a chunk whose job still waits in the queue is not queued twice. Returns how many were
+    queued. Needs ``jobs.opened``."""
+    queued = 0
+    for chunk in await asyncio.to_thread(open_chunks, engine, scan_id):
+        lock = f"{CHUNK_JOB}:{scan_id}:{chunk}"
+        if await jobs.enqueue_once(CHUNK_JOB, lock, scan_id=scan_id, chunk=chunk) is not None:
+            queued += 1
+    return queued
+
+
+def register_scan_jobs(
+    jobs: Jobs,
+    engine: sa.Engine,
+    new_resolver: NEW_RESOLVER,
+    *,
+    owner: str,
+    concurrency: int,
+    allow_private: bool = False,
+) -> None:
+    """Register the ``scan.chunk`` job in the worker's ``jobs``: it scans one chunk through
+    ``run_chunk``. Run again (its worker died, see ``jobs.retry_stalled``), it scans only
+    the chunk's domains without a result."""
+
+    @jobs.job(CHUNK_JOB)
+    async def scan_chunk(scan_id: int, chunk: int) -> None:
+        claim = await asyncio.to_thread(start_chunk, engine, scan_id, chunk, owner, now=utc_now())
+        await run_chunk(
+            engine, claim, new_resolver, concurrency=concurrency, allow_private=allow_private
+        )
+
+
 async def run_scan_jobs(
     engine: sa.Engine,
     new_resolver: NEW_RESOLVER,
@@ -207,26 +274,20 @@ async def run_scan_jobs(
     lease: dt.timedelta = LEASE,
     clock: Callable[[], dt.datetime] = utc_now,
 ) -> int:
-    """Claim and scan queued chunks until none is left to claim; returns how many chunks this
-    call finished. The worker calls it in its loop and sleeps when it returns 0.
-
-    One chunk is one job: on a job engine, a job per chunk would call ``run_recorded`` with
-    its ``chunk`` and ``complete`` it, and this claiming would go.
-    """
+    """Claim and scan queued chunks until none is left to claim (SQLite, where there is no
+    durable job queue); returns how many chunks this call finished. The worker calls it in
+    its loop and sleeps when it returns 0."""
     finished = 0
     while claim := await asyncio.to_thread(claim_chunk, engine, owner, now=clock(), lease=lease):
-        await run_recorded(
+        await run_chunk(
             engine,
-            claim.scan_id,
+            claim,
             new_resolver,
             concurrency=concurrency,
             allow_private=allow_private,
-            chunk=claim.chunk,
             on_saved=_renewer(engine, claim, clock),
             clock=clock,
         )
-        await asyncio.to_thread(complete, engine, claim)
-        await asyncio.to_thread(finish_if_done, engine, claim.scan_id, now=clock())
         finished += 1
     return finished
 

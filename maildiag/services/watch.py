@@ -3,8 +3,10 @@ DKIM keys, DMARC, the egress IPs on the DNSBLs, reverse DNS and HELO, an MX for 
 stores it, and reports each change from pass to fail or back as an event: in the log, in
 ``/metrics`` (read from the stored history) and to ``watch_webhook_url`` when set.
 
-``watch_round`` is the one entry point for a round; ``watch_forever`` runs it every
-``watch_interval_seconds`` (``maildiag worker``).
+``watch_round`` is the one entry point for a round. ``maildiag worker`` runs it every
+``watch_interval_seconds``: on PostgreSQL as a periodic job of the job engine
+(``register_watch``), so that however many workers run, each tick has one round; on SQLite
+in a loop of its own (``watch_forever``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,12 +33,18 @@ from maildiag.services.senders import sender_reports
 from maildiag.settings import Settings
 from maildiag.watch import CheckState, Round, changes, last_judged, record_round
 
+if TYPE_CHECKING:
+    from maildiag.jobs import Jobs
+
 log = logging.getLogger(__name__)
 
 # The sender report's sections the watch follows (DESIGN.md; issue 16 §4). ``reverse`` holds
 # reverse DNS and the HELO name; alignment and the signed sample follow from these.
 WATCHED = ("spf", "dkim", "dmarc", "dnsbl", "reverse", "bounce_mx")
 MIN_INTERVAL = 1.0  # seconds between rounds at the least, whatever the setting says
+WATCH_JOB = "watch.round"  # the periodic job of a round (PostgreSQL)
+MINUTE_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # divide an hour: every tick is even
+HOUR_STEPS = (1, 2, 3, 4, 6, 8, 12)  # divide a day
 
 
 async def watch_round(
@@ -154,3 +164,41 @@ async def watch_forever(
             log.error("watch.round_failed error=%s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+def watch_cron(interval_seconds: float) -> str:
+    """The job engine's schedule for a round every ``interval_seconds``: rounded up to whole
+    minutes that divide an hour, else to whole hours that divide a day, else once a day (at
+    midnight UTC), so that the ticks are evenly spaced. 90 s gives every 2 minutes, 3600 s
+    every hour, 5 h every 6 hours, 2 days once a day."""
+    minutes = max(1, math.ceil(interval_seconds / 60))
+    for step in MINUTE_STEPS:
+        if minutes <= step:
+            return f"*/{step} * * * *"
+    hours = math.ceil(minutes / 60)
+    for step in HOUR_STEPS:
+        if hours <= step:
+            return f"0 */{step} * * *"
+    return "0 0 * * *"
+
+
+def register_watch(
+    jobs: Jobs,
+    settings: Settings,
+    engine: sa.Engine,
+    resolvers: Callable[[], Resolver],
+    psl: PublicSuffixList,
+) -> str:
+    """Register the watch's round as the periodic job ``watch.round`` in the worker's
+    ``jobs`` (one job per tick for all workers); returns its schedule. A round that fails is
+    logged and the next tick runs as planned."""
+    cron = watch_cron(settings.watch_interval_seconds)
+
+    @jobs.periodic(WATCH_JOB, cron=cron)
+    async def watch_tick(timestamp: int) -> None:
+        try:
+            await watch_round(settings, engine, resolvers(), psl)
+        except sa.exc.SQLAlchemyError as exc:
+            log.error("watch.round_failed error=%s", exc)
+
+    return cron

@@ -13,6 +13,7 @@ import json
 import logging
 import shutil
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,14 +23,22 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from procrastinate.periodic import PeriodicDeferrer
 
 from maildiag.cli import main
 from maildiag.commands.worker import _watching
 from maildiag.db import create_engine, migrate
+from maildiag.jobs import build_jobs, running_jobs
 from maildiag.lab.dns import LabDnsServer, lab_dns_in_thread
 from maildiag.lab.kit import LabKey, follow_lab_zone, lab_senders, lab_settings, prepare_lab
 from maildiag.services import build_services
-from maildiag.services.watch import post_events, watch_round
+from maildiag.services.watch import (
+    WATCH_JOB,
+    post_events,
+    register_watch,
+    watch_cron,
+    watch_round,
+)
 from maildiag.settings import Settings
 from maildiag.watch import (
     FAILED,
@@ -43,6 +52,7 @@ from maildiag.watch import (
 )
 from maildiag.web import create_app
 from tests.maildiag.feedback import conftest as feedback_db
+from tests.maildiag.test_outbox_workers import postgres_schema_url
 
 LEGACY = "do.not.reply@legacy.visma.example"
 PLATFORM = "do.not.reply@platform.visma.com"
@@ -267,6 +277,74 @@ async def test_the_worker_runs_rounds_on_the_interval(
     assert stop.is_set()
     assert len(await asyncio.to_thread(recent_rounds, made)) == 1  # the next is 600 s away
     made.dispose()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "cron"),
+    [
+        (1, "*/1 * * * *"),
+        (60, "*/1 * * * *"),
+        (90, "*/2 * * * *"),
+        (420, "*/10 * * * *"),
+        (1800, "*/30 * * * *"),
+        (2400, "0 */1 * * *"),
+        (3600, "0 */1 * * *"),
+        (5 * 3600, "0 */6 * * *"),
+        (13 * 3600, "0 0 * * *"),
+        (2 * 86400, "0 0 * * *"),
+    ],
+)
+def test_the_interval_is_rounded_up_to_even_ticks(seconds: float, cron: str) -> None:
+    assert watch_cron(seconds) == cron
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    yield from postgres_schema_url(f"watch_{uuid.uuid4().hex[:12]}")
+
+
+async def test_workers_on_postgres_run_one_round_per_tick(
+    lab_data: tuple[Path, list[LabKey]], lab_dns: LabDnsServer, postgres: str
+) -> None:
+    data, keys = lab_data
+    made = create_engine(postgres)
+    await asyncio.to_thread(migrate, made)
+    settings = _settings(data, keys, lab_dns, database_url=postgres, watch_interval_seconds=300)
+    services = build_services(settings)
+    workers = [build_jobs(settings), build_jobs(settings)]  # two workers' job engines
+    crons = {
+        register_watch(j, settings, made, services.new_resolver, services.psl) for j in workers
+    }
+    assert crons == {"*/5 * * * *"}
+    tick = 1_800_000_000  # each worker's periodic deferrer defers the same tick
+    for jobs in workers:
+        async with jobs.opened():
+            registry = jobs.app.periodic_registry
+            watch = [t for t in registry.periodic_tasks.values() if t.task.name == WATCH_JOB]
+            await PeriodicDeferrer(registry).defer_jobs([(watch[0], tick)])
+    assert await asyncio.to_thread(_watch_jobs, made) == {tick: "todo"}
+    async with running_jobs(workers[0]), running_jobs(workers[1]):  # both defer the current tick
+        for _ in range(400):
+            jobs_done = await asyncio.to_thread(_watch_jobs, made)
+            if len(jobs_done) == 2 and set(jobs_done.values()) == {"succeeded"}:
+                break
+            await asyncio.sleep(0.05)
+    assert len(jobs_done) == 2  # the given tick and the current one, each once
+    assert set(jobs_done.values()) == {"succeeded"}
+    assert len(await asyncio.to_thread(recent_rounds, made)) == 2
+    made.dispose()
+
+
+def _watch_jobs(engine: sa.Engine) -> dict[int, str]:
+    """The watch's jobs: each one's tick and status (one tick twice would fail here)."""
+    query = sa.text(
+        "SELECT (args->>'timestamp')::bigint, status FROM procrastinate_jobs WHERE task_name = :n"
+    )
+    with engine.connect() as db:
+        rows = db.execute(query, {"n": WATCH_JOB}).all()
+    ticks = {int(tick): str(status) for tick, status in rows}
+    assert len(ticks) == len(rows)
+    return ticks
 
 
 def test_metrics_count_the_stored_events(tmp_path: Path) -> None:
