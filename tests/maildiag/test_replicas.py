@@ -185,6 +185,7 @@ def _environment(url: str, redis_url: str, tmp: Path, sink_smtp: int) -> dict[st
         MAILDIAG_OUTBOX_RETRY_BASE_SECONDS="1",
         MAILDIAG_OUTBOX_RETRY_MAX_SECONDS="4",
         MAILDIAG_SINK_JUDGE="false",
+        MAILDIAG_WATCH_INTERVAL_SECONDS="0",  # no watch rounds at the hour's tick mid-test
     )
     return env
 

@@ -16,14 +16,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from markupsafe import Markup
 
 from maildiag.services.scans import ScanStatus, scan_status
 from maildiag.web import deps, i18n
 from maildiag.web.auth import SignedIn, optional_user, require_role
 from maildiag.web.checklist_web import private
 from maildiag.web.render import error_page, page
-from reports import JsonObject, render_scan, scan_json
+from reports import JsonObject, scan_json
 
 log = logging.getLogger(__name__)
 pages = APIRouter(include_in_schema=False)
@@ -53,8 +52,7 @@ async def scan_page(request: Request, scan_id: ScanId, page_no: PageNo = 1) -> R
     found = await _status(request, scan_id, page_no)
     if found is None:
         return private(error_page(request, 404, i18n.text("scan.not_found", lang)))
-    summary = Markup(render_scan(found.summary, fmt="page"))  # noqa: S704 - autoescaped by the report's Environment
-    return private(page(request, "scan.html", scan=found, summary=summary))
+    return private(page(request, "scan.html", scan=found, summary=found.summary))
 
 
 @api.get("/scans/{scan_id}", summary="A bulk scan's progress and summary (admin role)")
