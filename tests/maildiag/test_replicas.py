@@ -46,7 +46,9 @@ from maildiag.settings import Settings
 from smtp_sink import SinkTables, metadata
 from tests.maildiag.test_outbox_workers import postgres_schema_url
 
-pytestmark = pytest.mark.slow
+# no_cover: tracing this process slows its freeze-and-look loop (_kill_between_sends) until the
+# surviving worker has taken every row before the victim is caught holding one
+pytestmark = [pytest.mark.slow, pytest.mark.no_cover]
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_DB = 13  # this file's own database on the test Redis
@@ -166,7 +168,9 @@ class Cluster:
 
 
 def _environment(url: str, redis_url: str, tmp: Path, sink_smtp: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILDIAG_")}
+    # the processes run as deployed: none of the test run's settings, and no coverage tracing
+    # (pytest-cov's COV_CORE_* would trace every line of every process several times slower)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILDIAG_", "COV_CORE_"))}
     env.update(
         PYTHONWARNINGS="ignore",
         MAILDIAG_DATA_DIR=str(tmp / "data"),
