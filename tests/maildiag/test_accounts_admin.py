@@ -28,6 +28,7 @@ from maildiag.services import account_admin as admin
 from maildiag.services.accounts import ResetServices, build_reset_services
 from maildiag.settings import Settings
 from tests.maildiag import test_reset_outbox as outbox_tests
+from tests.maildiag.test_outbox_workers import postgres_schema_url
 from tests.maildiag.test_reset_outbox import Stack, _link
 from tests.maildiag.test_reset_support import CHEAP_HASHER, NEW_PASSWORD, reset_env
 
@@ -245,24 +246,15 @@ def test_an_import_of_100000_rows_runs_in_constant_memory(tmp_path: Path) -> Non
 @pytest.fixture
 def postgres_services(tmp_path: Path) -> Iterator[ResetServices]:
     """The account services on a throw-away, migrated PostgreSQL schema."""
-    url = os.environ.get("MAILDIAG_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("MAILDIAG_TEST_POSTGRES_URL is not set")
-    schema = f"accounts_{uuid.uuid4().hex[:12]}"
-    owner = sa.create_engine(url)
-    with owner.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    urls = postgres_schema_url(f"accounts_{uuid.uuid4().hex[:12]}")
+    engine = sa.create_engine(next(urls))
     migrate(engine)
-    settings = Settings(data_dir=tmp_path)
-    svc = build_reset_services(settings, engine=engine, hasher=CHEAP_HASHER)
+    svc = build_reset_services(Settings(data_dir=tmp_path), engine=engine, hasher=CHEAP_HASHER)
     try:
         yield svc
     finally:
         engine.dispose()
-        with owner.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        owner.dispose()
+        next(urls, None)  # drops the schema
 
 
 def test_import_and_changes_on_postgresql(postgres_services: ResetServices) -> None:
