@@ -434,17 +434,17 @@ def _kill_between_sends(cluster: Cluster, victim: Process, addresses: list[str])
 
 
 def test_a_worker_killed_midway_loses_no_mail_and_sends_none_twice(cluster: Cluster) -> None:
-    addresses = _queue(cluster, "kill", 500)
-    victim = cluster.processes["worker1"]
-
-    def midway_and_working() -> bool:
-        # the victim may be asleep between polls while the other worker takes the first rows;
-        # it is looked at once it works, or the other could send the rest before it wakes
-        arrived = sum(cluster.arrived()[a] for a in addresses)
-        return arrived >= 150 and bool(_held_by(cluster, victim.popen.pid, addresses))
-
-    _until(midway_and_working, "150 mails to arrive and worker1 to hold rows")
-    held = _kill_between_sends(cluster, victim, addresses)
+    victim, survivor = cluster.processes["worker1"], cluster.processes["worker2"]
+    # The survivor is held (SIGSTOP) while the victim sends the first half: otherwise it may
+    # send all of them while the victim sleeps between polls, and the kill would catch nothing.
+    # Both are idle here (the queue is empty), so the hold interrupts no send.
+    survivor.popen.send_signal(signal.SIGSTOP)
+    try:
+        addresses = _queue(cluster, "kill", 500)
+        _until(lambda: sum(cluster.arrived()[a] for a in addresses) >= 150, "150 mails to arrive")
+        held = _kill_between_sends(cluster, victim, addresses)
+    finally:
+        survivor.popen.send_signal(signal.SIGCONT)
     assert held >= 1
     arrived_at_kill = sum(cluster.arrived()[a] for a in addresses)
     assert arrived_at_kill < 500  # midway
