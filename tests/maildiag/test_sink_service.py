@@ -26,7 +26,7 @@ from maildiag.lab.kit import LabKey, prepare_lab
 from maildiag.lab.policies import LAB_MX_ADDRESSES, lab_policies
 from maildiag.lab.zones import LAB_EGRESS
 from maildiag.settings import Settings
-from maildiag.sink.pool import JudgeWorkerDied, ProcessJudge
+from maildiag.sink.pool import JudgeWorkerDied, ProcessJudge, event_loop
 from maildiag.sink.service import bounce_patterns, judge_processes, sink_policies
 from smtp_sink import Action, CapturedMessage, EnvelopeFacts, Judge, Verdict, summarize_headers
 from tests.maildiag.sink_lab import Lab, key_for, lab_sink, make_message, proxied_socket, signed
@@ -332,11 +332,32 @@ async def test_a_worker_sends_the_header_summary_with_its_verdict(
         await judge.start()
         try:
             verdict = await judge(raw, facts)
+            pids = judge.pids
+            maps = [await asyncio.to_thread(Path(f"/proc/{pid}/maps").read_text) for pid in pids]
         finally:
             await judge.aclose()
     assert verdict.dmarc_result == "pass"
     assert verdict.summary == summarize_headers(raw)
     assert verdict.summary.subject == "Nytt passord"
+    # the worker runs on uvloop: its loop's extension module is loaded there
+    assert maps
+    assert all(re.search(r"/uvloop/loop\.[^/\n]*\.so", m) for m in maps)
+
+
+def test_a_worker_runs_on_uvloop_where_it_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    loop = event_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it is not installed
+    loop = event_loop()
+    try:
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+        assert not isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
 
 
 def judge_workers(marker: str = "") -> list[int]:
