@@ -11,25 +11,18 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from maildiag.tables import ID, NAMING_CONVENTION
+
 MAX_NAME = 255  # domains (RFC 1035 §2.3.4), reporter names, report ids
 MAX_TEXT = 2048  # free text kept from a report, already cut by diag.feedback's limits
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(constraint_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def _report_fk() -> sa.Column[int]:
     return sa.Column(
         "report_id",
-        _Id,
+        ID,
         sa.ForeignKey("feedback_reports.id", ondelete="CASCADE"),
         nullable=False,
         index=True,
@@ -39,7 +32,7 @@ def _report_fk() -> sa.Column[int]:
 reports = sa.Table(
     "feedback_reports",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("org_name", sa.String(MAX_NAME), nullable=False),
     sa.Column("report_id", sa.String(MAX_NAME), nullable=False),
@@ -61,7 +54,7 @@ imported again is counted once."""
 records = sa.Table(
     "feedback_records",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     _report_fk(),
     sa.Column("org_name", sa.String(MAX_NAME), nullable=False),
     sa.Column("day", sa.Date, nullable=False),
@@ -82,7 +75,7 @@ and ``dkim``/``spf`` are the DMARC-aligned results."""
 tls_policies = sa.Table(
     "feedback_tls_policies",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     _report_fk(),
     sa.Column("org_name", sa.String(MAX_NAME), nullable=False),
     sa.Column("day", sa.Date, nullable=False),
@@ -97,10 +90,10 @@ tls_policies = sa.Table(
 tls_failures = sa.Table(
     "feedback_tls_failures",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column(
         "policy_id",
-        _Id,
+        ID,
         sa.ForeignKey("feedback_tls_policies.id", ondelete="CASCADE"),
         nullable=False,
         index=True,
@@ -116,7 +109,7 @@ tls_failures = sa.Table(
 failures = sa.Table(
     "feedback_failures",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     _report_fk(),
     sa.Column("arrival_date", sa.DateTime(timezone=True), nullable=True),
     sa.Column("source_ip", sa.String(45), nullable=True, index=True),
@@ -131,7 +124,7 @@ failures = sa.Table(
 rejected = sa.Table(
     "feedback_rejected",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("source", sa.String(MAX_NAME), nullable=False),
     sa.Column("location", sa.String(MAX_NAME), nullable=False),

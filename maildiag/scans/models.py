@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from diag.names import MAX_NAME_LENGTH
-from maildiag.feedback import metadata as feedback_metadata
+from maildiag.tables import ID, NAMING_CONVENTION
 
 MAX_SOURCE = 255  # the file name or ``accounts`` a scan was made from
 MAX_CODES = 1024  # finding codes of one domain, space-separated
@@ -19,9 +19,7 @@ MAX_OWNER = 64  # a claimer's name: host:pid:random
 SCAN_STATES = ("running", "queued", "done")
 CHUNK_STATES = ("queued", "claimed", "done")
 
-# The feedback tables' constraint names, so both read alike in the database.
-metadata = sa.MetaData(naming_convention=feedback_metadata.naming_convention)
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -31,7 +29,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 scans = sa.Table(
     "scans",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("source", sa.String(MAX_SOURCE), nullable=False),
@@ -47,7 +45,7 @@ the same input that ``--resume`` continues."""
 scan_domains = sa.Table(
     "scan_domains",
     metadata,
-    sa.Column("scan_id", _Id, sa.ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("scan_id", ID, sa.ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("domain", sa.String(MAX_NAME_LENGTH), nullable=False),
     sa.Column("entries", sa.Integer, nullable=False),
@@ -66,7 +64,7 @@ the domain is scanned."""
 scan_chunks = sa.Table(
     "scan_chunks",
     metadata,
-    sa.Column("scan_id", _Id, sa.ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("scan_id", ID, sa.ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("chunk", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("owner", sa.String(MAX_OWNER), nullable=True),

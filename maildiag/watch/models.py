@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from maildiag.tables import ID, NAMING_CONVENTION
+
 MAX_NAME = 255  # addresses and check keys (RFC 5321 §4.5.3.1.3 caps a path at 256 octets)
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 runs = sa.Table(
     "watch_runs",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("elapsed_ms", sa.Integer, nullable=False),
     sa.Column("events", sa.Integer, nullable=False),
@@ -35,10 +29,10 @@ runs = sa.Table(
 results = sa.Table(
     "watch_results",
     metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column(
         "run_id",
-        _Id,
+        ID,
         sa.ForeignKey("watch_runs.id", ondelete="CASCADE"),
         nullable=False,
         index=True,

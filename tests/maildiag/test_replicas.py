@@ -46,8 +46,8 @@ from maildiag.settings import Settings
 from smtp_sink import SinkTables, metadata
 from tests.maildiag.test_outbox_workers import postgres_schema_url
 
-# no_cover: tracing this process slows its freeze-and-look loop (_kill_between_sends) until the
-# surviving worker has taken every row before the victim is caught holding one
+# no_cover: tracing this process would slow its freeze-and-look loop (_kill_between_sends), and
+# the victim runs only between its looks
 pytestmark = [pytest.mark.slow, pytest.mark.no_cover]
 
 REPO = Path(__file__).resolve().parents[2]
