@@ -19,13 +19,15 @@ upload, so a report seen again is a duplicate and reseeding is harmless.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gzip
 import hashlib
 import io
 import json
+import logging
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -34,6 +36,9 @@ from maildiag.feedback import IngestResult, Source, ingest
 from maildiag.lab.zones import BROKEN_SENDER, HEALTHY_SENDERS, LAB_EGRESS
 
 DAYS = 7
+# a day's reports are imported this long before the day begins, so "the last 7 days" is full
+# at every moment, midnight included, whether the lab started before it or after
+LEAD = dt.timedelta(minutes=5)
 REPORTERS = (
     "kunde-ok.example",
     "kunde-nomx.example",
@@ -47,6 +52,7 @@ FORWARDED_TO = "kunde-ok.example"
 FORWARDER = "192.0.2.45"  # RFC 5737: an alumni forwarder in front of kunde-ok
 SPOOFER = "192.0.2.66"  # RFC 5737: nobody we know
 SPOOFED_BY = ("kunde-ok.example", "kunde-greylist.example")
+log = logging.getLogger(__name__)
 POLICY = {**dict.fromkeys(HEALTHY_SENDERS, "reject"), BROKEN_SENDER: "quarantine"}
 
 
@@ -200,18 +206,71 @@ def week_files(today: dt.date, days: int = DAYS) -> Iterator[Source]:
                 yield Source(name, gzip.compress(tls_json(reporter, domain, day), mtime=0))
 
 
-def seed_lab_reports(engine: sa.Engine, today: dt.date | None = None) -> list[IngestResult]:
-    """Import the lab's week of reports up to ``today`` (default: today, UTC); what is
-    stored already counts as duplicate. Blocking; run it in a thread."""
-    return ingest(engine, week_files(today or dt.datetime.now(dt.UTC).date()))
+def lab_week(now: dt.datetime) -> Iterator[Source]:
+    """The report files a lab holds at ``now``: the week up to today, and tomorrow's too when
+    tomorrow is less than ``LEAD`` away."""
+    today = now.date()
+    yield from week_files(today)
+    if (now + LEAD).date() > today:
+        yield from week_files(today + dt.timedelta(days=1), days=1)
+
+
+def next_top_up(now: dt.datetime) -> dt.datetime:
+    """When the lab next imports a day's reports: ``LEAD`` before the next UTC midnight that
+    is more than ``LEAD`` after ``now``."""
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+    if midnight - LEAD <= now:
+        midnight += dt.timedelta(days=1)
+    return midnight - LEAD
+
+
+def seed_lab_reports(
+    engine: sa.Engine, today: dt.date | None = None, *, now: dt.datetime | None = None
+) -> list[IngestResult]:
+    """Import the lab's week of reports up to ``today``, or, without it, those the lab holds
+    at ``now`` (default: the clock; see ``lab_week``); what is stored already counts as
+    duplicate. Blocking; run it in a thread."""
+    if today is not None:
+        return ingest(engine, week_files(today))
+    return ingest(engine, lab_week(now or dt.datetime.now(dt.UTC)))
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def keep_lab_reports_current(
+    engine: sa.Engine,
+    *,
+    clock: Callable[[], dt.datetime] = _utc_now,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+) -> None:
+    """Import each new day's reports ``LEAD`` before the day begins, as the demo receivers'
+    reports would arrive, so a lab left running shows a full week on every day. Runs until
+    cancelled; a failed import is logged and tried again at the next top-up."""
+    while True:
+        now = clock()
+        await sleep((next_top_up(now) - now).total_seconds())
+        at = clock()
+        try:
+            results = await asyncio.to_thread(seed_lab_reports, engine, now=at)
+        except Exception:  # the database may be gone for a moment; the next day tries again
+            log.exception("lab.reports_top_up_failed")
+            continue
+        new = sum(not (r.duplicate or r.refused) for r in results)
+        log.info("lab.reports_topped_up new=%s", new)
 
 
 __all__ = [
     "FORWARDER",
+    "LEAD",
     "REPORTERS",
     "SPOOFER",
     "TLS_REPORTERS",
     "aggregate_xml",
+    "keep_lab_reports_current",
+    "lab_week",
+    "next_top_up",
     "seed_lab_reports",
     "tls_json",
     "week_files",

@@ -80,6 +80,7 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
     from maildiag.db import create_engine
     from maildiag.jobs import build_jobs, running_jobs
     from maildiag.lab.dns import LabDnsServer
+    from maildiag.lab.feedback import keep_lab_reports_current
     from maildiag.lab.seed import prepare_lab_database
     from maildiag.outbox import bounce_recorder, running_worker
     from maildiag.sink.service import run_sink
@@ -89,6 +90,7 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
     await dns_server.start()
     follower = asyncio.create_task(follow_lab_zone(settings.data_dir, dns_server))
     engine = None
+    top_up: asyncio.Task[None] | None = None
     try:
         ports: dict[str, int] = {"dns_port": dns_server.port}
         if settings.sink_proxy_port == 0 and settings.smtp_port:
@@ -96,6 +98,7 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
         lab = lab_settings(settings.model_copy(update=ports), keys)
         engine = create_engine(lab.database)
         await asyncio.to_thread(prepare_lab_database, lab, engine)  # migrate, demo accounts
+        top_up = asyncio.create_task(keep_lab_reports_current(engine))  # each new day's reports
         nameservers = [f"127.0.0.1:{dns_server.port}"]
 
         def lab_resolver() -> DnsPythonResolver:
@@ -116,9 +119,11 @@ async def _lab_services(settings: Settings) -> AsyncIterator[tuple[Settings, Sin
             ):
                 yield lab, sink
     finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
+        for task in (follower, top_up):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if engine is not None:
             engine.dispose()
         await dns_server.stop()
