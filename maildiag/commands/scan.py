@@ -249,8 +249,7 @@ async def _recorded(
     )
     try:
         if args.queue:
-            await _wait(engine, scan_id, progress)
-            await asyncio.to_thread(_print_all, engine, scan_id, out)
+            await _wait(engine, scan_id, progress, out)
         else:
 
             async def saved(group: Sequence[scans.Outcome]) -> None:
@@ -297,26 +296,25 @@ def _fingerprint(entries: Entries) -> tuple[str, int]:
     return fingerprint(counted()), count
 
 
-async def _wait(engine: sa.Engine, scan_id: int, progress: CountProgress) -> None:
+async def _wait(engine: sa.Engine, scan_id: int, progress: CountProgress, out: Output) -> None:
+    """Show the workers' progress and print the results in input order as they come: each
+    line as soon as every domain before it has its result, the rest once the scan is done."""
     from maildiag import scans
 
+    printed = -1  # the position of the last line printed
     while True:
         info = await asyncio.to_thread(scans.scan_info, engine, scan_id)
         assert info is not None
         progress.update(info.done)
-        if info.finished:
+        while page := await asyncio.to_thread(
+            scans.results_in_order, engine, scan_id, after=printed
+        ):
+            for _, row in page:
+                out.row(row)
+            printed = page[-1][0]
+        if info.finished:  # read before the lines: every result was there to print
             return
         await asyncio.sleep(WAIT_POLL)
-
-
-def _print_all(engine: sa.Engine, scan_id: int, out: Output) -> None:
-    from maildiag import scans
-
-    offset = 0
-    while page := scans.results(engine, scan_id, offset=offset):
-        for row in page:
-            out.row(row)
-        offset += len(page)
 
 
 class Output:

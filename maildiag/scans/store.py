@@ -300,6 +300,30 @@ def results(
         return [dict(r) for (r,) in db.execute(query)]
 
 
+def results_in_order(
+    engine: sa.Engine, scan_id: int, *, after: int = -1, limit: int = BATCH
+) -> list[tuple[int, dict[str, object]]]:
+    """The results (position, JSON line) that follow position ``after`` in input order, up to
+    the first domain still without one: what can be printed of a scan that workers are still
+    scanning without printing anything out of order. Keyset-paged by position."""
+    mine = [scan_domains.c.scan_id == scan_id, scan_domains.c.position > after]
+    gap = (
+        sa.select(scan_domains.c.position)
+        .where(*mine, scan_domains.c.scanned_at.is_(None))
+        .order_by(scan_domains.c.position)
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(scan_domains.c.position, scan_domains.c.result)
+        .where(*mine, sa.or_(gap.is_(None), scan_domains.c.position < gap))
+        .order_by(scan_domains.c.position)
+        .limit(limit)
+    )
+    with engine.connect() as db:
+        return [(int(position), dict(r)) for position, r in db.execute(query)]
+
+
 def _group(
     db: sa.Connection, column: sa.Column[str], where: sa.ColumnElement[bool]
 ) -> Counter[str]:
