@@ -36,6 +36,11 @@ OUR_EDNS_PAYLOAD = 1232  # the DNS Flag Day 2020 recommendation for EDNS UDP pay
 MAX_TXT_STRING = 255  # RFC 1035 §3.3: a <character-string> holds at most 255 octets
 MAX_CNAME_CHAIN = 8  # how many CNAMEs the server follows before it stops (loop protection)
 HEADER = struct.Struct("!HHHHHH")  # RFC 1035 §4.1.1: id, flags, qd, an, ns, ar counts
+RR_FIXED = struct.Struct("!HHIH")  # RFC 1035 §4.1.3: type, class, TTL, RDLENGTH
+OPT_EMPTY = struct.Struct("!BHHIH")  # RFC 6891 §6.1.2: root name, OPT, payload, TTL, RDLENGTH
+QUESTION_POINTER = b"\xc0\x0c"  # RFC 1035 §4.1.4: the name at offset 12, the question's
+_QUERY_FLAGS = dns.flags.RD | dns.flags.CD | dns.flags.AD  # what a plain query may set
+_FAST_LABEL = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 _IN = dns.rdataclass.IN
 _SOA = dns.rdatatype.SOA
@@ -114,6 +119,27 @@ class CompiledZone:
         self._ents = {
             owner.split(depth)[1] for owner in self._nodes for depth in range(2, len(owner.labels))
         }
+        self._wire: dict[tuple[dns.name.Name, int], tuple[int, bytes]] = {}
+
+    def answer_wire(self, name: dns.name.Name, rdtype: int) -> tuple[int, bytes] | None:
+        """The answer section for ``name``/``rdtype`` when the zone holds that RRset itself
+        (no CNAME to follow, not ANY): how many records and their wire form, each owned by a
+        pointer to the question's name and with its RDATA uncompressed. None otherwise.
+        Rendered once per RRset."""
+        cached = self._wire.get((name, rdtype))
+        if cached is not None:
+            return cached
+        rdatas = self._nodes.get(name, {}).get(rdtype)
+        if not rdatas or rdtype == dns.rdatatype.ANY:
+            return None
+        rrset = dns.rrset.from_rdata_list(name, self.ttl, rdatas)  # duplicates dropped
+        parts = []
+        for rdata in rrset:
+            data = rdata.to_wire()
+            parts.append(QUESTION_POINTER + RR_FIXED.pack(rdtype, _IN, self.ttl, len(data)) + data)
+        rendered = (len(parts), b"".join(parts))
+        self._wire[(name, rdtype)] = rendered
+        return rendered
 
     def exists(self, name: dns.name.Name) -> bool:
         """True for names in the zone and their ancestors (empty non-terminals)."""
@@ -275,6 +301,67 @@ def answer(zone: CompiledZone, query: dns.message.Message) -> dns.message.Messag
     return response
 
 
+def fast_reply(
+    zone: CompiledZone, data: bytes, *, tcp_limit: int | None = None
+) -> tuple[str, bytes] | None:
+    """The reply to the raw query ``data`` without dnspython's parsing and rendering, when it
+    is a plain one: one IN question of a name whose RRset of that type the zone holds, no
+    other record but an EDNS version 0 OPT without options or DO. Returns the question's
+    name (lower case, for the faults) and the reply, or None for the general path (``answer``),
+    which gives the same answer. Never raises for any input.
+
+    The reply is what ``answer`` gives, rendered differently: the answer records point at
+    the question's name (as name compression does) and their RDATA is not compressed, so
+    it is never smaller; one over the limit (``tcp_limit`` over TCP, the client's over UDP)
+    goes to the general path, which compresses and truncates.
+    """
+    if len(data) < HEADER.size + 5:
+        return None
+    query_id, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
+    if flags & ~_QUERY_FLAGS or qdcount != 1 or ancount or nscount or arcount > 1:
+        return None  # QR, another opcode, TC, an rcode, or more than a question and an OPT
+    labels: list[bytes] = []
+    at = HEADER.size
+    while (length := data[at]) != 0:
+        if length > 63 or at + 1 + length >= len(data) or not _FAST_LABEL.issuperset(
+            data[at + 1 : at + 1 + length]
+        ):
+            return None  # a pointer, an extended label type, cut short, or an unusual byte
+        labels.append(data[at + 1 : at + 1 + length].lower())
+        at += 1 + length
+    end = at + 5  # the root label, QTYPE and QCLASS
+    if not labels or at + 1 - HEADER.size > 255 or len(data) < end:
+        return None
+    qtype, qclass = struct.unpack_from("!HH", data, at + 1)
+    if qclass != _IN:
+        return None
+    payload: int | None = None
+    if arcount:
+        if len(data) != end + OPT_EMPTY.size:
+            return None
+        root, rrtype, payload, ttl, rdlength = OPT_EMPTY.unpack_from(data, end)
+        if root or rrtype != dns.rdatatype.OPT or ttl or rdlength:
+            return None  # not an OPT, an extended rcode, version or DO bit, or options
+    elif len(data) != end:
+        return None
+    try:
+        name = dns.name.Name([*labels, b""])
+    except dns.exception.DNSException:
+        return None
+    rendered = zone.answer_wire(name, qtype)
+    if rendered is None:
+        return None
+    count, records = rendered
+    reply_flags = dns.flags.QR | dns.flags.AA | (flags & dns.flags.RD)
+    opt = b"" if payload is None else OPT_EMPTY.pack(0, dns.rdatatype.OPT, OUR_EDNS_PAYLOAD, 0, 0)
+    header = HEADER.pack(query_id, reply_flags, 1, count, 0, 0 if payload is None else 1)
+    reply = header + data[HEADER.size : end] + records + opt
+    udp_limit = CLASSIC_UDP_LIMIT if payload is None else max(CLASSIC_UDP_LIMIT, payload)
+    if len(reply) > (udp_limit if tcp_limit is None else tcp_limit):
+        return None
+    return b".".join(labels).decode("ascii"), reply
+
+
 def question_name(query: dns.message.Message) -> str:
     """The query's name, lower-case without the trailing dot ("" when there is no question)."""
     if not query.question:
@@ -285,6 +372,7 @@ def question_name(query: dns.message.Message) -> str:
 __all__ = (
     "CompiledZone",
     "answer",
+    "fast_reply",
     "garbage",
     "header_only",
     "make_response",

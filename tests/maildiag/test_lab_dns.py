@@ -593,8 +593,11 @@ async def test_a_failing_answer_costs_one_servfail_not_the_server(
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
 
+    monkeypatch.setattr("maildiag.lab.dns_wire.fast_reply", broken)
+    assert (await udp(server, "lab.example", "A")).answer  # the general path answers
+    assert "labdns.fast_path_failed" in caplog.text
     monkeypatch.setattr("maildiag.lab.dns_wire.answer", broken)
-    assert (await udp(server, "lab.example", "A")).rcode() == dns.rcode.SERVFAIL
+    assert (await udp(server, "lab.example", "MX")).rcode() == dns.rcode.SERVFAIL
     assert (await tcp(server, "lab.example", "A")).rcode() == dns.rcode.SERVFAIL
     assert "labdns.answer_failed qname=lab.example" in caplog.text
     monkeypatch.undo()
