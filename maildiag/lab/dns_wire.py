@@ -120,6 +120,7 @@ class CompiledZone:
             owner.split(depth)[1] for owner in self._nodes for depth in range(2, len(owner.labels))
         }
         self._wire: dict[tuple[dns.name.Name, int], tuple[int, bytes]] = {}
+        self._soa_wires: dict[dns.name.Name, bytes] = {}
 
     def answer_wire(self, name: dns.name.Name, rdtype: int) -> tuple[int, bytes] | None:
         """The answer section for ``name``/``rdtype`` when the zone holds that RRset itself
@@ -140,6 +141,39 @@ class CompiledZone:
         rendered = (len(parts), b"".join(parts))
         self._wire[(name, rdtype)] = rendered
         return rendered
+
+    def sections_wire(self, name: dns.name.Name, rdtype: int) -> tuple[int, int, int, bytes] | None:
+        """What ``fill`` puts in a response for ``name``/``rdtype``, as ``(rcode, answer
+        count, authority count, the records' wire form)``, when no CNAME is involved: the
+        RRset (``answer_wire``), or no such name (NXDOMAIN) or no such type (NODATA) with the
+        apex's SOA in the authority section. None for what only ``fill`` answers: a CNAME to
+        follow or to return, ANY, and SOA."""
+        if rdtype in (dns.rdatatype.ANY, _SOA, _CNAME):
+            return None
+        node = self._nodes.get(name)
+        if node is not None:
+            found = self.answer_wire(name, rdtype)
+            if found is not None:
+                return dns.rcode.NOERROR, found[0], 0, found[1]
+            if _CNAME in node:
+                return None
+        rcode = dns.rcode.NOERROR if self.exists(name) else dns.rcode.NXDOMAIN
+        return rcode, 0, 1, self._soa_wire(self.apex(name))
+
+    def _soa_wire(self, apex: dns.name.Name) -> bytes:
+        """The SOA record of ``apex`` for a negative answer, uncompressed; rendered once per
+        apex."""
+        cached = self._soa_wires.get(apex)
+        if cached is None:
+            parts = []
+            for rdata in self.soa(apex):
+                data = rdata.to_wire()
+                fixed = RR_FIXED.pack(_SOA, _IN, self.ttl, len(data))
+                owner = apex.to_wire()
+                assert owner is not None  # no file given: the bytes
+                parts.append(owner + fixed + data)
+            cached = self._soa_wires[apex] = b"".join(parts)
+        return cached
 
     def exists(self, name: dns.name.Name) -> bool:
         """True for names in the zone and their ancestors (empty non-terminals)."""
@@ -305,13 +339,15 @@ def fast_reply(
     zone: CompiledZone, data: bytes, *, tcp_limit: int | None = None
 ) -> tuple[str, bytes] | None:
     """The reply to the raw query ``data`` without dnspython's parsing and rendering, when it
-    is a plain one: one IN question of a name whose RRset of that type the zone holds, no
-    other record but an EDNS version 0 OPT without options or DO. Returns the question's
+    is a plain one: one IN question, answered by an RRset of the zone, NXDOMAIN or NODATA
+    (``CompiledZone.sections_wire``), no other record but an EDNS version 0 OPT without
+    options or DO. Returns the question's
     name (lower case, for the faults) and the reply, or None for the general path (``answer``),
     which gives the same answer. Never raises for any input.
 
     The reply is what ``answer`` gives, rendered differently: the answer records point at
-    the question's name (as name compression does) and their RDATA is not compressed, so
+    the question's name (as name compression does), the SOA's owner is written out and no
+    RDATA is compressed, so
     it is never smaller; one over the limit (``tcp_limit`` over TCP, the client's over UDP)
     goes to the general path, which compresses and truncates.
     """
@@ -323,8 +359,10 @@ def fast_reply(
     labels: list[bytes] = []
     at = HEADER.size
     while (length := data[at]) != 0:
-        if length > 63 or at + 1 + length >= len(data) or not _FAST_LABEL.issuperset(
-            data[at + 1 : at + 1 + length]
+        if (
+            length > 63
+            or at + 1 + length >= len(data)
+            or not _FAST_LABEL.issuperset(data[at + 1 : at + 1 + length])
         ):
             return None  # a pointer, an extended label type, cut short, or an unusual byte
         labels.append(data[at + 1 : at + 1 + length].lower())
@@ -348,13 +386,13 @@ def fast_reply(
         name = dns.name.Name([*labels, b""])
     except dns.exception.DNSException:
         return None
-    rendered = zone.answer_wire(name, qtype)
-    if rendered is None:
+    sections = zone.sections_wire(name, qtype)
+    if sections is None:
         return None
-    count, records = rendered
-    reply_flags = dns.flags.QR | dns.flags.AA | (flags & dns.flags.RD)
+    rcode, ancount, nscount, records = sections
+    reply_flags = dns.flags.QR | dns.flags.AA | (flags & dns.flags.RD) | rcode
     opt = b"" if payload is None else OPT_EMPTY.pack(0, dns.rdatatype.OPT, OUR_EDNS_PAYLOAD, 0, 0)
-    header = HEADER.pack(query_id, reply_flags, 1, count, 0, 0 if payload is None else 1)
+    header = HEADER.pack(query_id, reply_flags, 1, ancount, nscount, 0 if payload is None else 1)
     reply = header + data[HEADER.size : end] + records + opt
     udp_limit = CLASSIC_UDP_LIMIT if payload is None else max(CLASSIC_UDP_LIMIT, payload)
     if len(reply) > (udp_limit if tcp_limit is None else tcp_limit):
