@@ -17,7 +17,10 @@ import collections
 import concurrent.futures
 import datetime as dt
 import multiprocessing
+import os
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from smtp_sink import CapturedMessage
 T = TypeVar("T")
 
 WORKERS = 2  # processes reading untrusted mail (started on first use)
+PARENT_POLL = 1.0  # seconds between a render worker's checks that its server still runs
 CACHE_ENTRIES = 64  # views kept; one holds at most about 1 MB (MAX_PART_CHARS per part)
 MAX_HTML_DEPTH = 512  # elements nested in an HTML part; real mail stays below 100
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]{0,40})")
@@ -157,7 +161,9 @@ class MessageViews:
             return self._threads
         if self._processes is None:  # spawned, not forked: the server has threads
             self._processes = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent,
             )
         return self._processes
 
@@ -209,6 +215,22 @@ class ViewsHolder(Protocol):
     sink_views: MessageViews | None
 
 
+def exit_with_parent() -> None:
+    """In a render worker: end the process once its parent has gone. A server killed with
+    SIGKILL cannot shut its pool down, and a worker blocked waiting for work would stay
+    behind for good; a daemon thread sees the parent change (the worker is re-parented) and
+    exits at once. Not ``PR_SET_PDEATHSIG``: that fires when the *thread* that started the
+    worker ends, which for a pool started from a request's thread is any time."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(0)  # nothing of the worker's to save: it only renders views
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def views_of(holder: ViewsHolder) -> MessageViews:
     """The application's ``MessageViews``, its worker pools made on first view (no await in
     between), so an app that never shows a message starts none."""
@@ -231,6 +253,7 @@ __all__ = [
     "MessageViews",
     "ViewsHolder",
     "close_views",
+    "exit_with_parent",
     "html_depth",
     "refused_html",
     "safe_html",

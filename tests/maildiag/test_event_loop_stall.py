@@ -67,6 +67,8 @@ def running_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab
     finally:
         process.terminate()
         process.wait(timeout=30)
+        drain.join(timeout=10)  # the pipe is at its end once the process is gone
+        process.stdout.close()
 
 
 def _signed_in(base_url: str) -> httpx.Client:
