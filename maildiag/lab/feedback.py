@@ -35,6 +35,8 @@ import sqlalchemy as sa
 from maildiag.feedback import IngestResult, Source, ingest
 from maildiag.lab.zones import BROKEN_SENDER, HEALTHY_SENDERS, LAB_EGRESS
 
+log = logging.getLogger(__name__)
+
 DAYS = 7
 # a day's reports are imported this long before the day begins, so "the last 7 days" is full
 # at every moment, midnight included, whether the lab started before it or after
@@ -52,7 +54,6 @@ FORWARDED_TO = "kunde-ok.example"
 FORWARDER = "192.0.2.45"  # RFC 5737: an alumni forwarder in front of kunde-ok
 SPOOFER = "192.0.2.66"  # RFC 5737: nobody we know
 SPOOFED_BY = ("kunde-ok.example", "kunde-greylist.example")
-log = logging.getLogger(__name__)
 POLICY = {**dict.fromkeys(HEALTHY_SENDERS, "reject"), BROKEN_SENDER: "quarantine"}
 
 
@@ -206,6 +207,10 @@ def week_files(today: dt.date, days: int = DAYS) -> Iterator[Source]:
                 yield Source(name, gzip.compress(tls_json(reporter, domain, day), mtime=0))
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def lab_week(now: dt.datetime) -> Iterator[Source]:
     """The report files a lab holds at ``now``: the week up to today, and tomorrow's too when
     tomorrow is less than ``LEAD`` away."""
@@ -232,11 +237,7 @@ def seed_lab_reports(
     duplicate. Blocking; run it in a thread."""
     if today is not None:
         return ingest(engine, week_files(today))
-    return ingest(engine, lab_week(now or dt.datetime.now(dt.UTC)))
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return ingest(engine, lab_week(now or _utc_now()))
 
 
 async def keep_lab_reports_current(
