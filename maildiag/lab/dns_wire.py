@@ -162,18 +162,20 @@ class CompiledZone:
 
     def _soa_wire(self, apex: dns.name.Name) -> bytes:
         """The SOA record of ``apex`` for a negative answer, uncompressed; rendered once per
-        apex."""
+        apex that is a name of the zone (an apex made up from a query name outside the zone
+        is rendered each time, so that questions cannot grow the cache)."""
         cached = self._soa_wires.get(apex)
-        if cached is None:
-            parts = []
-            for rdata in self.soa(apex):
-                data = rdata.to_wire()
-                fixed = RR_FIXED.pack(_SOA, _IN, self.ttl, len(data))
-                owner = apex.to_wire()
-                assert owner is not None  # no file given: the bytes
-                parts.append(owner + fixed + data)
-            cached = self._soa_wires[apex] = b"".join(parts)
-        return cached
+        if cached is not None:
+            return cached
+        owner = apex.to_wire()
+        assert owner is not None  # no file given: the bytes
+        rendered = b"".join(
+            owner + RR_FIXED.pack(_SOA, _IN, self.ttl, len(data)) + data
+            for data in (rdata.to_wire() for rdata in self.soa(apex))
+        )
+        if apex in self._nodes:
+            self._soa_wires[apex] = rendered
+        return rendered
 
     def exists(self, name: dns.name.Name) -> bool:
         """True for names in the zone and their ancestors (empty non-terminals)."""
@@ -341,15 +343,14 @@ def fast_reply(
     """The reply to the raw query ``data`` without dnspython's parsing and rendering, when it
     is a plain one: one IN question, answered by an RRset of the zone, NXDOMAIN or NODATA
     (``CompiledZone.sections_wire``), no other record but an EDNS version 0 OPT without
-    options or DO. Returns the question's
-    name (lower case, for the faults) and the reply, or None for the general path (``answer``),
-    which gives the same answer. Never raises for any input.
+    options or DO. Returns the question's name (lower case, for the faults) and the reply,
+    or None for the general path (``answer``), which gives the same answer. Never raises for
+    any input.
 
     The reply is what ``answer`` gives, rendered differently: the answer records point at
     the question's name (as name compression does), the SOA's owner is written out and no
-    RDATA is compressed, so
-    it is never smaller; one over the limit (``tcp_limit`` over TCP, the client's over UDP)
-    goes to the general path, which compresses and truncates.
+    RDATA is compressed, so it is never smaller; one over the limit (``tcp_limit`` over TCP,
+    the client's over UDP) goes to the general path, which compresses and truncates.
     """
     if len(data) < HEADER.size + 5:
         return None
@@ -389,13 +390,13 @@ def fast_reply(
     sections = zone.sections_wire(name, qtype)
     if sections is None:
         return None
-    rcode, ancount, nscount, records = sections
+    rcode, answers, authorities, records = sections
     reply_flags = dns.flags.QR | dns.flags.AA | (flags & dns.flags.RD) | rcode
     opt = b"" if payload is None else OPT_EMPTY.pack(0, dns.rdatatype.OPT, OUR_EDNS_PAYLOAD, 0, 0)
-    header = HEADER.pack(query_id, reply_flags, 1, ancount, nscount, 0 if payload is None else 1)
+    header = HEADER.pack(query_id, reply_flags, 1, answers, authorities, 0 if opt == b"" else 1)
     reply = header + data[HEADER.size : end] + records + opt
-    udp_limit = CLASSIC_UDP_LIMIT if payload is None else max(CLASSIC_UDP_LIMIT, payload)
-    if len(reply) > (udp_limit if tcp_limit is None else tcp_limit):
+    limit = CLASSIC_UDP_LIMIT if payload is None else max(CLASSIC_UDP_LIMIT, payload)
+    if len(reply) > (limit if tcp_limit is None else tcp_limit):
         return None
     return b".".join(labels).decode("ascii"), reply
 

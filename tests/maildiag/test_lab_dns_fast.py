@@ -12,6 +12,7 @@ import itertools
 import dns.flags
 import dns.message
 import dns.name
+import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -164,3 +165,15 @@ def test_mutated_queries_are_answered_alike_or_left_alone(
         if fast is None:
             continue
         _same(fast[1], _general(zone, data, None))  # dnspython reads the query too
+
+
+def test_questions_outside_the_zone_do_not_grow_its_cache() -> None:
+    zone = dns_wire.CompiledZone({"kunde-ok.example": {"MX": ["10 mx.kunde-ok.example"]}})
+    for n in range(200):
+        query = dns.message.make_query(f"x.random{n}.test", "A")
+        fast = dns_wire.fast_reply(zone, query.to_wire())
+        assert fast is not None  # NXDOMAIN, with a made-up apex's SOA
+        assert dns.message.from_wire(fast[1]).rcode() == dns.rcode.NXDOMAIN
+    assert len(zone._soa_wires) == 0
+    dns_wire.fast_reply(zone, dns.message.make_query("nope.kunde-ok.example", "A").to_wire())
+    assert len(zone._soa_wires) == 1  # the zone's own apex is kept
