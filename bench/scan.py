@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.proc import cpu_seconds
 from bench.sender import dns_server
 from bench.spf_report import write_docs
 from maildiag.commands.scan import DEFAULT_CONCURRENCY
@@ -169,16 +170,10 @@ def one_process(port: int, directory: Path, count: int) -> Run:
     return Run(f"one process, {count:,} domains", count, seconds, peak, cpu)
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user and system) so far of the live process ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _dns_cpu() -> float:
     """CPU seconds so far of this process's live multiprocessing children: the lab DNS
     server's process."""
-    return sum(_proc_cpu(child.pid) for child in multiprocessing.active_children() if child.pid)
+    return sum(cpu_seconds(child.pid) for child in multiprocessing.active_children() if child.pid)
 
 
 def _children_cpu() -> float:
@@ -241,12 +236,12 @@ def through_queue(
         line = process.stderr.readline()
         started = time.perf_counter()
         pids = [s.pid for s in samplers]
-        command_before, dns_before = _proc_cpu(process.pid), _dns_cpu()
-        workers_before = sum(_proc_cpu(pid) for pid in pids)
+        command_before, dns_before = cpu_seconds(process.pid), _dns_cpu()
+        workers_before = sum(cpu_seconds(pid) for pid in pids)
         assert b"queued" in line, line
         process.wait()
         seconds = time.perf_counter() - started
-        cpu = sum(_proc_cpu(pid) for pid in pids) - workers_before
+        cpu = sum(cpu_seconds(pid) for pid in pids) - workers_before
         dns = _dns_cpu() - dns_before
         cpu += _children_cpu() - reaped - command_before  # the scan command, reaped by wait
         err = process.stderr.read()

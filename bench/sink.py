@@ -43,6 +43,7 @@ import aiosmtplib
 import sqlalchemy as sa
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from bench.proc import cpu_seconds
 from diag.dkim import sign_message
 from diag.resolver import DnsPythonResolver
 from maildiag.db import create_engine
@@ -135,12 +136,6 @@ def _fast_engine(url: str) -> sa.Engine:
     return engine
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU of process ``pid`` so far (proc(5): stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _workers_cpu() -> float:
     """CPU so far of this process's live children (the judge's worker processes)."""
     total = 0.0
@@ -148,7 +143,7 @@ def _workers_cpu() -> float:
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             if int(fields[1]) == os.getpid():
-                total += _cpu_seconds(int(stat.parent.name))
+                total += cpu_seconds(int(stat.parent.name))
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
     return total
