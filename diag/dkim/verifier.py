@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dkim
+from dkim.canonicalization import correct_empty_body, strip_trailing_lines
 from dkim.crypto import DigestTooLargeError
 
 from diag.dkim.rsa import OpenSslRsaKey, openssl_public_key
@@ -35,6 +36,70 @@ _RSA = b"rsa"
 _WSP = re.compile(rb"\s+")
 # dkimpy's RE_BTAG, "[;\s]b" FWS "=" then base64 with FWS between, with FWS written as \s*
 _B_VALUE = re.compile(rb"([;\s]b\s*=)(?:[\sa-zA-Z0-9+/=]*[a-zA-Z0-9+/=])?(?:\r?\n\Z)?")
+_LINE_END = re.compile(rb"\r?\n")  # dkimpy's rfc822_parse line split
+_FIELD_NAME = re.compile(rb"([\x21-\x7e]+?):")  # ... and its field name
+_WSP_RUN = re.compile(rb"[\t ]+")  # dkimpy's compress_whitespace
+_TRAILING_WSP = re.compile(rb"[\t ]+\r\n")  # dkimpy's strip_trailing_whitespace
+_FOLDING_WSP = (0x09, 0x20)
+
+
+def split_message(message: bytes) -> tuple[list[list[bytes]], bytes]:
+    """dkimpy's ``rfc822_parse(message)``: the same fields, body and errors, patterns compiled once.
+
+    dkimpy looks each line's pattern up in ``re``'s cache and compares its first byte with two
+    strings before two integers; for a message of a dozen fields that was a twentieth of a
+    judgment. tests/diag/test_dkim_native.py compares the two on generated messages.
+    """
+    headers: list[list[bytes]] = []
+    lines = _LINE_END.split(message)
+    count, i = len(lines), 0
+    while i < count:
+        line = lines[i]
+        i += 1
+        if not line:  # the end of the header block; the blank line is not part of the body
+            break
+        if line[0] in _FOLDING_WSP:
+            headers[-1][1] += line + b"\r\n"  # IndexError for a leading continuation, as dkimpy
+            continue
+        match = _FIELD_NAME.match(line)
+        if match is not None:
+            headers.append([match.group(1), line[match.end(0) :] + b"\r\n"])
+        elif not line.startswith(b"From "):
+            raise dkim.MessageFormatError(f"Unexpected characters in RFC822 header: {line!r}")
+    return headers, b"\r\n".join(lines[i:])
+
+
+def relaxed_headers(headers: list[Any]) -> list[tuple[bytes, bytes]]:
+    """dkimpy's ``Relaxed.canonicalize_headers`` (RFC 6376 §3.4.2), without its regex lookups.
+
+    Unfolding removes every LF and the CR right before it (dkimpy's ``\\r?\\n``), as the two
+    ``replace`` calls do.
+    """
+    return [
+        (
+            name.lower().rstrip(),
+            compress_whitespace(value.replace(b"\r\n", b"").replace(b"\n", b"")).strip() + b"\r\n",
+        )
+        for name, value in headers
+    ]
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """dkimpy's ``Relaxed.canonicalize_body`` (RFC 6376 §3.4.4), each pass run only where it
+    would change something (tests/diag/test_dkim_native.py compares the two)."""
+    if b" \r\n" in body or b"\t\r\n" in body:  # else there is no trailing WSP to strip
+        body = _TRAILING_WSP.sub(b"\r\n", body)
+    return correct_empty_body(strip_trailing_lines(compress_whitespace(body)))  # type: ignore[no-any-return]
+
+
+def compress_whitespace(text: bytes) -> bytes:
+    """dkimpy's ``compress_whitespace``: each run of WSP becomes one SP.
+
+    Text without a tab and without two spaces in a row has no run to change, and is most text.
+    """
+    if b"\t" in text or b"  " in text:
+        return _WSP_RUN.sub(b" ", text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -81,6 +146,12 @@ class NativeVerifier(dkim.DomainSigner):  # type: ignore[misc]  # dkimpy ships n
     """
 
     _openssl: OpenSslRsaKey | None = None
+
+    def set_message(self, message: bytes | None) -> None:
+        """dkimpy's ``set_message``, the message split by ``split_message``."""
+        super().set_message(None)  # the state of a new message, with no fields and no body
+        if message:
+            self.headers, self.body = split_message(message)
 
     def verify_sig(
         self, sig: dict[bytes, bytes], include_headers: list[bytes], sig_header: Any, dnsfunc: Any
@@ -159,9 +230,10 @@ class NativeVerifier(dkim.DomainSigner):  # type: ignore[misc]  # dkimpy ships n
             for index, (name, _) in enumerate(self.headers)
         ]
         chosen = [self.headers[index] for _, index in dkim.select_headers(named, include_headers)]
-        signed: list[tuple[bytes, bytes]] = policy.canonicalize_headers(chosen)
+        canonicalize = relaxed_headers if relaxed else policy.canonicalize_headers
+        signed: list[tuple[bytes, bytes]] = canonicalize(chosen)
         without_b = _B_VALUE.sub(rb"\1", sig_header[1])
-        ((name, value),) = policy.canonicalize_headers([(sig_header[0], without_b)])
+        ((name, value),) = canonicalize([(sig_header[0], without_b)])
         for field_name, field_value in [*signed, (name, value.rstrip())]:
             hasher.update(field_name)
             hasher.update(b":")
@@ -169,7 +241,10 @@ class NativeVerifier(dkim.DomainSigner):  # type: ignore[misc]  # dkimpy ships n
         return signed
 
     def _check_body_hash(self, sig: dict[bytes, bytes], policy: Any, hasher: Any) -> None:
-        body = policy.canonicalize_body(self.body)
+        if policy.body_algorithm is dkim.RelaxedCanonicalization:
+            body = relaxed_body(self.body)
+        else:
+            body = policy.canonicalize_body(self.body)
         if b"l" in sig and not self.tlsrpt:
             body = body[: int(sig[b"l"])]
         h = dkim.HashThrough(hasher(), self.debug_content)

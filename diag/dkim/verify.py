@@ -130,6 +130,9 @@ def _result(
     )
 
 
+_H_SEPARATOR = re.compile(rb"\s*:\s*")  # dkimpy's split of h=
+
+
 class _Verifier(NativeDKIM):
     """dkimpy's verifier (with OpenSSL's RSA), t= and x= left to us so ``now`` is the clock.
 
@@ -149,7 +152,7 @@ class _Verifier(NativeDKIM):
         dkim.validate_signature_fields({k: v for k, v in sig.items() if k not in (b"t", b"x")})
         self.domain = sig[b"d"]
         self.selector = sig[b"s"]
-        include_headers = [x.lower() for x in re.split(rb"\s*:\s*", sig[b"h"])]
+        include_headers = [x.lower() for x in _H_SEPARATOR.split(sig[b"h"])]
         self.include_headers = tuple(include_headers)
         return sig, include_headers, sigheaders
 

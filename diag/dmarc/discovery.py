@@ -24,7 +24,7 @@ from diag.findings import ERROR, INFO, WARNING, Finding
 from diag.names import MAX_NAME_LENGTH
 from diag.resolver import QueryFailure, Resolver, normalize_name
 
-from .parse import DmarcRecord, NotDmarcRecord, parse_dmarc
+from .parse import DmarcRecord, NotDmarcRecord, parse_dmarc_cached
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class WalkCache:
         records: list[DmarcRecord] = []
         for text in answer.texts:
             try:
-                records.append(parse_dmarc(text))
+                records.append(parse_dmarc_cached(text))
             except NotDmarcRecord:
                 continue
         if len(records) > 1:

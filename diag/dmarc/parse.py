@@ -6,6 +6,7 @@ Pure: no DNS, no I/O. Problems in a record that is still a DMARC record become `
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ SIZE_UNITS: Mapping[str, int] = MappingProxyType(
     {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 )  # RFC 7489 §6.2
 _MAX_URIS_REPORTED = 32
+PARSE_CACHE_SIZE = 256  # distinct record texts kept parsed for judging mail
 
 
 def dmarc_finding(code: str, severity: Severity, rfc: str, **evidence: object) -> Finding:
@@ -166,6 +168,17 @@ class DmarcRecord:
             "applies": self.applies,
             "warnings": [w.to_dict() for w in self.warnings],
         }
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def parse_dmarc_cached(text: str) -> DmarcRecord:
+    """``parse_dmarc``, reusing the parse of a record text seen recently.
+
+    Safe to share: ``parse_dmarc`` is a pure function of ``text`` and its record is frozen all
+    the way down (tuples, read-only mappings, frozen findings). A text that is not a DMARC
+    record is not kept (``NotDmarcRecord`` is raised afresh).
+    """
+    return parse_dmarc(text)
 
 
 def parse_dmarc(text: str) -> DmarcRecord:

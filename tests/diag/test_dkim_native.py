@@ -685,3 +685,76 @@ def test_header_hash_as_dkimpys(
     )
     assert verifier._hash_headers(ours, policy, include, sig_header) == expected
     assert ours.digest() == theirs.digest()
+
+
+# --- the message split and relaxed canonicalization: dkimpy's, with compiled patterns -------
+
+
+MESSAGE_PIECES = [b"From", b"From ", b"from:", b"Subject:", b"X-A :", b" ", b"\t", b"\r",
+                  b"\n", b"\r\n", b"\r\n\r\n", b"\n\n", b"a", b":", b"\x7f", b"\xc3\xa5",
+                  b"  b \t"]  # fmt: skip
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # the same exception, type and text, is part of the contract
+        return (type(exc).__name__, str(exc))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(MESSAGE_PIECES), max_size=40))
+@example([b" a\r\n"])
+@example([b"From ", b"a", b"\r\n", b"Subject:", b"a", b"\r\n", b"\r\n", b"a", b"\n"])
+@example([b"a", b"\r\n"])
+@example([b"Subject:", b"\r\n"])
+@example([])
+def test_message_split_as_dkimpy_splits_it(pieces: list[bytes]) -> None:
+    from diag.dkim.verifier import split_message
+
+    message = b"".join(pieces)
+    assert _outcome(lambda: split_message(message)) == _outcome(lambda: dkim.rfc822_parse(message))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from([b"From", b"X-A", b" ", b"\t", b"SUBJECT"]), max_size=3),
+            st.lists(st.sampled_from([b" ", b"\t", b"\r", b"\n", b"\r\n", b"a b", b"\x0b", b"c"]),
+                     max_size=12),
+        ),
+        max_size=6,
+    )
+)  # fmt: skip
+def test_relaxed_headers_as_dkimpys(fields: list[tuple[list[bytes], list[bytes]]]) -> None:
+    from dkim.canonicalization import Relaxed
+
+    from diag.dkim.verifier import relaxed_headers
+
+    headers = [[b"".join(name), b"".join(value)] for name, value in fields]
+    assert relaxed_headers(headers) == Relaxed.canonicalize_headers(headers)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b" ", b"\t", b"\r", b"\n", b"\r\n", b"a", b" \r\n", b"\x0b"]),
+                max_size=30))  # fmt: skip
+@example([b"\r\n"])
+@example([b"a", b" ", b"\t", b"\r\n", b"\r\n", b"\r\n"])
+@example([])
+def test_relaxed_body_as_dkimpys(pieces: list[bytes]) -> None:
+    from dkim.canonicalization import Relaxed
+
+    from diag.dkim.verifier import relaxed_body
+
+    body = b"".join(pieces)
+    assert relaxed_body(body) == Relaxed.canonicalize_body(body)
+
+
+def test_a_verifier_splits_the_message_as_dkimpy() -> None:
+    ours = NativeDKIM(MSG + b"From x\r\n")
+    theirs = dkim.DKIM(MSG + b"From x\r\n")
+    assert (ours.headers, ours.body) == (theirs.headers, theirs.body)
+    assert (ours.domain, ours.selector, ours.signature_fields) == (None, "default", {})
+    empty = NativeDKIM(b"")
+    assert (empty.headers, empty.body) == ([], "")

@@ -319,3 +319,19 @@ def test_uri_lists_are_bounded() -> None:
     value = ",".join(f"mailto:r{n}@example.com" for n in range(100))
     record = parse_dmarc(f"v=DMARC1; p=none; rua={value}")
     assert 0 < len(record.rua) < 100
+
+
+def test_a_record_text_is_parsed_once_for_judging() -> None:
+    from diag.dmarc.parse import parse_dmarc_cached
+
+    text = "v=DMARC1; p=reject; rua=mailto:d@example.com!10m; fo=1:d; bogus=1"
+    first = parse_dmarc_cached(text)
+    assert first == parse_dmarc(text)
+    assert parse_dmarc_cached(text) is first
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.p = "none"  # type: ignore[misc]  # shared between judgments, so it must not change
+    with pytest.raises(TypeError):
+        first.tags["p"] = "none"  # type: ignore[index]
+    for _ in range(2):  # not a DMARC record: refused every time, never kept
+        with pytest.raises(NotDmarcRecord):
+            parse_dmarc_cached("v=spf1 -all")
