@@ -11,6 +11,8 @@ import email.utils
 import re
 from dataclasses import dataclass
 
+from diag.lines import header_end, split_lines
+
 MAX_HEADER_FIELDS = 1000  # far above real mail; a bound on work, not an RFC limit
 MAX_HEADER_BYTES = 256 * 1024  # RFC 5322 §2.1.1 lines are <= 998; real header blocks are < 64 KiB
 _FIELD_NAME = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:")  # RFC 5322 §3.6.8 ftext, obs WSP
@@ -58,10 +60,10 @@ class FromDomains:
 
 def split_header(message: bytes) -> tuple[bytes, bytes]:
     """The header block and the body, at the first empty line (CRLF or bare LF)."""
-    match = re.search(rb"\r?\n\r?\n", message)
-    if match is None:
+    span = header_end(message)
+    if span is None:
         return message, b""
-    return message[: match.start()], message[match.end() :]
+    return message[: span[0]], message[span[1] :]
 
 
 def parse_header_block(
@@ -80,7 +82,7 @@ def parse_header_block(
         except UnicodeDecodeError:
             problems.append(INVALID_UTF8)
     fields: list[tuple[str, list[bytes]]] = []
-    for line in re.split(rb"\r?\n", block):
+    for line in split_lines(block):
         if line[:1] in (b" ", b"\t") and fields:
             fields[-1][1].append(line)
             continue

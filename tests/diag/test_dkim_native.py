@@ -702,9 +702,14 @@ def _outcome(call: Callable[[], Any]) -> Any:
         return (type(exc).__name__, str(exc))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(st.sampled_from(MESSAGE_PIECES), max_size=40))
 @example([b" a\r\n"])
+@example([b"\n", b"a", b"\r", b"\n", b"\r"])  # an empty first line
+@example([b"\r\n", b"From ", b"\n\n"])
+@example([b"Subject:", b"a", b"\n"])  # the header block ends the message
+@example([b"Subject:", b"a", b"\r", b"\r\n", b"\n", b"a", b"\r"])
+@example([b"\r", b"\r\n", b"a"])
 @example([b"From ", b"a", b"\r\n", b"Subject:", b"a", b"\r\n", b"\r\n", b"a", b"\n"])
 @example([b"a", b"\r\n"])
 @example([b"Subject:", b"\r\n"])
