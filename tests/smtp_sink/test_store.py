@@ -339,3 +339,51 @@ async def test_group_commit_failure_costs_only_the_bad_message(store: SinkStore)
     assert isinstance(results[1], StoreError)
     assert [store.get(r).summary.subject for r in (results[0], results[2])] == ["good 1", "good 2"]  # type: ignore[arg-type]
     assert store.count() == 2
+
+
+def _stored_rows(engine: sa.Engine) -> list[tuple[object, ...]]:
+    """Every row of the sink's tables as the driver returns them (no SQLAlchemy types)."""
+    with engine.connect() as conn:
+        cursor = conn.connection.cursor()
+        rows: list[tuple[object, ...]] = []
+        for table in ("sink_messages", "sink_mailboxes"):
+            cursor.execute(f"SELECT * FROM {table} ORDER BY id")
+            rows += [tuple(row) for row in cursor.fetchall()]
+        cursor.close()
+    return rows
+
+
+def test_sqlite_rows_are_those_sqlalchemy_writes(tmp_path: Path) -> None:
+    """On SQLite the inserts run on the driver's cursor; the stored bytes are the same as
+    SQLAlchemy's own insert gives, for every column type (dates, JSON, booleans, bytes)."""
+    messages = [
+        captured("one"),
+        dataclasses.replace(captured("två", to=("a@x.example", "B@x.example")), tls=None),
+        dataclasses.replace(captured("three", at=T0 + dt.timedelta(microseconds=7)), proxied=True),
+    ]
+    engines = [create_store_engine(tmp_path / f"{name}.db") for name in ("driver", "core")]
+    driver, core = (SinkStore(engine) for engine in engines)
+    core._driver = None  # SQLAlchemy's own insertmanyvalues path
+    assert driver._driver is not None
+    for store in (driver, core):
+        store.create_schema()
+        assert store.save_many(messages[:2]) == [1, 2]
+        assert store.save(messages[2]) == 3
+    assert _stored_rows(engines[0]) == _stored_rows(engines[1])
+    assert len(_stored_rows(engines[0])) == 3 + 4
+    for new_id, original in enumerate(messages, start=1):
+        again = driver.get(new_id)
+        assert again == dataclasses.replace(original, id=new_id)
+    driver.close()
+    core.close()
+    for engine in engines:
+        engine.dispose()
+
+
+def test_a_driver_error_on_sqlite_is_a_store_error(store: SinkStore) -> None:
+    store.save(captured("before"))
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE sink_mailboxes")
+    with pytest.raises(StoreError, match="sink_mailboxes"):
+        store.save_many([captured("one"), captured("two")])
+    assert store.count() == 1  # the messages' insert was rolled back with the mailboxes'
