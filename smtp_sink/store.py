@@ -62,6 +62,15 @@ def _message_row(message: CapturedMessage) -> dict[str, object]:
     }
 
 
+def _mailbox_rows(ids: list[int], messages: Sequence[CapturedMessage]) -> list[dict[str, object]]:
+    """The mailbox rows of ``messages``, stored under ``ids`` (in the same order)."""
+    return [
+        {"message_pk": new_id, "address": m.address.lower(), "folder": m.folder}
+        for new_id, message in zip(ids, messages, strict=True)
+        for m in message.mailboxes
+    ]
+
+
 def _from_row(row: sa.RowMapping, mailboxes: Sequence[Mailbox]) -> CapturedMessage:
     tls = None
     if row["tls_version"] is not None:
@@ -174,11 +183,7 @@ class SinkStore:
         ids = [int(i) for i in conn.execute(self._insert, rows).scalars()]
         if len(ids) != len(messages):  # pragma: no cover - RETURNING gives every row
             raise StoreError("not every message got an id", operation="save")
-        boxes = [
-            {"message_pk": new_id, "address": m.address.lower(), "folder": m.folder}
-            for new_id, message in zip(ids, messages, strict=True)
-            for m in message.mailboxes
-        ]
+        boxes = _mailbox_rows(ids, messages)
         if boxes:
             conn.execute(self.tables.mailboxes.insert(), boxes)
         return ids
@@ -366,13 +371,7 @@ class _DriverInserts:
                 if returned is None:  # pragma: no cover - RETURNING gives the row's id
                     raise StoreError("a message got no id", operation="save")
                 ids.append(int(returned[0]))
-            boxes = [
-                self._mailbox.parameters(
-                    {"message_pk": new_id, "address": m.address.lower(), "folder": m.folder}
-                )
-                for new_id, message in zip(ids, messages, strict=True)
-                for m in message.mailboxes
-            ]
+            boxes = [self._mailbox.parameters(row) for row in _mailbox_rows(ids, messages)]
             if boxes:
                 cursor.executemany(self._mailbox.sql, boxes)
         finally:
