@@ -1,7 +1,8 @@
 """The durable message store: save, fetch, search, delete and expire captured messages.
 
-Blocking by design (SQLAlchemy Core on a sync engine); the server calls it from a worker
-thread so the event loop never waits on the database. When ``save`` returns, the message is
+Blocking by design (SQLAlchemy Core on a sync engine; on SQLite the two inserts go to the
+driver's cursor as SQLAlchemy compiled them, see ``_DriverInserts``); the server calls it from
+a worker thread so the event loop never waits on the database. When ``save`` returns, the message is
 committed; ``save_many`` commits several messages in one transaction (one fsync), which is how
 ``GroupCommit`` batches the messages that arrive while the previous commit is running.
 """
@@ -177,7 +178,9 @@ class SinkStore:
         messages: Sequence[CapturedMessage],
         rows: list[dict[str, object]],
     ) -> list[int]:
-        """One INSERT ... RETURNING for all the messages, one insert for their mailboxes."""
+        """The messages and their mailboxes: on SQLite one INSERT per row on the driver's cursor
+        (``_DriverInserts``), elsewhere one INSERT ... RETURNING for all the messages and one
+        insert for their mailboxes."""
         if self._driver is not None:
             return self._driver.insert(conn, messages, rows)
         ids = [int(i) for i in conn.execute(self._insert, rows).scalars()]

@@ -12,7 +12,9 @@ stays dkimpy's: Ed25519 (pynacl, libsodium: already native, and stricter than Op
 small-order keys), RSA-SHA1, and keys OpenSSL would not compute with exactly
 (``openssl_public_key``). Same verdicts, same exceptions and same logged reasons as dkimpy's
 own path (tests/diag/test_dkim_native.py compares the two); dkimpy's debug-level log lines are
-not written.
+not written. The message's split into fields and body (``set_message``) and the relaxed
+canonicalization follow dkimpy's steps too, rewritten without its per-line regex lookups, compared
+with its functions by the same tests.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ _RSA = b"rsa"
 _WSP = re.compile(rb"\s+")
 # dkimpy's RE_BTAG, "[;\s]b" FWS "=" then base64 with FWS between, with FWS written as \s*
 _B_VALUE = re.compile(rb"([;\s]b\s*=)(?:[\sa-zA-Z0-9+/=]*[a-zA-Z0-9+/=])?(?:\r?\n\Z)?")
-_FIELD_NAME = re.compile(rb"([\x21-\x7e]+?):")  # ... and its field name
+_FIELD_NAME = re.compile(rb"([\x21-\x7e]+?):")  # dkimpy's rfc822_parse field name
 _WSP_RUN = re.compile(rb"[\t ]+")  # dkimpy's compress_whitespace
 _TRAILING_WSP = re.compile(rb"[\t ]+\r\n")  # dkimpy's strip_trailing_whitespace
 _FOLDING_WSP = (0x09, 0x20)
@@ -48,8 +50,8 @@ def split_message(message: bytes) -> tuple[list[list[bytes]], bytes]:
     """dkimpy's ``rfc822_parse(message)``: the same fields, body and errors, found faster.
 
     dkimpy cuts the whole message into lines with a regex, looks each header line's pattern up
-    in ``re``'s cache, and joins the body's lines again; for a reset mail that was a twentieth
-    of a judgment. Here only the header block is cut into lines, and the body after the first
+    in ``re``'s cache, and joins the body's lines again; for a reset mail that was about 4 % of
+    a judgment. Here only the header block is cut into lines, and the body after the first
     empty line is the rest of the message with its line ends made CRLF, which is what that
     join gives. tests/diag/test_dkim_native.py compares the two on generated messages.
     """
