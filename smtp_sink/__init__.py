@@ -19,6 +19,7 @@ from smtp_sink.config import DmarcDecision, SinkConfig
 from smtp_sink.dsn import Deliver, build_dsn, smtp_deliverer
 from smtp_sink.errors import BounceParseError, ConfigError, MessageNotFound, SinkError, StoreError
 from smtp_sink.greylist import Greylist
+from smtp_sink.group_commit import GroupCommit
 from smtp_sink.policies import (
     GREYLISTED,
     MAILBOX_FULL,
@@ -42,7 +43,7 @@ from smtp_sink.policies import (
 from smtp_sink.protocol import with_enhanced_code
 from smtp_sink.schema import SinkTables, build_metadata, create_store_engine, metadata
 from smtp_sink.server import SinkServer
-from smtp_sink.store import GroupCommit, SinkStore
+from smtp_sink.store import SinkStore
 from smtp_sink.tls import ensure_certificate, generate_self_signed, server_tls_context
 from smtp_sink.verdicts import (
     EnvelopeFacts,

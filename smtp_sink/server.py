@@ -23,11 +23,12 @@ from smtp_sink.capture import CapturedMessage
 from smtp_sink.config import SinkConfig
 from smtp_sink.dsn import Deliver
 from smtp_sink.greylist import Greylist
+from smtp_sink.group_commit import GroupCommit
 from smtp_sink.handler import SinkHandler
 from smtp_sink.policies import PolicyBook
 from smtp_sink.protocol import ConnectionGate, PathCache, SinkSMTP
 from smtp_sink.proxy import is_trusted, parse_networks
-from smtp_sink.store import GroupCommit, SinkStore
+from smtp_sink.store import SinkStore
 from smtp_sink.tls import ensure_certificate, server_tls_context
 from smtp_sink.verdicts import Judge
 

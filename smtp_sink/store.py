@@ -1,35 +1,33 @@
 """The durable message store: save, fetch, search, delete and expire captured messages.
 
 Blocking by design (SQLAlchemy Core on a sync engine; on SQLite the two inserts go to the
-driver's cursor as SQLAlchemy compiled them, see ``_DriverInserts``); the server calls it from
-a worker thread so the event loop never waits on the database. When ``save`` returns, the message is
-committed; ``save_many`` commits several messages in one transaction (one fsync), which is how
-``GroupCommit`` batches the messages that arrive while the previous commit is running.
+driver's cursor as SQLAlchemy compiled them, see ``smtp_sink.inserts``); the server calls it
+from a worker thread so the event loop never waits on the database. When ``save`` returns, the
+message is committed; ``save_many`` commits several messages in one transaction (one fsync),
+which is how ``GroupCommit`` (``smtp_sink.group_commit``) batches the messages that arrive
+while the previous commit is running.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import threading
 import weakref
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smtp_sink.capture import CapturedMessage, Mailbox
 from smtp_sink.errors import MessageNotFound, StoreError
+from smtp_sink.inserts import DriverInserts, mailbox_rows
 from smtp_sink.schema import DEFAULT_PREFIX, SinkTables, build_metadata, metadata
 from smtp_sink.verdicts import HeaderSummary, TlsFacts
 
 log = logging.getLogger(__name__)
 
 MAX_LIST_LIMIT = 500
-GROUP_COMMIT_MAX = 64  # messages in one transaction
-GROUP_COMMIT_LINGER = 0.0  # seconds a batch may wait for more (when others wait); none
 _Messages = list[CapturedMessage]
 
 
@@ -61,15 +59,6 @@ def _message_row(message: CapturedMessage) -> dict[str, object]:
         "subject": message.summary.subject,
         "from_header": message.summary.from_header,
     }
-
-
-def _mailbox_rows(ids: list[int], messages: Sequence[CapturedMessage]) -> list[dict[str, object]]:
-    """The mailbox rows of ``messages``, stored under ``ids`` (in the same order)."""
-    return [
-        {"message_pk": new_id, "address": m.address.lower(), "folder": m.folder}
-        for new_id, message in zip(ids, messages, strict=True)
-        for m in message.mailboxes
-    ]
 
 
 def _from_row(row: sa.RowMapping, mailboxes: Sequence[Mailbox]) -> CapturedMessage:
@@ -113,7 +102,7 @@ class SinkStore:
         self._finalizer: weakref.finalize[[], SinkStore] | None = None  # closes the writer
         t = self.tables
         self._insert = t.messages.insert().returning(t.messages.c.id, sort_by_parameter_order=True)
-        self._driver = _DriverInserts.for_engine(engine, self.tables)
+        self._driver = DriverInserts.for_engine(engine, self.tables)
         self._errors: tuple[type[BaseException], ...] = (sa.exc.SQLAlchemyError, UnicodeError)
         self._errors += (ValueError, engine.dialect.loaded_dbapi.Error)
 
@@ -179,14 +168,14 @@ class SinkStore:
         rows: list[dict[str, object]],
     ) -> list[int]:
         """The messages and their mailboxes: on SQLite one INSERT per row on the driver's cursor
-        (``_DriverInserts``), elsewhere one INSERT ... RETURNING for all the messages and one
+        (``DriverInserts``), elsewhere one INSERT ... RETURNING for all the messages and one
         insert for their mailboxes."""
         if self._driver is not None:
             return self._driver.insert(conn, messages, rows)
         ids = [int(i) for i in conn.execute(self._insert, rows).scalars()]
         if len(ids) != len(messages):  # pragma: no cover - RETURNING gives every row
             raise StoreError("not every message got an id", operation="save")
-        boxes = _mailbox_rows(ids, messages)
+        boxes = mailbox_rows(ids, messages)
         if boxes:
             conn.execute(self.tables.mailboxes.insert(), boxes)
         return ids
@@ -338,181 +327,8 @@ class SinkStore:
         return [_from_row(r, boxes[int(r["id"])]) for r in rows]
 
 
-class _DriverInserts:
-    """The store's two inserts run on the driver's cursor, for SQLite.
-
-    SQLAlchemy's own execution (the statement's cache key, its execution context, the
-    insertmanyvalues batch) cost more CPU than the inserts themselves: 0.38 against 0.28 ms a
-    message in transactions of two (docs/benchmarks.md, the SMTP sink). Here the statements
-    are compiled once, by SQLAlchemy for the engine's dialect, and each value goes through the
-    column type's own bind processor, so the rows are those SQLAlchemy would write (the tests
-    read them back through SQLAlchemy). The transaction stays SQLAlchemy's. SQLite only: one
-    row per statement is free there, while PostgreSQL would pay a round trip per message.
-    """
-
-    def __init__(self, dialect: sa.Dialect, tables: SinkTables) -> None:
-        self._message = _CompiledInsert(dialect, tables.messages, returning=True)
-        self._mailbox = _CompiledInsert(dialect, tables.mailboxes, returning=False)
-
-    @classmethod
-    def for_engine(cls, engine: Engine, tables: SinkTables) -> _DriverInserts | None:
-        dialect = engine.dialect
-        return cls(dialect, tables) if dialect.name == "sqlite" and dialect.positional else None
-
-    def insert(
-        self,
-        conn: sa.Connection,
-        messages: Sequence[CapturedMessage],
-        rows: list[dict[str, object]],
-    ) -> list[int]:
-        cursor = conn.connection.cursor()
-        try:
-            ids = []
-            for row in rows:
-                cursor.execute(self._message.sql, self._message.parameters(row))
-                returned = cursor.fetchone()
-                if returned is None:  # pragma: no cover - RETURNING gives the row's id
-                    raise StoreError("a message got no id", operation="save")
-                ids.append(int(returned[0]))
-            boxes = [self._mailbox.parameters(row) for row in _mailbox_rows(ids, messages)]
-            if boxes:
-                cursor.executemany(self._mailbox.sql, boxes)
-        finally:
-            cursor.close()
-        return ids
-
-
-class _CompiledInsert:
-    """An INSERT of every column but ``id`` compiled for ``dialect`` (positional parameters)."""
-
-    def __init__(self, dialect: sa.Dialect, table: sa.Table, *, returning: bool) -> None:
-        columns = [column for column in table.c if column.name != "id"]
-        statement = table.insert().values(
-            {column.name: sa.bindparam(column.name, type_=column.type) for column in columns}
-        )
-        if returning:
-            statement = statement.returning(table.c.id)
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.names = tuple(compiled.positiontup or ())
-        types = {column.name: column.type for column in columns}
-        self.processors = tuple(
-            types[name].dialect_impl(dialect).bind_processor(dialect) for name in self.names
-        )
-
-    def parameters(self, row: dict[str, object]) -> list[object]:
-        return [
-            value if process is None else process(value)
-            for process, value in zip(self.processors, (row[n] for n in self.names), strict=True)
-        ]
-
-
 def _drop_writer(store: weakref.ref[SinkStore]) -> None:
     """``Engine.dispose`` closes the pool's connections; the held writer's too."""
     live = store()
     if live is not None:
         live.close(invalidate=True)
-
-
-_Waiter = tuple[CapturedMessage, "asyncio.Future[int]"]
-
-
-class GroupCommit:
-    """Group commit for an event loop: ``await save(message)`` returns once it is committed.
-
-    One batch at a time runs ``store.save_many`` on ``executor``; messages that arrive while
-    it commits wait and go together in the next transaction (at most ``max_batch``), which
-    starts as soon as the previous one has committed. With ``linger`` (none by default: the
-    wait is the commit's latency, which the clients' next messages pay) a batch of more than
-    one message may wait up to that many seconds for more.
-    If a batch fails, its messages are saved one by one, so only a bad message fails (with
-    ``StoreError``). Nothing resolves before the transaction holding it has committed. A batch
-    of one goes through ``store.save``, larger ones through ``store.save_many``.
-    """
-
-    def __init__(
-        self,
-        store: SinkStore,
-        executor: Executor | None = None,
-        *,
-        max_batch: int = GROUP_COMMIT_MAX,
-        linger: float = GROUP_COMMIT_LINGER,
-    ) -> None:
-        self.store = store
-        self._executor = executor
-        self.max_batch = max(1, max_batch)
-        self.linger = max(0.0, linger)
-        self._waiting: list[_Waiter] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self.batches = 0  # transactions committed (for tests and benchmarks)
-
-    async def save(self, message: CapturedMessage) -> int:
-        """Queue ``message``; its id once the transaction holding it has committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._waiting.append((message, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._waiting:
-            if self.linger and 1 < len(self._waiting) < self.max_batch:
-                await asyncio.sleep(self.linger)
-            batch, self._waiting = (
-                self._waiting[: self.max_batch],
-                self._waiting[self.max_batch :],
-            )
-            try:
-                ids = await loop.run_in_executor(self._executor, self._commit, batch)
-            except StoreError as error:
-                if len(batch) == 1:
-                    _settle(batch[0][1], error=error)
-                    continue
-                log.warning("sink.group_commit_failed size=%d error=%s", len(batch), error)
-                await self._one_by_one(batch)
-                continue
-            except (Exception, asyncio.CancelledError) as error:  # no message may hang
-                for _, future in batch + self._waiting:
-                    _settle(future, error=StoreError(repr(error), operation="save"))
-                self._waiting = []
-                if isinstance(error, asyncio.CancelledError):
-                    raise
-                log.error("sink.group_commit_stopped error=%r", error)
-                return
-            self.batches += 1
-            for (_, future), new_id in zip(batch, ids, strict=True):
-                _settle(future, value=new_id)
-
-    def _commit(self, batch: list[_Waiter]) -> list[int]:
-        if len(batch) == 1:
-            return [self.store.save(batch[0][0])]
-        return self.store.save_many([m for m, _ in batch])
-
-    async def _one_by_one(self, batch: list[_Waiter]) -> None:
-        loop = asyncio.get_running_loop()
-        for message, future in batch:
-            try:
-                new_id = await loop.run_in_executor(self._executor, self.store.save, message)
-            except StoreError as error:
-                _settle(future, error=error)
-            else:
-                self.batches += 1
-                _settle(future, value=new_id)
-
-    async def drain(self) -> None:
-        """Wait until every queued message is committed (or has failed)."""
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.wait([self._flusher])
-
-
-def _settle(
-    future: asyncio.Future[int], *, value: int = 0, error: BaseException | None = None
-) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)

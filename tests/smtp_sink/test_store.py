@@ -27,7 +27,7 @@ from smtp_sink import (
     metadata,
     summarize_headers,
 )
-from smtp_sink.store import GroupCommit
+from smtp_sink.group_commit import GroupCommit
 from tests.smtp_sink.helpers import message
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
