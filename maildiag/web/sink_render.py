@@ -164,6 +164,7 @@ class MessageViews:
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=exit_with_parent,
+                initargs=(os.getpid(),),
             )
         return self._processes
 
@@ -215,13 +216,15 @@ class ViewsHolder(Protocol):
     sink_views: MessageViews | None
 
 
-def exit_with_parent() -> None:
-    """In a render worker: end the process once its parent has gone. A server killed with
-    SIGKILL cannot shut its pool down, and a worker blocked waiting for work would stay
-    behind for good; a daemon thread sees the parent change (the worker is re-parented) and
-    exits at once. Not ``PR_SET_PDEATHSIG``: that fires when the *thread* that started the
-    worker ends, which for a pool started from a request's thread is any time."""
-    parent = os.getppid()
+def exit_with_parent(parent: int) -> None:
+    """In a render worker: end the process once ``parent`` (the server's PID, passed by the
+    server) has gone. A server killed with SIGKILL cannot shut its pool down, and a worker
+    blocked waiting for work would stay behind for good; a daemon thread sees the parent change
+    (the worker is re-parented) and exits at once. The PID comes from the server, not from
+    ``os.getppid()`` at start: a worker still starting when its server ended would read the
+    new parent there and wait for it for good. Not ``PR_SET_PDEATHSIG``: that fires when the
+    *thread* that started the worker ends, which for a pool started from a request's thread is
+    any time."""
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -58,3 +58,51 @@ def test_render_workers_end_when_their_server_is_killed() -> None:
         for pid in workers:
             if not _gone(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+ORPHAN = """
+import os, sys, time
+from maildiag.web.sink_render import exit_with_parent
+if os.fork():  # the server: gone before its worker has started
+    os._exit(0)
+print(os.getpid(), flush=True)
+while os.getppid() == {server}:  # the worker: wait until it has been re-parented
+    time.sleep(0.01)
+exit_with_parent({server})  # then start, as a worker that was still starting up would
+time.sleep(120)
+"""
+
+
+def test_a_worker_that_starts_after_its_server_ended_ends_too() -> None:
+    """The server's PID is passed to the worker: one that reads its parent only once started
+    would take its new parent for the server and wait for it for good."""
+    # The launcher is the "server": it prints its PID, forks the worker and ends at once; the
+    # worker prints its own PID, waits to be re-parented, and only then starts watching.
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", "import os; print(os.getpid(), flush=True); " + _run(ORPHAN)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    worker = 0
+    try:
+        assert launcher.stdout is not None
+        launcher.stdout.readline()  # the server's PID (the launcher itself)
+        worker = int(launcher.stdout.readline())
+        deadline = time.monotonic() + 15
+        while not _gone(worker):
+            assert time.monotonic() < deadline, "a worker outlived a server gone before it began"
+            time.sleep(0.1)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        launcher.wait()
+        if launcher.stdout is not None:
+            launcher.stdout.close()
+        if worker and not _gone(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
+def _run(source: str) -> str:
+    """``source`` as a statement run with the launcher's PID as ``{server}``."""
+    return f"exec({source!r}.replace('{{server}}', str(os.getpid())))"
